@@ -1,0 +1,33 @@
+"""initjax: weight initialization studied with JAX.
+
+Submodules are re-exported lazily so that ``import initjax`` stays fast and a layer is only
+loaded when it is used (``ij.init``, ``ij.data``, ``ij.train``, ``ij.sweep`` ...).
+"""
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_SUBMODULES = (
+    "init",
+    "data",
+    "models",
+    "train",
+    "sweep",
+    "shard",
+    "diagnostics",
+    "theory",
+    "lsuv",
+    "results",
+    "plots",
+    "cli",
+)
+
+__all__ = ["__version__", *_SUBMODULES]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"initjax.{name}")
+    raise AttributeError(f"module 'initjax' has no attribute {name!r}")

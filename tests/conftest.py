@@ -1,0 +1,43 @@
+"""Test setup: 2 virtual CPU devices and strict promotion, fixed before JAX starts.
+
+The device count must be set before the first JAX computation, so it happens at import of
+this conftest (pytest imports it before any test module).
+"""
+
+import os
+
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+_flags = os.environ.get("XLA_FLAGS", "")
+if "xla_force_host_platform_device_count" not in _flags:
+    os.environ["XLA_FLAGS"] = (_flags + " --xla_force_host_platform_device_count=2").strip()
+
+import jax  # noqa: E402
+import pytest  # noqa: E402
+
+jax.config.update("jax_numpy_dtype_promotion", "strict")
+jax.config.update("jax_numpy_rank_promotion", "raise")
+
+
+def require_data() -> bool:
+    """True when a missing dataset must fail the test instead of skipping it (CI)."""
+    return os.environ.get("INITJAX_REQUIRE_DATA", "") not in ("", "0")
+
+
+@pytest.fixture(scope="session")
+def fashion_mnist():
+    """Fashion-MNIST (unit scaled); skipped when absent unless INITJAX_REQUIRE_DATA=1."""
+    from initjax import data
+
+    try:
+        return data.load("fashion_mnist")
+    except data.DataNotFoundError:
+        if require_data():
+            raise
+        pytest.skip("Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)")
+
+
+@pytest.fixture(scope="session")
+def mnist1d_data():
+    from initjax import data
+
+    return data.load("mnist1d")
