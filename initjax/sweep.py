@@ -1,0 +1,258 @@
+"""A grid of runs over (seed, σ, lr) as one compiled program: ``train``'s run, vmapped.
+
+The grid is flattened to M = seeds × sigmas × lrs cells; :func:`initjax.train.init_run` and
+:func:`initjax.train.train_epochs` are ``jax.vmap``-ed over the cell axis (the data is not:
+every cell reads the same device arrays, so memory grows with parameters, not with
+M × data). σ and lr are traced arrays, so a second grid of the same shape reuses the compiled
+program. The cell axis is sharded over every device (:mod:`initjax.shard`).
+
+Training advances in chunks of epochs; after each chunk an ``on_chunk`` callback sees the
+whole :class:`SweepState`, which is what a checkpointer saves and what ``start=`` resumes from.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import numpy as np
+import xarray as xr
+
+from initjax import data as datasets
+from initjax import models, shard, train
+from initjax.train import Config, DataArrays, TrainState
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The values a sweep varies; cells are ordered seed-major (C order over seed, σ, lr)."""
+
+    seeds: np.ndarray
+    sigmas: np.ndarray
+    lrs: np.ndarray
+
+    @classmethod
+    def make(
+        cls, seeds: Iterable[int] | int, sigmas: Iterable[float], lrs: Iterable[float]
+    ) -> Grid:
+        seeds_ = np.arange(seeds) if isinstance(seeds, int) else np.asarray(list(seeds))
+        grid = cls(
+            seeds=seeds_.astype(np.int64),
+            sigmas=np.asarray(list(sigmas), dtype=np.float64),
+            lrs=np.asarray(list(lrs), dtype=np.float64),
+        )
+        for name in ("seeds", "sigmas", "lrs"):
+            values = getattr(grid, name)
+            if values.ndim != 1 or values.size == 0:
+                raise ValueError(f"{name} must be a non-empty 1-D list, got {values!r}")
+            if len(np.unique(values)) != values.size:
+                raise ValueError(f"{name} has repeated values: {values.tolist()}")
+        if not np.all(np.isfinite(grid.sigmas)) or np.any(grid.sigmas < 0):
+            raise ValueError(f"sigmas must be finite and >= 0, got {grid.sigmas.tolist()}")
+        if not np.all(np.isfinite(grid.lrs)) or np.any(grid.lrs <= 0):
+            raise ValueError(f"lrs must be finite and > 0, got {grid.lrs.tolist()}")
+        return grid
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (self.seeds.size, self.sigmas.size, self.lrs.size)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+    def cells(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Flat per-cell (seed int32, σ float32, lr float32) arrays of length ``size``."""
+        s, g, lr = np.meshgrid(self.seeds, self.sigmas, self.lrs, indexing="ij")
+        return (
+            s.ravel().astype(np.int32),
+            g.ravel().astype(np.float32),
+            lr.ravel().astype(np.float32),
+        )
+
+
+@dataclass
+class SweepState:
+    """A sweep between chunks: epochs done, the (padded) per-cell train state, metrics so far.
+
+    ``metrics[name]`` has shape (padded cells, epochs_done + 1, ...).
+    """
+
+    epochs_done: int
+    state: TrainState
+    metrics: dict[str, np.ndarray]
+
+
+@functools.partial(jax.jit, static_argnames=("cfg",))
+def init_grid(
+    cfg: Config, data: DataArrays, seeds: jax.Array, sigmas: jax.Array, lrs: jax.Array
+) -> tuple[TrainState, dict[str, jax.Array]]:
+    """``train.init_run`` vmapped over cells."""
+    return jax.vmap(lambda s, g, lr: train.init_run(cfg, data, s, g, lr))(seeds, sigmas, lrs)
+
+
+@functools.partial(jax.jit, static_argnames=("cfg", "n_epochs"), donate_argnames=("state",))
+def advance_grid(
+    cfg: Config, data: DataArrays, state: TrainState, n_epochs: int
+) -> tuple[TrainState, dict[str, jax.Array]]:
+    """``train.train_epochs`` vmapped over cells."""
+    return jax.vmap(lambda s: train.train_epochs(cfg, data, s, n_epochs))(state)
+
+
+def start(cfg: Config, arrays: DataArrays, grid: Grid, mesh: Any) -> SweepState:
+    """Initialize every cell (padded to the mesh) and measure epoch 0."""
+    padded = shard.padded_size(grid.size, mesh)
+    cells = tuple(shard.pad_cells(c, padded) for c in grid.cells())
+    seeds, sigmas, lrs = shard.place_cells(cells, mesh)
+    state, first = init_grid(cfg, arrays, seeds, sigmas, lrs)
+    return SweepState(0, state, {k: np.asarray(v)[:, None] for k, v in first.items()})
+
+
+def _progress(total: int, initial: int, enabled: bool, desc: str) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(
+        total=total, initial=initial, disable=not enabled, desc=desc, unit="epoch", leave=False
+    )
+
+
+def run(
+    cfg: Config,
+    data: datasets.Dataset,
+    seeds: Iterable[int] | int,
+    sigmas: Iterable[float] | None = None,
+    lrs: Iterable[float] | None = None,
+    *,
+    progress: bool = True,
+    chunk_epochs: int = 1,
+    resume: SweepState | None = None,
+    on_chunk: Callable[[SweepState], None] | None = None,
+    devices: list[Any] | None = None,
+) -> xr.Dataset:
+    """Train every (seed, σ, lr) cell and return the labelled result.
+
+    Args:
+      cfg: the run's configuration (``cfg.epochs`` epochs each).
+      data: the dataset (``cfg.dataset`` must name it).
+      seeds: an int (``range(seeds)``) or the seeds themselves.
+      sigmas: the scheme's scale values (default: ``[cfg.default_sigma()]``).
+      lrs: learning rates (default: ``[cfg.lr]``).
+      progress: show a progress bar with ETA and model-steps/s.
+      chunk_epochs: epochs per compiled call between progress updates / callbacks.
+      resume: a :class:`SweepState` to continue from (e.g. a loaded checkpoint).
+      on_chunk: called with the :class:`SweepState` after every chunk (checkpointing).
+      devices: devices to shard the grid over (default: all).
+
+    Returns:
+      ``xarray.Dataset`` with dims ``(seed, sigma, lr, epoch)``: metrics per epoch (epoch 0 is
+      before training), ``diverged`` and ``diverged_step`` per cell, the config in attrs.
+    """
+    train._check_data(cfg, data)
+    grid = Grid.make(
+        seeds,
+        [cfg.default_sigma()] if sigmas is None else sigmas,
+        [cfg.lr] if lrs is None else lrs,
+    )
+    if chunk_epochs < 1:
+        raise ValueError(f"chunk_epochs must be >= 1, got {chunk_epochs}")
+    mesh = shard.grid_mesh(devices)
+    arrays = shard.place_replicated(DataArrays.from_dataset(data), mesh)
+    if resume is None:
+        sweep = start(cfg, arrays, grid, mesh)
+    else:
+        padded = shard.padded_size(grid.size, mesh)
+        cells = jax.tree_util.tree_leaves(resume.state)[0].shape[0]
+        if cells != padded or resume.epochs_done > cfg.epochs:
+            raise ValueError(
+                f"resume state has {cells} cells after {resume.epochs_done} epochs; this sweep "
+                f"needs {padded} cells (grid {grid.shape} on {mesh.size} devices) and at most "
+                f"{cfg.epochs} epochs"
+            )
+        sweep = SweepState(
+            resume.epochs_done, shard.place_cells(resume.state, mesh), dict(resume.metrics)
+        )
+    steps_per_epoch = data.num_train // cfg.batch_size
+    bar = _progress(cfg.epochs, sweep.epochs_done, progress, f"{grid.size} runs")
+    try:
+        while sweep.epochs_done < cfg.epochs:
+            n = min(chunk_epochs, cfg.epochs - sweep.epochs_done)
+            t0 = time.perf_counter()
+            state, rest = advance_grid(cfg, arrays, sweep.state, n)
+            rest_np = {k: np.asarray(v) for k, v in rest.items()}
+            dt = time.perf_counter() - t0
+            sweep = SweepState(
+                sweep.epochs_done + n,
+                state,
+                {k: np.concatenate([sweep.metrics[k], rest_np[k]], axis=1) for k in rest_np},
+            )
+            bar.set_postfix_str(f"{grid.size * steps_per_epoch * n / dt:,.0f} model-steps/s")
+            bar.update(n)
+            if on_chunk is not None:
+                on_chunk(sweep)
+    finally:
+        bar.close()
+    return to_dataset(cfg, grid, sweep)
+
+
+def to_dataset(cfg: Config, grid: Grid, sweep: SweepState) -> xr.Dataset:
+    """Label a finished (or partial) sweep: drop padded cells, unflatten the grid."""
+    m = grid.size
+    shape = grid.shape
+    epochs = np.arange(sweep.epochs_done + 1)
+    dims = ("seed", "sigma", "lr", "epoch")
+    layer_coord = models.layer_names(train.build_model(cfg))
+    variables: dict[str, Any] = {}
+    for name, values in sweep.metrics.items():
+        v = values[:m].reshape(*shape, *values.shape[1:])
+        extra = v.shape[4:]
+        extra_dims: tuple[str, ...] = ()
+        if len(extra) == 1:
+            extra_dims = ("layer",) if extra[0] == len(layer_coord) else ("hidden_layer",)
+        elif extra:
+            extra_dims = tuple(f"{name}_dim{i}" for i in range(len(extra)))
+        variables[name] = (dims + extra_dims, v)
+    diverged_step = np.asarray(sweep.state.diverged_step)[:m].reshape(shape).astype(np.int64)
+    variables["diverged"] = (("seed", "sigma", "lr"), diverged_step >= 0)
+    variables["diverged_step"] = (("seed", "sigma", "lr"), diverged_step)
+    coords: dict[str, Any] = {
+        "seed": grid.seeds,
+        "sigma": grid.sigmas,
+        "lr": grid.lrs,
+        "epoch": epochs,
+    }
+    if any("layer" in v[0] for v in variables.values()):
+        coords["layer"] = list(layer_coord)
+    if any("hidden_layer" in v[0] for v in variables.values()):
+        coords["hidden_layer"] = [n for n in layer_coord if n != "output"]
+    ds = xr.Dataset(variables, coords=coords)
+    ds.attrs.update(attrs(cfg))
+    return ds
+
+
+def attrs(cfg: Config) -> dict[str, str | int]:
+    """Provenance stored with every result: config, scale meaning, package versions."""
+    from initjax import init as schemes
+
+    out: dict[str, str | int] = {
+        "config": cfg.to_json(),
+        "scale_param": schemes.scale_param(cfg.scheme) or "none",
+        "epochs_planned": cfg.epochs,
+        "jax_backend": jax.default_backend(),
+        "num_devices": jax.device_count(),
+    }
+    for pkg in ("initjax", "jax", "jaxlib", "flax", "optax", "numpy"):
+        try:
+            out[f"version_{pkg}"] = importlib.metadata.version(pkg)
+        except importlib.metadata.PackageNotFoundError:
+            out[f"version_{pkg}"] = "unknown"
+    return out
+
+
+def compile_count() -> int:
+    """Programs compiled so far by the grid functions (a test checks σ grids reuse them)."""
+    return int(init_grid._cache_size() + advance_grid._cache_size())  # type: ignore[attr-defined]

@@ -1,0 +1,487 @@
+"""One training run as a pure, jit-compiled function.
+
+A run is two pure functions, composed by :func:`run` into one compiled program and vmapped by
+:mod:`initjax.sweep` over a grid (the sweep never re-implements them):
+
+* ``init_run(cfg, data, seed, sigma, lr) -> (state, metrics at epoch 0)``
+* ``train_epochs(cfg, data, state, n) -> (state, metrics for the next n epochs)``
+
+**The scale argument ``sigma``** is the one number of the weight scheme that a grid varies: σ
+for ``normal``/``uniform``/``truncated_normal``, the gain for fan-based schemes (``xavier_*``,
+``he_*``, ``lecun_*``, ``orthogonal``), ``scale`` for ``variance_scaling`` and the value for
+``constant`` (see :func:`initjax.init.scale_param`). Schemes without one (``zeros``, ``ones``)
+ignore it. It is a traced array, so a new grid of the same shape never recompiles.
+
+**Randomness.** Each seed gives one root key, split by name into the init key and the
+per-seed data key. The order of minibatches comes from ``cfg.data_seed`` and is the same for
+every run (``order="shared"``: cells of a grid differ only by their init, a paired design);
+``order="per_seed"`` uses each seed's own data key instead. Epoch ``e`` shuffles with
+``fold_in(data_key, e)``, so a run resumed at any epoch sees the same batches.
+
+**Divergence.** An epoch whose loss or parameters become non-finite marks the run
+``diverged``; its parameters are frozen at the last finite values and its metrics from that
+epoch on are NaN. Nothing raises: in a grid, the other cells are untouched.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from initjax import data as datasets
+from initjax import init as schemes
+from initjax import models
+
+Array = jax.Array
+
+MODELS = ("softmax", "mlp")
+OPTIMIZERS = ("sgd", "momentum", "adam")
+ORDERS = ("shared", "per_seed")
+METRICS = ("train_loss", "train_acc", "test_loss", "test_acc", "batch_loss")
+
+
+def _choice(what: str, value: Any, valid: tuple[str, ...]) -> None:
+    if value not in valid:
+        raise ValueError(f"unknown {what} {value!r}; valid choices: {', '.join(valid)}")
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything one training run needs except the data, the seed, σ and lr.
+
+    Frozen and hashable: jitted code sees it as a static argument, never as a dict. Invalid
+    values raise ``ValueError`` on construction, naming the valid choices.
+    """
+
+    model: str = "softmax"
+    """``softmax`` (d2l's softmax regression) or ``mlp``."""
+    hidden: tuple[int, ...] = (256,)
+    """MLP hidden widths, input to output (units). Ignored by ``softmax``."""
+    activation: str = "relu"
+    """MLP activation name, see :func:`initjax.models.activation_names`."""
+    scheme: str = "normal"
+    """Weight init scheme for every Dense kernel, see :func:`initjax.init.names`."""
+    scheme_kwargs: tuple[tuple[str, Any], ...] = ()
+    """Other keyword arguments of the scheme (a dict is accepted and frozen), e.g. mode."""
+    sigma: float | None = None
+    """Default scale when ``run`` gets none (None: the scheme's default, e.g. σ = 0.01)."""
+    bias_scheme: str = "zeros"
+    """Bias init scheme (d2l: zeros)."""
+    bias_scale: float | None = None
+    """Scale argument of the bias scheme (None: its default)."""
+    batch_norm: bool = False
+    """BatchNorm after every hidden Dense (MLP only)."""
+    optimizer: str = "sgd"
+    """``sgd`` (plain minibatch SGD, d2l), ``momentum`` (heavy ball) or ``adam``."""
+    lr: float = 0.1
+    """Learning rate (step size), used when ``run`` gets none."""
+    momentum: float = 0.9
+    """Momentum coefficient for ``optimizer="momentum"``."""
+    batch_size: int = 256
+    """Examples per SGD step; the last partial batch of an epoch is dropped."""
+    epochs: int = 10
+    """Passes over the training set."""
+    dataset: str = "fashion_mnist"
+    """Name of the dataset the run is for (checked against the data given to ``run``)."""
+    num_classes: int = 10
+    """Width of the output layer; must equal the dataset's number of classes."""
+    normalize: str = "unit"
+    """How the CLI loads the dataset (``unit`` = pixels / 255, as d2l)."""
+    data_seed: int = 0
+    """Seed of the minibatch order shared by all runs (``order="shared"``)."""
+    order: str = "shared"
+    """``shared``: every run sees the same batches; ``per_seed``: each seed its own order."""
+    eval_batch_size: int = 2000
+    """Examples per evaluation chunk (bounds memory of a vmapped grid; no effect on values)."""
+    record: tuple[str, ...] = ()
+    """Diagnostics recorded per epoch by sweeps, see :mod:`initjax.diagnostics`."""
+    probe_size: int = 256
+    """Training examples (the first ones) on which recorded diagnostics are measured."""
+
+    def __post_init__(self) -> None:
+        # Freeze mutable inputs so the config stays hashable (jit static argument).
+        if isinstance(self.scheme_kwargs, Mapping):
+            object.__setattr__(self, "scheme_kwargs", tuple(sorted(self.scheme_kwargs.items())))
+        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        object.__setattr__(self, "record", tuple(self.record))
+        _choice("model", self.model, MODELS)
+        _choice("optimizer", self.optimizer, OPTIMIZERS)
+        _choice("order", self.order, ORDERS)
+        _choice("scheme", self.scheme, schemes.names())
+        _choice("bias scheme", self.bias_scheme, schemes.names())
+        _choice("activation", self.activation, models.activation_names())
+        _choice("dataset", self.dataset, datasets.names())
+        _choice("normalize", self.normalize, ("unit", "standard", "none"))
+        for name in ("batch_size", "epochs", "eval_batch_size", "probe_size", "num_classes"):
+            value = getattr(self, name)
+            lowest = 0 if name == "epochs" else 1
+            if not isinstance(value, int) or isinstance(value, bool) or value < lowest:
+                kind = "non-negative" if lowest == 0 else "positive"
+                raise ValueError(f"{name} must be a {kind} integer, got {value!r}")
+        if self.model == "mlp" and (not self.hidden or min(self.hidden) < 1):
+            raise ValueError(f"an MLP needs positive hidden widths, got hidden={self.hidden!r}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be a positive finite number, got {self.lr!r}")
+        if not 0 <= self.momentum < 1:
+            raise ValueError(f"momentum must be in [0, 1), got {self.momentum!r}")
+        if self.batch_norm and self.model != "mlp":
+            raise ValueError("batch_norm=True needs model='mlp' (softmax regression has none)")
+        if self.record:
+            from initjax import diagnostics
+
+            for name in self.record:
+                _choice("diagnostic to record", name, diagnostics.recordable())
+        # Building the scheme once here makes unknown keyword arguments fail now, not in jit.
+        self.kernel_init(self.default_sigma())
+        self.bias_init()
+
+    # ---- derived pieces -------------------------------------------------------------------
+
+    def default_sigma(self) -> float:
+        """The scale used when none is given: ``cfg.sigma`` or the scheme's default."""
+        if self.sigma is not None:
+            return float(self.sigma)
+        default = schemes.default_scale(self.scheme)
+        return 0.0 if default is None else float(default)
+
+    def kernel_init(self, sigma: Any) -> Callable[..., Array]:
+        """The weight initializer with scale ``sigma`` (may be traced)."""
+        kwargs = dict(self.scheme_kwargs)
+        param = schemes.scale_param(self.scheme)
+        if param is not None:
+            kwargs[param] = sigma
+        return schemes.get(self.scheme, **kwargs)
+
+    def bias_init(self) -> Callable[..., Array]:
+        kwargs = {}
+        param = schemes.scale_param(self.bias_scheme)
+        if param is not None and self.bias_scale is not None:
+            kwargs[param] = self.bias_scale
+        return schemes.get(self.bias_scheme, **kwargs)
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Config:
+        raw = json.loads(text)
+        raw["hidden"] = tuple(raw["hidden"])
+        raw["scheme_kwargs"] = tuple((k, v) for k, v in raw["scheme_kwargs"])
+        raw["record"] = tuple(raw["record"])
+        return cls(**raw)
+
+    def replace(self, **changes: Any) -> Config:
+        return dataclasses.replace(self, **changes)
+
+
+def build_model(cfg: Config, sigma: Any = None) -> nn.Module:
+    """The Flax model of ``cfg`` whose kernels are drawn with scale ``sigma``."""
+    kernel_init = cfg.kernel_init(cfg.default_sigma() if sigma is None else sigma)
+    if cfg.model == "softmax":
+        return models.SoftmaxRegression(cfg.num_classes, kernel_init, cfg.bias_init())
+    return models.MLP(
+        hidden=cfg.hidden,
+        num_classes=cfg.num_classes,
+        activation=cfg.activation,
+        kernel_init=kernel_init,
+        bias_init=cfg.bias_init(),
+        batch_norm=cfg.batch_norm,
+    )
+
+
+def optimizer(cfg: Config) -> optax.GradientTransformation:
+    """The optimizer *direction* without the step size; the step is ``-lr * update``.
+
+    Keeping lr out of optax lets it be a traced per-run array. For SGD, heavy-ball momentum
+    and Adam this equals ``optax.sgd(lr)``, ``optax.sgd(lr, momentum)``, ``optax.adam(lr)``.
+    """
+    if cfg.optimizer == "sgd":
+        return optax.identity()
+    if cfg.optimizer == "momentum":
+        return optax.trace(decay=cfg.momentum)
+    return optax.scale_by_adam()
+
+
+class DataArrays(NamedTuple):
+    """The dataset as device arrays; placed once and shared (never copied) by every run."""
+
+    x_train: Array
+    y_train: Array
+    x_test: Array
+    y_test: Array
+
+    @classmethod
+    def from_dataset(cls, data: datasets.Dataset) -> DataArrays:
+        return cls(
+            *(jnp.asarray(a) for a in (data.x_train, data.y_train, data.x_test, data.y_test))
+        )
+
+
+class TrainState(NamedTuple):
+    """Everything that changes during a run; a pytree (vmapped over a grid's cells)."""
+
+    params: Any
+    batch_stats: Any
+    opt_state: Any
+    lr: Array  # step size (float32 scalar)
+    data_key: Array  # raw uint32 key data; fold_in(key, epoch) orders that epoch's batches
+    epoch: Array  # epochs completed (int32)
+    diverged_step: Array  # first step whose loss/params were non-finite; -1 if none (int32)
+
+
+def _check_data(cfg: Config, data: datasets.Dataset) -> None:
+    if data.name != cfg.dataset:
+        raise ValueError(
+            f"config is for dataset {cfg.dataset!r} but got {data.name!r}; "
+            f"set Config(dataset={data.name!r})"
+        )
+    if data.num_classes != cfg.num_classes:
+        raise ValueError(
+            f"config has num_classes={cfg.num_classes} but {data.name!r} has {data.num_classes}"
+        )
+    if data.num_train < cfg.batch_size:
+        raise ValueError(
+            f"batch_size {cfg.batch_size} exceeds the {data.num_train} training examples"
+        )
+
+
+def loss_and_accuracy(logits: Array, labels: Array) -> tuple[Array, Array]:
+    """Mean cross-entropy of softmax(logits) and accuracy (d2l's loss and metric)."""
+    loss = optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+    acc = (jnp.argmax(logits, axis=-1) == labels).mean(dtype=jnp.float32)
+    return loss, acc
+
+
+def train_step(
+    state: TrainState,
+    batch: tuple[Array, Array],
+    *,
+    model: nn.Module,
+    tx: optax.GradientTransformation,
+) -> tuple[TrainState, Array]:
+    """One minibatch step ``(state, batch) -> (state, loss)``; pure."""
+    x_BxD, y_B = batch
+
+    def loss_fn(params: Any) -> tuple[Array, Any]:
+        variables = {"params": params}
+        if state.batch_stats is not None:
+            variables["batch_stats"] = state.batch_stats
+            logits, updates = model.apply(variables, x_BxD, train=True, mutable=["batch_stats"])
+            new_stats = updates["batch_stats"]
+        else:
+            logits, new_stats = model.apply(variables, x_BxD, train=True), None
+        loss, _ = loss_and_accuracy(logits, y_B)
+        return loss, new_stats
+
+    (loss, new_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    # optax's Adam computes decay ** count (float ** int32): allow standard promotion there
+    # even when a user (or the test suite) runs with strict promotion.
+    with jax.numpy_dtype_promotion("standard"):
+        direction, opt_state = tx.update(grads, state.opt_state, state.params)
+    params = jax.tree_util.tree_map(lambda p, u: p - state.lr * u, state.params, direction)
+    return state._replace(params=params, batch_stats=new_stats, opt_state=opt_state), loss
+
+
+def evaluate(
+    model: nn.Module, params: Any, batch_stats: Any, x: Array, y: Array, chunk: int
+) -> tuple[Array, Array]:
+    """Mean loss and accuracy over all of ``(x, y)``, in chunks of ``chunk`` examples."""
+    variables = {"params": params}
+    if batch_stats is not None:
+        variables["batch_stats"] = batch_stats
+
+    def sums(xc: Array, yc: Array) -> tuple[Array, Array]:
+        logits: Array = model.apply(variables, xc, train=False)  # type: ignore[assignment]
+        losses = optax.softmax_cross_entropy_with_integer_labels(logits, yc)
+        return losses.sum(), (jnp.argmax(logits, axis=-1) == yc).sum(dtype=jnp.float32)
+
+    n = x.shape[0]
+    chunk = min(chunk, n)
+    full = (n // chunk) * chunk
+    x_CxBxD = x[:full].reshape(n // chunk, chunk, x.shape[1])
+    y_CxB = y[:full].reshape(n // chunk, chunk)
+    loss_sums, correct = jax.lax.map(lambda c: sums(*c), (x_CxBxD, y_CxB))
+    loss_sum, n_correct = loss_sums.sum(), correct.sum()
+    if full < n:
+        tail_loss, tail_correct = sums(x[full:], y[full:])
+        loss_sum, n_correct = loss_sum + tail_loss, n_correct + tail_correct
+    return loss_sum / n, n_correct / n
+
+
+def _finite(tree: Any) -> Array:
+    leaves = [jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree_util.tree_leaves(tree)]
+    return jnp.stack(leaves).all()
+
+
+def _metrics(
+    cfg: Config, model: nn.Module, state: TrainState, data: DataArrays
+) -> dict[str, Array]:
+    tr_loss, tr_acc = evaluate(
+        model, state.params, state.batch_stats, data.x_train, data.y_train, cfg.eval_batch_size
+    )
+    te_loss, te_acc = evaluate(
+        model, state.params, state.batch_stats, data.x_test, data.y_test, cfg.eval_batch_size
+    )
+    out = {"train_loss": tr_loss, "train_acc": tr_acc, "test_loss": te_loss, "test_acc": te_acc}
+    if cfg.record:
+        from initjax import diagnostics
+
+        probe = (data.x_train[: cfg.probe_size], data.y_train[: cfg.probe_size])
+        out.update(diagnostics.record(cfg.record, model, state.params, state.batch_stats, probe))
+    return out
+
+
+def init_run(
+    cfg: Config, data: DataArrays, seed: Array, sigma: Array, lr: Array
+) -> tuple[TrainState, dict[str, Array]]:
+    """Initial state of one run and its metrics at epoch 0 (before any step). Pure."""
+    init_key, seed_data_key = jax.random.split(jax.random.key(seed))
+    data_key = seed_data_key if cfg.order == "per_seed" else jax.random.key(cfg.data_seed)
+    model = build_model(cfg, sigma)
+    variables = model.init(init_key, data.x_train[:1], train=False)
+    params = variables["params"]
+    state = TrainState(
+        params=params,
+        batch_stats=variables.get("batch_stats"),
+        opt_state=optimizer(cfg).init(params),
+        lr=jnp.asarray(lr, jnp.float32),
+        data_key=jax.random.key_data(data_key),
+        epoch=jnp.zeros((), jnp.int32),
+        diverged_step=jnp.full((), -1, jnp.int32),
+    )
+    metrics = _metrics(cfg, model, state, data)
+    metrics["batch_loss"] = metrics["train_loss"]  # no step yet: the loss at init
+    return state, _mask_diverged(state, metrics)
+
+
+def _mask_diverged(state: TrainState, metrics: dict[str, Array]) -> dict[str, Array]:
+    bad = state.diverged_step >= 0
+    return {k: jnp.where(bad, jnp.full_like(v, jnp.nan), v) for k, v in metrics.items()}
+
+
+def train_epochs(
+    cfg: Config, data: DataArrays, state: TrainState, n_epochs: int
+) -> tuple[TrainState, dict[str, Array]]:
+    """Train ``n_epochs`` more epochs; metrics stacked along a leading epoch axis. Pure."""
+    model = build_model(cfg)
+    tx = optimizer(cfg)
+    step = functools.partial(train_step, model=model, tx=tx)
+    n = data.x_train.shape[0]
+    steps_per_epoch = n // cfg.batch_size
+
+    def one_epoch(state: TrainState, _: None) -> tuple[TrainState, dict[str, Array]]:
+        order_NxB = datasets.epoch_batches(
+            jax.random.fold_in(jax.random.wrap_key_data(state.data_key), state.epoch),
+            n,
+            cfg.batch_size,
+        )
+
+        def body(s: TrainState, idx_B: Array) -> tuple[TrainState, Array]:
+            return step(s, (data.x_train[idx_B], data.y_train[idx_B]))
+
+        trained, losses = jax.lax.scan(body, state, order_NxB)
+        # Divergence is checked once per epoch (cheap); the first bad step is recovered
+        # from the per-step losses. A diverged run keeps its last finite state.
+        ok = _finite(trained.params) & jnp.all(jnp.isfinite(losses)) & (state.diverged_step < 0)
+        first_bad = jnp.argmax(~jnp.isfinite(losses)).astype(jnp.int32)
+        bad_step = (
+            jnp.where(jnp.all(jnp.isfinite(losses)), steps_per_epoch - 1, first_bad)
+            + state.epoch * steps_per_epoch
+        )
+        new = jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), trained, state)
+        new = new._replace(
+            epoch=state.epoch + 1,
+            diverged_step=jnp.where(
+                ok | (state.diverged_step >= 0), state.diverged_step, bad_step
+            ).astype(jnp.int32),
+        )
+        metrics = _metrics(cfg, model, new, data)
+        metrics["batch_loss"] = losses.mean()
+        return new, _mask_diverged(new, metrics)
+
+    return jax.lax.scan(one_epoch, state, None, length=n_epochs)
+
+
+@functools.partial(jax.jit, static_argnames=("cfg",))
+def _run_compiled(
+    cfg: Config, data: DataArrays, seed: Array, sigma: Array, lr: Array
+) -> tuple[TrainState, dict[str, Array], dict[str, Array]]:
+    state, first = init_run(cfg, data, seed, sigma, lr)
+    state, rest = train_epochs(cfg, data, state, cfg.epochs)
+    return state, first, rest
+
+
+@dataclass(frozen=True)
+class History:
+    """Per-epoch metrics of one run; index 0 is before training."""
+
+    train_loss: np.ndarray
+    train_acc: np.ndarray
+    test_loss: np.ndarray
+    test_acc: np.ndarray
+    batch_loss: np.ndarray
+    diverged: bool
+    diverged_step: int | None
+    """First SGD step (0-based, counted over the whole run) whose loss or parameters were
+    non-finite, or None."""
+    extra: dict[str, np.ndarray] = field(default_factory=dict)
+    """Recorded diagnostics (``cfg.record``), per epoch."""
+
+    @property
+    def epochs(self) -> np.ndarray:
+        return np.arange(len(self.train_loss))
+
+    def final(self) -> dict[str, float]:
+        return {k: float(getattr(self, k)[-1]) for k in METRICS}
+
+
+def stack_metrics(
+    first: dict[str, Any], rest: dict[str, Any], epoch_axis: int = 0
+) -> dict[str, np.ndarray]:
+    """Join epoch-0 metrics (no epoch axis) with later epochs' (epoch axis at ``epoch_axis``:
+    0 for one run, 1 for a grid whose cell axis comes first)."""
+    return {
+        k: np.concatenate(
+            [np.expand_dims(np.asarray(first[k]), epoch_axis), np.asarray(rest[k])], axis=epoch_axis
+        )
+        for k in first
+    }
+
+
+def run(
+    cfg: Config,
+    data: datasets.Dataset,
+    seed: int = 0,
+    sigma: float | None = None,
+    lr: float | None = None,
+) -> History:
+    """Train one run and return its :class:`History`.
+
+    ``sigma`` is the scheme's scale argument (see the module docstring); ``lr`` defaults to
+    ``cfg.lr``. The whole run — init, every epoch, every evaluation — is one compiled program.
+    """
+    _check_data(cfg, data)
+    sigma_ = jnp.float32(cfg.default_sigma() if sigma is None else sigma)
+    lr_ = jnp.float32(cfg.lr if lr is None else lr)
+    arrays = DataArrays.from_dataset(data)
+    state, first, rest = _run_compiled(cfg, arrays, jnp.int32(seed), sigma_, lr_)
+    m = stack_metrics(first, rest)
+    step = int(state.diverged_step)
+    extra = {k: v for k, v in m.items() if k not in METRICS}
+    return History(
+        **{k: m[k] for k in METRICS},
+        diverged=step >= 0,
+        diverged_step=step if step >= 0 else None,
+        extra=extra,
+    )

@@ -1,0 +1,165 @@
+import jax
+import numpy as np
+import pytest
+
+from initjax import sweep, train
+from initjax.data import Dataset
+
+
+def tiny_dataset(n_train=128, n_test=64, dim=8, classes=3, seed=0) -> Dataset:
+    rng = np.random.default_rng(seed)
+    w = rng.normal(size=(dim, classes))
+    x = rng.normal(size=(n_train + n_test, dim)).astype(np.float32)
+    y = np.argmax(x @ w, axis=1).astype(np.int32)
+    return Dataset("synthetic", x[:n_train], y[:n_train], x[n_train:], y[n_train:])
+
+
+METRICS = ("train_loss", "train_acc", "test_loss", "test_acc", "batch_loss")
+
+
+def assert_cell_equals_run(res, cfg, data, rtol):
+    for seed in res.seed.values:
+        for sigma in res.sigma.values:
+            for lr in res.lr.values:
+                hist = train.run(cfg, data, seed=int(seed), sigma=float(sigma), lr=float(lr))
+                cell = res.sel(seed=seed, sigma=sigma, lr=lr)
+                for name in METRICS:
+                    np.testing.assert_allclose(
+                        cell[name].values,
+                        getattr(hist, name),
+                        rtol=rtol,
+                        atol=1e-7,
+                        err_msg=f"{name} seed={seed} sigma={sigma} lr={lr}",
+                    )
+                assert bool(cell.diverged) == hist.diverged
+
+
+def test_softmax_grid_cells_equal_single_runs():
+    data = tiny_dataset()
+    cfg = train.Config(dataset="synthetic", num_classes=3, batch_size=16, epochs=3)
+    res = sweep.run(
+        cfg, data, seeds=[0, 1], sigmas=[0.0, 0.01, 1.0], lrs=[0.1, 0.5], progress=False
+    )
+    assert dict(res.sizes) == {"seed": 2, "sigma": 3, "lr": 2, "epoch": 4}
+    np.testing.assert_array_equal(res.sigma.values, [0.0, 0.01, 1.0])
+    assert_cell_equals_run(res, cfg, data, rtol=1e-5)
+
+
+def test_batchnorm_mlp_grid_cells_equal_single_runs():
+    data = tiny_dataset()
+    cfg = train.Config(
+        model="mlp",
+        hidden=(16, 16),
+        activation="tanh",
+        batch_norm=True,
+        scheme="he_normal",
+        optimizer="momentum",
+        dataset="synthetic",
+        num_classes=3,
+        batch_size=32,
+        epochs=2,
+    )
+    res = sweep.run(cfg, data, seeds=2, sigmas=[0.5, 2.0], lrs=[0.05], progress=False)
+    assert_cell_equals_run(res, cfg, data, rtol=1e-5)
+
+
+def test_diverging_cells_are_flagged_and_leave_the_others_untouched():
+    data = tiny_dataset()
+    cfg = train.Config(
+        model="mlp", hidden=(64, 64), dataset="synthetic", num_classes=3, batch_size=32, epochs=3
+    )
+    full = sweep.run(cfg, data, seeds=[0], sigmas=[0.1, 100.0], lrs=[0.1, 10.0], progress=False)
+    # The same grid shape with tame values in the other cells: the shared cell must be
+    # bit-identical (same program, same batching). A smaller grid batches its matmuls
+    # differently, so there the match is to float rounding only.
+    calm = sweep.run(cfg, data, seeds=[0], sigmas=[0.1, 0.2], lrs=[0.1, 0.2], progress=False)
+    alone = sweep.run(cfg, data, seeds=[0], sigmas=[0.1], lrs=[0.1], progress=False)
+    assert bool(full.diverged.sel(sigma=100.0, lr=10.0).item())
+    assert not bool(full.diverged.sel(sigma=0.1, lr=0.1).item())
+    bad = full.sel(sigma=100.0, lr=10.0)
+    first_bad_epoch = int(bad.diverged_step.item()) // (128 // 32) + 1
+    assert np.all(np.isnan(bad.train_loss.values[..., first_bad_epoch:]))
+    assert not calm.diverged.any()
+    for name in METRICS:
+        cell = full[name].sel(sigma=0.1, lr=0.1).values
+        np.testing.assert_array_equal(cell, calm[name].sel(sigma=0.1, lr=0.1).values)
+        np.testing.assert_allclose(cell, alone[name].sel(sigma=0.1, lr=0.1).values, rtol=1e-6)
+
+
+def test_second_grid_of_same_shape_does_not_recompile():
+    data = tiny_dataset()
+    cfg = train.Config(
+        dataset="synthetic", num_classes=3, batch_size=16, epochs=2, scheme="xavier_uniform"
+    )
+    sweep.run(cfg, data, seeds=2, sigmas=[0.5, 1.0, 2.0], lrs=[0.1], progress=False)
+    before = sweep.compile_count()
+    res = sweep.run(cfg, data, seeds=[5, 6], sigmas=[0.1, 0.2, 3.0], lrs=[0.7], progress=False)
+    assert sweep.compile_count() == before
+    assert res.sigma.values.tolist() == [0.1, 0.2, 3.0]
+
+
+def test_shared_order_pairs_cells_and_per_seed_order_does_not():
+    # With zero init every seed starts identical; only the data order can tell them apart.
+    data = tiny_dataset()
+    cfg = train.Config(scheme="zeros", dataset="synthetic", num_classes=3, batch_size=16, epochs=2)
+    shared = sweep.run(cfg, data, seeds=3, progress=False)
+    per_seed = sweep.run(cfg.replace(order="per_seed"), data, seeds=3, progress=False)
+    loss = shared.train_loss.values
+    np.testing.assert_array_equal(loss[0], loss[1])
+    np.testing.assert_array_equal(loss[0], loss[2])
+    assert not np.array_equal(per_seed.train_loss.values[0], per_seed.train_loss.values[1])
+
+
+def test_grid_sharded_over_two_devices_equals_one_device():
+    assert jax.device_count() == 2  # conftest: 2 virtual CPU devices
+    data = tiny_dataset()
+    cfg = train.Config(
+        model="mlp", hidden=(8,), dataset="synthetic", num_classes=3, batch_size=32, epochs=2
+    )
+    # 3 cells over 2 devices: padded to 4, the pad cell never appears.
+    two = sweep.run(cfg, data, seeds=3, sigmas=[0.1], progress=False)
+    one = sweep.run(cfg, data, seeds=3, sigmas=[0.1], progress=False, devices=jax.devices()[:1])
+    assert two.sizes["seed"] == 3
+    for name in METRICS:
+        np.testing.assert_allclose(two[name].values, one[name].values, rtol=1e-6)
+
+
+def test_resume_from_a_chunk_state_gives_the_same_result():
+    data = tiny_dataset()
+    cfg = train.Config(
+        model="mlp",
+        hidden=(8,),
+        optimizer="adam",
+        lr=0.01,
+        dataset="synthetic",
+        num_classes=3,
+        batch_size=32,
+        epochs=4,
+    )
+    saved = {}
+
+    def keep(state):
+        if state.epochs_done == 2:
+            saved["state"] = jax.tree_util.tree_map(np.asarray, state.state)
+            saved["metrics"] = {k: v.copy() for k, v in state.metrics.items()}
+
+    whole = sweep.run(cfg, data, seeds=2, sigmas=[0.1, 0.3], progress=False, on_chunk=keep)
+    resumed = sweep.run(
+        cfg,
+        data,
+        seeds=2,
+        sigmas=[0.1, 0.3],
+        progress=False,
+        resume=sweep.SweepState(2, saved["state"], saved["metrics"]),
+    )
+    for name in METRICS:
+        np.testing.assert_array_equal(whole[name].values, resumed[name].values)
+
+
+def test_bad_grids_are_rejected():
+    with pytest.raises(ValueError, match="sigmas must be finite and >= 0"):
+        sweep.Grid.make([0], [-1.0], [0.1])
+    with pytest.raises(ValueError, match="lrs must be finite and > 0"):
+        sweep.Grid.make([0], [0.1], [0.0])
+    with pytest.raises(ValueError, match="seeds has repeated values"):
+        sweep.Grid.make([1, 1], [0.1], [0.1])
