@@ -1,0 +1,76 @@
+"""Figures drawn from saved results only (never from inside training).
+
+Uses matplotlib's object interface (``matplotlib.figure.Figure``), so no GUI backend or global
+pyplot state is involved; every figure is written as PNG and SVG, atomically.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+from matplotlib.figure import Figure
+
+from initjax import results
+
+
+def figure(ncols: int = 1, nrows: int = 1, size: tuple[float, float] = (4.2, 3.2)) -> Any:
+    """A new figure with an ``nrows × ncols`` grid of axes (returned flat)."""
+    fig = Figure(figsize=(size[0] * ncols, size[1] * nrows), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    return fig, list(axes)
+
+
+def save(fig: Figure, stem: str | Path) -> list[Path]:
+    """Write ``stem.png`` (150 dpi) and ``stem.svg``; returns both paths."""
+    out = []
+    for ext in ("png", "svg"):
+        path = Path(f"{stem}.{ext}")
+        with results.atomic_path(path) as tmp:
+            fig.savefig(tmp, format=ext, dpi=150)
+        out.append(path)
+    return out
+
+
+def band(
+    ax: Any,
+    x: Sequence[float] | np.ndarray,
+    runs: np.ndarray,
+    label: str | None = None,
+    color: Any = None,
+    **kwargs: Any,
+) -> None:
+    """Mean over the first axis of ``runs`` (seeds) as a line, min–max as a shaded band."""
+    runs = np.asarray(runs, dtype=np.float64)
+    mean = np.nanmean(runs, axis=0) if runs.ndim > 1 else runs
+    (line,) = ax.plot(x, mean, label=label, color=color, **kwargs)
+    if runs.ndim > 1 and runs.shape[0] > 1:
+        with np.errstate(all="ignore"):
+            lo, hi = np.nanmin(runs, axis=0), np.nanmax(runs, axis=0)
+        ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
+
+
+def curves_by(ax: Any, var: xr.DataArray, by: str, fmt: str = "{}", **kwargs: Any) -> None:
+    """Per-epoch curves of ``var`` (dims seed, ``by``, epoch), one line per ``by`` value,
+    each with a seed band."""
+    for value in var[by].values:
+        runs = var.sel({by: value}).transpose("seed", "epoch").values
+        band(ax, var.epoch.values, runs, label=fmt.format(value), **kwargs)
+    ax.set_xlabel("epoch")
+
+
+def sigma_label(sigma: float) -> str:
+    return "0" if sigma == 0 else f"{sigma:g}"
+
+
+def symlog_sigma(ax: Any, sigmas: np.ndarray) -> None:
+    """An x axis for σ grids that include 0: symmetric log with a linear part below the
+    smallest positive σ."""
+    positive = sigmas[sigmas > 0]
+    if (sigmas == 0).any() and positive.size:
+        ax.set_xscale("symlog", linthresh=float(positive.min()))
+    elif positive.size:
+        ax.set_xscale("log")
