@@ -14,11 +14,11 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import xarray as xr
 
-ENGINE = "netcdf4"
+ENGINE: Literal["netcdf4"] = "netcdf4"
 
 
 @contextlib.contextmanager
