@@ -41,3 +41,25 @@ def mnist1d_data():
     from initjax import data
 
     return data.load("mnist1d")
+
+
+@pytest.fixture(scope="session")
+def quick_runs(tmp_path_factory):
+    """Every experiment's quick run, done once per test session and shared.
+
+    ``quick_runs(name)`` runs experiment ``name`` at quick scale on first use (later calls
+    return the same rows) and ``quick_runs.root`` is the output folder, laid out as
+    ``initjax reproduce --quick`` lays out ``runs/``.
+    """
+    from initjax.experiments import base
+
+    root = tmp_path_factory.mktemp("runs")
+    done: dict[str, list] = {}
+
+    def get(name: str) -> list:
+        if name not in done:
+            done[name] = base.run_one(name, root, "quick", progress=False)
+        return done[name]
+
+    get.root = root  # type: ignore[attr-defined]
+    return get
