@@ -110,7 +110,7 @@ def start(cfg: Config, arrays: DataArrays, grid: Grid, mesh: Any) -> SweepState:
     cells = tuple(shard.pad_cells(c, padded) for c in grid.cells())
     seeds, sigmas, lrs = shard.place_cells(cells, mesh)
     state, first = init_grid(cfg, arrays, seeds, sigmas, lrs)
-    return SweepState(0, state, {k: np.asarray(v)[:, None] for k, v in first.items()})
+    return SweepState(0, state, {k: v[:, None] for k, v in shard.to_host(first).items()})
 
 
 def _progress(total: int, initial: int, enabled: bool, desc: str) -> Any:
@@ -183,7 +183,7 @@ def run(
             n = min(chunk_epochs, cfg.epochs - sweep.epochs_done)
             t0 = time.perf_counter()
             state, rest = advance_grid(cfg, arrays, sweep.state, n)
-            rest_np = {k: np.asarray(v) for k, v in rest.items()}
+            rest_np = shard.to_host(rest)
             dt = time.perf_counter() - t0
             sweep = SweepState(
                 sweep.epochs_done + n,
@@ -216,7 +216,7 @@ def to_dataset(cfg: Config, grid: Grid, sweep: SweepState) -> xr.Dataset:
         elif extra:
             extra_dims = tuple(f"{name}_dim{i}" for i in range(len(extra)))
         variables[name] = (dims + extra_dims, v)
-    diverged_step = np.asarray(sweep.state.diverged_step)[:m].reshape(shape).astype(np.int64)
+    diverged_step = shard.to_host(sweep.state.diverged_step)[:m].reshape(shape).astype(np.int64)
     variables["diverged"] = (("seed", "sigma", "lr"), diverged_step >= 0)
     variables["diverged_step"] = (("seed", "sigma", "lr"), diverged_step)
     coords: dict[str, Any] = {
