@@ -102,6 +102,9 @@ class Config:
     """Seed of the minibatch order shared by all runs (``order="shared"``)."""
     order: str = "shared"
     """``shared``: every run sees the same batches; ``per_seed``: each seed its own order."""
+    evaluate: bool = True
+    """Measure train/test loss and accuracy after every epoch (False: only ``batch_loss`` is
+    recorded, the other metrics are NaN; for throughput measurements)."""
     eval_batch_size: int = 2000
     """Examples per evaluation chunk (bounds memory of a vmapped grid; no effect on values)."""
     record: tuple[str, ...] = ()
@@ -334,12 +337,19 @@ def _metrics(
         model, state.params, state.batch_stats, data.x_test, data.y_test, cfg.eval_batch_size
     )
     out = {"train_loss": tr_loss, "train_acc": tr_acc, "test_loss": te_loss, "test_acc": te_acc}
-    if cfg.record:
-        from initjax import diagnostics
+    return out | _recorded(cfg, model, state, data)
 
-        probe = (data.x_train[: cfg.probe_size], data.y_train[: cfg.probe_size])
-        out.update(diagnostics.record(cfg.record, model, state.params, state.batch_stats, probe))
-    return out
+
+def _recorded(
+    cfg: Config, model: nn.Module, state: TrainState, data: DataArrays
+) -> dict[str, Array]:
+    """Diagnostics named in ``cfg.record``, measured on the first ``probe_size`` examples."""
+    if not cfg.record:
+        return {}
+    from initjax import diagnostics
+
+    probe = (data.x_train[: cfg.probe_size], data.y_train[: cfg.probe_size])
+    return dict(diagnostics.record(cfg.record, model, state.params, state.batch_stats, probe))
 
 
 def init_run(
