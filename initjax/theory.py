@@ -1,0 +1,636 @@
+"""Mean-field signal propagation through wide random networks.
+
+Poole et al. 2016, "Exponential expressivity in deep neural networks through transient chaos"
+(arXiv:1606.05340); Schoenholz et al. 2017, "Deep Information Propagation" (arXiv:1611.01232).
+
+Convention: W_ij ~ N(0, σ_w²/N), b_i ~ N(0, σ_b²), h^l = W^l φ(h^{l−1}) + b^l. ``sigma_w`` and
+``sigma_b`` are standard deviations everywhere here; the papers' phase diagrams and heatmaps are
+drawn over σ_w² and σ_b² (e.g. Schoenholz's σ_w² ∈ [1, 4], σ_b² = 0.05 is sigma_w ∈ [1, 2],
+sigma_b = √0.05). q^l is the per-unit second moment of h^l; c^l the correlation of two inputs.
+
+Activations: a name in :data:`ACTIVATIONS` (the same functions as ``initjax.models``: exact-erf
+GELU, leaky ReLU slope 0.01) or any elementwise callable jnp → jnp; φ′ is taken by ``jax.jvp``.
+relu, leaky_relu and linear are positively homogeneous and use closed forms (Cho & Saul's
+arc-cosine kernels), everything else quadrature.
+
+Gaussian integrals are folded onto the half line, ∫Dz f(√q z) = ∫_0^∞ [f(√q z) + f(−√q z)] ρ(z)dz,
+and done by 16-point Gauss–Legendre on panels graded geometrically towards z = 0, so a kink at
+u = 0 (selu, softsign) costs nothing and tanh stays accurate (< 1e-10 in float64) for
+q ∈ [1e-4, 1e4]. Two-dimensional integrals are done in polar coordinates with the angular panels
+split where u1 or u2 changes sign. hard_tanh's kinks at |u| = 1 are not aligned with the panels:
+expect ~1e-5 there. Everything is computed in JAX's default float (float32 unless
+``jax_enable_x64``), is jit-able and vmappable over sigma_w / sigma_b, and broadcasts over arrays.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+Array = jax.Array
+Activation = str | Callable[[Array], Array]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Act:
+    """An activation plus what the theory can exploit about it (hashable: a static jit arg)."""
+
+    fn: Callable[[Array], Array]
+    slope: float | None = None  # φ(u) = max(u, 0) + slope·min(u, 0): homogeneous, closed forms
+    odd: bool = False  # φ(−u) = −φ(u): at σ_b = 0 the transition is σ_w = 1/|φ′(0)|
+
+
+def _identity(x: Array) -> Array:
+    return x
+
+
+ACTIVATIONS: dict[str, _Act] = {
+    "tanh": _Act(jnp.tanh, odd=True),
+    "relu": _Act(jax.nn.relu, slope=0.0),
+    "linear": _Act(_identity, slope=1.0),
+    "sigmoid": _Act(jax.nn.sigmoid),
+    "erf": _Act(jax.scipy.special.erf, odd=True),
+    "hard_tanh": _Act(jax.nn.hard_tanh, odd=True),
+    "selu": _Act(jax.nn.selu),
+    "gelu": _Act(functools.partial(jax.nn.gelu, approximate=False)),
+    "softsign": _Act(jax.nn.soft_sign, odd=True),
+    "leaky_relu": _Act(functools.partial(jax.nn.leaky_relu, negative_slope=0.01), slope=0.01),
+}
+
+# ---------------------------------------------------------------- quadrature rules (numpy, f64)
+_EDGES = np.array([0.0, 1e-3, 1e-2, 0.1, 0.3, 1.0, 2.0, 3.5, 5.5, 8.0, 11.0])
+_GL_X, _GL_W = np.polynomial.legendre.leggauss(16)
+_TH_X, _TH_W = np.polynomial.legendre.leggauss(24)
+
+
+def _graded_rule(weight: Callable[[np.ndarray], np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    lo, hi = _EDGES[:-1, None], _EDGES[1:, None]
+    x = lo + (hi - lo) * (_GL_X[None, :] + 1.0) / 2.0
+    return x.ravel(), ((hi - lo) / 2.0 * _GL_W[None, :] * weight(x)).ravel()
+
+
+# ∫_0^∞ h(z) ρ(z) dz (weights sum to 1/2) and ∫_0^∞ h(r) r e^{−r²/2} dr (weights sum to 1).
+_Z, _WZ = _graded_rule(lambda z: np.exp(-z * z / 2.0) / math.sqrt(2.0 * math.pi))
+_R, _WR = _graded_rule(lambda r: r * np.exp(-r * r / 2.0))
+
+
+def _expect_1d(f: Callable[[Array], Array], q: Array) -> Array:
+    """∫Dz f(√q z), for elementwise f."""
+    z = jnp.asarray(_Z, q.dtype)
+    u = jnp.sqrt(q) * z
+    return jnp.sum(jnp.asarray(_WZ, q.dtype) * (f(u) + f(-u)))
+
+
+def _expect_2d(f: Callable[[Array, Array], Array], q: Array, c: Array) -> Array:
+    """∫Dz1 Dz2 f(u1, u2), u1 = √q z1, u2 = √q (c z1 + √(1−c²) z2), in polar coordinates."""
+    dt = q.dtype
+    beta = jnp.arccos(jnp.clip(c, -1.0, 1.0))  # u2 = √q r cos(θ − β)
+    kink = jnp.where(beta <= math.pi / 2, beta + math.pi / 2, beta - math.pi / 2)
+    a, b = jnp.minimum(kink, math.pi / 2), jnp.maximum(kink, math.pi / 2)
+    lo = jnp.stack([jnp.zeros((), dt), a, b])
+    hi = jnp.stack([a, b, jnp.full((), math.pi, dt)])
+    x, w = jnp.asarray(_TH_X, dt), jnp.asarray(_TH_W, dt)
+    theta = (lo[:, None] + (hi - lo)[:, None] * (x[None, :] + 1.0) / 2.0).reshape(-1)
+    w_theta = ((hi - lo)[:, None] / 2.0 * w[None, :]).reshape(-1) / (2.0 * math.pi)
+    r = jnp.asarray(_R, dt)[:, None]
+    u1 = jnp.sqrt(q) * r * jnp.cos(theta)[None, :]
+    u2 = jnp.sqrt(q) * r * jnp.cos(theta - beta)[None, :]
+    w2 = jnp.asarray(_WR, dt)[:, None] * w_theta[None, :]
+    return jnp.sum(w2 * (f(u1, u2) + f(-u1, -u2)))
+
+
+def _deriv(fn: Callable[[Array], Array]) -> Callable[[Array], Array]:
+    return lambda u: jax.jvp(fn, (u,), (jnp.ones_like(u),))[1]
+
+
+# -------------------------------------------------- the Gaussian moments the maps are made of
+def _m_phi2(act: _Act, q: Array) -> Array:
+    """∫Dz φ(√q z)²."""
+    if act.slope is not None:
+        return q * (1.0 + act.slope**2) / 2.0
+    return _expect_1d(lambda u: act.fn(u) ** 2, q)
+
+
+def _m_dphi2(act: _Act, q: Array) -> Array:
+    """∫Dz φ′(√q z)²; q-independent for homogeneous φ."""
+    if act.slope is not None:
+        return jnp.full_like(q, (1.0 + act.slope**2) / 2.0)
+    dphi = _deriv(act.fn)
+    return _expect_1d(lambda u: dphi(u) ** 2, jnp.minimum(q, 1e12))  # q* = ∞: the limit
+
+
+def _m_phiphi(act: _Act, q: Array, c: Array) -> Array:
+    """∫Dz1Dz2 φ(u1)φ(u2) (arc-cosine kernel of degree 1 for homogeneous φ)."""
+    if act.slope is not None:
+        a, c = act.slope, jnp.clip(c, -1.0, 1.0)
+        k1 = (jnp.sqrt(1.0 - c * c) + (math.pi - jnp.arccos(c)) * c) / (2.0 * math.pi)
+        return q * (a * c + (1.0 - a) ** 2 * k1)
+    return _expect_2d(lambda u1, u2: act.fn(u1) * act.fn(u2), q, c)
+
+
+def _m_dphidphi(act: _Act, q: Array, c: Array) -> Array:
+    """∫Dz1Dz2 φ′(u1)φ′(u2) (arc-cosine kernel of degree 0 for homogeneous φ)."""
+    if act.slope is not None:
+        a, c = act.slope, jnp.clip(c, -1.0, 1.0)
+        return a + (1.0 - a) ** 2 * (math.pi - jnp.arccos(c)) / (2.0 * math.pi)
+    dphi = _deriv(act.fn)
+    return _expect_2d(lambda u1, u2: dphi(u1) * dphi(u2), q, c)
+
+
+# ----------------------------------------------------------------- jitted scalar kernels
+_STATIC = ("act", "max_iter")
+
+
+def _qmap(act: _Act, q: Array, sw: Array, sb: Array) -> Array:
+    return sw**2 * _m_phi2(act, q) + sb**2
+
+
+def _qmap_slope(act: _Act, q: Array, sw: Array, sb: Array) -> Array:
+    """∂q^l/∂q^{l−1}; at q = 0 taken as the limit (√q is not differentiable there)."""
+    q_safe = jnp.maximum(q, 1e-20)
+    return jax.jvp(lambda x: _qmap(act, x, sw, sb), (q_safe,), (jnp.ones_like(q),))[1]
+
+
+@functools.partial(jax.jit, static_argnames=_STATIC)
+def _q_star(act: _Act, sw: Array, sb: Array, q0: Array, max_iter: int, tol: Array) -> Array:
+    if act.slope is not None:  # q ← m q + σ_b² with m = χ₁: solve it
+        m = sw**2 * (1.0 + act.slope**2) / 2.0
+        marginal = jnp.abs(m - 1.0) <= 8 * jnp.finfo(sw.dtype).eps
+        q_fix = jnp.where(m < 1.0, sb**2 / jnp.where(m < 1.0, 1.0 - m, 1.0), jnp.inf)
+        return jnp.where(marginal, jnp.where(sb == 0.0, q0, jnp.inf), q_fix)
+
+    State = tuple[Array, Array, Array, Array]
+
+    def step(state: State) -> State:
+        i, q, _, _ = state
+        f, g_slope = _qmap(act, q, sw, sb), _qmap_slope(act, q, sw, sb) - 1.0
+        newton = q - (f - q) / jnp.where(g_slope < 0.0, g_slope, -1.0)
+        # Plain iteration first (it moves monotonically towards q*), then Newton: near the
+        # critical line the map's slope → 1 and iteration alone would take thousands of steps.
+        use = (i >= 20) & (g_slope < 0.0) & (newton >= 0.0) & jnp.isfinite(newton)
+        q_new = jnp.where(use, newton, f)
+        done = jnp.abs(q_new - q) <= tol * jnp.abs(q_new)  # relative: q* may be tiny
+        return i + 1, q_new, done, (f > q) & (g_slope >= 0.0)  # climbing, slope ≥ 1: no q* ahead
+
+    def cond(state: State) -> Array:
+        i, q, done, _ = state
+        return (i < max_iter) & ~done & jnp.isfinite(q)
+
+    false = jnp.zeros((), bool)
+    _, q, done, climbing = lax.while_loop(cond, step, (jnp.zeros((), jnp.int32), q0, false, false))
+    # Not settled but not climbing (float noise at a double root, on the critical line at σ_b = 0):
+    # the last iterate is the best estimate.
+    return jnp.where(jnp.isfinite(q) & (done | ~climbing), q, jnp.inf)
+
+
+@functools.partial(jax.jit, static_argnames=_STATIC)
+def _c_star(act: _Act, sw: Array, sb: Array, qs: Array, max_iter: int, tol: Array) -> Array:
+    """c* by Newton from c = 0: the c-map is convex with c_map(1) = 1, so from the left Newton
+    climbs monotonically to the smallest fixed point (c* < 1 when χ₁ > 1, else 1)."""
+
+    def step(state: tuple[Array, Array, Array]) -> tuple[Array, Array, Array]:
+        i, c, _ = state
+        g = (sw**2 * _m_phiphi(act, qs, c) + sb**2) / qs - c
+        g_slope = sw**2 * _m_dphidphi(act, qs, c) - 1.0  # Price: ∂c^l/∂c^{l−1} = σ_w²E[φ′φ′]
+        c_new = jnp.clip(c - g / jnp.minimum(g_slope, -1e-12), 0.0, 1.0)
+        return i + 1, c_new, jnp.abs(c_new - c) <= tol
+
+    def cond(state: tuple[Array, Array, Array]) -> Array:
+        return (state[0] < max_iter) & ~state[2]
+
+    c0 = jnp.zeros_like(qs)
+    _, c, _ = lax.while_loop(cond, step, (jnp.zeros((), jnp.int32), c0, jnp.zeros((), bool)))
+    chi_1 = sw**2 * _m_dphi2(act, qs)
+    return jnp.where(chi_1 <= 1.0, jnp.ones_like(c), c)
+
+
+def _chi_c(act: _Act, sw: Array, sb: Array, q0: Array, max_iter: int, tol: Array) -> Array:
+    """χ_c = σ_w² ∫Dz1Dz2 φ′(u1)φ′(u2) at (q*, c*); equals χ₁ in the ordered phase (c* = 1)."""
+    qs = _q_star(act, sw, sb, q0, max_iter, tol)
+    chi_1 = sw**2 * _m_dphi2(act, qs)
+    if act.slope is not None:  # χ₁ ≥ 1: q* = ∞, the normalised map → its σ_b = 0 form, slope 1
+        return jnp.where(chi_1 < 1.0, chi_1, jnp.ones_like(chi_1))
+    q_ok = jnp.where(jnp.isfinite(qs) & (qs > 0.0), qs, jnp.ones_like(qs))
+    cs = _c_star(act, sw, sb, q_ok, max_iter, tol)
+    return jnp.where(chi_1 <= 1.0, chi_1, sw**2 * _m_dphidphi(act, q_ok, cs))
+
+
+def _depth_scale(chi: Array) -> Array:
+    """−1/ln χ, infinite at χ ≥ 1 (where ln χ ≥ 0 would give a negative or −∞ scale)."""
+    return jnp.where(chi >= 1.0, jnp.inf, -1.0 / jnp.log(chi))
+
+
+@functools.partial(jax.jit, static_argnames=(*_STATIC, "steps"))
+def _critical(act: _Act, sb: Array, lo: Array, hi: Array, max_iter: int, steps: int) -> Array:
+    if act.slope is not None:  # χ₁ = σ_w²(1 + a²)/2 whatever q is
+        return jnp.full_like(sb, math.sqrt(2.0 / (1.0 + act.slope**2)))
+    one, tol = jnp.ones_like(sb), 16 * jnp.finfo(sb.dtype).eps
+
+    def ordered(sw: Array) -> Array:  # NaN (q* = ∞ for unbounded φ) counts as chaotic
+        return sw**2 * _m_dphi2(act, _q_star(act, sw, sb, one, max_iter, tol)) < 1.0
+
+    def bisect(_: int, bounds: tuple[Array, Array]) -> tuple[Array, Array]:
+        a, b = bounds
+        mid = jnp.sqrt(a * b)  # geometric: the bracket spans decades
+        is_ordered = ordered(mid)
+        return jnp.where(is_ordered, mid, a), jnp.where(is_ordered, b, mid)
+
+    a, b = lax.fori_loop(0, steps, bisect, (lo, hi))
+    found = ordered(lo) & ~ordered(hi)
+    sw_c = jnp.where(found, jnp.sqrt(a * b), jnp.nan)
+    if act.odd:
+        # At σ_b = 0 the ordered phase has q* = 0, so χ₁ = σ_w²φ′(0)² exactly there; on the chaotic
+        # side χ₁ − 1 grows only like (σ_w − σ_c)², which float32 bisection resolves to ~1e-3.
+        dphi0 = _deriv(act.fn)(jnp.zeros_like(sb))
+        sw_c = jnp.where(sb == 0.0, 1.0 / jnp.abs(dphi0), sw_c)
+    return sw_c
+
+
+# ----------------------------------------------------------------------------- public API
+def _resolve(activation: Activation) -> _Act:
+    if isinstance(activation, str):
+        if activation not in ACTIVATIONS:
+            raise ValueError(
+                f"unknown activation {activation!r}; valid names: {', '.join(sorted(ACTIVATIONS))}"
+                " (or pass an elementwise callable jnp -> jnp)"
+            )
+        return ACTIVATIONS[activation]
+    if callable(activation):
+        return _Act(activation)
+    raise ValueError(f"activation must be a name or a callable, got {activation!r}")
+
+
+def _nonneg(x: object, name: str, what: str = "a standard deviation") -> Array:
+    """x as an array of JAX's default float; ValueError if it is concretely negative or NaN."""
+    if not isinstance(x, jax.core.Tracer):
+        v = np.asarray(x, dtype=np.float64)
+        if np.any(np.isnan(v) | (v < 0.0)):
+            raise ValueError(f"{name} must be {what} (>= 0), got {x!r}")
+    return jnp.asarray(x, dtype=jax.dtypes.canonicalize_dtype(jnp.float64))
+
+
+def _tol(tol: float | None, x: Array) -> Array:
+    return jnp.asarray(16 * jnp.finfo(x.dtype).eps if tol is None else tol, x.dtype)
+
+
+def q_map(
+    q: object, sigma_w: object, sigma_b: object = 0.0, activation: Activation = "tanh"
+) -> Array:
+    """The length map: variance of the next layer's pre-activations.
+
+    q^l = σ_w² ∫Dz φ(√q^{l−1} z)² + σ_b²,  Dz the standard Gaussian measure.
+
+    Args:
+      q: q^{l−1}, second moment per unit of the previous pre-activations (≥ 0).
+      sigma_w, sigma_b: standard deviations (weights N(0, σ_w²/N), biases N(0, σ_b²)).
+      activation: a name in ``ACTIVATIONS`` or an elementwise callable.
+
+    Returns:
+      q^l, broadcast over the arguments.
+
+    >>> float(q_map(1.0, 2.0, 0.0, "relu"))  # σ_w² q / 2
+    2.0
+
+    Poole et al. 2016, eq. (3).
+    """
+    act = _resolve(activation)
+    q, sw, sb = (
+        _nonneg(q, "q", "a second moment"),
+        _nonneg(sigma_w, "sigma_w"),
+        _nonneg(sigma_b, "sigma_b"),
+    )
+    return jnp.vectorize(functools.partial(_qmap, act))(q, sw, sb)
+
+
+def q_star(
+    sigma_w: object,
+    sigma_b: object = 0.0,
+    activation: Activation = "tanh",
+    *,
+    q0: object = 1.0,
+    max_iter: int = 200,
+    tol: float | None = None,
+) -> Array:
+    """The fixed point q* = q_map(q*) reached by iterating the length map from q0.
+
+    q* = σ_w² ∫Dz φ(√q* z)² + σ_b²  (20 plain iterations, then safeguarded Newton steps).
+
+    Diverging variance (e.g. relu with σ_w² > 2, or σ_w² = 2 with σ_b > 0) gives ``inf``, as does
+    any iteration that has not settled within ``max_iter``; relu at σ_w² = 2, σ_b = 0 is marginal
+    (every q is fixed) and returns q0. At σ_b = 0 in the ordered phase q* = 0.
+
+    Args:
+      sigma_w, sigma_b: standard deviations. activation: name or callable.
+      q0: where the iteration starts (≥ 0). max_iter: most steps.
+      tol: stop when |Δq| ≤ tol·(1 + q); default 16 float eps.
+
+    Returns:
+      q*, broadcast over sigma_w, sigma_b and q0.
+
+    >>> round(float(q_star(1.0, 0.05**0.5, "relu")), 6)  # σ_b² / (1 − σ_w²/2)
+    0.1
+
+    Poole et al. 2016, Fig. 1.
+    """
+    act = _resolve(activation)
+    sw, sb, q0_ = (
+        _nonneg(sigma_w, "sigma_w"),
+        _nonneg(sigma_b, "sigma_b"),
+        _nonneg(q0, "q0", "a second moment"),
+    )
+    fn = functools.partial(_q_star, act, max_iter=max_iter, tol=_tol(tol, sw))
+    return jnp.vectorize(fn)(sw, sb, q0_)
+
+
+def chi1(
+    sigma_w: object, sigma_b: object = 0.0, activation: Activation = "tanh", *, q0: object = 1.0
+) -> Array:
+    """χ₁: the slope of the correlation map at c = 1, i.e. the mean squared singular value of
+    one layer's Jacobian. χ₁ < 1 ordered, χ₁ > 1 chaotic, χ₁ = 1 critical.
+
+    χ₁ = σ_w² ∫Dz φ′(√q* z)²  (q* from :func:`q_star` started at q0).
+
+    Args:
+      sigma_w, sigma_b: standard deviations. activation: name or callable. q0: start of q*.
+
+    Returns:
+      χ₁, broadcast over sigma_w and sigma_b. For relu σ_w²/2 whatever q* is.
+
+    >>> float(chi1(2.0, 0.0, "relu"))
+    2.0
+
+    Poole et al. 2016, eq. (7); Schoenholz et al. 2017, eq. (5).
+    """
+    act = _resolve(activation)
+    sw, sb, q0_ = (
+        _nonneg(sigma_w, "sigma_w"),
+        _nonneg(sigma_b, "sigma_b"),
+        _nonneg(q0, "q0", "a second moment"),
+    )
+    tol = _tol(None, sw)
+
+    def one(sw: Array, sb: Array, q0: Array) -> Array:
+        return sw**2 * _m_dphi2(act, _q_star(act, sw, sb, q0, 200, tol))
+
+    return jnp.vectorize(one)(sw, sb, q0_)
+
+
+def c_map(
+    c: object, q: object, sigma_w: object, sigma_b: object = 0.0, activation: Activation = "tanh"
+) -> Array:
+    """The correlation map: correlation of two inputs' pre-activations one layer further.
+
+    c^l = [σ_w² ∫Dz1Dz2 φ(u1)φ(u2) + σ_b²] / q^l,  u1 = √q z1,  u2 = √q (c z1 + √(1−c²) z2),
+
+    with both inputs at second moment q = q^{l−1} and q^l = q_map(q) (= q at q = q*).
+
+    Args:
+      c: correlation c^{l−1} ∈ [−1, 1]. q: their common second moment (≥ 0).
+      sigma_w, sigma_b: standard deviations. activation: name or callable.
+
+    Returns:
+      c^l, broadcast over the arguments.
+
+    >>> round(float(c_map(0.0, 1.0, 2.0**0.5, 0.0, "relu")), 6)  # 1/π
+    0.31831
+
+    Poole et al. 2016, eq. (5).
+    """
+    act = _resolve(activation)
+    if not isinstance(c, jax.core.Tracer) and np.any(np.abs(np.asarray(c, np.float64)) > 1.0):
+        raise ValueError(f"c must be a correlation in [-1, 1], got {c!r}")
+    c_ = jnp.asarray(c, dtype=jax.dtypes.canonicalize_dtype(jnp.float64))
+    q_, sw, sb = (
+        _nonneg(q, "q", "a second moment"),
+        _nonneg(sigma_w, "sigma_w"),
+        _nonneg(sigma_b, "sigma_b"),
+    )
+
+    def one(c: Array, q: Array, sw: Array, sb: Array) -> Array:
+        return (sw**2 * _m_phiphi(act, q, c) + sb**2) / _qmap(act, q, sw, sb)
+
+    return jnp.vectorize(one)(c_, q_, sw, sb)
+
+
+def c_star(
+    sigma_w: object, sigma_b: object = 0.0, activation: Activation = "tanh", *, q0: object = 1.0
+) -> Array:
+    """The stable fixed point of the correlation map at q = q*: 1 in the ordered phase (χ₁ ≤ 1),
+    c* < 1 in the chaotic phase (0 for odd φ at σ_b = 0).
+
+    c* = [σ_w² ∫Dz1Dz2 φ(u1)φ(u2) + σ_b²] / q*  (Newton from c = 0).
+
+    Args:
+      sigma_w, sigma_b: standard deviations. activation: name or callable (not a homogeneous one:
+        their q* is 0 or ∞ off the critical line). q0: start of q*.
+
+    Returns:
+      c*, broadcast over sigma_w and sigma_b.
+
+    >>> round(float(c_star(2.0, 0.0)), 6)
+    0.0
+
+    Poole et al. 2016, Fig. 2; Schoenholz et al. 2017, eq. (4).
+    """
+    act = _resolve(activation)
+    sw, sb, q0_ = (
+        _nonneg(sigma_w, "sigma_w"),
+        _nonneg(sigma_b, "sigma_b"),
+        _nonneg(q0, "q0", "a second moment"),
+    )
+    tol = _tol(None, sw)
+
+    def one(sw: Array, sb: Array, q0: Array) -> Array:
+        qs = _q_star(act, sw, sb, q0, 200, tol)
+        return _c_star(act, sw, sb, jnp.where(qs > 0.0, qs, jnp.ones_like(qs)), 200, tol)
+
+    return jnp.vectorize(one)(sw, sb, q0_)
+
+
+def xi_c(
+    sigma_w: object, sigma_b: object = 0.0, activation: Activation = "tanh", *, q0: object = 1.0
+) -> Array:
+    """ξ_c: the depth over which the correlation of two inputs relaxes to c*.
+
+    ξ_c = −1/ln χ_c,  χ_c = σ_w² ∫Dz1Dz2 φ′(u1)φ′(u2) at (q*, c*).
+
+    Ordered phase: c* = 1, so χ_c = χ₁. Chaotic phase: c* < 1 is found by Newton on the c-map and
+    χ_c < 1 is its slope there. ξ_c → ∞ at criticality (χ₁ = 1), from both sides. For relu /
+    leaky_relu / linear, χ₁ ≥ 1 has q* = ∞ (or marginal) and ξ_c = ∞ (correlations approach 1
+    only polynomially).
+
+    Args:
+      sigma_w, sigma_b: standard deviations. activation: name or callable. q0: start of q*.
+
+    Returns:
+      ξ_c in layers, broadcast over sigma_w and sigma_b.
+
+    >>> round(float(xi_c(0.5, 0.0)), 4)  # ordered, q* = 0: −1/ln σ_w²
+    0.7213
+
+    Schoenholz et al. 2017, eqs. (9)–(10).
+    """
+    act = _resolve(activation)
+    sw, sb, q0_ = (
+        _nonneg(sigma_w, "sigma_w"),
+        _nonneg(sigma_b, "sigma_b"),
+        _nonneg(q0, "q0", "a second moment"),
+    )
+    tol = _tol(None, sw)
+    return jnp.vectorize(lambda sw, sb, q0: _depth_scale(_chi_c(act, sw, sb, q0, 200, tol)))(
+        sw, sb, q0_
+    )
+
+
+def xi_q(
+    sigma_w: object, sigma_b: object = 0.0, activation: Activation = "tanh", *, q0: object = 1.0
+) -> Array:
+    """ξ_q: the depth over which the length q^l relaxes to q*.
+
+    ξ_q = −1/ln[χ₁ + σ_w² ∫Dz φ″(√q* z) φ(√q* z)]  (the slope of the length map at q*).
+
+    Args:
+      sigma_w, sigma_b: standard deviations. activation: name or callable. q0: start of q*.
+
+    Returns:
+      ξ_q in layers (∞ where q* does not exist or the slope is ≥ 1).
+
+    >>> round(float(xi_q(1.0, 0.05**0.5, "relu")), 4)  # slope σ_w²/2
+    1.4427
+
+    Schoenholz et al. 2017, eq. (7).
+    """
+    act = _resolve(activation)
+    sw, sb, q0_ = (
+        _nonneg(sigma_w, "sigma_w"),
+        _nonneg(sigma_b, "sigma_b"),
+        _nonneg(q0, "q0", "a second moment"),
+    )
+    tol = _tol(None, sw)
+
+    def one(sw: Array, sb: Array, q0: Array) -> Array:
+        qs = _q_star(act, sw, sb, q0, 200, tol)
+        slope = _qmap_slope(act, jnp.where(jnp.isfinite(qs), qs, jnp.ones_like(qs)), sw, sb)
+        return jnp.where(jnp.isfinite(qs), _depth_scale(slope), jnp.inf)
+
+    return jnp.vectorize(one)(sw, sb, q0_)
+
+
+def critical_sigma_w(
+    activation: Activation = "tanh",
+    sigma_b: object = 0.0,
+    *,
+    bracket: tuple[float, float] = (0.05, 20.0),
+    steps: int = 40,
+) -> Array:
+    """The σ_w (a standard deviation) of the order-to-chaos transition, where χ₁ = 1.
+
+    σ_w,c : σ_w² ∫Dz φ′(√q*(σ_w) z)² = 1  (geometric bisection inside ``bracket``).
+
+    tanh at σ_b = 0 gives 1, relu √2 (σ_w² = 2: He init). For relu / leaky_relu / linear χ₁ does
+    not depend on q, so σ_b is ignored (for σ_b > 0 q* diverges there). For odd φ (tanh, erf,
+    hard_tanh, softsign) at σ_b = 0 it returns 1/|φ′(0)| exactly. NaN if χ₁ − 1 does not change
+    sign inside the bracket.
+
+    Args:
+      activation: name or callable. sigma_b: bias standard deviation.
+      bracket: (low, high) σ_w to search. steps: bisection steps (40 → ~1e-10 relative).
+
+    Returns:
+      σ_w,c, broadcast over sigma_b.
+
+    >>> round(float(critical_sigma_w("tanh", 0.0)), 6)
+    1.0
+
+    Poole et al. 2016, Fig. 3; Schoenholz et al. 2017, Fig. 1.
+    """
+    act = _resolve(activation)
+    sb = _nonneg(sigma_b, "sigma_b")
+    lo, hi = (jnp.asarray(b, sb.dtype) for b in bracket)
+    if not 0.0 < bracket[0] < bracket[1]:
+        raise ValueError(f"bracket must be (low, high) with 0 < low < high, got {bracket!r}")
+    return jnp.vectorize(lambda sb: _critical(act, sb, lo, hi, 200, steps))(sb)
+
+
+def predicted_variances(
+    depth: int,
+    q0: object,
+    sigma_w: object,
+    sigma_b: object = 0.0,
+    activation: Activation = "tanh",
+) -> Array:
+    """q^0 … q^depth: the per-unit second moment of each layer's pre-activations at init.
+
+    q^1 = σ_w² q^0 + σ_b²,  q^l = σ_w² ∫Dz φ(√q^{l−1} z)² + σ_b² (l ≥ 2),  q^0 = |x|²/N,
+
+    for h^1 = W^1 x + b^1, h^l = W^l φ(h^{l−1}) + b^l: the input x enters the first layer
+    without φ, as in Poole et al. (and in ``initjax.models.MLP``).
+
+    Args:
+      depth: number of layers (static). q0: |x|²/N, the input's second moment per coordinate.
+      sigma_w, sigma_b: standard deviations. activation: name or callable.
+
+    Returns:
+      Array of shape (*batch, depth + 1), batch the broadcast shape of q0, sigma_w, sigma_b;
+      entry l is q^l (entry 0 is q0).
+
+    >>> [round(q, 4) for q in predicted_variances(3, 1.0, 2.0**0.5, 0.0, "relu").tolist()]
+    [1.0, 2.0, 2.0, 2.0]
+
+    Poole et al. 2016, eq. (3) and the line after it.
+    """
+    if not isinstance(depth, int | np.integer) or depth < 0:
+        raise ValueError(f"depth must be an int >= 0, got {depth!r}")
+    act = _resolve(activation)
+    q0_, sw, sb = (
+        _nonneg(q0, "q0", "a second moment"),
+        _nonneg(sigma_w, "sigma_w"),
+        _nonneg(sigma_b, "sigma_b"),
+    )
+
+    def one(q0: Array, sw: Array, sb: Array) -> Array:
+        def layer(q: Array, _: None) -> tuple[Array, Array]:
+            q_next = _qmap(act, q, sw, sb)
+            return q_next, q_next
+
+        q1 = sw**2 * q0 + sb**2
+        _, qs = lax.scan(layer, q1, None, length=max(int(depth) - 1, 0))
+        return jnp.concatenate([q0[None], q1[None], qs])[: int(depth) + 1]
+
+    return jnp.vectorize(one, signature="(),(),()->(k)")(q0_, sw, sb)
+
+
+def trainable_depth(
+    sigma_w: object,
+    sigma_b: object = 0.0,
+    activation: Activation = "tanh",
+    *,
+    factor: float = 6.0,
+    q0: object = 1.0,
+) -> Array:
+    """The depth below which Schoenholz et al. found random networks trainable: factor · ξ_c.
+
+    L_max ≈ 6 ξ_c  (their Fig. 5–6: accuracy falls off beyond ~6 ξ_c on MNIST / CIFAR-10).
+
+    Args:
+      sigma_w, sigma_b: standard deviations. activation: name or callable.
+      factor: multiple of ξ_c (6 in the paper). q0: start of q*.
+
+    Returns:
+      factor · ξ_c (∞ at criticality).
+
+    >>> round(float(trainable_depth(0.5, 0.0)), 3)
+    4.328
+
+    Schoenholz et al. 2017, Sec. 5.
+    """
+    if not factor > 0.0:
+        raise ValueError(f"factor must be > 0, got {factor!r}")
+    return factor * xi_c(sigma_w, sigma_b, activation, q0=q0)
