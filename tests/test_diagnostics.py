@@ -1,5 +1,6 @@
 """initjax.diagnostics against numpy hand computations on tiny nets with weights set by hand."""
 
+import functools
 import itertools
 import math
 
@@ -50,13 +51,29 @@ def reference(phi, dphi):
     loss = -np.mean(np.log(p[np.arange(4), Y]))
     d_logits = (p - onehot) / 4
     d_z = (d_logits @ W2.T) * dphi(z)
-    return {"z": z, "h": h, "logits": logits, "p": p, "loss": loss, "d_logits": d_logits,
-            "d_z": d_z, "g_w1": X.T @ d_z, "g_w2": h.T @ d_logits, "dphi": dphi(z)}  # fmt: skip
+    return {
+        "z": z,
+        "h": h,
+        "logits": logits,
+        "p": p,
+        "loss": loss,
+        "d_logits": d_logits,
+        "d_z": d_z,
+        "g_w1": X.T @ d_z,
+        "g_w2": h.T @ d_logits,
+        "dphi": dphi(z),
+    }
 
 
 def run(fn, model, *args, **kwargs):
     """``fn(model, *args, **kwargs)`` under jit, as diagnostics are meant to run (and faster)."""
     return jax.jit(lambda *a: fn(model, *a, **kwargs))(*args)
+
+
+@functools.cache
+def tiny_summary():
+    """Every diagnostic of the 2-3-2 tanh net on X, computed once (jitted) for several tests."""
+    return run(dg.summary, mlp(), {"params": params()}, jnp.asarray(X, jnp.float32), jnp.asarray(Y))
 
 
 TANH = (np.tanh, lambda z: 1 - np.tanh(z) ** 2)
@@ -65,7 +82,7 @@ CLOSE = dict(rtol=2e-5, atol=1e-6)
 
 def test_forward_statistics_match_numpy():
     r = reference(*TANH)
-    s = run(dg.summary, mlp(), {"params": params()}, jnp.asarray(X, jnp.float32), jnp.asarray(Y))
+    s = tiny_summary()
     z, h = r["z"].ravel(), r["h"].ravel()
     np.testing.assert_allclose(s["preact_mean"], [z.mean()], **CLOSE)
     np.testing.assert_allclose(s["preact_std"], [z.std()], **CLOSE)
@@ -88,7 +105,7 @@ def test_forward_statistics_match_numpy():
 
 def test_gradients_match_hand_backprop():
     r = reference(*TANH)
-    s = run(dg.summary, mlp(), {"params": params()}, jnp.asarray(X, jnp.float32), jnp.asarray(Y))
+    s = tiny_summary()
     np.testing.assert_allclose(
         s["grad_norm"], [np.linalg.norm(r["g_w1"]), np.linalg.norm(r["g_w2"])], **CLOSE
     )
@@ -100,8 +117,12 @@ def test_gradients_match_hand_backprop():
 def test_weight_statistics_match_numpy():
     s = run(dg.weight_stats, mlp(), {"params": params()})
     np.testing.assert_allclose(s["weight_std"], [W1.std(), W2.std()], **CLOSE)
-    brute = [max(np.linalg.norm(w[:, i] - w[:, j]) for i, j in itertools.product(range(w.shape[1]), repeat=2)) for w in (W1, W2)]  # fmt: skip
-    np.testing.assert_allclose(s["symmetry_distance"], brute, **CLOSE)
+
+    def brute(w):
+        pairs = itertools.product(range(w.shape[1]), repeat=2)
+        return max(np.linalg.norm(w[:, i] - w[:, j]) for i, j in pairs)
+
+    np.testing.assert_allclose(s["symmetry_distance"], [brute(W1), brute(W2)], **CLOSE)
     np.testing.assert_array_equal(s["weight_rank"], [2.0, 2.0])
 
 
@@ -176,7 +197,8 @@ def test_batchnorm_gradients_and_jacobians_match_an_explicit_formula():
 def test_softmax_regression_has_empty_hidden_statistics():
     model = models.SoftmaxRegression(num_classes=2)
     w, b = np.array([[1.0, -1.0], [0.5, 2.0]]), np.array([0.1, 0.0])
-    v = {"params": {"output": {"kernel": jnp.asarray(w, jnp.float32), "bias": jnp.asarray(b, jnp.float32)}}}  # fmt: skip
+    f32 = lambda a: jnp.asarray(a, jnp.float32)  # noqa: E731
+    v = {"params": {"output": {"kernel": f32(w), "bias": f32(b)}}}
     s = run(dg.summary, model, v, jnp.asarray(X, jnp.float32), jnp.asarray(Y))
     for name in ("preact_std", "act_std", "saturation", "preact_ks"):
         assert s[name].shape == (0,)
@@ -192,14 +214,14 @@ def test_softmax_regression_has_empty_hidden_statistics():
 
 def test_constant_init_is_symmetric_and_gaussian_init_is_full_rank():
     x = jax.random.normal(jax.random.key(0), (16, 6))
-    for scheme, distance, rank in ((init.constant(0.3), 0.0, [1, 1, 1]), (init.normal(1.0), None, [6, 8, 3])):  # fmt: skip
-        model = mlp("relu", hidden=(8, 8), classes=3, kernel_init=scheme)
-        s = run(dg.weight_stats, model, model.init(jax.random.key(1), x))
-        np.testing.assert_array_equal(s["weight_rank"], rank)
-        if distance is not None:
-            np.testing.assert_array_equal(s["symmetry_distance"], [0.0, 0.0, 0.0])
-        else:
-            assert (s["symmetry_distance"] > 0.5).all()
+    model = mlp("relu", hidden=(8, 8), classes=3)  # kernels (6, 8), (8, 8), (8, 3)
+    stats = jax.jit(lambda v: dg.weight_stats(model, v))
+    s = stats(model.clone(kernel_init=init.constant(0.3)).init(jax.random.key(1), x))
+    np.testing.assert_array_equal(s["symmetry_distance"], [0.0, 0.0, 0.0])
+    np.testing.assert_array_equal(s["weight_rank"], [1, 1, 1])
+    s = stats(model.clone(kernel_init=init.normal(1.0)).init(jax.random.key(1), x))
+    assert (s["symmetry_distance"] > 0.5).all()
+    np.testing.assert_array_equal(s["weight_rank"], [6, 8, 3])
 
 
 def test_glorot_standard_init_shrinks_the_layer_jacobian_more_than_xavier():
@@ -210,7 +232,11 @@ def test_glorot_standard_init_shrinks_the_layer_jacobian_more_than_xavier():
     # the kernel init only matters at model.init, so one compiled function serves both
     layer_sv = jax.jit(lambda v: dg.layer_jacobian_sv(model, v, x, num_examples=4))
     mean_sv = {}
-    for name, scheme in (("standard", init.lecun_uniform(gain=1 / math.sqrt(3))), ("xavier", init.xavier_uniform())):  # fmt: skip
+    schemes = {
+        "standard": init.lecun_uniform(gain=1 / math.sqrt(3)),
+        "xavier": init.xavier_uniform(),
+    }
+    for name, scheme in schemes.items():
         variables = model.clone(kernel_init=scheme).init(jax.random.key(1), x)
         mean_sv[name] = float(jnp.mean(layer_sv(variables)[:-1]))  # the 5 tanh layers
     assert mean_sv["standard"] < mean_sv["xavier"] < 1.0
@@ -238,10 +264,17 @@ def test_sweep_records_per_layer_diagnostics():
     x = rng.normal(size=(80, 5)).astype(np.float32)
     y = rng.integers(0, 3, size=80).astype(np.int32)
     data = Dataset("synthetic", x[:64], y[:64], x[64:], y[64:])
-    cfg = train.Config(model="mlp", hidden=(4,), dataset="synthetic", num_classes=3,
-                       batch_size=16, epochs=1, probe_size=32)  # fmt: skip
-    res = sweep.run(cfg.replace(record=("grad_norm", "symmetry_distance", "act_std")), data,
-                    seeds=[0, 1], sigmas=[0.1, 1.0], lrs=[0.1], progress=False)  # fmt: skip
+    cfg = train.Config(
+        model="mlp",
+        hidden=(4,),
+        dataset="synthetic",
+        num_classes=3,
+        batch_size=16,
+        epochs=1,
+        probe_size=32,
+        record=("grad_norm", "symmetry_distance", "act_std"),
+    )
+    res = sweep.run(cfg, data, seeds=[0, 1], sigmas=[0.1, 1.0], lrs=[0.1], progress=False)
     assert res.grad_norm.dims == ("seed", "sigma", "lr", "epoch", "layer")
     assert res.symmetry_distance.dims == ("seed", "sigma", "lr", "epoch", "layer")
     assert res.act_std.dims == ("seed", "sigma", "lr", "epoch", "hidden_layer")
