@@ -1,13 +1,22 @@
-"""Labelled results on disk: xarray ↔ netCDF, JSON, all written atomically.
+"""Labelled results on disk: xarray ↔ netCDF, tidy tables, JSON, all written atomically.
 
 Every write goes to a temporary file in the destination's directory and is then renamed over
 the destination (``os.replace`` is atomic on POSIX), so a reader never sees a half-written
 file and an interrupted write leaves the previous version intact.
+
+A saved sweep carries its provenance in the netCDF attributes: the config (JSON), the
+package versions, and the git commit of the initjax checkout that produced it::
+
+    results.save(res, "runs/d2l/results.nc")
+    res = results.load("runs/d2l/results.nc")       # equal to what was saved, attrs included
+    results.export(res, "runs/d2l/results.csv")     # long table: one row per value
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
+import importlib.util
 import json
 import os
 import subprocess
@@ -16,16 +25,32 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
+import pandas as pd
 import xarray as xr
 
 ENGINE: Literal["netcdf4"] = "netcdf4"
+PACKAGES = ("initjax", "jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "numpy", "xarray")
+TABLE_SUFFIXES = (".csv", ".parquet")
+
+
+def _umask() -> int:
+    # os.umask can only be read by setting it; done once at import, before any thread writes.
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# mkstemp creates files 0600; a renamed result should get the usual permissions instead.
+_FILE_MODE = 0o666 & ~_umask()
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success rename it onto ``path``.
 
-    On any exception the temporary file is removed and ``path`` is untouched.
+    On any exception (KeyboardInterrupt included) the temporary file is removed and ``path``
+    is untouched.
     """
     dest = Path(path)
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -36,6 +61,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         yield tmp_path
         with open(tmp_path, "rb+") as f:
             os.fsync(f.fileno())
+        os.chmod(tmp_path, _FILE_MODE)
         os.replace(tmp_path, dest)
     except BaseException:
         tmp_path.unlink(missing_ok=True)
@@ -64,12 +90,33 @@ def git_commit(cwd: str | os.PathLike[str] | None = None) -> str:
     return out.stdout.strip() if out.returncode == 0 else "unknown"
 
 
+def versions() -> dict[str, str]:
+    """``{"version_<package>": version}`` for the packages a result depends on."""
+    out = {}
+    for pkg in PACKAGES:
+        try:
+            out[f"version_{pkg}"] = importlib.metadata.version(pkg)
+        except importlib.metadata.PackageNotFoundError:
+            out[f"version_{pkg}"] = "unknown"
+    return out
+
+
+def provenance() -> dict[str, str]:
+    """What :func:`save` stamps on a result that lacks it: package versions and git commit."""
+    return {**versions(), "git_commit": git_commit()}
+
+
 def save(ds: xr.Dataset, path: str | os.PathLike[str]) -> Path:
-    """Write ``ds`` as netCDF-4 (netCDF4 engine) atomically, stamping the git commit."""
+    """Write ``ds`` as netCDF-4 atomically; attributes it lacks get :func:`provenance`.
+
+    Booleans (which netCDF lacks) are stored as int8 tagged ``dtype="bool"`` and come back
+    as booleans from :func:`load`. ``ds`` itself is not modified.
+    """
     ds = ds.copy()
-    ds.attrs.setdefault("git_commit", git_commit())
+    for key, value in provenance().items():
+        ds.attrs.setdefault(key, value)
     for name, var in ds.variables.items():
-        if var.dtype == bool:  # netCDF has no boolean type
+        if var.dtype == bool:
             ds[name] = var.astype("int8")
             ds[name].attrs["dtype"] = "bool"
     with atomic_path(path) as tmp:
@@ -87,3 +134,108 @@ def load(path: str | os.PathLike[str]) -> xr.Dataset:
             out[name] = var.astype(bool)
             out[name].attrs = attrs
     return out
+
+
+def to_dataframe(ds: xr.Dataset) -> pd.DataFrame:
+    """The result as a long ("tidy") table: one row per value.
+
+    Columns: every dimension of ``ds`` (``seed, sigma, lr, epoch`` and e.g. ``layer``), then
+    ``variable`` (the data variable's name) and ``value`` (float64; booleans as 0/1). A
+    variable without some dimension (``diverged`` has no ``epoch``) leaves that column empty
+    (NaN, or ``<NA>`` for integer labels) in its rows. Pivot back with e.g.
+    ``df[df.variable == "test_acc"].pivot_table("value", "epoch", "sigma")``.
+    """
+    dims = list(ds.dims)
+    frames = []
+    for name in ds.data_vars:
+        var = ds[name]
+        if var.dtype == bool:
+            var = var.astype(np.float64)
+        frame = var.to_dataframe(name="value").reset_index()
+        frame = frame[[*var.dims, "value"]]  # drop non-dimension coordinates
+        frame.insert(len(var.dims), "variable", str(name))
+        frames.append(frame.astype({"value": np.float64}))
+    if not frames:
+        return pd.DataFrame(columns=[*dims, "variable", "value"])
+    table = pd.concat(frames, ignore_index=True).reindex(columns=[*dims, "variable", "value"])
+    for dim in dims:  # integer labels (seed, epoch) stay integers where a variable lacks them
+        if dim in ds.coords and np.issubdtype(ds[dim].dtype, np.integer):
+            table[dim] = table[dim].astype("Int64")
+    return table
+
+
+def export(ds: xr.Dataset, path: str | os.PathLike[str]) -> Path:
+    """Write :func:`to_dataframe` of ``ds`` as CSV or parquet (by suffix), atomically.
+
+    Parquet needs ``pyarrow`` (``pip install pyarrow``); without it this raises ImportError
+    before writing anything.
+    """
+    dest = Path(path)
+    suffix = dest.suffix.lower()
+    if suffix not in TABLE_SUFFIXES:
+        raise ValueError(
+            f"cannot export to {dest.name!r}: unknown table format {suffix or '(no suffix)'!r}; "
+            f"valid suffixes: {', '.join(TABLE_SUFFIXES)}"
+        )
+    if suffix == ".parquet" and importlib.util.find_spec("pyarrow") is None:
+        raise ImportError(
+            f"writing {dest.name} needs pyarrow, which is not installed "
+            "(pip install pyarrow), or export to .csv instead"
+        )
+    table = to_dataframe(ds)
+    with atomic_path(dest) as tmp:
+        if suffix == ".csv":
+            table.to_csv(tmp, index=False)
+        else:
+            table.to_parquet(tmp, index=False, engine="pyarrow")
+    return dest
+
+
+SUMMARY_METRICS = ("train_loss", "train_acc", "test_loss", "test_acc")
+
+
+def summary(ds: xr.Dataset, max_rows: int = 40) -> str:
+    """One screen: final-epoch metrics per (σ, lr), mean ± std over seeds, diverged counts.
+
+    Diverged runs (NaN metrics) are left out of the mean and counted in ``diverged``.
+    """
+    final = ds.isel(epoch=-1) if "epoch" in ds.dims else ds
+    names = [m for m in SUMMARY_METRICS if m in ds]
+    n_seeds = ds.sizes.get("seed", 1)
+    header = ["sigma", "lr", *names, "diverged"]
+    rows = []
+    sigmas = ds["sigma"].values if "sigma" in ds.dims else [None]
+    lrs = ds["lr"].values if "lr" in ds.dims else [None]
+    for sigma in sigmas:
+        for lr in lrs:
+            cell = final
+            if sigma is not None:
+                cell = cell.sel(sigma=sigma)
+            if lr is not None:
+                cell = cell.sel(lr=lr)
+            row = [_num(sigma), _num(lr)]
+            for name in names:
+                values = np.asarray(cell[name].values, dtype=np.float64).ravel()
+                values = values[np.isfinite(values)]
+                if values.size == 0:
+                    row.append("—")
+                else:
+                    row.append(f"{values.mean():.4f} ± {values.std():.4f}")
+            diverged = int(np.asarray(cell["diverged"].values).sum()) if "diverged" in ds else 0
+            row.append(f"{diverged}/{n_seeds}")
+            rows.append(row)
+    shown, hidden = rows[:max_rows], len(rows) - max_rows
+    widths = [max(len(r[i]) for r in [header, *shown]) for i in range(len(header))]
+    lines = [
+        "  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in [header, *shown]
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    epochs = int(ds["epoch"].values[-1]) if "epoch" in ds.dims else 0
+    lines.insert(0, f"after epoch {epochs}, mean ± std over {n_seeds} seed(s):")
+    if hidden > 0:
+        lines.append(f"... {hidden} more rows (see the saved table)")
+    return "\n".join(lines)
+
+
+def _num(value: Any) -> str:
+    return "-" if value is None else f"{float(value):g}"
