@@ -1,0 +1,507 @@
+"""Resumable sweeps: orbax checkpoints of a :class:`~initjax.sweep.SweepState`, fingerprints.
+
+DESIGN puts checkpoints in the results layer; they live in this module of that layer because
+they need the sweep (which they drive) while :mod:`initjax.results` does not. :func:`run` is
+``sweep.run`` writing into a folder::
+
+    out_dir/
+      fingerprint.json      what this sweep is: config, grid, dataset (shapes, digest); hash
+      checkpoints/<epoch>/  orbax checkpoints (newest KEEP), removed once results.nc exists
+      corrupt/<epoch>-<t>/  checkpoints that failed validation, moved aside for inspection
+      results.nc            the finished sweep (results.save); its presence means "done"
+      results.csv           the same as a long table (results.export)
+
+**Resume.** Every ``every`` epochs the state of all cells (parameters, optimizer state,
+batch statistics, raw data keys, epoch counters, ``diverged_step``) and the metrics so far
+are saved. Run again with the same sweep, :func:`run` restores the newest *valid*
+checkpoint and continues; epoch ``e`` always draws its batches from ``fold_in(key, e)`` and
+the chunks stay aligned to multiples of ``every``, so the result is bit-identical to an
+uninterrupted run. A finished folder is not retrained: its results are loaded.
+
+**Validation.** orbax only lists checkpoints whose directory was renamed into place after a
+complete write (partial ones stay ``*.orbax-checkpoint-tmp-*`` and are cleaned up). On top of
+that each checkpoint carries our metadata: the sweep's fingerprint hash, its epoch, and the
+path, shape, dtype and SHA-256 of every array. A checkpoint that cannot be read or whose
+arrays do not match is reported, moved to ``corrupt/`` and the previous one is tried; with
+none left the sweep starts again from epoch 0. Wrong numbers are never resumed from.
+
+**Fingerprint.** A folder holds one sweep. Another config, grid or dataset in the same folder
+raises :class:`FingerprintMismatch` naming what differs, unless ``overwrite=True``.
+
+**Ctrl-C.** During :func:`run` the first SIGINT asks for a stop at the next chunk boundary:
+the checkpoint is written and :class:`Interrupted` is raised (a second Ctrl-C aborts at once;
+the previous checkpoint still holds).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import shutil
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+import xarray as xr
+
+from initjax import data as datasets
+from initjax import results, shard, sweep
+from initjax.sweep import Grid, SweepState
+from initjax.train import Config, DataArrays
+
+KEEP = 2
+FINGERPRINT = "fingerprint.json"
+CHECKPOINTS = "checkpoints"
+CORRUPT = "corrupt"
+RESULTS = "results.nc"
+TABLE = "results.csv"
+MANIFEST = "initjax-files.sha256.json"
+_FORMAT = 1
+
+
+class FingerprintMismatch(ValueError):
+    """The output folder holds a different sweep; ``differences`` says what differs."""
+
+    def __init__(self, out_dir: Path, differences: list[str]):
+        self.differences = differences
+        super().__init__(
+            f"{out_dir} holds a different sweep (fingerprint mismatch): "
+            + "; ".join(differences)
+            + ". Use another --out folder, or --overwrite to discard it."
+        )
+
+
+class Interrupted(Exception):
+    """A sweep stopped at a chunk boundary on request; its checkpoint is saved."""
+
+    def __init__(self, epochs_done: int, epochs: int):
+        self.epochs_done, self.epochs = epochs_done, epochs
+        super().__init__(f"stopped after epoch {epochs_done} of {epochs}; checkpoint saved")
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+# ----------------------------------------------------------------------------- fingerprint
+
+
+def _digest(*arrays: np.ndarray) -> str:
+    h = hashlib.sha256()
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.dtype.str}{a.shape}".encode())
+        h.update(a.data)
+    return h.hexdigest()
+
+
+def fingerprint(cfg: Config, grid: Grid, data: datasets.Dataset) -> dict[str, Any]:
+    """What identifies a sweep: config, grid values, dataset (name, shapes, content digest)."""
+    content = {
+        "config": json.loads(cfg.to_json()),
+        "grid": {
+            "seeds": grid.seeds.tolist(),
+            "sigmas": grid.sigmas.tolist(),
+            "lrs": grid.lrs.tolist(),
+        },
+        "dataset": {
+            "name": data.name,
+            "x_train": list(data.x_train.shape),
+            "x_test": list(data.x_test.shape),
+            "num_classes": data.num_classes,
+            "sha256": _digest(data.x_train, data.y_train, data.x_test, data.y_test),
+        },
+    }
+    text = json.dumps(content, sort_keys=True)
+    return {**content, "hash": hashlib.sha256(text.encode()).hexdigest()}
+
+
+def _flat(tree: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(tree, dict):
+        out = {}
+        for k, v in tree.items():
+            out.update(_flat(v, f"{prefix}{k}."))
+        return out
+    return {prefix.rstrip("."): tree}
+
+
+def differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """``"config.epochs: 2 in the folder, 3 now"`` for every entry that differs."""
+    a, b = _flat({k: v for k, v in old.items() if k != "hash"}), _flat(new)
+    b.pop("hash", None)
+    out = []
+    for key in sorted(set(a) | set(b)):
+        if a.get(key) != b.get(key):
+            out.append(
+                f"{key}: {a.get(key, '(absent)')} in the folder, {b.get(key, '(absent)')} now"
+            )
+    return out or ["fingerprint hash differs"]
+
+
+def check_folder(out_dir: Path, fp: dict[str, Any]) -> None:
+    """Raise :class:`FingerprintMismatch` unless ``out_dir`` is empty of sweeps or holds ``fp``'s."""
+    path = out_dir / FINGERPRINT
+    if path.exists():
+        try:
+            old = json.loads(path.read_text())
+        except (OSError, ValueError) as e:
+            raise FingerprintMismatch(out_dir, [f"{path} is unreadable ({e})"]) from None
+        if old.get("hash") != fp["hash"]:
+            raise FingerprintMismatch(out_dir, differences(old, fp))
+    elif (out_dir / RESULTS).exists() or (out_dir / CHECKPOINTS).exists():
+        raise FingerprintMismatch(
+            out_dir, [f"it has {RESULTS} or {CHECKPOINTS}/ but no {FINGERPRINT}"]
+        )
+
+
+def clear(out_dir: Path) -> None:
+    """Remove what :func:`run` writes in ``out_dir`` (and nothing else)."""
+    for name in (CHECKPOINTS, CORRUPT):
+        shutil.rmtree(out_dir / name, ignore_errors=True)
+    for name in (RESULTS, TABLE, FINGERPRINT):
+        (out_dir / name).unlink(missing_ok=True)
+
+
+# ----------------------------------------------------------------------------- checkpoints
+
+
+def _abstract_state(cfg: Config, grid: Grid, data: datasets.Dataset) -> tuple[Any, dict]:
+    """Shapes of the per-cell state and epoch-0 metrics of ``grid`` (no computation)."""
+    arrays = DataArrays._make(
+        jax.ShapeDtypeStruct(a.shape, a.dtype)
+        for a in (data.x_train, data.y_train, data.x_test, data.y_test)
+    )
+    m = grid.size
+    cells = (
+        jax.ShapeDtypeStruct((m,), np.int32),
+        jax.ShapeDtypeStruct((m,), np.float32),
+        jax.ShapeDtypeStruct((m,), np.float32),
+    )
+    return jax.eval_shape(lambda a, s, g, lr: sweep.init_grid(cfg, a, s, g, lr), arrays, *cells)
+
+
+class Checkpointer:
+    """Saves and restores a sweep's :class:`SweepState` under ``directory`` with orbax."""
+
+    def __init__(
+        self,
+        directory: Path,
+        cfg: Config,
+        grid: Grid,
+        data: datasets.Dataset,
+        fingerprint_hash: str,
+        keep: int = KEEP,
+        log: Callable[[str], None] = _log,
+    ):
+        self.directory = Path(directory).absolute()
+        self.grid, self.hash, self.keep, self.log = grid, fingerprint_hash, keep, log
+        state, first = _abstract_state(cfg, grid, data)
+        self._paths, self._treedef = _paths_and_treedef(state)
+        self._leaf_specs = jax.tree_util.tree_leaves(state)
+        self._metric_specs = first
+        self._writer: Any = None
+
+    def _manager(self) -> Any:
+        import orbax.checkpoint as ocp
+
+        options = ocp.CheckpointManagerOptions(
+            max_to_keep=self.keep,
+            enable_async_checkpointing=False,
+            create=True,
+            cleanup_tmp_directories=True,
+        )
+        return ocp.CheckpointManager(self.directory, options=options, item_names=("state", "meta"))
+
+    # ---- save --------------------------------------------------------------------------
+
+    def save(self, state: SweepState) -> None:
+        """Write ``state`` (the real cells only, as host arrays) as checkpoint ``epochs_done``."""
+        import orbax.checkpoint as ocp
+
+        m = self.grid.size
+        leaves = [np.asarray(x)[:m] for x in jax.tree_util.tree_leaves(state.state)]
+        metrics = {k: np.asarray(v)[:m] for k, v in state.metrics.items()}
+        meta = {
+            "format": _FORMAT,
+            "fingerprint": self.hash,
+            "epochs_done": state.epochs_done,
+            "cells": m,
+            "leaves": [_spec(p, a) for p, a in zip(self._paths, leaves, strict=True)],
+            "metrics": {k: _spec(k, a) for k, a in metrics.items()},
+        }
+        tree = {"leaves": {f"{i:04d}": a for i, a in enumerate(leaves)}, "metrics": metrics}
+        if self._writer is None:
+            self._writer = self._manager()
+        saved = self._writer.save(
+            state.epochs_done,
+            args=ocp.args.Composite(
+                state=ocp.args.StandardSave(tree), meta=ocp.args.JsonSave(meta)
+            ),
+        )
+        if not saved:
+            raise RuntimeError(
+                f"orbax refused to save epoch {state.epochs_done} in {self.directory} "
+                f"(existing steps: {self._writer.all_steps()})"
+            )
+        # Our own seal, written after orbax has finalized the step: the checksum of every
+        # file. A step without it (killed in between) or with a changed file is not resumed.
+        step_dir = self.directory / str(state.epochs_done)
+        results.write_json(step_dir / MANIFEST, _file_digests(step_dir))
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    # ---- restore -----------------------------------------------------------------------
+
+    def restore(self, padded_cells: int) -> SweepState | None:
+        """The newest valid checkpoint, padded to ``padded_cells``; None when there is none.
+
+        Invalid checkpoints are reported and moved to ``../corrupt/``.
+        """
+        if not self.directory.exists():
+            return None
+        partial = sorted(p.name for p in self.directory.glob("*.orbax-checkpoint-tmp*"))
+        if partial:
+            self.log(f"ignoring partially written checkpoint(s): {', '.join(partial)}")
+        manager = self._manager()
+        try:
+            steps = sorted(manager.all_steps(), reverse=True)
+            for step in steps:
+                try:
+                    state = self._restore_step(manager, step)
+                except Exception as e:
+                    where = self._quarantine(step)
+                    self.log(
+                        f"checkpoint at epoch {step} is corrupt or incomplete ({_short(e)}); "
+                        f"moved to {where}; trying the previous one"
+                    )
+                    continue
+                return _pad(state, padded_cells)
+        finally:
+            manager.close()
+        if steps:
+            self.log("no valid checkpoint left: starting again from epoch 0")
+        return None
+
+    def _restore_step(self, manager: Any, step: int) -> SweepState:
+        import orbax.checkpoint as ocp
+
+        step_dir = self.directory / str(step)
+        try:
+            sealed = json.loads((step_dir / MANIFEST).read_text())
+        except (OSError, ValueError):
+            raise ValueError(f"no valid {MANIFEST}: the save did not finish") from None
+        found = _file_digests(step_dir)
+        if changed := sorted(
+            k for k in sealed.keys() | found.keys() if sealed.get(k) != found.get(k)
+        ):
+            raise ValueError(f"file checksum mismatch: {', '.join(changed[:3])}")
+        meta = manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore())).meta
+        if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
+            raise ValueError("missing or unknown checkpoint metadata")
+        if meta["fingerprint"] != self.hash:
+            raise ValueError("it belongs to another sweep (fingerprint differs)")
+        if meta["epochs_done"] != step or meta["cells"] != self.grid.size:
+            raise ValueError(f"metadata says epoch {meta['epochs_done']}, {meta['cells']} cells")
+        expected = [
+            _spec(p, np.empty((0,), s.dtype), s.shape)
+            for p, s in zip(self._paths, self._leaf_specs, strict=True)
+        ]
+        got = [{k: v for k, v in leaf.items() if k != "sha256"} for leaf in meta["leaves"]]
+        if got != [{k: v for k, v in e.items() if k != "sha256"} for e in expected]:
+            raise ValueError("its arrays do not have this sweep's structure")
+        if set(meta["metrics"]) != set(self._metric_specs):
+            raise ValueError(f"metrics {sorted(meta['metrics'])} differ from the sweep's")
+        target = {
+            "leaves": {
+                f"{i:04d}": np.zeros(tuple(s["shape"]), s["dtype"])
+                for i, s in enumerate(meta["leaves"])
+            },
+            "metrics": {
+                k: np.zeros(tuple(s["shape"]), s["dtype"]) for k, s in meta["metrics"].items()
+            },
+        }
+        tree = manager.restore(
+            step, args=ocp.args.Composite(state=ocp.args.StandardRestore(target))
+        ).state
+        leaves = [np.asarray(tree["leaves"][f"{i:04d}"]) for i in range(len(meta["leaves"]))]
+        metrics = {k: np.asarray(v) for k, v in tree["metrics"].items()}
+        for spec, a in zip(meta["leaves"], leaves, strict=True):
+            _verify(spec, a)
+        for k, a in metrics.items():
+            _verify(meta["metrics"][k], a)
+            if a.shape[1] != step + 1:
+                raise ValueError(f"metric {k} has {a.shape[1]} epochs, expected {step + 1}")
+        state = jax.tree_util.tree_unflatten(self._treedef, leaves)
+        return SweepState(step, state, metrics)
+
+    def _quarantine(self, step: int) -> Path:
+        src = self.directory / str(step)
+        dest = self.directory.parent / CORRUPT / f"{step}-{time.strftime('%Y%m%d-%H%M%S')}"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if src.exists():
+            shutil.move(str(src), str(dest))
+        return dest
+
+
+def _file_digests(step_dir: Path) -> dict[str, str]:
+    """SHA-256 of every file under ``step_dir`` but the manifest, by relative path."""
+    out = {}
+    for path in sorted(step_dir.rglob("*")):
+        if path.is_file() and path.name != MANIFEST:
+            out[str(path.relative_to(step_dir))] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return out
+
+
+def _paths_and_treedef(state: Any) -> tuple[list[str], Any]:
+    with_paths, treedef = jax.tree_util.tree_flatten_with_path(state)
+    return [jax.tree_util.keystr(p) for p, _ in with_paths], treedef
+
+
+def _spec(path: str, a: np.ndarray, shape: tuple[int, ...] | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "path": path,
+        "shape": list(a.shape if shape is None else shape),
+        "dtype": np.dtype(a.dtype).str,
+    }
+    if shape is None:
+        out["sha256"] = _digest(a)
+    return out
+
+
+def _verify(spec: dict[str, Any], a: np.ndarray) -> None:
+    if list(a.shape) != spec["shape"] or np.dtype(a.dtype).str != spec["dtype"]:
+        raise ValueError(
+            f"{spec['path']}: read {a.dtype}{a.shape}, saved {spec['dtype']}{spec['shape']}"
+        )
+    if _digest(a) != spec["sha256"]:
+        raise ValueError(f"{spec['path']}: checksum mismatch")
+
+
+def _short(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0][:200] if text else ''}"
+
+
+def _pad(state: SweepState, size: int) -> SweepState:
+    pad = lambda a: shard.pad_cells(np.asarray(a), size)  # noqa: E731
+    return SweepState(
+        state.epochs_done,
+        jax.tree_util.tree_map(pad, state.state),
+        {k: pad(v) for k, v in state.metrics.items()},
+    )
+
+
+# ----------------------------------------------------------------------------- the driver
+
+
+class _StopOnSigint:
+    """First Ctrl-C: ask for a stop at the next chunk boundary; second: abort at once."""
+
+    def __init__(self, log: Callable[[str], None]):
+        self.requested = False
+        self.log = log
+        self._old: Any = None
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        self.log("\nCtrl-C: stopping after the current chunk (press again to abort now)")
+
+    def __enter__(self) -> _StopOnSigint:
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """What :func:`run` did: the result, and whether it resumed or found the sweep done."""
+
+    result: xr.Dataset
+    resumed_from: int | None
+    """Epochs restored from a checkpoint (None: started at epoch 0 or already complete)."""
+    already_complete: bool
+
+
+def run(
+    cfg: Config,
+    data: datasets.Dataset,
+    grid: Grid,
+    out_dir: str | Path,
+    *,
+    every: int = 1,
+    overwrite: bool = False,
+    progress: bool = True,
+    keep: int = KEEP,
+    log: Callable[[str], None] = _log,
+) -> Outcome:
+    """``sweep.run`` into ``out_dir``: checkpoint every ``every`` epochs, resume, save results.
+
+    Raises :class:`FingerprintMismatch` (before writing anything) when ``out_dir`` holds
+    another sweep and ``overwrite`` is False, and :class:`Interrupted` after a Ctrl-C.
+    """
+    if every < 1:
+        raise ValueError(f"checkpoint interval must be >= 1 epoch, got {every}")
+    if jax.process_count() > 1:
+        raise NotImplementedError(
+            "checkpointed sweeps run in one process (jax.process_count() > 1)"
+        )
+    out = Path(out_dir)
+    fp = fingerprint(cfg, grid, data)
+    if overwrite:
+        clear(out)
+    else:
+        check_folder(out, fp)
+    if (out / RESULTS).exists():
+        ds = results.load(out / RESULTS)
+        if not (out / TABLE).exists():
+            results.export(ds, out / TABLE)
+        return Outcome(ds, None, True)
+    out.mkdir(parents=True, exist_ok=True)
+    if not (out / FINGERPRINT).exists():
+        results.write_json(out / FINGERPRINT, fp)
+    ckpt = Checkpointer(out / CHECKPOINTS, cfg, grid, data, fp["hash"], keep=keep, log=log)
+    padded = shard.padded_size(grid.size, shard.grid_mesh())
+    resume = ckpt.restore(padded)
+    if resume is not None:
+        log(f"resuming from the checkpoint after epoch {resume.epochs_done} of {cfg.epochs}")
+    with _StopOnSigint(log) as stop:
+
+        def on_chunk(state: SweepState) -> None:
+            ckpt.save(state)
+            if stop.requested and state.epochs_done < cfg.epochs:
+                raise Interrupted(state.epochs_done, cfg.epochs)
+
+        try:
+            ds = sweep.run(
+                cfg,
+                data,
+                grid.seeds.tolist(),
+                grid.sigmas.tolist(),
+                grid.lrs.tolist(),
+                progress=progress,
+                chunk_epochs=every,
+                resume=resume,
+                on_chunk=on_chunk,
+            )
+        finally:
+            ckpt.close()
+    results.save(ds, out / RESULTS)
+    results.export(ds, out / TABLE)
+    shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)
+    return Outcome(ds, None if resume is None else resume.epochs_done, False)
