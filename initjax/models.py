@@ -120,7 +120,7 @@ def forward(
     """
     mutable = ["intermediates", "batch_stats"] if train else ["intermediates"]
     logits, state = model.apply(variables, x, train=train, mutable=mutable)
-    inter = state["intermediates"]
+    inter = state.get("intermediates", {})  # empty for SoftmaxRegression (nothing is sown)
     names = [n for n in layer_names(model) if n != "output"]
     preacts = [inter[n]["preact"][0] for n in names]
     acts = [inter[n]["act"][0] for n in names]

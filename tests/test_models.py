@@ -64,3 +64,11 @@ def test_models_take_initjax_schemes():
     params = model.init(jax.random.key(0), jnp.zeros((1, 4)))["params"]
     np.testing.assert_array_equal(params["hidden_0"]["kernel"], 0.5)
     assert models.layer_names(model) == ("hidden_0", "output")
+
+
+def test_forward_of_softmax_regression_has_no_hidden_layers():
+    model = models.SoftmaxRegression(3)
+    x = jnp.ones((2, 4))
+    variables = model.init(jax.random.key(0), x)
+    logits, preacts, acts = models.forward(model, variables, x)
+    assert logits.shape == (2, 3) and preacts == [] and acts == []
