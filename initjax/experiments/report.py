@@ -1,0 +1,415 @@
+"""Run every experiment and write ``REPORT.md``: verdicts, figures, claims, the note's errors.
+
+``reproduce`` trains (through :func:`initjax.experiments.base.run_one`); ``write_report``
+only reads what the experiments saved under ``out_root/<name>/`` (``verdict.json``,
+``run.json``, figures, netCDF results), so ``initjax report`` re-makes the report (and, with
+``redraw=True``, the figures and verdicts) without training. An experiment whose module is not
+written yet, that was never run, or whose run failed is reported as such, never skipped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import importlib
+import importlib.util
+import json
+import re
+import time
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from initjax import results
+from initjax.experiments import base
+from initjax.experiments.base import Row
+
+REPORT = "REPORT.md"
+ERROR = "error.json"
+CLAIM_IDS = tuple(f"C{i}" for i in range(1, 10))
+
+# The note's claims, in a few words (ANCHORS.md has them in full).
+CLAIM_TEXT = {
+    "C1": "Gaussian noise breaks symmetry; equal weights make every neuron learn the same",
+    "C2": "too large a σ saturates the softmax at the start",
+    "C3": "good init keeps gradients from vanishing or exploding in deep nets",
+    "C4": "a zero-mean, suitably scaled Gaussian keeps initial outputs in range",
+    "C5": "Xavier Var = 2/(n_in+n_out), U(±√(6/(n_in+n_out))); He Var = 2/n_in",
+    "C6": "biases start at zero; weight randomness alone breaks symmetry",
+    "C7": "by the CLT, pre-activations at init are ≈ Gaussian",
+    "C8": "Xavier for tanh/sigmoid, He for ReLU; He better for deep nets",
+    "C9": "BatchNorm lessens sensitivity to init",
+}
+# Which claims each experiment addresses (issue 6), used while its module does not exist yet.
+PLANNED_CLAIMS = {
+    "d2l_softmax": ("C1", "C2", "C4"),
+    "symmetry": ("C1", "C6"),
+    "saturation": ("C2", "C4"),
+    "signal_propagation": ("C3", "C5", "C7"),
+    "deep_relu": ("C8",),
+    "edge_of_chaos": ("C3",),
+    "batchnorm": ("C9",),
+    "orthogonal_lsuv": ("C3",),
+    "schemes_mnist1d": ("C5", "C8"),
+}
+# Known errors of the note, listed whatever was run (ANCHORS.md).
+NOTE_ERRORS = (
+    (
+        "C5",
+        "The note's table gives Xavier's variance as 1/(n_in+n_out); Glorot & Bengio's "
+        "normalized init has Var = 2/(n_in+n_out) (its uniform form U(±√(6/(n_in+n_out))), "
+        "which the note also gives, has exactly that variance).",
+    ),
+    (
+        "C1",
+        "The symmetry argument does not apply to softmax regression: the problem is convex and "
+        "∇W = Xᵀ(P−Y)/m has distinct columns at W = 0, so W = 0 trains as well as N(0, 0.01²). "
+        "It does apply to hidden units.",
+    ),
+)
+
+
+class ExperimentsFailed(RuntimeError):
+    """Raised by :func:`reproduce` after the report is written when some experiments failed."""
+
+    def __init__(self, report: Path, failed: dict[str, str]):
+        self.report, self.failed = report, failed
+        super().__init__(
+            f"{len(failed)} experiment(s) failed: "
+            + "; ".join(f"{k}: {v}" for k, v in failed.items())
+            + f" (details in {report})"
+        )
+
+
+# ----------------------------------------------------------------------------- running
+
+
+def run_experiment(
+    name: str, out_root: str | Path, scale: str = "quick", progress: bool = True
+) -> list[Row]:
+    """``base.run_one`` that leaves ``out_root/name/error.json`` behind when it fails."""
+    out_dir = Path(out_root) / name
+    (out_dir / ERROR).unlink(missing_ok=True)
+    t0 = time.perf_counter()
+    try:
+        return base.run_one(name, Path(out_root), scale, progress=progress)
+    except Exception as e:
+        missing = isinstance(e, ModuleNotFoundError) and e.name == f"initjax.experiments.{name}"
+        results.write_json(
+            out_dir / ERROR,
+            {
+                "name": name,
+                "scale": scale,
+                "seconds": round(time.perf_counter() - t0, 1),
+                "error": "not implemented yet" if missing else f"{type(e).__name__}: {e}",
+                "traceback": traceback.format_exc(),
+            },
+        )
+        raise
+
+
+def reproduce(
+    scale: str = "quick",
+    out_root: str | Path = "runs",
+    names: Sequence[str] | None = None,
+    progress: bool = True,
+) -> Path:
+    """Run ``names`` (default: every experiment) at ``scale``, then write ``REPORT.md``.
+
+    A failing experiment is recorded (its ``error.json`` and a row in the report) and the
+    others still run; :class:`ExperimentsFailed` is raised at the end if any failed.
+    Returns the report's path.
+    """
+    from tqdm.auto import tqdm
+
+    base.check_scale(scale)
+    todo = tuple(base.EXPERIMENTS if names is None else names)
+    for name in todo:
+        if name not in base.names():
+            raise ValueError(
+                f"unknown experiment {name!r}; valid choices: {', '.join(base.names())}"
+            )
+    root = Path(out_root)
+    root.mkdir(parents=True, exist_ok=True)
+    failed: dict[str, str] = {}
+    bar = tqdm(todo, disable=not progress, unit="experiment", desc="reproduce")
+    for i, name in enumerate(bar, 1):
+        bar.set_description(f"[{i}/{len(todo)}] {name}")
+        t0 = time.perf_counter()
+        try:
+            rows = run_experiment(name, root, scale, progress=progress)
+        except Exception as e:
+            failed[name] = f"{type(e).__name__}: {e}".splitlines()[0][:300]
+            line = f"[{i}/{len(todo)}] {name}: FAILED ({failed[name]})"
+        else:
+            line = f"[{i}/{len(todo)}] {name}: {_counts(rows)} in {time.perf_counter() - t0:.0f} s"
+        if progress:
+            bar.write(line)
+    bar.close()
+    report = write_report(root)
+    if failed:
+        raise ExperimentsFailed(report, failed)
+    return report
+
+
+def _counts(rows: Sequence[Row]) -> str:
+    n = {s: sum(r.status == s for r in rows) for s in ("pass", "FAIL", "n/a")}
+    return f"{len(rows)} rows: {n['pass']} pass, {n['FAIL']} FAIL, {n['n/a']} n/a"
+
+
+# ----------------------------------------------------------------------------- collecting
+
+
+@dataclasses.dataclass
+class Entry:
+    """What the report knows about one experiment."""
+
+    name: str
+    out_dir: Path
+    module: ModuleType | None = None
+    status: str = "not run"  # done | not run | error | not implemented
+    reason: str = ""
+    rows: list[Row] = dataclasses.field(default_factory=list)
+    run: dict[str, Any] = dataclasses.field(default_factory=dict)
+    figures: list[Path] = dataclasses.field(default_factory=list)
+    notes: list[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def claims(self) -> tuple[str, ...]:
+        declared = getattr(self.module, "CLAIMS", None)
+        return tuple(declared) if declared else PLANNED_CLAIMS.get(self.name, ())
+
+    @property
+    def question(self) -> str:
+        return str(getattr(self.module, "QUESTION", "")) or "(module not written yet)"
+
+
+def _import(name: str) -> tuple[ModuleType | None, str]:
+    if importlib.util.find_spec(f"initjax.experiments.{name}") is None:
+        return None, f"not implemented yet (no module initjax.experiments.{name})"
+    try:
+        return importlib.import_module(f"initjax.experiments.{name}"), ""
+    except Exception as e:
+        return None, f"module fails to import: {type(e).__name__}: {e}"
+
+
+def collect(out_root: str | Path, redraw: bool = False) -> list[Entry]:
+    """One :class:`Entry` per experiment of ``base.EXPERIMENTS`` (and extras that were run).
+
+    With ``redraw``, figures and verdicts of experiments with saved results are made again
+    from those results (no training); a failure there is noted, and the saved ones are kept.
+    """
+    root = Path(out_root)
+    names = [*base.EXPERIMENTS, *(n for n in base.EXTRA if (root / n / "run.json").exists())]
+    entries = []
+    for name in names:
+        e = Entry(name, root / name)
+        e.module, import_problem = _import(name)
+        err = _read_json(e.out_dir / ERROR)
+        if err is not None:
+            e.status, e.reason = "error", str(err.get("error", "unknown error"))
+            e.run = err
+        elif (e.out_dir / "verdict.json").exists():
+            e.status, e.run = "done", _read_json(e.out_dir / "run.json") or {}
+            if redraw:
+                _redraw(e)
+            try:
+                e.rows = base.load_verdict(e.out_dir)
+            except (OSError, ValueError, TypeError) as ex:
+                e.status, e.reason = "error", f"verdict.json unreadable: {ex}"
+        elif e.module is None:
+            e.status, e.reason = "not implemented", import_problem
+        else:
+            e.reason = f"no results in {e.out_dir}"
+        e.figures = sorted(e.out_dir.glob("*.png")) if e.out_dir.is_dir() else []
+        entries.append(e)
+    return entries
+
+
+def _redraw(e: Entry) -> None:
+    if e.module is None or not any(e.out_dir.glob("*.nc")):
+        return
+    try:
+        e.module.figures(e.out_dir)
+    except Exception as ex:
+        e.notes.append(f"figures not redrawn ({type(ex).__name__}: {ex}); older ones shown")
+    try:
+        base.save_verdict(e.out_dir, e.module.verdict(e.out_dir))
+    except Exception as ex:
+        e.notes.append(f"verdict not recomputed ({type(ex).__name__}: {ex}); saved one shown")
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def claim_ids(text: str) -> list[str]:
+    """Claim ids named in a row's claim text: ``"C2: large σ"`` → ``["C2"]``."""
+    return [f"C{i}" for i in sorted(set(re.findall(r"\bC([1-9])\b", text)), key=int)]
+
+
+# ----------------------------------------------------------------------------- writing
+
+
+def _cell(value: Any) -> str:
+    return " ".join(str(value).split()).replace("|", "\\|")
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+    return out
+
+
+def _anchor(name: str) -> str:
+    return f"[{name}](#{name})"  # GitHub's heading anchor of "### name"
+
+
+def _claims_status(entries: Sequence[Entry]) -> list[list[str]]:
+    out = []
+    for cid in CLAIM_IDS:
+        exps = [e for e in entries if cid in e.claims]
+        rows = [
+            (e, r)
+            for e in entries
+            if e.status == "done"
+            for r in e.rows
+            if cid in claim_ids(r.claim)
+        ]
+        done = [e for e in exps if e.status == "done"]
+        n_pass = sum(r.passed is True for _, r in rows)
+        n_fail = sum(r.passed is False for _, r in rows)
+        if not done and not rows:
+            status = "not run"
+        elif n_fail:
+            status = f"FAIL ({n_fail} of {len(rows)} rows)"
+        elif n_pass:
+            status = f"pass ({n_pass} of {len(rows)} rows)"
+        elif rows:
+            status = f"n/a ({len(rows)} row(s) undecided at this scale)"
+        else:
+            status = "n/a (no row names it)"
+        missing = [e.name for e in exps if e.status != "done"]
+        if missing and status != "not run":
+            status += f"; not run: {', '.join(missing)}"
+        where = ", ".join(_anchor(e.name) for e in exps) or "—"
+        row_text = "; ".join(f"{e.name}: {r.claim} ({r.status})" for e, r in rows) or "—"
+        out.append([cid, CLAIM_TEXT[cid], where, row_text, status])
+    return out
+
+
+def _verdict_rows(entries: Sequence[Entry]) -> list[list[str]]:
+    out = []
+    for e in entries:
+        if e.status == "done":
+            for r in e.rows:
+                out.append([_anchor(e.name), r.claim, r.anchor, r.source, r.ours, r.status, r.why])
+        else:
+            claims = ", ".join(e.claims) or "—"
+            out.append([_anchor(e.name), claims, "—", "—", "—", e.status, e.reason])
+    return out
+
+
+def _note_errors(entries: Sequence[Entry]) -> list[str]:
+    lines = []
+    for cid, text in NOTE_ERRORS:
+        support = [
+            f"{e.name}: {r.claim} ({r.status})"
+            for e in entries
+            for r in e.rows
+            if cid in claim_ids(r.claim)
+        ]
+        seen = f" Checked by: {'; '.join(support)}." if support else " (Not yet checked by a run.)"
+        lines.append(f"- **{cid}.** {text}{seen}")
+    for e in entries:
+        for r in e.rows:
+            if re.search(r"\bnote\b", r.why, re.IGNORECASE):
+                lines.append(
+                    f"- {_anchor(e.name)}, *{_cell(r.claim)}* ({r.status}): {_cell(r.why)}"
+                )
+    return lines
+
+
+def _section(e: Entry, root: Path) -> list[str]:
+    scale = e.run.get("scale", "quick")
+    out = [f"### {e.name}", "", f"**Question.** {e.question}", ""]
+    out.append(f"**Claims.** {', '.join(e.claims) or '—'}  ")
+    out.append(f"**Command.** `initjax run {e.name} --{scale}`  ")
+    documented = getattr(e.module, "RUNTIME", {}).get(scale, "") if e.module else ""
+    if e.status == "done" and "seconds" in e.run:
+        measured = f"{e.run['seconds']:.1f} s at {scale} scale (measured)"
+        out.append(
+            f"**Runtime.** {measured}{f'; documented: {documented}' if documented else ''}  "
+        )
+    elif documented:
+        out.append(f"**Runtime.** documented: {documented}  ")
+    out.append(f"**Status.** {e.status}{f': {e.reason}' if e.reason else ''}")
+    out.append("")
+    for note in e.notes:
+        out += [f"> {note}", ""]
+    for fig in e.figures:
+        rel = fig.relative_to(root).as_posix()
+        out += [f"![{e.name}: {fig.stem}](<{rel}>)", ""]
+    if e.rows:
+        out += _table(
+            ["claim", "anchor", "source", "ours", "status", "why"],
+            [[r.claim, r.anchor, r.source, r.ours, r.status, r.why] for r in e.rows],
+        )
+        out.append("")
+    return out
+
+
+def render(entries: Sequence[Entry], root: Path) -> str:
+    rows = [r for e in entries for r in e.rows]
+    n = {s: sum(r.status == s for r in rows) for s in ("pass", "FAIL", "n/a")}
+    done = sum(e.status == "done" for e in entries)
+    scales = sorted({str(e.run.get("scale")) for e in entries if e.status == "done"})
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [
+        "# initjax: reproduction report",
+        "",
+        f"Generated {now} from the results under this folder (commit "
+        f"`{results.git_commit()[:12]}`; scale: {', '.join(scales) or '—'}). "
+        "Re-make it without training: `initjax report " + root.as_posix() + "`.",
+        "",
+        f"**{done} of {len(entries)} experiments have results; {len(rows)} verdict rows: "
+        f"{n['pass']} pass, {n['FAIL']} FAIL, {n['n/a']} n/a.** A row's status says whether "
+        "our measurement agrees with its *anchor* (the published or derived number), not with "
+        "the note: where the note is wrong, a passing row shows it.",
+        "",
+        "## Claims C1–C9",
+        "",
+        *_table(
+            ["claim", "the note says", "experiments", "verdict rows", "status"],
+            _claims_status(entries),
+        ),
+        "",
+        "## Verdicts",
+        "",
+        *_table(
+            ["experiment", "claim", "anchor", "source", "ours", "status", "why"],
+            _verdict_rows(entries),
+        ),
+        "",
+        "## What the note got wrong",
+        "",
+        *_note_errors(entries),
+        "",
+        "## Experiments",
+        "",
+    ]
+    for e in entries:
+        lines += _section(e, root)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def write_report(out_root: str | Path = "runs", redraw: bool = False) -> Path:
+    """Write ``out_root/REPORT.md`` from saved results (``redraw``: figures/verdicts too)."""
+    root = Path(out_root)
+    entries = collect(root, redraw=redraw)
+    return results.write_text(root / REPORT, render(entries, root))

@@ -1,0 +1,140 @@
+"""REPORT.md from saved results: claims C1–C9, verdicts, figures, the note's errors, failures."""
+
+import json
+import re
+import types
+
+import pytest
+
+from initjax import results
+from initjax.experiments import base, report
+from initjax.experiments.base import Row
+
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(16)
+D2L_ROWS = [
+    Row("d2l reproduction (σ = 0.01)", "loss ≈ 0.447", "d2l", "0.446 ± 0.001", True, "ok"),
+    Row(
+        "C1 (softmax): W = 0 breaks nothing",
+        "within 0.5 points",
+        "convexity",
+        "0.83 vs 0.83",
+        True,
+        "the note's symmetry argument does not apply to softmax regression",
+    ),
+    Row("C2: large σ saturates | at start", "loss ≫ ln 10", "formula", "9.1 ± 0.3", False, "no"),
+    Row("C4: small σ keeps logits small", "within 10%", "Var(xᵀw)", "0.98–1.01", None, "quick"),
+]
+
+
+def fake_runs(root, name="d2l_softmax", rows=D2L_ROWS, seconds=12.5):
+    out = root / name
+    out.mkdir(parents=True)
+    base.save_verdict(out, rows)
+    results.write_json(out / "run.json", {"name": name, "scale": "quick", "seconds": seconds})
+    (out / f"{name}.png").write_bytes(PNG)
+    return out
+
+
+def claims_table(text):
+    section = text.split("## Claims C1–C9")[1].split("\n## ")[0]
+    return {m[0]: m for m in re.findall(r"^\| (C\d) \|(.*)$", section, re.MULTILINE)}
+
+
+def test_report_from_one_experiment_marks_the_rest_not_run(tmp_path):
+    fake_runs(tmp_path)
+    path = report.write_report(tmp_path)
+    text = path.read_text()
+    assert path == tmp_path / "REPORT.md"
+    claims = claims_table(text)
+    assert sorted(claims) == [f"C{i}" for i in range(1, 10)]
+    for cid in ("C3", "C5", "C6", "C7", "C8", "C9"):
+        assert claims[cid][1].rstrip(" |").endswith("not run"), claims[cid]
+    assert "FAIL (1 of 1 rows)" in claims["C2"][1] and "not run: saturation" in claims["C2"][1]
+    assert "pass (1 of 1 rows)" in claims["C1"][1]
+    # Every linked figure exists, relative to the report.
+    links = re.findall(r"!\[[^\]]*\]\(<?([^)>]+)>?\)", text)
+    assert links == ["d2l_softmax/d2l_softmax.png"]
+    assert all((tmp_path / link).is_file() for link in links)
+    # The verdict table: the rows of d2l_softmax, then one "not run" row per other experiment.
+    verdicts = text.split("## Verdicts")[1].split("\n## ")[0]
+    assert "large σ saturates \\| at start" in verdicts  # a "|" in a cell is escaped
+    for name in base.EXPERIMENTS[1:]:
+        assert re.search(
+            rf"^\| \[{name}\]\(#{name}\) \|.*\| (not run|not implemented) \|", verdicts, re.M
+        )
+    assert "12.5 s at quick scale (measured)" in text
+    assert "`initjax run d2l_softmax --quick`" in text
+
+
+def test_what_the_note_got_wrong_lists_known_errors_and_rows_that_say_so(tmp_path):
+    fake_runs(tmp_path)
+    text = report.write_report(tmp_path).read_text()
+    wrong = text.split("## What the note got wrong")[1].split("\n## ")[0]
+    assert "1/(n_in+n_out)" in wrong and "2/(n_in+n_out)" in wrong
+    assert "does not apply to softmax regression" in wrong
+    assert "d2l_softmax: C1 (softmax): W = 0 breaks nothing (pass)" in wrong
+    assert "(Not yet checked by a run.)" in wrong  # C5: nothing ran that names it
+
+
+def test_reproduce_records_a_failure_and_goes_on(tmp_path, monkeypatch):
+    ran = []
+
+    def run_one(name, out_root, scale="quick", progress=True):
+        ran.append(name)
+        if name == "symmetry":
+            raise RuntimeError("boom")
+        fake_runs(out_root, name, rows=[Row(f"C9: {name}", "a", "s", "o", True, "w")])
+        return base.load_verdict(out_root / name)
+
+    monkeypatch.setattr(base, "run_one", run_one)
+    with pytest.raises(report.ExperimentsFailed) as e:
+        report.reproduce("quick", tmp_path, names=["symmetry", "batchnorm"], progress=False)
+    assert ran == ["symmetry", "batchnorm"] and list(e.value.failed) == ["symmetry"]
+    error = json.loads((tmp_path / "symmetry" / "error.json").read_text())
+    assert error["error"] == "RuntimeError: boom" and "Traceback" in error["traceback"]
+    text = (tmp_path / "REPORT.md").read_text()
+    assert re.search(
+        r"^\| \[symmetry\]\(#symmetry\) \|.*\| error \| RuntimeError: boom \|$", text, re.M
+    )
+    assert "pass (1 of 1 rows)" in claims_table(text)["C9"][1]
+    with pytest.raises(ValueError, match="valid choices"):
+        report.reproduce("quick", tmp_path, names=["nonsense"], progress=False)
+
+
+def test_report_redraws_figures_and_verdicts_from_saved_results(tmp_path, monkeypatch):
+    out = fake_runs(tmp_path)
+    (out / "results.nc").write_bytes(b"")  # "saved results" for the fake module below
+    calls = []
+
+    def figures(out_dir):
+        calls.append("figures")
+        (out_dir / "new.png").write_bytes(PNG)
+        return [out_dir / "new.png"]
+
+    def verdict(out_dir):
+        calls.append("verdict")
+        return [Row("C4: redrawn", "a", "s", "o", True, "from saved results")]
+
+    fake = types.SimpleNamespace(
+        NAME="d2l_softmax",
+        QUESTION="why?",
+        CLAIMS=("C4",),
+        RUNTIME={},
+        figures=figures,
+        verdict=verdict,
+    )
+    real_import = report._import
+    monkeypatch.setattr(
+        report, "_import", lambda name: (fake, "") if name == "d2l_softmax" else real_import(name)
+    )
+    text = report.write_report(tmp_path, redraw=True).read_text()
+    assert calls == ["figures", "verdict"]
+    assert "(d2l_softmax/new.png)" in text.replace("<", "(").replace(">", ")")
+    assert "C4: redrawn" in text and "pass (1 of 1 rows)" in claims_table(text)["C4"][1]
+    assert base.load_verdict(out)[0].claim == "C4: redrawn"
+
+
+def test_claim_ids_come_from_the_claim_text():
+    assert report.claim_ids("C2: large σ") == ["C2"]
+    assert report.claim_ids("C1 (softmax) and C6") == ["C1", "C6"]
+    assert report.claim_ids("Linear-model ceiling, C10 no") == []
