@@ -1,19 +1,378 @@
-"""The ``initjax`` command (placeholder until the CLI issue lands: it only prints help)."""
+"""The ``initjax`` command: sweep, run EXPERIMENT, reproduce, report, list.
 
+Thin on purpose: every command parses and validates its arguments (building the Config,
+reading the grids, loading the data) before anything is written, then calls the library
+(:mod:`initjax.checkpoint`, :mod:`initjax.sweep`, :mod:`initjax.experiments.report`).
+Bad flags or values exit with status 2 and a message naming the valid choices; an
+interrupted sweep exits with 130 after printing the command that resumes it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
 import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
 
-_HELP = """initjax — weight initialization studied with JAX.
+from initjax import __version__, cli_args
 
-The command-line interface is not built yet: this version only prints this help.
-Use the library instead, e.g.
+EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
 
-    python -c "import initjax as ij, jax; print(ij.init.he_normal()(jax.random.key(0), (3, 2)))"
+DESCRIPTION = """\
+initjax: weight initialization studied with JAX.
+
+  initjax sweep --model softmax --scheme normal --sigmas 0,1e-3,1e-2,1e-1,1 --seeds 5 \\
+      --epochs 10 --out runs/d2l        a (seed, σ, lr) grid as one compiled program
+  initjax run d2l_softmax --quick      one experiment: results, figures, verdict
+  initjax reproduce --quick            every experiment, then runs/REPORT.md
+  initjax report runs                  REPORT.md and figures again from saved results
+  initjax list                         schemes, activations, datasets, experiments
 """
 
 
-def main(argv: list[str] | None = None) -> int:
-    sys.stdout.write(_HELP)
+def _epilog() -> str:
+    fields = ", ".join(cli_args.flag(n) for n in cli_args.config_field_names())
+    return (
+        "`initjax sweep` takes one flag per training-config field (initjax.train.Config): "
+        f"{fields}. See `initjax sweep --help` for what each means."
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from initjax.experiments import base
+
+    parser = argparse.ArgumentParser(
+        prog="initjax",
+        description=DESCRIPTION,
+        epilog=_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
+    )
+    parser.add_argument("--version", action="version", version=f"initjax {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    sweep = sub.add_parser(
+        "sweep",
+        help="train a (seed, σ, lr) grid; with --out, resumable and saved",
+        description="Train every (seed, σ, lr) cell of a grid as one compiled program. "
+        "With --out DIR the sweep is checkpointed every --checkpoint-every epochs and the "
+        "same command resumes it after Ctrl-C or a crash; results go to DIR/results.nc "
+        "(netCDF) and DIR/results.csv. Without --out nothing is written.",
+        allow_abbrev=False,
+    )
+    grid = sweep.add_argument_group("grid")
+    grid.add_argument(
+        "--sigmas",
+        type=cli_args.grid_values,
+        metavar="GRID",
+        help="values of the scheme's scale argument (σ, gain, ...): "
+        f"{cli_args.GRID_SYNTAX} (default: --sigma, else the scheme's default)",
+    )
+    grid.add_argument(
+        "--lrs",
+        type=cli_args.grid_values,
+        metavar="GRID",
+        help=f"learning rates: {cli_args.GRID_SYNTAX} (default: --lr)",
+    )
+    grid.add_argument(
+        "--seeds",
+        type=cli_args.seed_values,
+        default=[0],
+        metavar="SEEDS",
+        help=f"{cli_args.SEED_SYNTAX} (default: 1, i.e. seed 0)",
+    )
+    out = sweep.add_argument_group("output and data")
+    out.add_argument("--out", type=Path, metavar="DIR", help="folder for results/checkpoints")
+    out.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=1,
+        metavar="N",
+        help="with --out: save a checkpoint every N epochs (default: 1)",
+    )
+    out.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="discard what --out holds (results, checkpoints) and start again",
+    )
+    out.add_argument("--data-dir", type=Path, metavar="DIR", help="where the dataset lives")
+    out.add_argument(
+        "--data-args",
+        type=cli_args.key_values,
+        default={},
+        metavar="KEY=VALUE,...",
+        help="extra arguments of initjax.data.load, e.g. n_train=512,dim=16 for synthetic",
+    )
+    out.add_argument("--quiet", action="store_true", help="no progress bars")
+    cli_args.add_config_flags(sweep)
+
+    run = sub.add_parser(
+        "run",
+        help="run one experiment: results, figures, verdict",
+        description="Run one experiment into OUT/EXPERIMENT and update OUT/REPORT.md.",
+        allow_abbrev=False,
+    )
+    run.add_argument(
+        "experiment",
+        choices=base.names(),
+        metavar="EXPERIMENT",
+        help=f"one of: {', '.join(base.names())}",
+    )
+    _scale_flags(run)
+
+    rep = sub.add_parser(
+        "reproduce",
+        help="run every experiment and write OUT/REPORT.md",
+        description="Run every experiment, then write OUT/REPORT.md with a verdict per claim.",
+        allow_abbrev=False,
+    )
+    _scale_flags(rep)
+
+    report = sub.add_parser(
+        "report",
+        help="re-make figures and REPORT.md from saved results (no training)",
+        allow_abbrev=False,
+    )
+    report.add_argument(
+        "dir",
+        nargs="?",
+        type=Path,
+        default=Path("runs"),
+        metavar="DIR",
+        help="the folder `reproduce`/`run` wrote (default: runs)",
+    )
+    sub.add_parser("list", help="schemes, activations, datasets and experiments")
+    return parser
+
+
+def _scale_flags(p: argparse.ArgumentParser) -> None:
+    scale = p.add_mutually_exclusive_group()
+    scale.add_argument(
+        "--quick",
+        dest="scale",
+        action="store_const",
+        const="quick",
+        help="seconds to a minute per experiment on 2 CPU cores (default)",
+    )
+    scale.add_argument(
+        "--full",
+        dest="scale",
+        action="store_const",
+        const="full",
+        help="the paper-scale configs (see each experiment's runtime)",
+    )
+    p.set_defaults(scale="quick")
+    p.add_argument(
+        "--out", type=Path, default=Path("runs"), metavar="DIR", help="output root (default: runs)"
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _usage_error(parser: argparse.ArgumentParser, command: str, message: str) -> NoReturn:
+    sub = _subparser(parser, command)
+    sub.error(message)
+
+
+def _subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return action.choices[name]
+    return parser
+
+
+def _say(*lines: str) -> None:
+    print("\n".join(lines), flush=True)
+
+
+# ----------------------------------------------------------------------------- sweep
+
+
+def cmd_sweep(
+    args: argparse.Namespace, parser: argparse.ArgumentParser, argv: Sequence[str]
+) -> int:
+    from initjax import checkpoint, results, sweep, train
+    from initjax import data as datasets
+
+    def fail(message: str) -> NoReturn:
+        _usage_error(parser, "sweep", message)
+
+    try:
+        cfg = cli_args.config_from_args(args)
+    except ValueError as e:
+        fail(str(e))
+    try:
+        grid = sweep.Grid.make(
+            args.seeds,
+            args.sigmas if args.sigmas is not None else [cfg.default_sigma()],
+            args.lrs if args.lrs is not None else [cfg.lr],
+        )
+    except ValueError as e:
+        fail(str(e))
+    if args.checkpoint_every < 1:
+        fail(f"--checkpoint-every must be a positive number of epochs, got {args.checkpoint_every}")
+    if args.out is None and args.overwrite:
+        fail("--overwrite needs --out")
+    try:
+        data = datasets.load(
+            cfg.dataset, data_dir=args.data_dir, normalize=cfg.normalize, **args.data_args
+        )
+    except datasets.DataNotFoundError as e:
+        print(f"initjax sweep: error: {e}", file=sys.stderr)
+        return 1
+    except (ValueError, TypeError) as e:
+        fail(f"cannot load dataset {cfg.dataset!r}: {e}")
+    try:
+        train._check_data(cfg, data)
+    except ValueError as e:
+        fail(str(e))
+
+    runs = f"{grid.shape[0]} seeds × {grid.shape[1]} σ × {grid.shape[2]} lr = {grid.size} runs"
+    _say(f"sweep: {cfg.model} {cfg.scheme} on {data.name}, {cfg.epochs} epochs; {runs}")
+    progress = not args.quiet
+    if args.out is None:
+        ds = sweep.run(
+            cfg,
+            data,
+            grid.seeds.tolist(),
+            grid.sigmas.tolist(),
+            grid.lrs.tolist(),
+            progress=progress,
+        )
+        _say(results.summary(ds), "(no --out: nothing written)")
+        return 0
+    resume = "initjax " + shlex.join(a for a in argv if a != "--overwrite")
+    try:
+        outcome = checkpoint.run(
+            cfg,
+            data,
+            grid,
+            args.out,
+            every=args.checkpoint_every,
+            overwrite=args.overwrite,
+            progress=progress,
+        )
+    except checkpoint.FingerprintMismatch as e:
+        fail(str(e))
+    except checkpoint.Interrupted as e:
+        _say(
+            f"interrupted after epoch {e.epochs_done} of {e.epochs}; checkpoint saved in "
+            f"{args.out / checkpoint.CHECKPOINTS}",
+            "resume with:",
+            f"  {resume}",
+        )
+        return EXIT_INTERRUPTED
+    except KeyboardInterrupt:
+        _say("aborted; the last complete checkpoint (if any) is kept. Resume with:", f"  {resume}")
+        return EXIT_INTERRUPTED
+    if outcome.already_complete:
+        _say(f"{args.out} already holds this sweep, complete; nothing to train.")
+    _say(
+        results.summary(outcome.result),
+        f"results: {args.out / checkpoint.RESULTS} (netCDF), {args.out / checkpoint.TABLE}",
+    )
     return 0
+
+
+# ----------------------------------------------------------------------------- experiments
+
+
+def _rows_table(rows: Sequence[Any]) -> str:
+    lines = []
+    for r in rows:
+        lines.append(f"  [{r.status:>4}] {r.claim}: ours {r.ours}; anchor {r.anchor}")
+    return "\n".join(lines)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from initjax.experiments import report
+
+    t0 = time.perf_counter()
+    try:
+        rows = report.run_experiment(args.experiment, args.out, args.scale, not args.quiet)
+    except Exception as e:
+        path = report.write_report(args.out)
+        print(
+            f"initjax run: {args.experiment} failed: {type(e).__name__}: {e}\n"
+            f"(recorded in {args.out / args.experiment / report.ERROR} and {path})",
+            file=sys.stderr,
+        )
+        return 1
+    path = report.write_report(args.out)
+    _say(
+        f"{args.experiment} ({args.scale}) done in {time.perf_counter() - t0:.0f} s: "
+        f"{args.out / args.experiment}",
+        _rows_table(rows),
+        f"report: {path}",
+    )
+    return 0
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from initjax.experiments import report
+
+    try:
+        path = report.reproduce(args.scale, args.out, progress=not args.quiet)
+    except report.ExperimentsFailed as e:
+        print(f"initjax reproduce: {e}", file=sys.stderr)
+        return 1
+    _say(f"report: {path}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from initjax.experiments import report
+
+    if not args.dir.is_dir():
+        _usage_error(
+            parser,
+            "report",
+            f"{args.dir} is not a folder of results "
+            "(run `initjax reproduce --quick` or `initjax run EXPERIMENT` first)",
+        )
+    _say(f"report: {report.write_report(args.dir, redraw=True)}")
+    return 0
+
+
+def cmd_list() -> int:
+    from initjax import data as datasets
+    from initjax import init as schemes
+    from initjax import models
+    from initjax.experiments import base, report
+
+    def scale(name: str) -> str:
+        param = schemes.scale_param(name)
+        return f"{name} (scale: {param})" if param else name
+
+    lines = ["init schemes (--scheme; --sigmas sets the scale argument shown):"]
+    lines += [f"  {scale(n)}" for n in schemes.names()]
+    lines += ["activations (--activation):", "  " + ", ".join(models.activation_names())]
+    lines += ["datasets (--dataset):", "  " + ", ".join(datasets.names())]
+    lines.append("experiments (initjax run NAME; reproduce runs all but extras):")
+    for name in base.names():
+        module, problem = report._import(name)
+        extra = " [extra]" if name in base.EXTRA else ""
+        text = getattr(module, "QUESTION", "") if module else problem
+        lines.append(f"  {name}{extra}: {text}")
+    _say(*lines)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "sweep":
+        return cmd_sweep(args, parser, argv)
+    if args.command == "run":
+        return cmd_run(args)
+    if args.command == "reproduce":
+        return cmd_reproduce(args)
+    if args.command == "report":
+        return cmd_report(args, parser)
+    return cmd_list()
 
 
 if __name__ == "__main__":

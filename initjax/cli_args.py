@@ -1,0 +1,253 @@
+"""Argument parsing for the ``initjax`` command: Config flags, grids, seeds.
+
+Every :class:`initjax.train.Config` field becomes a flag (``hidden`` → ``--hidden``,
+``batch_norm`` → ``--batch-norm/--no-batch-norm``), its help text taken from the field's
+attribute docstring in ``train.py``, so ``--help`` says what the code says. Values that argparse
+cannot check (ranges, cross-field rules) are checked by building the Config itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import dataclasses
+import functools
+import itertools
+import json
+import math
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from initjax import data as datasets
+from initjax import init as schemes
+from initjax import models, train
+
+GRID_SYNTAX = (
+    "a comma list (0,1e-3,1e-2), logspace:START:STOP:NUM (NUM values from 10**START to "
+    "10**STOP) or linspace:START:STOP:NUM"
+)
+SEED_SYNTAX = "a count N (seeds 0..N-1), a comma list (0,1,2) or range:START:STOP"
+
+
+def choices() -> dict[str, tuple[str, ...]]:
+    """The valid values of every Config field that has a fixed set of them."""
+    return {
+        "model": train.MODELS,
+        "optimizer": train.OPTIMIZERS,
+        "order": train.ORDERS,
+        "scheme": schemes.names(),
+        "bias_scheme": schemes.names(),
+        "activation": models.activation_names(),
+        "dataset": datasets.names(),
+        "normalize": datasets.NORMALIZATIONS,
+    }
+
+
+@functools.cache
+def field_docs() -> dict[str, str]:
+    """Each Config field's attribute docstring (the string literal after it in ``train.py``)."""
+    try:
+        tree = ast.parse(Path(train.__file__).read_text())
+    except OSError:
+        return {}
+    docs: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef) and node.name == "Config":
+            body = node.body
+            for stmt, nxt in itertools.pairwise(body):
+                if (
+                    isinstance(stmt, ast.AnnAssign)
+                    and isinstance(stmt.target, ast.Name)
+                    and isinstance(nxt, ast.Expr)
+                    and isinstance(nxt.value, ast.Constant)
+                    and isinstance(nxt.value.value, str)
+                ):
+                    text = " ".join(nxt.value.value.split()).replace("``", "")
+                    docs[stmt.target.id] = re.sub(r":\w+:`~?([^`]+)`", r"\1", text)
+    return docs
+
+
+def flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+# ----------------------------------------------------------------------------- value parsers
+
+
+def _error(msg: str) -> argparse.ArgumentTypeError:
+    return argparse.ArgumentTypeError(msg)
+
+
+def int_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise _error(f"expected comma-separated integers like 256,128, got {text!r}") from None
+
+
+def str_list(text: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in text.split(",") if v.strip())
+
+
+def _scalar(text: str) -> Any:
+    """``"3"`` → 3, ``"0.5"`` → 0.5, ``"true"`` → True, ``"none"`` → None, else the string."""
+    low = text.strip().lower()
+    if low in ("true", "false"):
+        return low == "true"
+    if low in ("none", "null"):
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text.strip()
+
+
+def key_values(text: str) -> dict[str, Any]:
+    """``"mode=fan_avg,distribution=uniform"`` → ``{"mode": "fan_avg", ...}``."""
+    out: dict[str, Any] = {}
+    for item in (v for v in text.split(",") if v.strip()):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise _error(
+                f"expected KEY=VALUE pairs like mode=fan_avg,distribution=uniform, got {item!r}"
+            )
+        out[key.strip()] = _scalar(value)
+    return out
+
+
+def optional_float(text: str) -> float | None:
+    if text.strip().lower() in ("none", "default"):
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise _error(f"expected a number or 'none', got {text!r}") from None
+
+
+def grid_values(text: str) -> list[float]:
+    """Parse a σ or lr grid: ``0,1e-3,1e-2``, ``logspace:-4:0:9`` or ``linspace:0:1:5``."""
+    head, _, rest = text.partition(":")
+    try:
+        if head in ("logspace", "linspace"):
+            parts = rest.split(":")
+            if len(parts) != 3:
+                raise ValueError
+            start, stop, num = float(parts[0]), float(parts[1]), int(parts[2])
+            if num < 1 or not (math.isfinite(start) and math.isfinite(stop)):
+                raise ValueError
+            space = np.logspace if head == "logspace" else np.linspace
+            values = [float(v) for v in space(start, stop, num)]
+        else:
+            values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise _error(f"cannot read {text!r}; expected {GRID_SYNTAX}") from None
+    if not values:
+        raise _error(f"empty grid {text!r}; expected {GRID_SYNTAX}")
+    return values
+
+
+def seed_values(text: str) -> list[int]:
+    """``8`` → 0..7, ``0,1,2`` → those, ``range:4:8`` → 4..7."""
+    try:
+        if text.startswith("range:"):
+            start, stop = (int(v) for v in text.removeprefix("range:").split(":"))
+            values = list(range(start, stop))
+        elif "," in text:
+            values = [int(v) for v in text.split(",") if v.strip()]
+        else:
+            count = int(text)
+            if count < 1:
+                raise _error(f"the number of seeds must be >= 1, got {count}")
+            values = list(range(count))
+    except ValueError:
+        raise _error(f"cannot read seeds {text!r}; expected {SEED_SYNTAX}") from None
+    if not values:
+        raise _error(f"no seeds in {text!r}; expected {SEED_SYNTAX}")
+    return values
+
+
+def _json_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+# ----------------------------------------------------------------------------- Config flags
+
+
+def _converter(f: dataclasses.Field) -> tuple[Callable[[str], Any], str]:
+    """Parser and metavar for a Config field, from its annotation (a string here)."""
+    kind = str(f.type).replace(" ", "")
+    table: dict[str, tuple[Callable[[str], Any], str]] = {
+        "int": (int, "N"),
+        "float": (float, "X"),
+        "str": (str, "NAME"),
+        "float|None": (optional_float, "X|none"),
+        "tuple[int,...]": (int_list, "N,N,..."),
+        "tuple[str,...]": (str_list, "NAME,..."),
+        "tuple[tuple[str,Any],...]": (key_values, "KEY=VALUE,..."),
+    }
+    return table.get(kind, (_json_value, "JSON"))
+
+
+def add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per Config field; defaults are None so that given flags can be told apart."""
+    group = parser.add_argument_group(
+        "training configuration (initjax.train.Config; each flag is one field)"
+    )
+    docs, valid = field_docs(), choices()
+    for f in dataclasses.fields(train.Config):
+        default = f.default
+        doc = docs.get(f.name, "")
+        default_text = "none" if default is None else _show(default)
+        if isinstance(default, bool):
+            group.add_argument(
+                flag(f.name),
+                dest=f.name,
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help=f"{doc} (default: {default_text})",
+            )
+            continue
+        convert, metavar = _converter(f)
+        extra = ""
+        if f.name in valid:
+            extra = f" Choices: {', '.join(valid[f.name])}."
+        group.add_argument(
+            flag(f.name),
+            dest=f.name,
+            type=convert,
+            choices=valid.get(f.name),
+            metavar=metavar,
+            default=None,
+            help=f"{doc}{extra} (default: {default_text})",
+        )
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, tuple):
+        if value and isinstance(value[0], tuple):
+            return ",".join(f"{k}={v}" for k, v in value) or "(none)"
+        return ",".join(str(v) for v in value) or "(none)"
+    return str(value)
+
+
+def config_from_args(args: argparse.Namespace) -> train.Config:
+    """The Config of the given flags (others at their defaults); ValueError names the problem."""
+    given = {
+        f.name: getattr(args, f.name)
+        for f in dataclasses.fields(train.Config)
+        if getattr(args, f.name, None) is not None
+    }
+    return train.Config(**given)
+
+
+def config_field_names() -> list[str]:
+    return [f.name for f in dataclasses.fields(train.Config)]
