@@ -146,6 +146,11 @@ def _m_dphidphi(act: _Act, q: Array, c: Array) -> Array:
 
 # ----------------------------------------------------------------- jitted scalar kernels
 _STATIC = ("act", "max_iter")
+_MAX_ITER = 200
+
+
+def _tol(tol: float | None, x: Array) -> Array:
+    return jnp.asarray(16 * jnp.finfo(x.dtype).eps if tol is None else tol, x.dtype)
 
 
 def _qmap(act: _Act, q: Array, sw: Array, sb: Array) -> Array:
@@ -166,60 +171,86 @@ def _q_star(act: _Act, sw: Array, sb: Array, q0: Array, max_iter: int, tol: Arra
         q_fix = jnp.where(m < 1.0, sb**2 / jnp.where(m < 1.0, 1.0 - m, 1.0), jnp.inf)
         return jnp.where(marginal, jnp.where(sb == 0.0, q0, jnp.inf), q_fix)
 
-    State = tuple[Array, Array, Array, Array]
+    State = tuple[Array, Array, Array, Array, Array]  # i, q, done, climbing, last Newton |Δq|
 
     def step(state: State) -> State:
-        i, q, _, _ = state
+        i, q, _, _, last = state
         f, g_slope = _qmap(act, q, sw, sb), _qmap_slope(act, q, sw, sb) - 1.0
         newton = q - (f - q) / jnp.where(g_slope < 0.0, g_slope, -1.0)
         # Plain iteration first (it moves monotonically towards q*), then Newton: near the
         # critical line the map's slope → 1 and iteration alone would take thousands of steps.
         use = (i >= 20) & (g_slope < 0.0) & (newton >= 0.0) & jnp.isfinite(newton)
         q_new = jnp.where(use, newton, f)
-        done = jnp.abs(q_new - q) <= tol * jnp.abs(q_new)  # relative: q* may be tiny
-        return i + 1, q_new, done, (f > q) & (g_slope >= 0.0)  # climbing, slope ≥ 1: no q* ahead
+        dq = jnp.abs(q_new - q)
+        # relative (q* may be tiny), or Newton steps stopped shrinking: float noise reached
+        done = (dq <= tol * jnp.abs(q_new)) | (use & (dq >= last))
+        climbing = (f > q) & (g_slope >= 0.0)  # going up with slope ≥ 1: no q* ahead
+        return i + 1, q_new, done, climbing, jnp.where(use, dq, jnp.inf)
 
     def cond(state: State) -> Array:
-        i, q, done, _ = state
+        i, q, done, _, _ = state
         return (i < max_iter) & ~done & jnp.isfinite(q)
 
-    false = jnp.zeros((), bool)
-    _, q, done, climbing = lax.while_loop(cond, step, (jnp.zeros((), jnp.int32), q0, false, false))
-    # Not settled but not climbing (float noise at a double root, on the critical line at σ_b = 0):
-    # the last iterate is the best estimate.
+    false, inf = jnp.zeros((), bool), jnp.full_like(q0, jnp.inf)
+    init = (jnp.zeros((), jnp.int32), q0, false, false, inf)
+    _, q, done, climbing, _ = lax.while_loop(cond, step, init)
     return jnp.where(jnp.isfinite(q) & (done | ~climbing), q, jnp.inf)
 
 
 @functools.partial(jax.jit, static_argnames=_STATIC)
-def _c_star(act: _Act, sw: Array, sb: Array, qs: Array, max_iter: int, tol: Array) -> Array:
-    """c* by Newton from c = 0: the c-map is convex with c_map(1) = 1, so from the left Newton
-    climbs monotonically to the smallest fixed point (c* < 1 when χ₁ > 1, else 1)."""
+def _c_star(
+    act: _Act, sw: Array, sb: Array, qs: Array, ordered: Array, max_iter: int, tol: Array
+) -> Array:
+    """c* at q = q* > 0 by Newton from c = 0: the c-map is convex with c_map(1) = 1, so from the
+    left Newton climbs monotonically to its smallest fixed point (c* < 1 iff χ₁ > 1)."""
 
     def step(state: tuple[Array, Array, Array]) -> tuple[Array, Array, Array]:
         i, c, _ = state
         g = (sw**2 * _m_phiphi(act, qs, c) + sb**2) / qs - c
         g_slope = sw**2 * _m_dphidphi(act, qs, c) - 1.0  # Price: ∂c^l/∂c^{l−1} = σ_w²E[φ′φ′]
         c_new = jnp.clip(c - g / jnp.minimum(g_slope, -1e-12), 0.0, 1.0)
-        return i + 1, c_new, jnp.abs(c_new - c) <= tol
+        return i + 1, c_new, (c_new - c <= tol)  # no more upward progress: converged or noise
 
     def cond(state: tuple[Array, Array, Array]) -> Array:
         return (state[0] < max_iter) & ~state[2]
 
-    c0 = jnp.zeros_like(qs)
-    _, c, _ = lax.while_loop(cond, step, (jnp.zeros((), jnp.int32), c0, jnp.zeros((), bool)))
-    chi_1 = sw**2 * _m_dphi2(act, qs)
-    return jnp.where(chi_1 <= 1.0, jnp.ones_like(c), c)
+    init = (jnp.zeros((), jnp.int32), jnp.zeros_like(qs), ordered)  # ordered: c* = 1, no loop
+    return jnp.where(ordered, 1.0, lax.while_loop(cond, step, init)[1])
 
 
-def _chi_c(act: _Act, sw: Array, sb: Array, q0: Array, max_iter: int, tol: Array) -> Array:
-    """χ_c = σ_w² ∫Dz1Dz2 φ′(u1)φ′(u2) at (q*, c*); equals χ₁ in the ordered phase (c* = 1)."""
-    qs = _q_star(act, sw, sb, q0, max_iter, tol)
+# Each maps (act, σ_w, σ_b, q0) to one quantity at the length map's fixed point q*.
+def _k_q_star(act: _Act, sw: Array, sb: Array, q0: Array) -> Array:
+    return _q_star(act, sw, sb, q0, _MAX_ITER, _tol(None, sw))
+
+
+def _k_chi1(act: _Act, sw: Array, sb: Array, q0: Array) -> Array:
+    return sw**2 * _m_dphi2(act, _k_q_star(act, sw, sb, q0))
+
+
+def _k_c_star(act: _Act, sw: Array, sb: Array, q0: Array) -> Array:
+    qs = _k_q_star(act, sw, sb, q0)
+    ordered = sw**2 * _m_dphi2(act, qs) <= 1.0  # includes q* = 0 (σ_b = 0)
+    q_ok = jnp.where(jnp.isfinite(qs) & (qs > 0.0), qs, 1.0)
+    cs = _c_star(act, sw, sb, q_ok, ordered, _MAX_ITER, _tol(None, sw))
+    return jnp.where(jnp.isfinite(qs), cs, jnp.nan)
+
+
+def _k_xi_c(act: _Act, sw: Array, sb: Array, q0: Array) -> Array:
+    """−1/ln χ_c with χ_c = χ₁ when ordered (c* = 1), else σ_w² E[φ′φ′] at c*; NaN at q* = ∞."""
+    qs = _k_q_star(act, sw, sb, q0)
     chi_1 = sw**2 * _m_dphi2(act, qs)
-    if act.slope is not None:  # χ₁ ≥ 1: q* = ∞, the normalised map → its σ_b = 0 form, slope 1
-        return jnp.where(chi_1 < 1.0, chi_1, jnp.ones_like(chi_1))
-    q_ok = jnp.where(jnp.isfinite(qs) & (qs > 0.0), qs, jnp.ones_like(qs))
-    cs = _c_star(act, sw, sb, q_ok, max_iter, tol)
-    return jnp.where(chi_1 <= 1.0, chi_1, sw**2 * _m_dphidphi(act, q_ok, cs))
+    chi_c = chi_1
+    if act.slope is None:  # homogeneous φ with a finite q* is never chaotic
+        q_ok = jnp.where(jnp.isfinite(qs) & (qs > 0.0), qs, 1.0)
+        cs = _c_star(act, sw, sb, q_ok, chi_1 <= 1.0, _MAX_ITER, _tol(None, sw))
+        chi_c = jnp.where(chi_1 <= 1.0, chi_1, sw**2 * _m_dphidphi(act, q_ok, cs))
+    return jnp.where(jnp.isfinite(qs), _depth_scale(chi_c), jnp.nan)
+
+
+def _k_xi_q(act: _Act, sw: Array, sb: Array, q0: Array) -> Array:
+    qs = _k_q_star(act, sw, sb, q0)
+    slope = _qmap_slope(act, jnp.where(jnp.isfinite(qs), qs, 1.0), sw, sb)
+    return jnp.where(jnp.isfinite(qs), _depth_scale(slope), jnp.nan)
 
 
 def _depth_scale(chi: Array) -> Array:
@@ -267,6 +298,9 @@ def _resolve(activation: Activation) -> _Act:
     raise ValueError(f"activation must be a name or a callable, got {activation!r}")
 
 
+_MOMENT = "a second moment"
+
+
 def _nonneg(x: object, name: str, what: str = "a standard deviation") -> Array:
     """x as an array of JAX's default float; ValueError if it is concretely negative or NaN."""
     if not isinstance(x, jax.core.Tracer):
@@ -276,8 +310,17 @@ def _nonneg(x: object, name: str, what: str = "a standard deviation") -> Array:
     return jnp.asarray(x, dtype=jax.dtypes.canonicalize_dtype(jnp.float64))
 
 
-def _tol(tol: float | None, x: Array) -> Array:
-    return jnp.asarray(16 * jnp.finfo(x.dtype).eps if tol is None else tol, x.dtype)
+def _broadcast_at_q_star(
+    kernel: Callable[[_Act, Array, Array, Array], Array],
+    sigma_w: object,
+    sigma_b: object,
+    activation: Activation,
+    q0: object,
+) -> Array:
+    """kernel(act, σ_w, σ_b, q0) over the validated, broadcast arguments."""
+    act = _resolve(activation)
+    sw, sb = _nonneg(sigma_w, "sigma_w"), _nonneg(sigma_b, "sigma_b")
+    return jnp.vectorize(functools.partial(kernel, act))(sw, sb, _nonneg(q0, "q0", _MOMENT))
 
 
 def q_map(
@@ -302,7 +345,7 @@ def q_map(
     """
     act = _resolve(activation)
     q, sw, sb = (
-        _nonneg(q, "q", "a second moment"),
+        _nonneg(q, "q", _MOMENT),
         _nonneg(sigma_w, "sigma_w"),
         _nonneg(sigma_b, "sigma_b"),
     )
@@ -322,14 +365,15 @@ def q_star(
 
     q* = σ_w² ∫Dz φ(√q* z)² + σ_b²  (20 plain iterations, then safeguarded Newton steps).
 
-    Diverging variance (e.g. relu with σ_w² > 2, or σ_w² = 2 with σ_b > 0) gives ``inf``, as does
-    any iteration that has not settled within ``max_iter``; relu at σ_w² = 2, σ_b = 0 is marginal
-    (every q is fixed) and returns q0. At σ_b = 0 in the ordered phase q* = 0.
+    Diverging variance gives ``inf``: relu with σ_w² > 2 or with σ_w² = 2 and σ_b > 0 (closed
+    form), or an iteration still rising with the map's slope ≥ 1 when it stops. relu at σ_w² = 2,
+    σ_b = 0 is marginal (every q is fixed) and returns q0. σ_b = 0, ordered phase: q* = 0.
 
     Args:
       sigma_w, sigma_b: standard deviations. activation: name or callable.
       q0: where the iteration starts (≥ 0). max_iter: most steps.
-      tol: stop when |Δq| ≤ tol·(1 + q); default 16 float eps.
+      tol: stop at |Δq| ≤ tol·q, or when Newton steps stop shrinking (float noise); default
+        16 float eps.
 
     Returns:
       q*, broadcast over sigma_w, sigma_b and q0.
@@ -343,7 +387,7 @@ def q_star(
     sw, sb, q0_ = (
         _nonneg(sigma_w, "sigma_w"),
         _nonneg(sigma_b, "sigma_b"),
-        _nonneg(q0, "q0", "a second moment"),
+        _nonneg(q0, "q0", _MOMENT),
     )
     fn = functools.partial(_q_star, act, max_iter=max_iter, tol=_tol(tol, sw))
     return jnp.vectorize(fn)(sw, sb, q0_)
@@ -368,18 +412,7 @@ def chi1(
 
     Poole et al. 2016, eq. (7); Schoenholz et al. 2017, eq. (5).
     """
-    act = _resolve(activation)
-    sw, sb, q0_ = (
-        _nonneg(sigma_w, "sigma_w"),
-        _nonneg(sigma_b, "sigma_b"),
-        _nonneg(q0, "q0", "a second moment"),
-    )
-    tol = _tol(None, sw)
-
-    def one(sw: Array, sb: Array, q0: Array) -> Array:
-        return sw**2 * _m_dphi2(act, _q_star(act, sw, sb, q0, 200, tol))
-
-    return jnp.vectorize(one)(sw, sb, q0_)
+    return _broadcast_at_q_star(_k_chi1, sigma_w, sigma_b, activation, q0)
 
 
 def c_map(
@@ -408,7 +441,7 @@ def c_map(
         raise ValueError(f"c must be a correlation in [-1, 1], got {c!r}")
     c_ = jnp.asarray(c, dtype=jax.dtypes.canonicalize_dtype(jnp.float64))
     q_, sw, sb = (
-        _nonneg(q, "q", "a second moment"),
+        _nonneg(q, "q", _MOMENT),
         _nonneg(sigma_w, "sigma_w"),
         _nonneg(sigma_b, "sigma_b"),
     )
@@ -428,30 +461,17 @@ def c_star(
     c* = [σ_w² ∫Dz1Dz2 φ(u1)φ(u2) + σ_b²] / q*  (Newton from c = 0).
 
     Args:
-      sigma_w, sigma_b: standard deviations. activation: name or callable (not a homogeneous one:
-        their q* is 0 or ∞ off the critical line). q0: start of q*.
+      sigma_w, sigma_b: standard deviations. activation: name or callable. q0: start of q*.
 
     Returns:
-      c*, broadcast over sigma_w and sigma_b.
+      c*, broadcast over sigma_w and sigma_b; NaN where q* = ∞.
 
     >>> round(float(c_star(2.0, 0.0)), 6)
     0.0
 
     Poole et al. 2016, Fig. 2; Schoenholz et al. 2017, eq. (4).
     """
-    act = _resolve(activation)
-    sw, sb, q0_ = (
-        _nonneg(sigma_w, "sigma_w"),
-        _nonneg(sigma_b, "sigma_b"),
-        _nonneg(q0, "q0", "a second moment"),
-    )
-    tol = _tol(None, sw)
-
-    def one(sw: Array, sb: Array, q0: Array) -> Array:
-        qs = _q_star(act, sw, sb, q0, 200, tol)
-        return _c_star(act, sw, sb, jnp.where(qs > 0.0, qs, jnp.ones_like(qs)), 200, tol)
-
-    return jnp.vectorize(one)(sw, sb, q0_)
+    return _broadcast_at_q_star(_k_c_star, sigma_w, sigma_b, activation, q0)
 
 
 def xi_c(
@@ -462,9 +482,9 @@ def xi_c(
     ξ_c = −1/ln χ_c,  χ_c = σ_w² ∫Dz1Dz2 φ′(u1)φ′(u2) at (q*, c*).
 
     Ordered phase: c* = 1, so χ_c = χ₁. Chaotic phase: c* < 1 is found by Newton on the c-map and
-    χ_c < 1 is its slope there. ξ_c → ∞ at criticality (χ₁ = 1), from both sides. For relu /
-    leaky_relu / linear, χ₁ ≥ 1 has q* = ∞ (or marginal) and ξ_c = ∞ (correlations approach 1
-    only polynomially).
+    χ_c < 1 is its slope there. ξ_c → ∞ at criticality (χ₁ = 1), from both sides. Where q* = ∞
+    (relu / leaky_relu / linear with χ₁ > 1, exploding gelu / selu) there is no fixed point to
+    expand around and ξ_c is NaN; relu at σ_w² = 2, σ_b = 0 (marginal) gives ∞.
 
     Args:
       sigma_w, sigma_b: standard deviations. activation: name or callable. q0: start of q*.
@@ -477,16 +497,7 @@ def xi_c(
 
     Schoenholz et al. 2017, eqs. (9)–(10).
     """
-    act = _resolve(activation)
-    sw, sb, q0_ = (
-        _nonneg(sigma_w, "sigma_w"),
-        _nonneg(sigma_b, "sigma_b"),
-        _nonneg(q0, "q0", "a second moment"),
-    )
-    tol = _tol(None, sw)
-    return jnp.vectorize(lambda sw, sb, q0: _depth_scale(_chi_c(act, sw, sb, q0, 200, tol)))(
-        sw, sb, q0_
-    )
+    return _broadcast_at_q_star(_k_xi_c, sigma_w, sigma_b, activation, q0)
 
 
 def xi_q(
@@ -500,27 +511,14 @@ def xi_q(
       sigma_w, sigma_b: standard deviations. activation: name or callable. q0: start of q*.
 
     Returns:
-      ξ_q in layers (∞ where q* does not exist or the slope is ≥ 1).
+      ξ_q in layers; NaN where q* = ∞, ∞ where the slope is ≥ 1.
 
     >>> round(float(xi_q(1.0, 0.05**0.5, "relu")), 4)  # slope σ_w²/2
     1.4427
 
     Schoenholz et al. 2017, eq. (7).
     """
-    act = _resolve(activation)
-    sw, sb, q0_ = (
-        _nonneg(sigma_w, "sigma_w"),
-        _nonneg(sigma_b, "sigma_b"),
-        _nonneg(q0, "q0", "a second moment"),
-    )
-    tol = _tol(None, sw)
-
-    def one(sw: Array, sb: Array, q0: Array) -> Array:
-        qs = _q_star(act, sw, sb, q0, 200, tol)
-        slope = _qmap_slope(act, jnp.where(jnp.isfinite(qs), qs, jnp.ones_like(qs)), sw, sb)
-        return jnp.where(jnp.isfinite(qs), _depth_scale(slope), jnp.inf)
-
-    return jnp.vectorize(one)(sw, sb, q0_)
+    return _broadcast_at_q_star(_k_xi_q, sigma_w, sigma_b, activation, q0)
 
 
 def critical_sigma_w(
@@ -590,7 +588,7 @@ def predicted_variances(
         raise ValueError(f"depth must be an int >= 0, got {depth!r}")
     act = _resolve(activation)
     q0_, sw, sb = (
-        _nonneg(q0, "q0", "a second moment"),
+        _nonneg(q0, "q0", _MOMENT),
         _nonneg(sigma_w, "sigma_w"),
         _nonneg(sigma_b, "sigma_b"),
     )
@@ -624,7 +622,7 @@ def trainable_depth(
       factor: multiple of ξ_c (6 in the paper). q0: start of q*.
 
     Returns:
-      factor · ξ_c (∞ at criticality).
+      factor · ξ_c (∞ at criticality, NaN where q* = ∞).
 
     >>> round(float(trainable_depth(0.5, 0.0)), 3)
     4.328

@@ -166,6 +166,44 @@ def test_xi_c_chaotic_phase_matches_scipy_at_zero_bias(sw):
     assert float(theory.xi_c(sw, 0.0)) == pytest.approx(-1.0 / math.log(chi_c), rel=1e-4)
 
 
+def test_xi_c_chaotic_phase_with_bias_matches_numpy_gauss_hermite():
+    # an independent rule: 120² tensor Gauss–Hermite, q* and c* by scipy brentq
+    z, w = np.polynomial.hermite_e.hermegauss(120)
+    w = w / w.sum()
+    sw2 = 2.5
+    q = optimize.brentq(
+        lambda q: sw2 * np.sum(w * np.tanh(math.sqrt(q) * z) ** 2) + SB2 - q, SB2, sw2 + SB2
+    )
+    z1, z2, w2 = z[:, None], z[None, :], w[:, None] * w[None, :]
+
+    def u2(c):
+        return math.sqrt(q) * (c * z1 + math.sqrt(1 - c * c) * z2)
+
+    def c_map(c):
+        return (sw2 * np.sum(w2 * np.tanh(math.sqrt(q) * z1) * np.tanh(u2(c))) + SB2) / q
+
+    c = optimize.brentq(lambda c: c_map(c) - c, 0.0, 0.99, xtol=1e-14)
+    chi_c = sw2 * np.sum(w2 / np.cosh(math.sqrt(q) * z1) ** 2 / np.cosh(u2(c)) ** 2)
+    assert float(theory.c_star(math.sqrt(sw2), math.sqrt(SB2))) == pytest.approx(c, abs=1e-5)
+    got = float(theory.xi_c(math.sqrt(sw2), math.sqrt(SB2)))
+    assert got == pytest.approx(-1.0 / math.log(chi_c), rel=1e-4)
+    assert abs(c - 0.446804) < 1e-5 and abs(got - 11.7956) < 1e-3  # pinned
+
+
+def test_exact_criticality_at_zero_bias_settles():
+    # q* = 0 is a double root here: Newton halves towards it until float noise, then must stop
+    assert 0.0 <= float(theory.q_star(1.0, 0.0)) < 1e-5
+    assert float(theory.chi1(1.0, 0.0)) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_no_fixed_point_gives_inf_q_star_and_nan_depth_scales():
+    assert float(theory.q_star(1.6, 0.0, "relu")) == np.inf
+    assert np.isnan(float(theory.xi_c(1.6, 0.0, "relu")))
+    assert np.isnan(float(theory.xi_q(1.6, 0.0, "relu")))
+    assert float(theory.xi_c(math.sqrt(2), 0.0, "relu")) > 1e6  # marginal: χ₁ = 1
+    assert float(theory.q_star(3.0, 0.0, "gelu")) == np.inf  # gelu ~ relu at large q
+
+
 def test_xi_q_against_finite_difference_of_scipy_length_map():
     sw2 = 2.5
     q = _ref_q_star(sw2, SB2)
