@@ -1,36 +1,31 @@
-"""Resumable sweeps: orbax checkpoints of a :class:`~initjax.sweep.SweepState`, fingerprints.
+"""Resumable sweeps: ``sweep.run`` into a folder, with orbax checkpoints of its SweepState.
 
-DESIGN puts checkpoints in the results layer; they live in this module of that layer because
-they need the sweep (which they drive) while :mod:`initjax.results` does not. :func:`run` is
-``sweep.run`` writing into a folder::
+In the results layer (DESIGN) but its own module, as it drives :mod:`initjax.sweep`::
 
     out_dir/
-      fingerprint.json      what this sweep is: config, grid, dataset (shapes, digest); hash
-      checkpoints/<epoch>/  orbax checkpoints (newest KEEP), removed once results.nc exists
+      fingerprint.json      what this sweep is (results.fingerprint): config, grid, dataset
+      checkpoints/<epoch>/  orbax checkpoints, the newest KEEP; removed once results.nc exists
       corrupt/<epoch>-<t>/  checkpoints that failed validation, moved aside for inspection
       results.nc            the finished sweep (results.save); its presence means "done"
       results.csv           the same as a long table (results.export)
 
-**Resume.** Every ``every`` epochs the state of all cells (parameters, optimizer state,
-batch statistics, raw data keys, epoch counters, ``diverged_step``) and the metrics so far
-are saved. Run again with the same sweep, :func:`run` restores the newest *valid*
-checkpoint and continues; epoch ``e`` always draws its batches from ``fold_in(key, e)`` and
-the chunks stay aligned to multiples of ``every``, so the result is bit-identical to an
-uninterrupted run. A finished folder is not retrained: its results are loaded.
+**Resume.** Every ``every`` epochs the state of all cells (parameters, optimizer state, batch
+statistics, raw data keys, epoch counters, ``diverged_step``) and the metrics so far are saved.
+Run again, :func:`run` restores the newest *valid* checkpoint and continues; epoch ``e`` draws
+its batches from ``fold_in(key, e)`` and chunks stay aligned to multiples of ``every``, so the
+result is bit-identical to an uninterrupted run. A finished folder is loaded, not retrained.
 
-**Validation.** orbax only lists checkpoints whose directory was renamed into place after a
-complete write (partial ones stay ``*.orbax-checkpoint-tmp-*`` and are cleaned up). On top of
-that each checkpoint carries our metadata: the sweep's fingerprint hash, its epoch, and the
-path, shape, dtype and SHA-256 of every array. A checkpoint that cannot be read or whose
-arrays do not match is reported, moved to ``corrupt/`` and the previous one is tried; with
-none left the sweep starts again from epoch 0. Wrong numbers are never resumed from.
+**Validation.** orbax lists only checkpoints renamed into place after a complete write. Ours
+are then sealed with the SHA-256 of every file (``MANIFEST``), and their metadata holds the
+fingerprint hash, the epoch and each array's path, shape, dtype and SHA-256, checked after
+reading. A checkpoint failing any check is reported and moved to ``corrupt/``, and the
+previous one is tried; with none left the sweep starts again. Wrong numbers are never resumed.
 
-**Fingerprint.** A folder holds one sweep. Another config, grid or dataset in the same folder
-raises :class:`FingerprintMismatch` naming what differs, unless ``overwrite=True``.
+**Fingerprint.** A folder holds one sweep: another config, grid or dataset raises
+:class:`FingerprintMismatch` naming what differs, unless ``overwrite=True``.
 
-**Ctrl-C.** During :func:`run` the first SIGINT asks for a stop at the next chunk boundary:
-the checkpoint is written and :class:`Interrupted` is raised (a second Ctrl-C aborts at once;
-the previous checkpoint still holds).
+**Ctrl-C.** The first SIGINT asks for a stop at the next chunk boundary: the checkpoint is
+written and :class:`Interrupted` raised. A second one aborts at once (KeyboardInterrupt).
 """
 
 from __future__ import annotations
@@ -90,61 +85,6 @@ def _log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-# ----------------------------------------------------------------------------- fingerprint
-
-
-def _digest(*arrays: np.ndarray) -> str:
-    h = hashlib.sha256()
-    for a in arrays:
-        a = np.ascontiguousarray(a)
-        h.update(f"{a.dtype.str}{a.shape}".encode())
-        h.update(a.data)
-    return h.hexdigest()
-
-
-def fingerprint(cfg: Config, grid: Grid, data: datasets.Dataset) -> dict[str, Any]:
-    """What identifies a sweep: config, grid values, dataset (name, shapes, content digest)."""
-    content = {
-        "config": json.loads(cfg.to_json()),
-        "grid": {
-            "seeds": grid.seeds.tolist(),
-            "sigmas": grid.sigmas.tolist(),
-            "lrs": grid.lrs.tolist(),
-        },
-        "dataset": {
-            "name": data.name,
-            "x_train": list(data.x_train.shape),
-            "x_test": list(data.x_test.shape),
-            "num_classes": data.num_classes,
-            "sha256": _digest(data.x_train, data.y_train, data.x_test, data.y_test),
-        },
-    }
-    text = json.dumps(content, sort_keys=True)
-    return {**content, "hash": hashlib.sha256(text.encode()).hexdigest()}
-
-
-def _flat(tree: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(tree, dict):
-        out = {}
-        for k, v in tree.items():
-            out.update(_flat(v, f"{prefix}{k}."))
-        return out
-    return {prefix.rstrip("."): tree}
-
-
-def differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    """``"config.epochs: 2 in the folder, 3 now"`` for every entry that differs."""
-    a, b = _flat({k: v for k, v in old.items() if k != "hash"}), _flat(new)
-    b.pop("hash", None)
-    out = []
-    for key in sorted(set(a) | set(b)):
-        if a.get(key) != b.get(key):
-            out.append(
-                f"{key}: {a.get(key, '(absent)')} in the folder, {b.get(key, '(absent)')} now"
-            )
-    return out or ["fingerprint hash differs"]
-
-
 def check_folder(out_dir: Path, fp: dict[str, Any]) -> None:
     """Raise :class:`FingerprintMismatch` unless ``out_dir`` is empty of sweeps or holds ``fp``'s."""
     path = out_dir / FINGERPRINT
@@ -154,7 +94,7 @@ def check_folder(out_dir: Path, fp: dict[str, Any]) -> None:
         except (OSError, ValueError) as e:
             raise FingerprintMismatch(out_dir, [f"{path} is unreadable ({e})"]) from None
         if old.get("hash") != fp["hash"]:
-            raise FingerprintMismatch(out_dir, differences(old, fp))
+            raise FingerprintMismatch(out_dir, results.differences(old, fp))
     elif (out_dir / RESULTS).exists() or (out_dir / CHECKPOINTS).exists():
         raise FingerprintMismatch(
             out_dir, [f"it has {RESULTS} or {CHECKPOINTS}/ but no {FINGERPRINT}"]
@@ -313,22 +253,17 @@ class Checkpointer:
         if meta["epochs_done"] != step or meta["cells"] != self.grid.size:
             raise ValueError(f"metadata says epoch {meta['epochs_done']}, {meta['cells']} cells")
         expected = [
-            _spec(p, np.empty((0,), s.dtype), s.shape)
+            [p, list(s.shape), np.dtype(s.dtype).str]
             for p, s in zip(self._paths, self._leaf_specs, strict=True)
         ]
-        got = [{k: v for k, v in leaf.items() if k != "sha256"} for leaf in meta["leaves"]]
-        if got != [{k: v for k, v in e.items() if k != "sha256"} for e in expected]:
+        if [[x["path"], x["shape"], x["dtype"]] for x in meta["leaves"]] != expected:
             raise ValueError("its arrays do not have this sweep's structure")
         if set(meta["metrics"]) != set(self._metric_specs):
             raise ValueError(f"metrics {sorted(meta['metrics'])} differ from the sweep's")
+        zeros = lambda spec: np.zeros(tuple(spec["shape"]), spec["dtype"])  # noqa: E731
         target = {
-            "leaves": {
-                f"{i:04d}": np.zeros(tuple(s["shape"]), s["dtype"])
-                for i, s in enumerate(meta["leaves"])
-            },
-            "metrics": {
-                k: np.zeros(tuple(s["shape"]), s["dtype"]) for k, s in meta["metrics"].items()
-            },
+            "leaves": {f"{i:04d}": zeros(x) for i, x in enumerate(meta["leaves"])},
+            "metrics": {k: zeros(x) for k, x in meta["metrics"].items()},
         }
         tree = manager.restore(
             step, args=ocp.args.Composite(state=ocp.args.StandardRestore(target))
@@ -367,15 +302,13 @@ def _paths_and_treedef(state: Any) -> tuple[list[str], Any]:
     return [jax.tree_util.keystr(p) for p, _ in with_paths], treedef
 
 
-def _spec(path: str, a: np.ndarray, shape: tuple[int, ...] | None = None) -> dict[str, Any]:
-    out: dict[str, Any] = {
+def _spec(path: str, a: np.ndarray) -> dict[str, Any]:
+    return {
         "path": path,
-        "shape": list(a.shape if shape is None else shape),
+        "shape": list(a.shape),
         "dtype": np.dtype(a.dtype).str,
+        "sha256": results.digest(a),
     }
-    if shape is None:
-        out["sha256"] = _digest(a)
-    return out
 
 
 def _verify(spec: dict[str, Any], a: np.ndarray) -> None:
@@ -383,7 +316,7 @@ def _verify(spec: dict[str, Any], a: np.ndarray) -> None:
         raise ValueError(
             f"{spec['path']}: read {a.dtype}{a.shape}, saved {spec['dtype']}{spec['shape']}"
         )
-    if _digest(a) != spec["sha256"]:
+    if results.digest(a) != spec["sha256"]:
         raise ValueError(f"{spec['path']}: checksum mismatch")
 
 
@@ -462,13 +395,15 @@ def run(
             "checkpointed sweeps run in one process (jax.process_count() > 1)"
         )
     out = Path(out_dir)
-    fp = fingerprint(cfg, grid, data)
+    fp = results.fingerprint(cfg, grid, data)
     if overwrite:
         clear(out)
     else:
         check_folder(out, fp)
     if (out / RESULTS).exists():
         ds = results.load(out / RESULTS)
+        if ds.attrs.get("fingerprint") != fp["hash"]:
+            raise FingerprintMismatch(out, [f"{RESULTS} is not this sweep's (fingerprint attr)"])
         if not (out / TABLE).exists():
             results.export(ds, out / TABLE)
         return Outcome(ds, None, True)
@@ -483,8 +418,10 @@ def run(
     with _StopOnSigint(log) as stop:
 
         def on_chunk(state: SweepState) -> None:
+            if state.epochs_done == cfg.epochs:
+                return  # done: results.nc is written next
             ckpt.save(state)
-            if stop.requested and state.epochs_done < cfg.epochs:
+            if stop.requested:
                 raise Interrupted(state.epochs_done, cfg.epochs)
 
         try:
@@ -501,6 +438,7 @@ def run(
             )
         finally:
             ckpt.close()
+    ds.attrs["fingerprint"] = fp["hash"]
     results.save(ds, out / RESULTS)
     results.export(ds, out / TABLE)
     shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)

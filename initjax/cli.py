@@ -17,7 +17,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from initjax import __version__, cli_args
+import initjax
+from initjax import cli_args
 
 EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
 
@@ -51,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,
     )
-    parser.add_argument("--version", action="version", version=f"initjax {__version__}")
+    parser.add_argument("--version", action="version", version=f"initjax {initjax.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     sweep = sub.add_parser(
@@ -215,6 +216,8 @@ def cmd_sweep(
         fail(f"--checkpoint-every must be a positive number of epochs, got {args.checkpoint_every}")
     if args.out is None and args.overwrite:
         fail("--overwrite needs --out")
+    if args.out is not None and args.out.exists() and not args.out.is_dir():
+        fail(f"--out {args.out} exists and is not a folder")
     try:
         data = datasets.load(
             cfg.dataset, data_dir=args.data_dir, normalize=cfg.normalize, **args.data_args
@@ -364,15 +367,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command == "sweep":
-        return cmd_sweep(args, parser, argv)
-    if args.command == "run":
-        return cmd_run(args)
-    if args.command == "reproduce":
-        return cmd_reproduce(args)
-    if args.command == "report":
-        return cmd_report(args, parser)
-    return cmd_list()
+    try:
+        if args.command == "sweep":
+            return cmd_sweep(args, parser, argv)
+        if args.command == "run":
+            return cmd_run(args)
+        if args.command == "reproduce":
+            return cmd_reproduce(args)
+        if args.command == "report":
+            return cmd_report(args, parser)
+        return cmd_list()
+    except KeyboardInterrupt:
+        print(f"initjax {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ package versions, and the git commit of the initjax checkout that produced it::
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib.metadata
 import importlib.util
 import json
@@ -23,11 +24,16 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
 import xarray as xr
+
+if TYPE_CHECKING:
+    from initjax.data import Dataset
+    from initjax.sweep import Grid
+    from initjax.train import Config
 
 ENGINE: Literal["netcdf4"] = "netcdf4"
 PACKAGES = ("initjax", "jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "numpy", "xarray")
@@ -189,6 +195,62 @@ def export(ds: xr.Dataset, path: str | os.PathLike[str]) -> Path:
         else:
             table.to_parquet(tmp, index=False, engine="pyarrow")
     return dest
+
+
+def digest(*arrays: np.ndarray) -> str:
+    """SHA-256 of arrays' dtypes, shapes and bytes."""
+    h = hashlib.sha256()
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.dtype.str}{a.shape}".encode())
+        h.update(a.data)
+    return h.hexdigest()
+
+
+def fingerprint(cfg: Config, grid: Grid, data: Dataset) -> dict[str, Any]:
+    """What identifies a sweep: config, grid values, dataset (name, shapes, content digest).
+
+    ``hash`` is the SHA-256 of the rest; a resumable sweep's folder and its results carry it.
+    """
+    content = {
+        "config": json.loads(cfg.to_json()),
+        "grid": {
+            "seeds": grid.seeds.tolist(),
+            "sigmas": grid.sigmas.tolist(),
+            "lrs": grid.lrs.tolist(),
+        },
+        "dataset": {
+            "name": data.name,
+            "x_train": list(data.x_train.shape),
+            "x_test": list(data.x_test.shape),
+            "num_classes": data.num_classes,
+            "sha256": digest(data.x_train, data.y_train, data.x_test, data.y_test),
+        },
+    }
+    text = json.dumps(content, sort_keys=True)
+    return {**content, "hash": hashlib.sha256(text.encode()).hexdigest()}
+
+
+def _flat(tree: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(tree, dict):
+        out = {}
+        for k, v in tree.items():
+            out.update(_flat(v, f"{prefix}{k}."))
+        return out
+    return {prefix.rstrip("."): tree}
+
+
+def differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """``"config.epochs: 2 in the folder, 3 now"`` for every entry that differs."""
+    a, b = _flat({k: v for k, v in old.items() if k != "hash"}), _flat(new)
+    b.pop("hash", None)
+    out = []
+    for key in sorted(set(a) | set(b)):
+        if a.get(key) != b.get(key):
+            out.append(
+                f"{key}: {a.get(key, '(absent)')} in the folder, {b.get(key, '(absent)')} now"
+            )
+    return out or ["fingerprint hash differs"]
 
 
 SUMMARY_METRICS = ("train_loss", "train_acc", "test_loss", "test_acc")

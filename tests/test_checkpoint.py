@@ -46,7 +46,7 @@ def states(tiny):
 
 
 def make(tmp_path, tiny, grid, log=None):
-    fp = checkpoint.fingerprint(CFG, grid, tiny)
+    fp = results.fingerprint(CFG, grid, tiny)
     logged = [] if log is None else log
     ck = checkpoint.Checkpointer(
         tmp_path / "checkpoints", CFG, grid, tiny, fp["hash"], log=logged.append
@@ -168,17 +168,17 @@ def test_sigint_stops_at_the_chunk_boundary_with_a_checkpoint(tmp_path, tiny, gr
 
 
 def test_fingerprint_names_what_differs(tmp_path, tiny, grid):
-    fp = checkpoint.fingerprint(CFG, grid, tiny)
-    assert fp == checkpoint.fingerprint(CFG, sweep.Grid.make(2, SIGMAS, [0.1]), tiny)
-    other = checkpoint.fingerprint(
+    fp = results.fingerprint(CFG, grid, tiny)
+    assert fp == results.fingerprint(CFG, sweep.Grid.make(2, SIGMAS, [0.1]), tiny)
+    other = results.fingerprint(
         CFG.replace(lr=0.5), sweep.Grid.make([0, 1, 2], SIGMAS, [0.1]), tiny
     )
     assert other["hash"] != fp["hash"]
-    diff = checkpoint.differences(fp, other)
+    diff = results.differences(fp, other)
     assert "config.lr: 0.1 in the folder, 0.5 now" in diff
     assert "grid.seeds: [0, 1] in the folder, [0, 1, 2] now" in diff
     noisy = data.load("synthetic", n_train=128, n_test=32, dim=8, noise=0.1)
-    (only,) = checkpoint.differences(fp, checkpoint.fingerprint(CFG, grid, noisy))
+    (only,) = results.differences(fp, results.fingerprint(CFG, grid, noisy))
     assert only.startswith("dataset.sha256")  # same shapes, other labels: still caught
     results.write_json(tmp_path / checkpoint.FINGERPRINT, fp)
     checkpoint.check_folder(tmp_path, fp)  # the same sweep: fine
