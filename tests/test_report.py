@@ -138,3 +138,21 @@ def test_claim_ids_come_from_the_claim_text():
     assert report.claim_ids("C2: large σ") == ["C2"]
     assert report.claim_ids("C1 (softmax) and C6") == ["C1", "C6"]
     assert report.claim_ids("Linear-model ceiling, C10 no") == []
+
+
+def test_report_over_this_sessions_quick_runs(quick_runs):
+    """The real thing, without extra training: whatever experiments this test session ran
+    (the experiment tests come first in a full run) are reported, the rest marked as such."""
+    text = report.write_report(quick_runs.root).read_text()
+    assert sorted(claims_table(text)) == [f"C{i}" for i in range(1, 10)]
+    links = re.findall(r"!\[[^\]]*\]\(<([^>]+)>\)", text)
+    assert all((quick_runs.root / link).is_file() for link in links)
+    for name in base.EXPERIMENTS:
+        if (quick_runs.root / name / "verdict.json").exists():
+            rows = base.load_verdict(quick_runs.root / name)
+            assert all(_cell_text(r.claim) in text for r in rows)
+            assert f"{name}/" in "".join(links) or not list((quick_runs.root / name).glob("*.png"))
+
+
+def _cell_text(value):
+    return " ".join(str(value).split()).replace("|", "\\|")
