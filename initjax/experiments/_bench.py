@@ -1,0 +1,560 @@
+"""Machinery of the throughput benchmark: workloads, the variants, timers, the GEMM peak.
+
+Every variant trains the same M runs (seeds ``0..M-1``, σ = 0.01, lr = 0.1) for one epoch from
+the same initial weights (``sweep.init_grid``) on the same batch order (the order
+``train.train_epochs`` draws for epoch 0), so their times are directly comparable:
+
+* ``jax-loop``: a Python loop over the steps calling the jitted ``train.train_step`` on
+  pre-batched device arrays, one run after another;
+* ``jax-seq``: ``train.train_epochs`` jitted for one run (one ``lax.scan`` program), called
+  once per run;
+* ``initjax``: ``sweep.advance_grid``, all M runs in one vmapped program (one device);
+* ``initjax-sharded``: the same with the cells split over N devices (a subprocess, see
+  :func:`worker`, because the CPU device count is fixed when JAX starts);
+* ``torch-loop``: d2l's concise loop (``nn.Linear``, ``CrossEntropyLoss``, ``optim.SGD``) over
+  pre-batched tensors, one run after another;
+* ``torch-vmap``: ``torch.func.functional_call`` + ``vmap`` over stacked parameters with a
+  per-model lr, a Python loop over the steps.
+
+A :class:`Bench` is one variant at one M: ``compile_s`` (ahead-of-time lower + compile of its
+JAX program, None for torch), ``reset()`` (untimed: fresh copies of the initial state) and
+``run()`` (timed: one epoch of M runs, blocking until done; returns an :class:`Outcome`).
+
+Run as ``python -m initjax.experiments._bench SPEC_JSON`` it is the worker that times the
+vmapped grid in a fresh process (:func:`worker`).
+"""
+
+from __future__ import annotations
+
+import functools
+import gc
+import itertools
+import json
+import os
+import resource
+import statistics
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from initjax import data as datasets
+from initjax import shard, sweep, train
+from initjax.train import Config, DataArrays, TrainState
+
+BATCH = 256
+SIGMA, LR = 0.01, 0.1
+# d2l's softmax regression (softmax-regression-scratch) and its MLP (mlp-scratch: 256 hidden
+# ReLU units, W ~ N(0, 0.01²)), both SGD lr 0.1, batch 256. evaluate=False: an epoch is only
+# training (the benchmark times steps, not per-epoch evaluation).
+WORKLOADS = {
+    "softmax": Config(model="softmax", scheme="normal", lr=LR, batch_size=BATCH, evaluate=False),
+    "mlp": Config(
+        model="mlp", hidden=(256,), scheme="normal", lr=LR, batch_size=BATCH, evaluate=False
+    ),
+}
+INPUT_DIM = 784
+
+
+def weight_count(cfg: Config, input_dim: int = INPUT_DIM) -> int:
+    """P: entries of the weight matrices (biases excluded, as in the issue's 4·B·P / 6·B·P)."""
+    widths = (input_dim, *(cfg.hidden if cfg.model == "mlp" else ()), cfg.num_classes)
+    return sum(a * b for a, b in itertools.pairwise(widths))
+
+
+def flops_per_step(cfg: Config, input_dim: int = INPUT_DIM) -> int:
+    """Training FLOPs of one SGD step of one model: 4·B·P for one layer, 6·B·P for deeper.
+
+    Forward x W costs 2·B·P, the weight gradient xᵀ δ another 2·B·P, and the gradient with
+    respect to the layer input 2·B·P more, except that the first layer needs none: softmax
+    regression is exactly 4·B·P; for the MLP 6·B·P is the usual convention (it counts the
+    unneeded input gradient of the first layer; the exact GEMM count is 4·B·P + 2·B·P_out).
+    Biases, the activation, the softmax and the update are not counted.
+    """
+    factor = 4 if cfg.model == "softmax" else 6
+    return factor * cfg.batch_size * weight_count(cfg, input_dim)
+
+
+# ----------------------------------------------------------------------------- inputs
+
+
+@dataclass
+class Workload:
+    """One model's inputs, shared by every variant: data, batch order, initial grid state."""
+
+    name: str
+    cfg: Config
+    arrays: DataArrays
+    """x_train holds exactly the examples of the measured epoch (all of them, or steps·B)."""
+    order_NxB: np.ndarray
+    """The batch order of epoch 0, as ``train.train_epochs`` draws it."""
+
+    @property
+    def steps(self) -> int:
+        return int(self.order_NxB.shape[0])
+
+
+def workload(name: str, data: datasets.Dataset, steps: int | None, device: Any) -> Workload:
+    """The ``name`` workload on ``steps`` batches of the training set (None: a full epoch)."""
+    cfg = WORKLOADS[name]
+    n = data.num_train if steps is None else min(steps * cfg.batch_size, data.num_train)
+    arrays = DataArrays(
+        *jax.device_put(
+            (
+                data.x_train[:n],
+                data.y_train[:n],
+                data.x_test[: cfg.batch_size],  # never read by training; kept tiny
+                data.y_test[: cfg.batch_size],
+            ),
+            device,
+        )
+    )
+    # train.train_epochs: order="shared" → key(data_seed), folded with the epoch (0).
+    key = jax.random.fold_in(jax.random.key(cfg.data_seed), 0)
+    order = np.asarray(datasets.epoch_batches(key, n, cfg.batch_size))
+    return Workload(name, cfg, arrays, order)
+
+
+def initial_states(w: Workload, m: int) -> TrainState:
+    """``sweep.init_grid`` for cells (seed i, σ, lr), i < m, as host arrays.
+
+    A grid of fewer cells is a slice of it (:func:`place`): one compile serves every M.
+    """
+    cells = (
+        np.arange(m, dtype=np.int32),
+        np.full(m, SIGMA, np.float32),
+        np.full(m, LR, np.float32),
+    )
+    # Initialization only needs shapes: one batch keeps init_run's epoch-0 evaluation cheap.
+    tiny = DataArrays(*(a[: w.cfg.batch_size] for a in w.arrays))
+    return shard.to_host(sweep.init_grid(w.cfg, tiny, *map(jnp.asarray, cells))[0])
+
+
+def place(states: TrainState, m: int, mesh: Any) -> TrainState:
+    """The first ``m`` cells, padded (as a sweep pads) to a multiple of the mesh, on the mesh."""
+    padded = shard.padded_size(m, mesh)
+    return shard.place_cells(
+        jax.tree_util.tree_map(lambda a: shard.pad_cells(a[:m], padded), states), mesh
+    )
+
+
+def cell(state: TrainState, m: int) -> TrainState:
+    return jax.tree_util.tree_map(lambda a: a[m], state)
+
+
+# ----------------------------------------------------------------------------- variants
+
+
+@dataclass
+class Outcome:
+    """What a variant's run leaves, for the sanity checks (host arrays)."""
+
+    mean_loss: np.ndarray
+    """Per run: mean of the epoch's batch losses, shape (M,)."""
+    first_loss: float | None
+    """Run 0's loss on the first batch (None when the variant does not expose it)."""
+    params0: dict[str, np.ndarray] | None
+    """Run 0's final weights, flattened as ``layer/kernel`` → array in JAX layout."""
+    evaluated: bool | None = None
+    """Whether the epoch also evaluated train/test metrics (``train_epochs`` variants)."""
+
+
+@dataclass
+class Bench:
+    run: Callable[[], Callable[[], Outcome]]
+    """Timed: one epoch of M runs, blocking; returns a thunk that reads the outcome."""
+    reset: Callable[[], None]
+    """Untimed, before every run."""
+    compile_s: float | None = None
+    dots: list[str] | None = None
+    """The program's dot_general signatures (StableHLO), for the report."""
+
+
+def _flat(params: Any) -> dict[str, np.ndarray]:
+    return {
+        f"{layer}/{name}": np.asarray(v) for layer, ps in params.items() for name, v in ps.items()
+    }
+
+
+def _aot(fn: Any, *args: Any) -> tuple[float, list[str]]:
+    """Seconds to lower and compile ``fn`` for ``args`` (the jit cache then holds it)."""
+    t0 = time.perf_counter()
+    lowered = fn.lower(*args)
+    lowered.compile()
+    return time.perf_counter() - t0, _dot_signatures(lowered.as_text())
+
+
+def _dot_signatures(stablehlo: str) -> list[str]:
+    """``(lhs, rhs) -> out  [dims]`` of every dot_general in a lowered program."""
+    out = []
+    for line in stablehlo.splitlines():
+        if "stablehlo.dot_general" in line:
+            body = line.split("stablehlo.dot_general", 1)[1]
+            dims = (
+                body.split(":", 1)[0]
+                .split(",", 2)[-1]
+                .replace(", precision = [DEFAULT, DEFAULT]", "")
+            )
+            out.append(f"{body.rsplit(':', 1)[1].strip()}  [{dims.strip()}]")
+    return out
+
+
+@functools.cache
+def _loop_step(cfg: Config) -> Any:
+    step = functools.partial(
+        train.train_step, model=train.build_model(cfg), tx=train.optimizer(cfg)
+    )
+    return jax.jit(step)
+
+
+_seq_epoch = jax.jit(train.train_epochs, static_argnames=("cfg", "n_epochs"))
+
+
+def _batches(w: Workload) -> list[tuple[jax.Array, jax.Array]]:
+    x_NxBxD = w.arrays.x_train[w.order_NxB]
+    y_NxB = w.arrays.y_train[w.order_NxB]
+    return [(x_NxBxD[i], y_NxB[i]) for i in range(w.steps)]
+
+
+def jax_loop(w: Workload, state: TrainState, m: int) -> Bench:
+    step = _loop_step(w.cfg)
+    cells = [cell(state, i) for i in range(m)]
+    batches = _batches(w)
+    compile_s, dots = _aot(step, cells[0], batches[0])
+
+    def run() -> Callable[[], Outcome]:
+        done = []
+        for s in cells:
+            losses = []
+            for batch in batches:
+                s, loss = step(s, batch)
+                losses.append(loss)
+            done.append((s, losses))
+        jax.block_until_ready(done)
+        return lambda: Outcome(
+            np.asarray([np.mean(np.asarray(ls)) for _, ls in done]),
+            float(done[0][1][0]),
+            _flat(done[0][0].params),
+        )
+
+    return Bench(run, lambda: None, compile_s, dots)
+
+
+def jax_seq(w: Workload, state: TrainState, m: int) -> Bench:
+    cells = [cell(state, i) for i in range(m)]
+    compile_s, dots = _aot(_seq_epoch, w.cfg, w.arrays, cells[0], 1)
+
+    def run() -> Callable[[], Outcome]:
+        done = [_seq_epoch(w.cfg, w.arrays, s, 1) for s in cells]
+        jax.block_until_ready(done)
+        return lambda: Outcome(
+            np.asarray([float(metrics["batch_loss"][0]) for _, metrics in done]),
+            None,
+            _flat(done[0][0].params),
+            evaluated=bool(np.isfinite(done[0][1]["train_loss"]).all()),
+        )
+
+    return Bench(run, lambda: None, compile_s, dots)
+
+
+def initjax(w: Workload, state: TrainState, m: int, arrays: DataArrays | None = None) -> Bench:
+    """``sweep.advance_grid`` on ``state`` (already placed, maybe padded past ``m`` cells)."""
+    data = w.arrays if arrays is None else arrays
+    compile_s, dots = _aot(sweep.advance_grid, w.cfg, data, state, 1)
+    fresh: list[TrainState] = []
+
+    def reset() -> None:  # advance_grid donates its state: every run starts from a copy
+        fresh[:] = [jax.tree_util.tree_map(lambda a: a.copy(), state)]
+        jax.block_until_ready(fresh)
+
+    def run() -> Callable[[], Outcome]:
+        out = sweep.advance_grid(w.cfg, data, fresh.pop(), 1)
+        jax.block_until_ready(out)
+        new, metrics = out
+        return lambda: Outcome(
+            shard.to_host(metrics["batch_loss"])[:m, 0], None, _flat(cell(new.params, 0))
+        )
+
+    return Bench(run, reset, compile_s, dots)
+
+
+def _torch() -> ModuleType | None:
+    """torch when the ``[bench]`` extra is installed, else None (tests patch this)."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+def torch_device(torch: ModuleType) -> str:
+    on_gpu = jax.default_backend() == "gpu"
+    return "cuda" if on_gpu and torch.cuda.is_available() else "cpu"
+
+
+def _torch_inputs(torch: ModuleType, w: Workload, state: TrainState, m: int) -> Any:
+    dev = torch_device(torch)
+    x = np.asarray(w.arrays.x_train)[w.order_NxB]
+    y = np.asarray(w.arrays.y_train)[w.order_NxB].astype(np.int64)
+    batches = [
+        (torch.from_numpy(x[i]).to(dev), torch.from_numpy(y[i]).to(dev)) for i in range(w.steps)
+    ]
+    layers = ["hidden_0", "output"] if w.cfg.model == "mlp" else ["output"]
+    params = jax.tree_util.tree_map(np.asarray, state.params)
+    # nn.Linear keeps weight as (out, in); Flax's Dense kernel is (in, out).
+    stacked = {}
+    for j, layer in enumerate(layers):
+        k = 2 * j
+        stacked[f"{k}.weight"] = np.ascontiguousarray(params[layer]["kernel"][:m].swapaxes(1, 2))
+        stacked[f"{k}.bias"] = np.ascontiguousarray(params[layer]["bias"][:m])
+    lrs = np.array(state.lr)[:m]
+    return dev, batches, layers, stacked, lrs
+
+
+def _net(torch: ModuleType, cfg: Config) -> Any:
+    nn = torch.nn
+    if cfg.model == "mlp":
+        hidden = cfg.hidden[0]
+        return nn.Sequential(nn.Linear(INPUT_DIM, hidden), nn.ReLU(), nn.Linear(hidden, 10))
+    return nn.Sequential(nn.Linear(INPUT_DIM, cfg.num_classes))
+
+
+def _torch_params(layers: list[str], named: dict[str, Any], index: Any) -> dict[str, np.ndarray]:
+    out = {}
+    for j, layer in enumerate(layers):
+        out[f"{layer}/kernel"] = named[f"{2 * j}.weight"][index].detach().cpu().numpy().T
+        out[f"{layer}/bias"] = named[f"{2 * j}.bias"][index].detach().cpu().numpy()
+    return out
+
+
+def torch_loop(w: Workload, state: TrainState, m: int) -> Bench | None:
+    torch = _torch()
+    if torch is None:
+        return None
+    dev, batches, layers, stacked, lrs = _torch_inputs(torch, w, state, m)
+    nets: list[Any] = []
+
+    def reset() -> None:
+        nets.clear()
+        for i in range(m):
+            net = _net(torch, w.cfg).to(dev)
+            with torch.no_grad():
+                for name, p in net.named_parameters():
+                    p.copy_(torch.from_numpy(stacked[name][i]))
+            nets.append((net, torch.optim.SGD(net.parameters(), lr=float(lrs[i]))))
+
+    def run() -> Callable[[], Outcome]:
+        loss_fn = torch.nn.CrossEntropyLoss()
+        done = []
+        for net, opt in nets:
+            losses = []
+            for x, y in batches:
+                loss = loss_fn(net(x), y)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                losses.append(loss.detach())
+            done.append(torch.stack(losses))
+        if dev == "cuda":
+            torch.cuda.synchronize()
+        named = {k: v[None] for k, v in nets[0][0].named_parameters()}
+        return lambda: Outcome(
+            np.asarray([float(ls.mean()) for ls in done]),
+            float(done[0][0]),
+            _torch_params(layers, named, 0),
+        )
+
+    return Bench(run, reset)
+
+
+def torch_vmap(w: Workload, state: TrainState, m: int) -> Bench | None:
+    torch = _torch()
+    if torch is None:
+        return None
+    from torch.func import functional_call, grad_and_value, vmap
+
+    dev, batches, layers, stacked, lrs = _torch_inputs(torch, w, state, m)
+    base = _net(torch, w.cfg).to(dev)
+    lr_M = torch.from_numpy(lrs).to(dev)
+
+    def loss_fn(p: dict[str, Any], x: Any, y: Any) -> Any:
+        return torch.nn.functional.cross_entropy(functional_call(base, p, (x,)), y)
+
+    step = vmap(grad_and_value(loss_fn), in_dims=(0, None, None))
+    params: dict[str, Any] = {}
+
+    def reset() -> None:
+        params.clear()
+        params.update({k: torch.from_numpy(v).to(dev) for k, v in stacked.items()})
+
+    def run() -> Callable[[], Outcome]:
+        p = dict(params)
+        losses = []
+        for x, y in batches:
+            grads, loss_M = step(p, x, y)
+            p = {k: v - lr_M.view(-1, *[1] * (v.dim() - 1)) * grads[k] for k, v in p.items()}
+            losses.append(loss_M)
+        if dev == "cuda":
+            torch.cuda.synchronize()
+        loss_SxM = torch.stack(losses)
+        return lambda: Outcome(
+            loss_SxM.mean(0).cpu().numpy(), float(loss_SxM[0, 0]), _torch_params(layers, p, 0)
+        )
+
+    return Bench(run, reset)
+
+
+# ----------------------------------------------------------------------------- measuring
+
+
+class RssMonitor:
+    """Peak resident memory of this process since ``reset()``, sampled every 10 ms.
+
+    Uses psutil (the ``[bench]`` extra) when present; otherwise falls back to the process's
+    high-water mark (``getrusage``), which never goes down and so is only an upper bound.
+    """
+
+    def __init__(self, interval: float = 0.01) -> None:
+        try:
+            import psutil
+
+            self._read: Callable[[], int] = psutil.Process().memory_info
+            self.source = "psutil (sampled every 10 ms)"
+        except ImportError:
+            self._read = None  # type: ignore[assignment]
+            self.source = "getrusage ru_maxrss (process high-water mark)"
+        self._interval = interval
+        self._peak = 0
+        self._stop = threading.Event()
+        if self._read is not None:
+            self._thread = threading.Thread(target=self._sample, daemon=True)
+            self._thread.start()
+
+    def _rss(self) -> int:
+        if self._read is None:
+            return max_rss_bytes()
+        return int(self._read().rss)  # type: ignore[attr-defined]
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self._interval):
+            self._peak = max(self._peak, self._rss())
+
+    def reset(self) -> None:
+        self._peak = self._rss()
+
+    @property
+    def peak_mb(self) -> float:
+        return max(self._peak, self._rss()) / 2**20
+
+    def close(self) -> None:
+        self._stop.set()
+
+
+def max_rss_bytes() -> int:
+    """This process's peak RSS (Linux reports ru_maxrss in KiB, macOS in bytes)."""
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(rss if sys.platform == "darwin" else rss * 1024)
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    """Wall seconds of ``fn()`` with the garbage collector paused (as timeit does)."""
+    gc.disable()
+    try:
+        t0 = time.perf_counter()
+        out = fn()
+        return time.perf_counter() - t0, out
+    finally:
+        gc.enable()
+
+
+def gemm_peak(n: int = 2048, repeats: int = 5) -> dict[str, Any]:
+    """fp32 GEMM rate of ``jnp`` (jitted, on JAX's default device) and of numpy (host BLAS).
+
+    GFLOP/s = 2·n³ / median seconds over ``repeats`` after a warm-up. On CPU the peak is the
+    higher of the two; on an accelerator it is jnp's (numpy measures the host).
+    """
+    rng = np.random.default_rng(0)
+    a_np, b_np = (rng.standard_normal((n, n), dtype=np.float32) for _ in range(2))
+    a, b = jnp.asarray(a_np), jnp.asarray(b_np)
+    matmul = jax.jit(jnp.matmul)
+    runs = {
+        "jnp": lambda: matmul(a, b).block_until_ready(),
+        "numpy": lambda: np.matmul(a_np, b_np),
+    }
+    gflops = {}
+    for name, fn in runs.items():
+        fn()
+        seconds = [timed(fn)[0] for _ in range(repeats)]
+        gflops[name] = 2 * n**3 / statistics.median(seconds) / 1e9
+    on_cpu = jax.default_backend() == "cpu"
+    source = max(gflops, key=gflops.__getitem__) if on_cpu else "jnp"
+    return {"n": n, "repeats": repeats, "gflops": gflops[source], "source": source} | {
+        f"{k}_gflops": v for k, v in gflops.items()
+    }
+
+
+# ----------------------------------------------------------------------------- worker
+
+
+def worker(spec: dict[str, Any]) -> dict[str, Any]:
+    """Time the vmapped grid (``initjax``) in this process over all of its devices.
+
+    ``spec``: ``cpu_devices`` (split the CPU into that many devices first, or None),
+    ``workloads``, ``ms``, ``steps`` (None: a full epoch), ``repeats`` (after one warm-up).
+    Returns per (workload, M): compile seconds, first-call and repeat seconds, mean losses of
+    the first call, and this process's peak RSS at the end.
+    """
+    if spec.get("cpu_devices"):
+        shard.set_cpu_devices(int(spec["cpu_devices"]))
+    data = datasets.load("fashion_mnist")
+    mesh = shard.grid_mesh()
+    rows = []
+    for name in spec["workloads"]:
+        w = workload(name, data, spec["steps"], jax.devices()[0])
+        arrays = shard.place_replicated(w.arrays, mesh)
+        states = initial_states(w, max(spec["ms"]))
+        for m in spec["ms"]:
+            state = place(states, m, mesh)
+            bench = initjax(w, state, m, arrays)
+            bench.reset()
+            first_s, read = timed(bench.run)
+            times = []
+            for _ in range(spec["repeats"]):
+                bench.reset()
+                times.append(timed(bench.run)[0])
+            cells, loss = shard.padded_size(m, mesh), read().mean_loss.tolist()
+            rows.append(dict(workload=name, M=m, cells=cells, compile_s=bench.compile_s,
+                             first_call_s=first_s, times_s=times, mean_loss=loss))  # fmt: skip
+            del state, bench
+    rss_mb = max_rss_bytes() / 2**20
+    return {"devices": jax.device_count(), "rows": rows, "rss_mb": rss_mb}
+
+
+def launch_worker(spec: dict[str, Any], timeout: float) -> dict[str, Any]:
+    """Run :func:`worker` in a fresh Python process; its JSON answer or ``{"error": ...}``."""
+    import subprocess
+
+    env = dict(os.environ)
+    flags = [f for f in env.get("XLA_FLAGS", "").split() if "force_host_platform_device" not in f]
+    env["XLA_FLAGS"] = " ".join(flags)
+    if spec.get("cpu_devices"):
+        env["JAX_PLATFORMS"] = "cpu"
+    cmd = [sys.executable, "-m", "initjax.experiments._bench", json.dumps(spec)]
+    try:
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout:.0f} s"}
+    if done.returncode != 0:
+        return {"error": f"exit {done.returncode}: {done.stderr.strip()[-2000:]}"}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+if __name__ == "__main__":
+    print(json.dumps(worker(json.loads(sys.argv[1]))))

@@ -1,0 +1,103 @@
+"""The throughput benchmark (issue 9): FLOP counts by hand, the quick run's JSON, M = 1 sanity."""
+
+import json
+
+import numpy as np
+import pytest
+
+from initjax.experiments import _bench as B
+from initjax.experiments import throughput as T
+
+
+def test_flop_count_of_one_step_matches_a_hand_count():
+    softmax, mlp = B.WORKLOADS["softmax"], B.WORKLOADS["mlp"]
+    # P counts weight-matrix entries only (no biases).
+    assert B.weight_count(softmax) == 7840
+    assert B.weight_count(mlp) == 784 * 256 + 256 * 10 == 203_264
+    # 4·B·P (forward + weight gradient) for softmax regression, 6·B·P for the MLP.
+    assert B.flops_per_step(softmax) == 4 * 256 * 7840 == 8_028_160
+    assert B.flops_per_step(mlp) == 6 * 256 * 203_264 == 312_213_504
+
+
+@pytest.fixture(scope="module")
+def quick(quick_runs, fashion_mnist):
+    rows = quick_runs("throughput")
+    out = quick_runs.root / "throughput"
+    return rows, json.loads((out / "results.json").read_text()), out
+
+
+def test_quick_run_writes_every_field_for_every_variant_and_m(quick):
+    _, rep, out = quick
+    s = T.CONFIGS["quick"]
+    assert rep["scale"] == "quick" and rep["settings"]["ms"] == list(s.ms)
+    assert {"platform", "device_kind", "cpu_count", "jax", "torch"} <= set(rep["machine"])
+    assert rep["peak"]["gflops"] > 0 and rep["peak"]["source"] in ("jnp", "numpy")
+    for name in s.workloads:
+        w = rep["workloads"][name]
+        assert w["flops_per_step"] == B.flops_per_step(B.WORKLOADS[name])
+        assert w["steps_measured"] == s.steps
+        for v in T.VARIANTS:
+            for m in s.ms:
+                found = [
+                    r for r in rep["rows"] if (r["workload"], r["variant"], r["M"]) == (name, v, m)
+                ]
+                assert len(found) == 1, (name, v, m)
+                r = found[0]
+                assert set(r) == set(T.ROW_KEYS)
+                if r["status"] == "not run":
+                    assert r["note"] and r["s_per_epoch"] is None
+                    continue
+                assert r["status"] == "measured"
+                assert len(r["times_s"]) == s.repeats and r["rss_peak_mb"] > 0
+                for key in ("s_per_epoch", "ms_per_model_epoch", "gflops", "pct_peak"):
+                    assert r[key] > 0, (name, v, m, key)
+                # GFLOP/s is M models · steps · FLOP/step over the median time.
+                flops = m * s.steps * w["flops_per_step"]
+                assert r["gflops"] == pytest.approx(flops / np.median(r["times_s"]) / 1e9)
+                assert r["speedup_vs_jax_seq"] is not None
+                if v.startswith("initjax") or v == "jax-seq" or v == "jax-loop":
+                    assert r["compile_s"] > 0
+    # Every JAX variant runs wherever JAX does; the sharded one needs 2 or more cores.
+    ran = {r["variant"] for r in rep["rows"] if r["status"] == "measured"}
+    assert {"jax-loop", "jax-seq", "initjax"} <= ran
+    assert (out / "results.md").read_text().count("| initjax |") == len(s.ms) * len(s.workloads)
+    assert (out / "throughput.png").stat().st_size > 10_000
+
+
+def test_at_m1_the_jax_variants_train_the_same_run(quick):
+    _, rep, _ = quick
+    for name in T.CONFIGS["quick"].workloads:
+        c = rep["sanity"][name]
+        assert c["ok_jax"], c
+        losses = c["mean_loss"]
+        for v in ("jax-seq", "initjax", "initjax-sharded"):
+            if v in losses:
+                np.testing.assert_allclose(losses[v], losses["jax-loop"], rtol=1e-5)
+        # From the same weights at σ = 0.01 the first loss is close to ln 10.
+        assert abs(c["jax_first_loss"] - np.log(10)) < 0.05
+        if B._torch() is not None:
+            assert c["ok_torch"]
+            for t in c["torch_first_loss"].values():
+                np.testing.assert_allclose(t, c["jax_first_loss"], rtol=1e-5)
+
+
+def test_quick_verdict_decides_no_target_but_the_sanity_check(quick):
+    rows, _, _ = quick
+    sanity = [r for r in rows if r.claim.startswith("At M = 1")]
+    assert [r.passed for r in sanity] == [True]
+    targets = [r for r in rows if "issue 9" in r.source]
+    assert len(targets) == 6 and all(r.passed is None for r in targets)
+
+
+def test_without_torch_the_torch_rows_are_reported_as_not_run(monkeypatch, fashion_mnist):
+    monkeypatch.setattr(B, "_torch", lambda: None)
+    monkeypatch.setattr(T, "IN_PROCESS", {"torch-loop": B.torch_loop, "torch-vmap": B.torch_vmap})
+    w = B.workload("softmax", fashion_mnist, steps=2, device=None)
+    rows: list = []
+    assert T._benches(w, T.CONFIGS["quick"], state=None, m=1, rows=rows) == {}
+    assert [(r["variant"], r["status"]) for r in rows] == [
+        ("torch-loop", "not run"),
+        ("torch-vmap", "not run"),
+    ]
+    assert all(set(r) == set(T.ROW_KEYS) and "not installed" in r["note"] for r in rows)
+    assert T.machine()["torch"] is None
