@@ -151,11 +151,19 @@ class Checkpointer:
     def _manager(self) -> Any:
         import orbax.checkpoint as ocp
 
+        # Each process uses orbax as if it were alone: process 0 writes (the state is
+        # gathered to host arrays first, so it holds every cell), every process reads.
+        me = jax.process_index()
+        alone = jax.process_count() == 1
+        self.directory.mkdir(parents=True, exist_ok=True)
         options = ocp.CheckpointManagerOptions(
             max_to_keep=self.keep,
             enable_async_checkpointing=False,
-            create=True,
+            create=alone,  # orbax refuses create=True with active_processes set
             cleanup_tmp_directories=True,
+            multiprocessing_options=ocp.options.MultiprocessingOptions()
+            if alone
+            else ocp.options.MultiprocessingOptions(primary_host=me, active_processes={me}),
         )
         return ocp.CheckpointManager(self.directory, options=options, item_names=("state", "meta"))
 
@@ -166,8 +174,11 @@ class Checkpointer:
         import orbax.checkpoint as ocp
 
         m = self.grid.size
-        leaves = [np.asarray(x)[:m] for x in jax.tree_util.tree_leaves(state.state)]
+        # A collective when several processes share the grid: every process must call save.
+        leaves = [x[:m] for x in shard.to_host(jax.tree_util.tree_leaves(state.state))]
         metrics = {k: np.asarray(v)[:m] for k, v in state.metrics.items()}
+        if jax.process_index() != 0:
+            return
         meta = {
             "format": _FORMAT,
             "fingerprint": self.hash,
@@ -219,6 +230,8 @@ class Checkpointer:
                 try:
                     state = self._restore_step(manager, step)
                 except Exception as e:
+                    if jax.process_index() != 0:
+                        continue  # process 0 reports and moves it
                     where = self._quarantine(step)
                     self.log(
                         f"checkpoint at epoch {step} is corrupt or incomplete ({_short(e)}); "
@@ -286,6 +299,28 @@ class Checkpointer:
         if src.exists():
             shutil.move(str(src), str(dest))
         return dest
+
+
+def _barrier(name: str) -> None:
+    """Wait for every process (no-op in a single process)."""
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices(name)
+
+
+def _agree_on_epoch(epochs_done: int) -> None:
+    """Every process must resume from the same checkpoint, or results would mix epochs."""
+    if jax.process_count() == 1:
+        return
+    from jax.experimental import multihost_utils
+
+    primary = int(multihost_utils.broadcast_one_to_all(np.int32(epochs_done)))
+    if primary != epochs_done:
+        raise RuntimeError(
+            f"process {jax.process_index()} found a checkpoint after epoch {epochs_done} but "
+            f"process 0 found epoch {primary}: is --out a folder every process sees?"
+        )
 
 
 def _file_digests(step_dir: Path) -> dict[str, str]:
@@ -390,14 +425,15 @@ def run(
     """
     if every < 1:
         raise ValueError(f"checkpoint interval must be >= 1 epoch, got {every}")
-    if jax.process_count() > 1:
-        raise NotImplementedError(
-            "checkpointed sweeps run in one process (jax.process_count() > 1)"
-        )
     out = Path(out_dir)
     fp = results.fingerprint(cfg, grid, data)
+    # Several processes (jax.distributed): process 0 alone writes to ``out_dir``, which must
+    # be a folder every process sees; the others read the same checkpoints.
+    primary = jax.process_index() == 0
     if overwrite:
-        clear(out)
+        if primary:
+            clear(out)
+        _barrier("initjax-cleared")
     else:
         check_folder(out, fp)
     if (out / RESULTS).exists():
@@ -407,12 +443,14 @@ def run(
         if not (out / TABLE).exists():
             results.export(ds, out / TABLE)
         return Outcome(ds, None, True)
-    out.mkdir(parents=True, exist_ok=True)
-    if not (out / FINGERPRINT).exists():
-        results.write_json(out / FINGERPRINT, fp)
+    if primary:
+        out.mkdir(parents=True, exist_ok=True)
+        if not (out / FINGERPRINT).exists():
+            results.write_json(out / FINGERPRINT, fp)
     ckpt = Checkpointer(out / CHECKPOINTS, cfg, grid, data, fp["hash"], keep=keep, log=log)
     padded = shard.padded_size(grid.size, shard.grid_mesh())
     resume = ckpt.restore(padded)
+    _agree_on_epoch(0 if resume is None else resume.epochs_done)
     if resume is not None:
         log(f"resuming from the checkpoint after epoch {resume.epochs_done} of {cfg.epochs}")
     with _StopOnSigint(log) as stop:
@@ -439,7 +477,9 @@ def run(
         finally:
             ckpt.close()
     ds.attrs["fingerprint"] = fp["hash"]
-    results.save(ds, out / RESULTS)
-    results.export(ds, out / TABLE)
-    shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)
+    if primary:
+        results.save(ds, out / RESULTS)
+        results.export(ds, out / TABLE)
+        shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)
+    _barrier("initjax-results-written")
     return Outcome(ds, None if resume is None else resume.epochs_done, False)

@@ -108,6 +108,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="extra arguments of initjax.data.load, e.g. n_train=512,dim=16 for synthetic",
     )
     out.add_argument("--quiet", action="store_true", help="no progress bars")
+    where = sweep.add_argument_group(
+        "devices and hosts",
+        "The grid is sharded over every device JAX sees; results equal the one-device run.",
+    )
+    where.add_argument(
+        "--devices",
+        type=int,
+        metavar="N",
+        help="split the CPU into N virtual devices (CPU only; default: 1, see README)",
+    )
+    where.add_argument(
+        "--coordinator",
+        metavar="HOST:PORT",
+        help="join a multi-process sweep (jax.distributed) coordinated by process 0 at HOST:PORT",
+    )
+    where.add_argument("--num-processes", type=int, metavar="N", help="processes in the sweep")
+    where.add_argument("--process-id", type=int, metavar="I", help="this process's index, 0..N-1")
     cli_args.add_config_flags(sweep)
 
     run = sub.add_parser(
@@ -363,12 +380,35 @@ def cmd_list() -> int:
     return 0
 
 
+def _place(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """Apply --devices and the multi-process flags; must run before JAX starts a backend."""
+    import os
+
+    from initjax import shard
+
+    if args.devices is not None:
+        if args.devices < 1:
+            parser.error(f"--devices must be a positive number of devices, got {args.devices}")
+        shard.set_cpu_devices(args.devices)
+    multi = (args.coordinator, args.num_processes, args.process_id)
+    from_env = "JAX_COORDINATOR_ADDRESS" in os.environ
+    if any(v is not None for v in multi) or from_env:
+        if not from_env and any(v is None for v in multi):
+            parser.error("--coordinator, --num-processes and --process-id go together")
+        if args.num_processes is not None and not 0 <= (args.process_id or 0) < args.num_processes:
+            parser.error(
+                f"--process-id must be in 0..{args.num_processes - 1}, got {args.process_id}"
+            )
+        shard.initialize(args.coordinator, args.num_processes, args.process_id)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         if args.command == "sweep":
+            _place(args, _subparser(parser, "sweep"))
             return cmd_sweep(args, parser, argv)
         if args.command == "run":
             return cmd_run(args)
