@@ -348,6 +348,7 @@ def run(out_dir: Path, scale: str = "quick", progress: bool = True) -> None:
             "batch": w.cfg.batch_size,
             "steps_measured": w.steps,
         }
+        works[name]["torch_threads"] = B.tune_torch_threads(w)
         got = _measure(w, s, monitor, progress)
         rows += got["rows"]
         programs[name], outcomes[name] = got["programs"], got["outcomes"]
@@ -392,7 +393,9 @@ def load(out_dir: Path) -> dict[str, Any]:
 
 
 def _fmt(value: Any, spec: str = ".3g") -> str:
-    return "—" if value is None else format(value, spec)
+    if value is None:
+        return "—"
+    return f"{value:,.0f}" if spec == ".3g" and abs(value) >= 100 else format(value, spec)
 
 
 TABLE = (  # (column, row key, format)
@@ -407,11 +410,17 @@ TABLE = (  # (column, row key, format)
 def markdown(report: dict[str, Any]) -> str:
     """The results as markdown: the machine, the peak, one table per workload, caveats."""
     m, p, st = report["machine"], report["peak"], report["settings"]
+    threads = ", ".join(
+        f"{n} {w['torch_threads']['threads']}"
+        for n, w in report["workloads"].items()
+        if w.get("torch_threads")
+    )
+    threads = threads or f"default {m['torch_threads']}"
     lines = [
         f"# Throughput ({report['scale']})\n",
         f"Device: {m['platform']} / {m['device_kind']} ({m['device_count']} device(s)); CPU "
         f"{m['cpu_model']} × {m['cpu_count']}; jax {m['jax']}, torch {m['torch']} "
-        f"({m['torch_threads']} threads, {m['torch_device']}). Load average (1 min) "
+        f"({m['torch_device']}; threads per workload: {threads}). Load average (1 min) "
         f"{m['loadavg_start'][0]:.2f} at start, {m['loadavg_end'][0]:.2f} at end.\n",
         f"fp32 GEMM peak (2048³, median): **{p['gflops']:.1f} GFLOP/s** from {p['source']} "
         f"(jnp {p['jnp_gflops']:.1f}, numpy {p['numpy_gflops']:.1f}).\n",
@@ -422,7 +431,8 @@ def markdown(report: dict[str, Any]) -> str:
             "times of jax-seq, initjax and initjax-sharded include evaluating the train and "
             "test sets once per epoch; their FLOP counts do not.\n"
         )
-    for name, w in report["workloads"].items():
+    for name in st["workloads"]:
+        w = report["workloads"][name]
         lines += [
             f"## {name}: P = {w['weights_P']:,} weights, {w['flops_formula']} = "
             f"{w['flops_per_step']:,} FLOP per step and model\n",
@@ -449,8 +459,10 @@ def markdown(report: dict[str, Any]) -> str:
 
 def figures(out_dir: Path) -> list[Path]:
     rep = load(out_dir)
-    fig, axes = plots.figure(ncols=len(rep["workloads"]))
-    for ax, (name, w) in zip(axes, rep["workloads"].items(), strict=True):
+    names = rep["settings"]["workloads"]  # the JSON's dicts come back key-sorted
+    fig, axes = plots.figure(ncols=len(names))
+    for ax, name in zip(axes, names, strict=True):
+        w = rep["workloads"][name]
         for v in VARIANTS:
             pts = [r for r in rep["rows"] if (r["workload"], r["variant"]) == (name, v)]
             pts = [r for r in pts if r["model_epochs_per_s"]]
@@ -465,11 +477,15 @@ def figures(out_dir: Path) -> list[Path]:
         bound = rep["peak"]["gflops"] * 1e9 / (w["flops_per_step"] * rep["steps_per_epoch"])
         ax.axhline(bound, color="k", ls=":", lw=1, label="at the GEMM peak")
         ax.set(xscale="log", yscale="log", xlabel="M (runs trained together)")
+        ax.set_xticks(rep["settings"]["ms"], [str(m) for m in rep["settings"]["ms"]])
+        ax.minorticks_off()
         ax.set_ylabel("model-epochs / s")
         ax.set_title(f"{name}: {w['flops_formula']}, P = {w['weights_P']:,}", fontsize=9)
         ax.legend(fontsize=7)
     m = rep["machine"]
-    title = f"One epoch of M runs on {m['platform']} ({m['cpu_count']} CPUs, {m['device_kind']})"
+    title = (
+        f"One epoch of M runs on {m['device_kind']} ({m['platform']}, {m['cpu_count']} CPU cores)"
+    )
     fig.suptitle(f"{title}; dashed: extrapolated", fontsize=9)
     return plots.save(fig, Path(out_dir) / "throughput")
 
