@@ -1,0 +1,63 @@
+"""schemes_mnist1d at quick scale: MNIST-1D's published accuracies and init schemes."""
+
+import math
+
+import jax
+import numpy as np
+import pytest
+
+from initjax import init, results
+
+
+@pytest.fixture(scope="module")
+def schemes(quick_runs):
+    rows = quick_runs("schemes_mnist1d")
+    return rows, results.load(quick_runs.root / "schemes_mnist1d" / "results.nc")
+
+
+def row(rows, start):
+    (found,) = [r for r in rows if r.claim.startswith(start)]
+    return found
+
+
+def test_folded_schemes_are_the_same_draws():
+    # The experiment runs he_* as lecun_*(gain √2) and zeros as normal(0): check it is exact.
+    key, shape = jax.random.key(1), (40, 100)
+    np.testing.assert_array_equal(
+        init.he_uniform()(key, shape), init.lecun_uniform(math.sqrt(2))(key, shape)
+    )
+    np.testing.assert_array_equal(
+        init.he_normal()(key, shape), init.lecun_normal(math.sqrt(2))(key, shape)
+    )
+    np.testing.assert_array_equal(init.normal(0.0)(key, shape), init.zeros()(key, shape))
+    # torch nn.Linear's default U(±1/√n_in) is lecun_uniform with gain 1/√3.
+    w = init.lecun_uniform(1 / math.sqrt(3))(key, shape)
+    assert float(abs(w).max()) <= 1 / math.sqrt(40)
+    assert float(abs(w).max()) > 0.99 / math.sqrt(40)
+
+
+def test_published_accuracies(schemes):
+    rows, res = schemes
+    last = res.test_acc.isel(epoch=-1)
+    assert int(res.epoch.max()) * 40 == 6000  # the quickstart's 6000 steps of 100 examples
+    assert abs(float(last.sel(run="logistic").mean()) - 0.32) <= 0.03
+    mlp = float(last.sel(run="torch default").mean())
+    assert min(abs(mlp - 0.68), abs(mlp - 0.646)) <= 0.04
+    assert row(rows, "MNIST-1D logistic").passed is True
+    assert row(rows, "MNIST-1D MLP").passed is True
+
+
+def test_zero_init_mlp_predicts_one_class(schemes):
+    rows, res = schemes
+    zeros = res.test_acc.sel(run="zeros")
+    # Only the output bias learns: every epoch predicts a single class.
+    assert float(zeros.max()) <= res.attrs["majority_test_share"] + 1e-6
+    assert row(rows, "C1: an all-zero").passed is True
+
+
+def test_quick_rows_all_pass_and_figures_exist(schemes, quick_runs):
+    rows, _ = schemes
+    assert [r.passed for r in rows] == [True] * len(rows), [r for r in rows if not r.passed]
+    out = quick_runs.root / "schemes_mnist1d"
+    assert (out / "schemes_mnist1d.png").stat().st_size > 10_000
+    assert (out / "schemes_mnist1d.svg").exists()
