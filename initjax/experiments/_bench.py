@@ -577,6 +577,8 @@ def launch_worker(spec: dict[str, Any], timeout: float) -> dict[str, Any]:
     env["XLA_FLAGS"] = " ".join(flags)
     if spec.get("cpu_devices"):
         env["JAX_PLATFORMS"] = "cpu"
+    else:  # on an accelerator this process already holds most of its memory
+        env["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
     cmd = [sys.executable, "-m", "initjax.experiments._bench", json.dumps(spec)]
     try:
         done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)

@@ -11,7 +11,7 @@ compile seconds) and run once untimed (warm-up); then ``repeats`` rounds time ev
 once, the variants interleaved (the order rotates each round); a row reports the median. The
 sharded variant runs in its own process (N virtual CPU devices must be set before JAX starts),
 so it is not interleaved. The fp32 GEMM peak (2048³ matmul, jnp and numpy, median) is measured
-in the same process before and after; the higher is the peak. FLOPs per step and model are
+in the same process before (and at full scale after) the variants; the highest is the peak. FLOPs per step and model are
 4·B·P for softmax regression and 6·B·P for the MLP, P = weight-matrix entries (no biases):
 see :func:`initjax.experiments._bench.flops_per_step`.
 
