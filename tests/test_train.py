@@ -182,3 +182,12 @@ def test_scale_argument_reaches_the_scheme():
     hist = train.run(cfg, data, sigma=0.0)
     assert hist.train_loss[0] == pytest.approx(np.log(3), rel=1e-6)
     assert ij.init.scale_param("constant") == "value"
+
+
+def test_evaluate_false_records_only_the_batch_loss():
+    data = tiny_dataset()
+    cfg = train.Config(dataset="synthetic", num_classes=3, batch_size=16, epochs=2)
+    full = train.run(cfg, data, seed=0)
+    quiet = train.run(cfg.replace(evaluate=False), data, seed=0)
+    assert np.all(np.isnan(quiet.train_loss)) and np.all(np.isnan(quiet.test_acc))
+    np.testing.assert_allclose(quiet.batch_loss[1:], full.batch_loss[1:], rtol=1e-6)
