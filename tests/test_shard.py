@@ -191,6 +191,7 @@ def wait_for_checkpoint(out, procs, limit=240.0):
     raise AssertionError("no checkpoint appeared")
 
 
+@pytest.mark.slow  # ~30 s: three 2-process launches; the one-process sharded resume runs always
 def test_multiprocess_sweep_with_checkpoints_resumes_to_the_same_result(tmp_path):
     # Reference: one process, one device, no interruption.
     finish([cli([*SWEEP, "--epochs", "4", "--out", str(tmp_path / "ref")])])
