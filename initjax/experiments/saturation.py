@@ -18,11 +18,13 @@ hidden layer's saturated fraction is E_x[2Φ(−u/(σ‖x‖))] with u = atanh(0
 ln 99 (sigmoid).
 
 Command: ``initjax run saturation --quick`` (MNIST-1D, softmax + tanh and sigmoid nets of 2
-hidden layers of 64, 9 σ, 2 seeds, 5 epochs; ~25 s on 2 idle CPU cores) or ``--full``
-(Fashion-MNIST, d2l settings, 1 and 2 hidden layers of 256, 13 σ, 5 seeds, 10 epochs; ~50 min
-on 2 CPU cores, estimated from one measured epoch). Expected: initial loss = ln 10 to 1e-3 at
-σ = 1e-3; the softmax saturates (50 % of examples) at the predicted σ, ≈ 1.9 on MNIST-1D and
-≈ 1.0 on Fashion-MNIST; initial loss grows ∝ σ above it; the largest σ ends far below the best.
+hidden layers of 64, 9 σ, 2 seeds, 5 epochs; ~25 s on 2 idle CPU cores, 26 CPU-seconds
+measured) or ``--full`` (Fashion-MNIST, d2l settings, 1 and 2 hidden layers of 256, 13 σ,
+3 seeds, 10 epochs; ~30 min on 2 idle CPU cores, estimated from 1- and 2-epoch runs: 98
+CPU-seconds per epoch for the 2-layer tanh net's grid of 65 cells, ≈ 40 CPU-minutes in all).
+Expected: initial loss = ln 10 to 1e-3 at σ = 1e-3; the softmax saturates (50 % of examples)
+at the predicted σ, ≈ 1.9 on MNIST-1D and ≈ 1.0 on Fashion-MNIST; initial loss grows ∝ σ
+above it; the largest σ ends far below the best; σ = 1e-3 stalls the 2-hidden-layer nets.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ from initjax.experiments.base import Row, check_scale, mean_spread
 NAME = "saturation"
 QUESTION = "At which init σ do the softmax and tanh/sigmoid units saturate, and what does it cost?"
 CLAIMS = ("C2", "C4")
-RUNTIME = {"quick": "~25 s (2 CPU cores)", "full": "~50 min (2 CPU cores, estimated)"}
+RUNTIME = {"quick": "~25 s (2 CPU cores)", "full": "~30 min (2 CPU cores, estimated)"}
 
 LN10 = math.log(10)
 SAT = 0.99  # initjax.diagnostics.SATURATION
@@ -84,7 +86,7 @@ CONFIGS = {
     ),
     "full": Settings(
         "fashion_mnist",
-        seeds=5,
+        seeds=3,
         width=256,
         epochs=10,
         batch_size=256,

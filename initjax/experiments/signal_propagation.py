@@ -20,9 +20,10 @@ All at init: each net is a ``sweep`` with ``epochs=0`` and ``record=RECORD`` ove
 first ``probe`` training examples (b = 0); its epoch-0 losses use a ``subset`` of the data.
 Per-example statistics and layer Jacobians (2 examples) are taken on the same init draws.
 
-Command: ``initjax run signal_propagation --quick`` (MNIST-1D, width 256, 3 seeds; ~30 s on
-2 idle CPU cores) or ``--full`` (Fashion-MNIST, width 1000 as in Glorot 2010, 5 seeds; ~20 min
-on 2 CPU cores, estimated: the 1000 × 1000 SVDs and 30-layer passes dominate). Expected: mean
+Command: ``initjax run signal_propagation --quick`` (MNIST-1D, width 256, 3 seeds; ~35 s on
+2 idle CPU cores, ~50 CPU-seconds measured) or ``--full`` (Fashion-MNIST, width 1000 as in
+Glorot 2010, 5 seeds; ~5 min on 2 idle CPU cores, estimated from 5.5 CPU-minutes measured for
+all of its parts; the 1000 × 1000 Jacobian SVDs take half). Expected: mean
 Jacobian singular value ≈ 0.48 vs ≈ 0.77; standard-init gradients shrink ≈ 1/√3 per layer;
 Xavier's ReLU slope −0.347 = −½ ln 2, He's ≈ 0; (n_in + n_out)·Var = 2.00 for Xavier, not 1.
 """
@@ -53,7 +54,7 @@ QUESTION = (
     "Do activations and gradients keep their scale through depth at init, and are they Gaussian?"
 )
 CLAIMS = ("C3", "C5", "C7")
-RUNTIME = {"quick": "~30 s (2 CPU cores)", "full": "~20 min (2 CPU cores, estimated)"}
+RUNTIME = {"quick": "~35 s (2 CPU cores)", "full": "~5 min (2 CPU cores, estimated)"}
 
 GLOROT_SV = {"standard": 0.5, "normalized": 0.8}  # Glorot & Bengio 2010, §4.2.1
 HALF_LN2 = 0.5 * math.log(2)

@@ -20,8 +20,9 @@ first 256 training examples. In (a) every run sees the same minibatches (only th
 differs); in the MLPs a seed sets the init and the minibatch order (order="per_seed"), and the
 zero- and random-bias sweeps of a seed share weights and batches (a paired comparison).
 
-Command: ``initjax run symmetry --quick`` (3 seeds, 10 epochs, width 128; ~25 s on 2 idle
-CPU cores) or ``--full`` (5 seeds; ~35 min on 2 CPU cores, estimated from one measured epoch).
+Command: ``initjax run symmetry --quick`` (3 seeds, 10 epochs, width 128; ~30 s on 2 idle
+CPU cores, 35 CPU-seconds measured) or ``--full`` (5 seeds; ~10 min on 2 idle CPU cores,
+estimated from 1- and 2-epoch runs of its sweeps: ≈ 11 CPU-minutes).
 Expected: (a) equal accuracy within 0.5 points; (b) distance 0.0 and rank 1 at every epoch,
 accuracy far below the Gaussian MLP; (c) kernels and their gradients exactly 0.0, train loss
 = H(prior), one class predicted for every input (the majority class); (d) zero vs random
@@ -46,7 +47,7 @@ from initjax.experiments.base import Row, check_scale, mean_spread
 NAME = "symmetry"
 QUESTION = "Is random init needed to break symmetry: softmax, constant and zero MLPs, biases?"
 CLAIMS = ("C1", "C6")
-RUNTIME = {"quick": "~25 s (2 CPU cores)", "full": "~35 min (2 CPU cores, estimated)"}
+RUNTIME = {"quick": "~30 s (2 CPU cores)", "full": "~10 min (2 CPU cores, estimated)"}
 
 RECORD = ("symmetry_distance", "weight_rank", "weight_std", "grad_norm")
 PARTS = (
