@@ -1,0 +1,63 @@
+"""edge_of_chaos at quick scale: mean-field theory of tanh nets (claim C3; Schoenholz 2017)."""
+
+import numpy as np
+import pytest
+
+from initjax import data, results, theory
+from initjax.experiments.edge_of_chaos import CONFIGS, SIGMA_B2, trainable
+
+
+@pytest.fixture(scope="module")
+def eoc(quick_runs):
+    rows = quick_runs("edge_of_chaos")
+    out = quick_runs.root / "edge_of_chaos"
+    return rows, out
+
+
+def row(rows, words):
+    (match,) = [r for r in rows if words in r.claim]
+    return match
+
+
+def test_length_map_simulation_matches_theory(eoc):
+    rows, out = eoc
+    assert row(rows, "length map").passed is True
+    qmap = results.load(out / "qmap.nc")
+    rel = qmap.q_measured.mean("seed") / qmap.q_predicted - 1
+    assert float(abs(rel).max()) <= 0.05
+    # Layer 1 by hand: q^1 = σ_w² |x|²/N + σ_b², averaged over the probe examples.
+    x = data.load("mnist1d").x_train[: CONFIGS["quick"].q_examples]
+    q1 = qmap.sigma_w2.values * float((x.astype(np.float64) ** 2).mean()) + SIGMA_B2
+    np.testing.assert_allclose(qmap.q_predicted.sel(layer=1), q1, rtol=1e-4)
+
+
+def test_critical_point_is_the_published_one(eoc):
+    rows, out = eoc
+    assert row(rows, "critical init").passed is True
+    heat = results.load(out / "trainability.nc")
+    assert abs(heat.attrs["critical_sigma_w2"] - 1.76) < 0.01
+    # 6ξ_c is infinite (or huge) at the critical point and ~22 at σ_w² = 1.
+    xi = float(theory.trainable_depth(1.0, SIGMA_B2**0.5))
+    np.testing.assert_allclose(heat.six_xi_c_at_sigma.sel(sigma=1.0), xi, rtol=1e-5)
+    assert 20 < xi < 24
+
+
+def test_only_near_critical_nets_train_deep(eoc):
+    rows, out = eoc
+    assert row(rows, "deepest nets").passed is True
+    heat = results.load(out / "trainability.nc")
+    acc = heat.train_acc.isel(epoch=-1).mean("seed")
+    deep = acc.sel(depth=heat.depth.max())
+    assert float(deep.sel(sigma=1.76)) > float(deep.sel(sigma=1.0)) + 0.1
+    # Every σ_w² trains the shallow net; the ordered deep net is the untrainable cell.
+    ok = trainable(heat)
+    assert bool(ok.sel(depth=heat.depth.min()).all())
+    assert not bool(ok.sel(depth=heat.depth.max(), sigma=1.0))
+    # One cell beyond 6ξ_c at quick scale: the row says n/a rather than deciding.
+    assert row(rows, "deeper than 6").passed is None
+
+
+def test_figures_exist(eoc):
+    _, out = eoc
+    assert (out / "edge_of_chaos.png").stat().st_size > 10_000
+    assert (out / "edge_of_chaos.svg").exists()
