@@ -1,7 +1,8 @@
 """A grid of runs over (seed, σ, lr) as one compiled program: ``train``'s run, vmapped.
 
-The grid is flattened to M = seeds × sigmas × lrs cells; :func:`initjax.train.init_run` and
-:func:`initjax.train.train_epochs` are ``jax.vmap``-ed over the cell axis (the data is not:
+The grid is flattened to M = seeds × sigmas × lrs cells; :func:`initjax.train.init_run` is
+``jax.vmap``-ed over the cell axis and :func:`initjax.train.train_epochs_grid` trains all cells
+with the step vmapped inside the scan over batches (the data is not vmapped:
 every cell reads the same device arrays, so memory grows with parameters, not with
 M × data). σ and lr are traced arrays, so a second grid of the same shape reuses the compiled
 program. The cell axis is sharded over every device (:mod:`initjax.shard`).
@@ -100,8 +101,8 @@ def init_grid(
 def advance_grid(
     cfg: Config, data: DataArrays, state: TrainState, n_epochs: int
 ) -> tuple[TrainState, dict[str, jax.Array]]:
-    """``train.train_epochs`` vmapped over cells."""
-    return jax.vmap(lambda s: train.train_epochs(cfg, data, s, n_epochs))(state)
+    """``train.train_epochs_grid``: every cell ``n_epochs`` further."""
+    return train.train_epochs_grid(cfg, data, state, n_epochs)
 
 
 def start(cfg: Config, arrays: DataArrays, grid: Grid, mesh: Any) -> SweepState:

@@ -6,6 +6,9 @@ A run is two pure functions, composed by :func:`run` into one compiled program a
 * ``init_run(cfg, data, seed, sigma, lr) -> (state, metrics at epoch 0)``
 * ``train_epochs(cfg, data, state, n) -> (state, metrics for the next n epochs)``
 
+and :func:`train_epochs_grid`, the same for a grid of runs with the step vmapped inside the
+scan over batches (one GEMM per layer for all cells when the batch order is shared).
+
 **The scale argument ``sigma``** is the one number of the weight scheme that a grid varies: σ
 for ``normal``/``uniform``/``truncated_normal``, the gain for fan-based schemes (``xavier_*``,
 ``he_*``, ``lecun_*``, ``orthogonal``), ``scale`` for ``variance_scaling`` and the value for
@@ -384,47 +387,100 @@ def _mask_diverged(state: TrainState, metrics: dict[str, Array]) -> dict[str, Ar
     return {k: jnp.where(bad, jnp.full_like(v, jnp.nan), v) for k, v in metrics.items()}
 
 
+def _epoch_order(cfg: Config, data_key: Array, epoch: Array, n: int) -> Array:
+    """The (steps, batch) example indices of epoch ``epoch``: ``fold_in(data_key, epoch)``."""
+    key = jax.random.fold_in(jax.random.wrap_key_data(data_key), epoch)
+    return datasets.epoch_batches(key, n, cfg.batch_size)
+
+
+def _close_epoch(
+    cfg: Config,
+    model: nn.Module,
+    data: DataArrays,
+    state: TrainState,
+    trained: TrainState,
+    losses_N: Array,
+) -> tuple[TrainState, dict[str, Array]]:
+    """After an epoch's steps took ``state`` to ``trained``: the divergence check, the epoch
+    counter and the epoch's metrics, for one run.
+
+    Divergence is checked once per epoch (cheap); the first bad step is recovered from the
+    per-step losses. A diverged run keeps its last finite state.
+    """
+    steps_per_epoch = losses_N.shape[0]
+    ok = _finite(trained.params) & jnp.all(jnp.isfinite(losses_N)) & (state.diverged_step < 0)
+    first_bad = jnp.argmax(~jnp.isfinite(losses_N)).astype(jnp.int32)
+    bad_step = (
+        jnp.where(jnp.all(jnp.isfinite(losses_N)), steps_per_epoch - 1, first_bad)
+        + state.epoch * steps_per_epoch
+    )
+    new = jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), trained, state)
+    new = new._replace(
+        epoch=state.epoch + 1,
+        diverged_step=jnp.where(
+            ok | (state.diverged_step >= 0), state.diverged_step, bad_step
+        ).astype(jnp.int32),
+    )
+    metrics = _metrics(cfg, model, new, data)
+    metrics["batch_loss"] = losses_N.mean()
+    return new, _mask_diverged(new, metrics)
+
+
 def train_epochs(
     cfg: Config, data: DataArrays, state: TrainState, n_epochs: int
 ) -> tuple[TrainState, dict[str, Array]]:
     """Train ``n_epochs`` more epochs; metrics stacked along a leading epoch axis. Pure."""
     model = build_model(cfg)
-    tx = optimizer(cfg)
-    step = functools.partial(train_step, model=model, tx=tx)
-    n = data.x_train.shape[0]
-    steps_per_epoch = n // cfg.batch_size
+    step = functools.partial(train_step, model=model, tx=optimizer(cfg))
 
     def one_epoch(state: TrainState, _: None) -> tuple[TrainState, dict[str, Array]]:
-        order_NxB = datasets.epoch_batches(
-            jax.random.fold_in(jax.random.wrap_key_data(state.data_key), state.epoch),
-            n,
-            cfg.batch_size,
-        )
+        order_NxB = _epoch_order(cfg, state.data_key, state.epoch, data.x_train.shape[0])
 
         def body(s: TrainState, idx_B: Array) -> tuple[TrainState, Array]:
             return step(s, (data.x_train[idx_B], data.y_train[idx_B]))
 
-        trained, losses = jax.lax.scan(body, state, order_NxB)
-        # Divergence is checked once per epoch (cheap); the first bad step is recovered
-        # from the per-step losses. A diverged run keeps its last finite state.
-        ok = _finite(trained.params) & jnp.all(jnp.isfinite(losses)) & (state.diverged_step < 0)
-        first_bad = jnp.argmax(~jnp.isfinite(losses)).astype(jnp.int32)
-        bad_step = (
-            jnp.where(jnp.all(jnp.isfinite(losses)), steps_per_epoch - 1, first_bad)
-            + state.epoch * steps_per_epoch
-        )
-        new = jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), trained, state)
-        new = new._replace(
-            epoch=state.epoch + 1,
-            diverged_step=jnp.where(
-                ok | (state.diverged_step >= 0), state.diverged_step, bad_step
-            ).astype(jnp.int32),
-        )
-        metrics = _metrics(cfg, model, new, data)
-        metrics["batch_loss"] = losses.mean()
-        return new, _mask_diverged(new, metrics)
+        trained, losses_N = jax.lax.scan(body, state, order_NxB)
+        return _close_epoch(cfg, model, data, state, trained, losses_N)
 
     return jax.lax.scan(one_epoch, state, None, length=n_epochs)
+
+
+def train_epochs_grid(
+    cfg: Config, data: DataArrays, states: TrainState, n_epochs: int
+) -> tuple[TrainState, dict[str, Array]]:
+    """:func:`train_epochs` for a grid: ``states`` has a leading cell axis (every cell at the
+    same epoch, as in a sweep); metrics come back as (cells, epochs, ...). Pure.
+
+    With ``order="shared"`` every cell reads the same batch at every step, so the batch is
+    gathered once and the step is vmapped over cells *inside* the scan over batches, the batch
+    unbatched: each layer's matmul is then one (B×D)·(D×M·K) GEMM over all M cells (its
+    gradient likewise), not M small matmuls on M gathered copies of the batch — what
+    ``vmap(train_epochs)`` would compile to, since vmap cannot know that the cells' data keys
+    are equal. The result is the same computation: equal to ``vmap(train_epochs)`` up to the
+    float32 rounding of a different summation order. ``order="per_seed"`` is
+    ``vmap(train_epochs)``.
+    """
+    if cfg.order == "per_seed":
+        return jax.vmap(lambda s: train_epochs(cfg, data, s, n_epochs))(states)
+    model = build_model(cfg)
+    step = functools.partial(train_step, model=model, tx=optimizer(cfg))
+    step_cells = jax.vmap(step, in_axes=(0, None))  # the batch is shared by all cells
+    close_cells = jax.vmap(
+        functools.partial(_close_epoch, cfg, model, data), in_axes=(0, 0, 1)
+    )  # losses are (steps, cells)
+
+    def one_epoch(states: TrainState, _: None) -> tuple[TrainState, dict[str, Array]]:
+        # order="shared": every cell's data key is key(cfg.data_seed) and its epoch the same
+        order_NxB = _epoch_order(cfg, states.data_key[0], states.epoch[0], data.x_train.shape[0])
+
+        def body(s: TrainState, idx_B: Array) -> tuple[TrainState, Array]:
+            return step_cells(s, (data.x_train[idx_B], data.y_train[idx_B]))
+
+        trained, losses_NxM = jax.lax.scan(body, states, order_NxB)
+        return close_cells(states, trained, losses_NxM)
+
+    new, metrics = jax.lax.scan(one_epoch, states, None, length=n_epochs)
+    return new, {k: jnp.moveaxis(v, 0, 1) for k, v in metrics.items()}  # (cells, epochs, ...)
 
 
 @functools.partial(jax.jit, static_argnames=("cfg",))

@@ -110,6 +110,40 @@ def test_shared_order_pairs_cells_and_per_seed_order_does_not():
     assert not np.array_equal(per_seed.train_loss.values[0], per_seed.train_loss.values[1])
 
 
+def test_per_seed_order_grid_cells_equal_single_runs():
+    data = tiny_dataset()
+    cfg = train.Config(
+        model="mlp", hidden=(8,), dataset="synthetic", num_classes=3, batch_size=16, epochs=2,
+        order="per_seed",
+    )  # fmt: skip
+    res = sweep.run(cfg, data, seeds=[0, 1], sigmas=[0.1, 0.5], progress=False)
+    assert_cell_equals_run(res, cfg, data, rtol=1e-5)
+
+
+def _dot_operands(cfg, m, data):
+    """The operand types of every dot_general in the compiled grid step for m cells."""
+    arrays = train.DataArrays.from_dataset(data)
+    cells = np.arange(m, dtype=np.int32), np.full(m, 0.1, np.float32), np.full(m, 0.1, np.float32)
+    state, _ = sweep.init_grid(cfg, arrays, *cells)
+    text = sweep.advance_grid.lower(cfg, arrays, state, 1).as_text()
+    return [line.rsplit(":", 1)[1] for line in text.splitlines() if "dot_general" in line]
+
+
+def test_shared_order_grid_multiplies_one_batch_for_all_cells():
+    # order="shared": the batch is gathered once per step and each layer's forward matmul is
+    # one (B, D)·(D, M·K) GEMM; a per-cell copy of the batch (an (M, B, D) operand) would make
+    # it M small memory-bound matmuls. per_seed needs those copies: the check can tell.
+    data = tiny_dataset(dim=8, classes=3)
+    cfg = train.Config(dataset="synthetic", num_classes=3, batch_size=16, epochs=1)
+    m = 5
+    shared = _dot_operands(cfg, m, data)
+    per_seed = _dot_operands(cfg.replace(order="per_seed"), m, data)
+    per_cell_batch = f"tensor<{m}x16x8xf32>"
+    assert shared and not any(per_cell_batch in d for d in shared), shared
+    assert any(per_cell_batch in d for d in per_seed), per_seed
+    assert any("tensor<16x8xf32>" in d for d in shared), shared
+
+
 def test_grid_sharded_over_two_devices_equals_one_device():
     assert jax.device_count() == 2  # conftest: 2 virtual CPU devices
     data = tiny_dataset()
