@@ -197,3 +197,24 @@ def test_bad_grids_are_rejected():
         sweep.Grid.make([0], [0.1], [0.0])
     with pytest.raises(ValueError, match="seeds has repeated values"):
         sweep.Grid.make([1, 1], [0.1], [0.1])
+
+
+def test_svd_diagnostics_run_on_one_device_per_process():
+    # jaxlib 0.10.2: SVDs in a grid sharded over 2+ XLA:CPU devices of one process can hang.
+    assert jax.device_count() == 2
+    data = tiny_dataset()
+    cfg = train.Config(
+        model="mlp", hidden=(8,), dataset="synthetic", num_classes=3, batch_size=32, epochs=1,
+        record=("weight_rank",),
+    )  # fmt: skip
+    with pytest.warns(UserWarning, match="deadlock"):
+        assert sweep.grid_devices(cfg, None) == jax.devices()[:1]
+    assert sweep.grid_devices(cfg.replace(record=("grad_norm",)), None) is None
+    assert sweep.grid_devices(cfg, jax.devices()[1:]) == jax.devices()[1:]
+    with pytest.raises(ValueError, match=r"deadlock.*devices=jax\.devices"):
+        sweep.run(cfg, data, seeds=2, progress=False, devices=jax.devices())
+    with pytest.warns(UserWarning, match=r"1 device.*one per process, not 2"):
+        res = sweep.run(cfg, data, seeds=3, progress=False)
+    one = sweep.run(cfg, data, seeds=3, progress=False, devices=jax.devices()[:1])
+    np.testing.assert_array_equal(res.weight_rank.values, one.weight_rank.values)
+    np.testing.assert_array_equal(res.train_loss.values, one.train_loss.values)

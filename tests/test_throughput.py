@@ -57,6 +57,13 @@ def test_quick_run_writes_every_field_for_every_variant_and_m(quick):
                 assert r["speedup_vs_jax_seq"] is not None
                 if v.startswith("initjax") or v == "jax-seq" or v == "jax-loop":
                     assert r["compile_s"] > 0
+    # The GEMM-only reference: softmax regression's FLOPs at each M, as a rate and % of peak.
+    ceiling = rep["softmax_gemm_ceiling"]
+    assert [c["M"] for c in ceiling] == list(s.ms)
+    for c in ceiling:
+        flops = c["M"] * s.steps * rep["workloads"]["softmax"]["flops_per_step"]
+        assert c["gflops"] == pytest.approx(flops / c["seconds"] / 1e9)
+        assert c["pct_peak"] == pytest.approx(100 * c["gflops"] / rep["peak"]["gflops"])
     # Every JAX variant runs wherever JAX does; the sharded one needs 2 or more cores.
     ran = {r["variant"] for r in rep["rows"] if r["status"] == "measured"}
     assert {"jax-loop", "jax-seq", "initjax"} <= ran

@@ -531,6 +531,38 @@ def gemm_peak(n: int = 2048, repeats: int = 5) -> dict[str, Any]:
     }
 
 
+def gemm_ceiling(w: Workload, m: int, repeats: int) -> dict[str, Any]:
+    """The rate of an epoch of softmax regression's GEMMs alone, at M models, as one program.
+
+    A ``lax.scan`` over the epoch's batches of ``z = x·W``, ``W -= lr·xᵀ(z − t)/B`` with the M
+    models' weights side by side as one (D, M·K) matrix: the 4·B·P·M FLOPs of the workload
+    in their best layout, without softmax, bias, gathers of the labels or per-cell
+    bookkeeping. What the grid step could reach at these shapes; median seconds of
+    ``repeats`` after a warm-up, GFLOP/s counted like the rows.
+    """
+    k = w.cfg.num_classes
+    x_NxBxD = w.arrays.x_train[w.order_NxB]
+    y_NxB = w.arrays.y_train[w.order_NxB]
+    w_DxMK = jnp.zeros((x_NxBxD.shape[-1], m * k), jnp.float32)
+
+    @jax.jit
+    def epoch(w_DxMK: jax.Array) -> jax.Array:
+        def body(w_: jax.Array, xy: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, None]:
+            x_BxD, y_B = xy
+            t_BxMK = jnp.tile(jax.nn.one_hot(y_B, k, dtype=jnp.float32), (1, m))
+            z_BxMK = x_BxD @ w_
+            return w_ - (LR / BATCH) * (x_BxD.T @ (z_BxMK - t_BxMK)), None
+
+        return jax.lax.scan(body, w_DxMK, (x_NxBxD, y_NxB))[0]
+
+    epoch(w_DxMK).block_until_ready()
+    seconds = statistics.median(
+        timed(lambda: epoch(w_DxMK).block_until_ready())[0] for _ in range(repeats)
+    )
+    gflops = m * w.steps * flops_per_step(w.cfg) / seconds / 1e9
+    return {"M": m, "seconds": seconds, "gflops": gflops}
+
+
 # ----------------------------------------------------------------------------- worker
 
 

@@ -103,7 +103,11 @@ CONFIGS = {
 }  # fmt: skip
 MEMORY_LIMIT_MB = 4096
 SANITY_RTOL = 1e-5  # losses: the same fp32 computation in another program order
-PARAM_ATOL = 1e-5  # weights after an epoch of SGD (|W| ~ 0.01–0.1)
+PARAM_ATOL = 1e-4
+"""Weights after an epoch of SGD (|W| ~ 0.01–0.1). The variants multiply in different orders;
+one ReLU pre-activation that rounds to the other side of 0 changes that step's update of its
+unit by ~lr·|x|·|δ|/B ~ 1e-5 (measured: 1.3e-5 for the MLP over the 60,000-example epoch,
+1.2e-7 over 59,904 examples, where no such flip happens)."""
 SUBPROCESS_RSS = "getrusage ru_maxrss of its own process (whole process, all its M)"
 
 
@@ -337,9 +341,11 @@ def run(out_dir: Path, scale: str = "quick", progress: bool = True) -> None:
     rows: list[dict] = []
     programs, outcomes, works = {}, {}, {}
     evaluated = False
+    softmax: B.Workload | None = None
     for name in s.workloads:
         t0 = time.perf_counter()
         w = B.workload(name, data, s.steps, jax.devices()[0])
+        softmax = w if name == "softmax" else softmax
         works[name] = {
             "config": asdict(w.cfg),
             "weights_P": B.weight_count(w.cfg),
@@ -363,11 +369,16 @@ def run(out_dir: Path, scale: str = "quick", progress: bool = True) -> None:
     t0 = time.perf_counter()
     memory = _memory(s)
     wall["memory"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    ceiling = [B.gemm_ceiling(softmax, m, s.repeats) for m in s.ms] if softmax else []
+    wall["ceiling"] = time.perf_counter() - t0
     if s.peak_twice:
         peaks.append(B.gemm_peak(repeats=s.peak_repeats))
     peak = max(peaks, key=lambda p: p["gflops"])
     steps_per_epoch = data.num_train // B.BATCH
     _finish(rows, works, peak["gflops"], steps_per_epoch)
+    for c in ceiling:
+        c["pct_peak"] = 100 * c["gflops"] / peak["gflops"]
     sharded_m1 = {
         r["workload"]: r["mean_loss"][0] for r in (answer or {}).get("rows", []) if r["M"] == 1
     }
@@ -379,6 +390,7 @@ def run(out_dir: Path, scale: str = "quick", progress: bool = True) -> None:
         "scale": scale, "settings": asdict(s), "steps_per_epoch": steps_per_epoch,
         "machine": info, "peak": peak | {"all": peaks}, "workloads": works, "rows": rows,
         "sanity": sanity, "memory": memory, "evaluation_in_epoch": evaluated,
+        "softmax_gemm_ceiling": ceiling,
         "programs": programs, "wall_s": wall,
     }  # fmt: skip
     results.write_json(Path(out_dir) / "results.json", report)
@@ -451,6 +463,17 @@ def markdown(report: dict[str, Any]) -> str:
         "interleaved; its RSS is that process's high-water mark). In-process RSS is the sampled "
         "peak of the whole process, so it includes the dataset and memory cached by other variants."
     )
+    ceiling = report.get("softmax_gemm_ceiling") or []
+    if ceiling:
+        lines.append(
+            "\nSoftmax regression's GEMMs alone (x·W and xᵀ·δ with the M models' weights as one "
+            "D × M·K matrix, plus the update; no softmax, bias or per-cell bookkeeping), one "
+            "epoch as one scan: "
+            + ", ".join(
+                f"M = {c['M']}: {c['gflops']:.0f} GFLOP/s ({c['pct_peak']:.0f}%)" for c in ceiling
+            )
+            + " of the peak: the most the grid step could reach at these shapes."
+        )
     mem = report["memory"]
     if mem["status"] == "measured":
         lines.append(f"\nSoftmax grid of M = {mem['M']}: peak RSS {mem['rss_peak_mb']:.0f} MB.")
@@ -508,6 +531,14 @@ def _diagnose(rep: dict[str, Any], workload: str) -> str:
     b = rep["workloads"][workload]["batch"]
     per_cell = [d for d in (dots[-1] if dots else []) if f"x{b}x{B.INPUT_DIM}xf32>, " in d]
     if not per_cell:
+        ceiling = {c["M"]: c for c in rep.get("softmax_gemm_ceiling") or []}
+        if workload == "softmax" and 64 in ceiling:
+            return (
+                f"its GEMMs alone reach {ceiling[64]['pct_peak']:.0f}% of the peak at M = 64 "
+                "(softmax_gemm_ceiling); the rest of the step — bias, softmax, label gathers and "
+                "XLA's per-step transposes of the (M, D, K) weights to the (D, M·K) GEMM "
+                "layout and back — costs the difference"
+            )
         return "see the dot shapes under programs in results.json"
     return (
         f"the vmapped step gathers and multiplies a per-cell copy of the batch "
