@@ -38,6 +38,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -183,12 +184,20 @@ def _flat(params: Any) -> dict[str, np.ndarray]:
     }
 
 
-def _aot(fn: Any, *args: Any) -> tuple[float, list[str]]:
-    """Seconds to lower and compile ``fn`` for ``args`` (the jit cache then holds it)."""
-    t0 = time.perf_counter()
-    lowered = fn.lower(*args)
-    lowered.compile()
-    return time.perf_counter() - t0, _dot_signatures(lowered.as_text())
+def _aot(fn: Any, *args: Any, repeats: int = 3) -> tuple[float, list[str]]:
+    """Median seconds to lower and compile ``fn`` for ``args``, from cold caches each time.
+
+    jit caches the executable, so every repeat first clears JAX's caches (the variants'
+    programs are then compiled again by their untimed warm-up call).
+    """
+    seconds = []
+    for _ in range(repeats):
+        jax.clear_caches()
+        t0 = time.perf_counter()
+        lowered = fn.lower(*args)
+        lowered.compile()
+        seconds.append(time.perf_counter() - t0)
+    return statistics.median(seconds), _dot_signatures(lowered.as_text())
 
 
 def _dot_signatures(stablehlo: str) -> list[str]:
@@ -449,7 +458,7 @@ class RssMonitor:
     """Peak resident memory of this process since ``reset()``, sampled every 10 ms.
 
     Uses psutil (the ``[bench]`` extra) when present; otherwise falls back to the process's
-    high-water mark (``getrusage``), which never goes down and so is only an upper bound.
+    high-water mark (:func:`max_rss_bytes`), which never goes down and so is only an upper bound.
     """
 
     def __init__(self, interval: float = 0.01) -> None:
@@ -460,7 +469,7 @@ class RssMonitor:
             self.source = "psutil (sampled every 10 ms)"
         except ImportError:
             self._read = None  # type: ignore[assignment]
-            self.source = "getrusage ru_maxrss (process high-water mark)"
+            self.source = "process high-water mark (VmHWM)"
         self._interval = interval
         self._peak = 0
         self._stop = threading.Event()
@@ -489,7 +498,20 @@ class RssMonitor:
 
 
 def max_rss_bytes() -> int:
-    """This process's peak RSS (Linux reports ru_maxrss in KiB, macOS in bytes)."""
+    """This process's peak RSS.
+
+    Linux: ``VmHWM`` of /proc/self/status, the high-water mark of this process's own memory
+    map. (``getrusage(...).ru_maxrss`` would not do for a worker: Linux carries the parent's
+    RSS at fork into the child's ru_maxrss across exec, so a child of a large parent reports
+    the parent's size.) Elsewhere ``ru_maxrss`` (KiB, macOS bytes).
+    """
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        status = ""
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return int(rss if sys.platform == "darwin" else rss * 1024)
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import importlib.metadata
 import itertools
-import json
 import os
 import platform
 import statistics
@@ -41,16 +40,25 @@ import jax
 import numpy as np
 
 from initjax import data as datasets
-from initjax import plots, results, shard
+from initjax import results, shard
 from initjax.experiments import _bench as B
-from initjax.experiments.base import Row, check_scale
+from initjax.experiments._throughput_report import (  # noqa: F401  (the experiment's API)
+    MEMORY_LIMIT_MB,
+    PARAM_ATOL,
+    SANITY_RTOL,
+    VARIANTS,
+    figures,
+    load,
+    markdown,
+    verdict,
+)
+from initjax.experiments.base import check_scale
 
 NAME = "throughput"
 QUESTION = "Does a vmapped grid of M runs cost little more than its FLOPs on this machine?"
 CLAIMS = ()
 RUNTIME = {"quick": "~40 s (2 CPU cores)", "full": "~1 h (2 CPU cores)"}
 
-VARIANTS = ("jax-loop", "jax-seq", "initjax", "initjax-sharded", "torch-loop", "torch-vmap")
 IN_PROCESS = {
     "jax-loop": B.jax_loop,
     "jax-seq": B.jax_seq,
@@ -101,14 +109,7 @@ CONFIGS = {
         memory_m=1024, peak_repeats=5, peak_twice=True,
     ),
 }  # fmt: skip
-MEMORY_LIMIT_MB = 4096
-SANITY_RTOL = 1e-5  # losses: the same fp32 computation in another program order
-PARAM_ATOL = 1e-4
-"""Weights after an epoch of SGD (|W| ~ 0.01–0.1). The variants multiply in different orders;
-one ReLU pre-activation that rounds to the other side of 0 changes that step's update of its
-unit by ~lr·|x|·|δ|/B ~ 1e-5 (measured: 1.3e-5 for the MLP over the 60,000-example epoch,
-1.2e-7 over 59,904 examples, where no such flip happens)."""
-SUBPROCESS_RSS = "getrusage ru_maxrss of its own process (whole process, all its M)"
+SUBPROCESS_RSS = "VmHWM of its own process (whole process, all its M)"
 
 
 def _version(pkg: str) -> str | None:
@@ -398,228 +399,3 @@ def run(out_dir: Path, scale: str = "quick", progress: bool = True) -> None:
     bad = {n: c for n, c in sanity.items() if not c["ok_jax"] or c["ok_torch"] is False}
     if bad:
         raise AssertionError(f"throughput: variants disagree at M = 1 (see results.json): {bad}")
-
-
-def load(out_dir: Path) -> dict[str, Any]:
-    return json.loads((Path(out_dir) / "results.json").read_text())
-
-
-def _fmt(value: Any, spec: str = ".3g") -> str:
-    if value is None:
-        return "—"
-    return f"{value:,.0f}" if spec == ".3g" and abs(value) >= 100 else format(value, spec)
-
-
-TABLE = (  # (column, row key, format)
-    ("variant", "variant", "s"), ("M", "M", "d"), ("s/epoch", "s_per_epoch", ".3g"),
-    ("ms/model-epoch", "ms_per_model_epoch", ".3g"), ("GFLOP/s", "gflops", ".1f"),
-    ("% peak", "pct_peak", ".1f"), ("× torch-loop", "speedup_vs_torch_loop", ".2f"),
-    ("× jax-seq", "speedup_vs_jax_seq", ".2f"), ("compile s", "compile_s", ".2f"),
-    ("peak RSS MB", "rss_peak_mb", ".0f"),
-)  # fmt: skip
-
-
-def markdown(report: dict[str, Any]) -> str:
-    """The results as markdown: the machine, the peak, one table per workload, caveats."""
-    m, p, st = report["machine"], report["peak"], report["settings"]
-    threads = ", ".join(
-        f"{n} {w['torch_threads']['threads']}"
-        for n, w in report["workloads"].items()
-        if w.get("torch_threads")
-    )
-    threads = threads or f"default {m['torch_threads']}"
-    lines = [
-        f"# Throughput ({report['scale']})\n",
-        f"Device: {m['platform']} / {m['device_kind']} ({m['device_count']} device(s)); CPU "
-        f"{m['cpu_model']} × {m['cpu_count']}; jax {m['jax']}, torch {m['torch']} "
-        f"({m['torch_device']}; threads per workload: {threads}). Load average (1 min) "
-        f"{m['loadavg_start'][0]:.2f} at start, {m['loadavg_end'][0]:.2f} at end.\n",
-        f"fp32 GEMM peak (2048³, median): **{p['gflops']:.1f} GFLOP/s** from {p['source']} "
-        f"(jnp {p['jnp_gflops']:.1f}, numpy {p['numpy_gflops']:.1f}).\n",
-    ]
-    if report["evaluation_in_epoch"]:
-        lines.append(
-            "**Warning:** `Config(evaluate=False)` did not skip the per-epoch evaluation: the "
-            "times of jax-seq, initjax and initjax-sharded include evaluating the train and "
-            "test sets once per epoch; their FLOP counts do not.\n"
-        )
-    for name in st["workloads"]:
-        w = report["workloads"][name]
-        lines += [
-            f"## {name}: P = {w['weights_P']:,} weights, {w['flops_formula']} = "
-            f"{w['flops_per_step']:,} FLOP per step and model\n",
-            "| " + " | ".join(c for c, _, _ in TABLE) + " | note |",
-            "|" + "---|" * (len(TABLE) + 1),
-        ]
-        for r in (r for r in report["rows"] if r["workload"] == name):
-            note = "; ".join(x for x in (r["status"], r["note"]) if x and x != "measured")
-            cells = [_fmt(r[key], f) for _, key, f in TABLE]
-            lines.append("| " + " | ".join([*cells, note]) + " |")
-        lines.append("")
-    scaled = f", over {st['steps']} steps scaled to a {report['steps_per_epoch']}-step epoch"
-    lines.append(
-        f"Times: median of {st['repeats']} repeats after a warm-up, the variants interleaved"
-        f"{scaled if st['steps'] else ''}. initjax-sharded runs in its own process (not "
-        "interleaved; its RSS is that process's high-water mark). In-process RSS is the sampled "
-        "peak of the whole process, so it includes the dataset and memory cached by other variants."
-    )
-    ceiling = report.get("softmax_gemm_ceiling") or []
-    if ceiling:
-        lines.append(
-            "\nSoftmax regression's GEMMs alone (x·W and xᵀ·δ with the M models' weights as one "
-            "D × M·K matrix, plus the update; no softmax, bias or per-cell bookkeeping), one "
-            "epoch as one scan: "
-            + ", ".join(
-                f"M = {c['M']}: {c['gflops']:.0f} GFLOP/s ({c['pct_peak']:.0f}%)" for c in ceiling
-            )
-            + " of the peak: the most the grid step could reach at these shapes."
-        )
-    mem = report["memory"]
-    if mem["status"] == "measured":
-        lines.append(f"\nSoftmax grid of M = {mem['M']}: peak RSS {mem['rss_peak_mb']:.0f} MB.")
-    return "\n".join(lines) + "\n"
-
-
-def figures(out_dir: Path) -> list[Path]:
-    rep = load(out_dir)
-    names = rep["settings"]["workloads"]  # the JSON's dicts come back key-sorted
-    fig, axes = plots.figure(ncols=len(names))
-    for ax, name in zip(axes, names, strict=True):
-        w = rep["workloads"][name]
-        for v in VARIANTS:
-            pts = [r for r in rep["rows"] if (r["workload"], r["variant"]) == (name, v)]
-            pts = [r for r in pts if r["model_epochs_per_s"]]
-            meas = [r for r in pts if r["status"] == "measured"]
-            if not meas:
-                continue
-            xy = [(r["M"], r["model_epochs_per_s"]) for r in meas]
-            (line,) = ax.plot(*zip(*xy, strict=True), "o-", label=v)
-            extra = [(r["M"], r["model_epochs_per_s"]) for r in pts if r["status"] != "measured"]
-            if extra:
-                ax.plot(*zip(xy[-1], *extra, strict=True), "--", color=line.get_color(), alpha=0.6)
-        bound = rep["peak"]["gflops"] * 1e9 / (w["flops_per_step"] * rep["steps_per_epoch"])
-        ax.axhline(bound, color="k", ls=":", lw=1, label="at the GEMM peak")
-        ax.set(xscale="log", yscale="log", xlabel="M (runs trained together)")
-        ax.set_xticks(rep["settings"]["ms"], [str(m) for m in rep["settings"]["ms"]])
-        ax.minorticks_off()
-        ax.set_ylabel("model-epochs / s")
-        ax.set_title(f"{name}: {w['flops_formula']}, P = {w['weights_P']:,}", fontsize=9)
-        ax.legend(fontsize=7)
-    m = rep["machine"]
-    title = (
-        f"One epoch of M runs on {m['device_kind']} ({m['platform']}, {m['cpu_count']} CPU cores)"
-    )
-    fig.suptitle(f"{title}; dashed: extrapolated", fontsize=9)
-    return plots.save(fig, Path(out_dir) / "throughput")
-
-
-# ----------------------------------------------------------------------------- verdict
-
-
-def _at(rep: dict[str, Any], workload: str, variant: str, m: int) -> dict | None:
-    """The row at M = m, or (quick scale) at the largest M below it that has a time."""
-    rows = [r for r in rep["rows"] if (r["workload"], r["variant"]) == (workload, variant)]
-    rows = [r for r in rows if r["s_per_epoch"] is not None and r["M"] <= m]
-    return max(rows, key=lambda r: r["M"]) if rows else None
-
-
-def _diagnose(rep: dict[str, Any], workload: str) -> str:
-    """Why the vmapped step may be slow, read off its dots: a dot batched over cells whose lhs
-    is a per-cell (B, D) batch streams M copies of the batch (memory-bound), instead of one
-    (B, D)·(D, M·K) GEMM on a shared batch."""
-    dots = [d for k, d in rep["programs"].get(workload, {}).items() if k.startswith("initjax")]
-    b = rep["workloads"][workload]["batch"]
-    per_cell = [d for d in (dots[-1] if dots else []) if f"x{b}x{B.INPUT_DIM}xf32>, " in d]
-    if not per_cell:
-        ceiling = {c["M"]: c for c in rep.get("softmax_gemm_ceiling") or []}
-        if workload == "softmax" and 64 in ceiling:
-            return (
-                f"its GEMMs alone reach {ceiling[64]['pct_peak']:.0f}% of the peak at M = 64 "
-                "(softmax_gemm_ceiling); the rest of the step — bias, softmax, label gathers and "
-                "XLA's per-step transposes of the (M, D, K) weights to the (D, M·K) GEMM "
-                "layout and back — costs the difference"
-            )
-        return "see the dot shapes under programs in results.json"
-    return (
-        f"the vmapped step gathers and multiplies a per-cell copy of the batch "
-        f"({per_cell[0].split('  ')[0]}): the shared batch order is drawn inside the vmap from "
-        "each cell's data key; drawing it once outside would make it one (B×D)·(D×M·K) GEMM"
-    )
-
-
-def verdict(out_dir: Path) -> list[Row]:
-    rep = load(out_dir)
-    decide = rep["scale"] == "full"
-    peak = rep["peak"]
-    src = "issue 9 target (2 CPU cores)"
-    out = []
-
-    def row(claim: str, anchor: str, value: float | None, ours: str, ok: bool, why: str) -> None:
-        passed = bool(ok) if decide and value is not None else None
-        out.append(Row(claim, anchor, src, ours, passed, why))
-
-    def at(r: dict | None, m: int) -> str:
-        return "" if r is None or r["M"] == m else f" (at M = {r['M']}: quick scale)"
-
-    targets = (  # workload, row key, target, what
-        ("softmax", "pct_peak", 80.0, "% of peak"),
-        ("mlp", "pct_peak", 60.0, "% of peak"),
-        ("softmax", "speedup_vs_torch_loop", 12.0, "× torch-loop"),
-        ("softmax", "speedup_vs_jax_seq", 6.0, "× jax-seq"),
-    )
-    for name, key, target, what in targets:
-        r = _at(rep, name, "initjax", 64)
-        x = None if r is None else r[key]
-        ok = x is not None and x >= target
-        miss = "" if x is None or ok else f"short by {target / max(x, 1e-9):.1f}×: "
-        row(
-            f"{name} grid at M = 64: ≥ {target:g}{what}",
-            f"≥ {target:g}{what}"
-            + (f" of {peak['gflops']:.1f} GFLOP/s" if key == "pct_peak" else ""),
-            x,
-            "not run" if x is None else f"{x:.1f}{what}{at(r, 64)}",
-            ok,
-            "met" if ok else (miss + _diagnose(rep, name) if x is not None else "n/a"),
-        )
-    ratios = []
-    for name in rep["workloads"]:
-        lo, hi = _at(rep, name, "initjax", 4), _at(rep, name, "initjax", 256)
-        if lo and hi and hi["M"] > lo["M"]:
-            q = hi["compile_s"] / lo["compile_s"]
-            ratios.append((q, f"{name}: {hi['compile_s']:.2f} s (M = {hi['M']}) / "
-                              f"{lo['compile_s']:.2f} s (M = {lo['M']}) = {q:.2f}×"))  # fmt: skip
-    ok = bool(ratios) and all(q <= 1.3 for q, _ in ratios)
-    row("Compile time does not grow with M", "compile(M = 256) ≤ 1.3 × compile(M = 4)",
-        max((q for q, _ in ratios), default=None), "; ".join(t for _, t in ratios) or "n/a", ok,
-        "vmap adds a batch axis; the program does not grow with M" if ok else "see compile_s")  # fmt: skip
-    mem = rep["memory"]
-    rss = mem.get("rss_peak_mb")
-    row(f"A softmax grid of M = {mem['M'] or 1024} fits in memory", f"peak RSS < {MEMORY_LIMIT_MB} MB",
-        rss, "not measured (full scale only)" if rss is None else f"{rss:.0f} MB",
-        rss is not None and rss < MEMORY_LIMIT_MB,
-        "the data is shared by all cells; per-cell memory is weights and a batch" if rss else "n/a")  # fmt: skip
-    checks = list(rep["sanity"].values())
-    sane = all(c["ok_jax"] and c["ok_torch"] is not False for c in checks)
-    ours = "; ".join(
-        f"{c['workload']}: loss {c['mean_loss']['jax-loop']:.6f}, weights within "
-        f"{max(c['max_abs_param_diff_vs_jax_loop'].values()):.1e}, torch first loss "
-        f"{', '.join(f'{t:.6f}' for t in c['torch_first_loss'].values()) or 'not run'} vs "
-        f"{c['jax_first_loss']:.6f}"
-        for c in checks
-    )
-    out.append(Row(
-        "At M = 1 every variant trains the same run",
-        f"JAX losses equal (rtol {SANITY_RTOL:g}), weights within {PARAM_ATOL:g}; torch's first loss = JAX's",
-        "same init, data and batch order", ours or "n/a", bool(sane) if checks else None,
-        "one computation, differently scheduled" if sane else "see sanity in results.json",
-    ))  # fmt: skip
-    one, many = _at(rep, "mlp", "initjax", 256), _at(rep, "mlp", "initjax-sharded", 256)
-    if one and many and one["M"] == many["M"]:
-        q = one["s_per_epoch"] / many["s_per_epoch"]
-        out.append(Row(
-            "Which device count to default to on this CPU (issue 8)", "sharded vs one device",
-            "this benchmark", f"MLP, M = {one['M']}: {many['devices']} devices run {q:.2f}× "
-            "the one-device speed", None,
-            f"default to {'N virtual CPU devices' if q > 1.05 else 'one device'} here",
-        ))  # fmt: skip
-    return out
