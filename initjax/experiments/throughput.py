@@ -17,8 +17,8 @@ see :func:`initjax.experiments._bench.flops_per_step`.
 
 Command: ``initjax run throughput --quick`` (M ∈ {1, 4}, 10 steps, 2 repeats; ~40 s on 2 CPU
 cores: numbers only show the machinery works) or ``--full`` (M ∈ {1, 4, 16, 64, 256}, whole
-epochs, 5 repeats, M = 1024 memory check; about an hour on 2 CPU cores, most of it the MLP at
-M = 256). In full mode the loop variants run up to M = 16 and are extrapolated linearly beyond
+epochs, 5 repeats, M = 1024 memory check; 36 min measured on 2 CPU cores, most of it the MLP
+at M = 256; its results are in ``docs/throughput/``). In full mode the loop variants run up to M = 16 and are extrapolated linearly beyond
 (they are M independent runs by construction); torch-vmap runs up to M = 64.
 Writes ``results.json`` and ``results.md`` (tables) and ``throughput.png``/``.svg``.
 """
@@ -57,7 +57,7 @@ from initjax.experiments.base import check_scale
 NAME = "throughput"
 QUESTION = "Does a vmapped grid of M runs cost little more than its FLOPs on this machine?"
 CLAIMS = ()
-RUNTIME = {"quick": "~40 s (2 CPU cores)", "full": "~1 h (2 CPU cores)"}
+RUNTIME = {"quick": "~40 s (2 CPU cores)", "full": "~36 min (2 CPU cores)"}
 
 IN_PROCESS = {
     "jax-loop": B.jax_loop,
