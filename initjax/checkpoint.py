@@ -1,4 +1,4 @@
-"""Resumable sweeps: ``sweep.run`` into a folder, with orbax checkpoints of its SweepState.
+"""Resumable sweeps: ``grid.run`` into a folder, with orbax checkpoints of its SweepState.
 
 In the results layer (DESIGN) but its own module, as it drives :mod:`initjax.sweep`::
 
@@ -47,8 +47,9 @@ import numpy as np
 import xarray as xr
 
 from initjax import data as datasets
-from initjax import results, shard, sweep
-from initjax.sweep import Grid, SweepState
+from initjax import grid as engine
+from initjax import results, shard
+from initjax.grid import Grid, Position, SweepState
 from initjax.train import Config, DataArrays
 
 KEEP = 2
@@ -124,7 +125,7 @@ def _abstract_state(cfg: Config, grid: Grid, data: datasets.Dataset) -> tuple[An
         jax.ShapeDtypeStruct((m,), np.float32),
         jax.ShapeDtypeStruct((m,), np.float32),
     )
-    return jax.eval_shape(lambda a, s, g, lr: sweep.init_grid(cfg, a, s, g, lr), arrays, *cells)
+    return jax.eval_shape(lambda a, s, g, lr: engine.init_grid(cfg, a, s, g, lr), arrays, *cells)
 
 
 class Checkpointer:
@@ -417,8 +418,9 @@ def run(
     progress: bool = True,
     keep: int = KEEP,
     log: Callable[[str], None] = _log,
+    position: Position = Position(),
 ) -> Outcome:
-    """``sweep.run`` into ``out_dir``: checkpoint every ``every`` epochs, resume, save results.
+    """``grid.run`` into ``out_dir``: checkpoint every ``every`` epochs, resume, save results.
 
     Raises :class:`FingerprintMismatch` (before writing anything) when ``out_dir`` holds
     another sweep and ``overwrite`` is False, and :class:`Interrupted` after a Ctrl-C.
@@ -463,7 +465,7 @@ def run(
                 raise Interrupted(state.epochs_done, cfg.epochs)
 
         try:
-            ds = sweep.run(
+            ds = engine.run(
                 cfg,
                 data,
                 grid.seeds.tolist(),
@@ -473,6 +475,7 @@ def run(
                 chunk_epochs=every,
                 resume=resume,
                 on_chunk=on_chunk,
+                position=position,
             )
         finally:
             ckpt.close()

@@ -59,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
         "sweep",
         help="train a (seed, σ, lr) grid; with --out, resumable and saved",
         description="Train every (seed, σ, lr) cell of a grid as one compiled program. "
+        "A Config flag given several values (a comma list, or a semicolon list for a list "
+        "field: --scheme he_normal,lecun_normal, --hidden '64,64;256,256') is an outer axis: "
+        "one program per value, all in one results file with a dimension per axis. "
         "With --out DIR the sweep is checkpointed every --checkpoint-every epochs and the "
         "same command resumes it after Ctrl-C or a crash; results go to DIR/results.nc "
         "(netCDF) and DIR/results.csv. Without --out nothing is written.",
@@ -84,6 +87,15 @@ def build_parser() -> argparse.ArgumentParser:
         default=[0],
         metavar="SEEDS",
         help=f"{cli_args.SEED_SYNTAX} (default: 1, i.e. seed 0)",
+    )
+    sweep.add_argument(
+        "--plugin",
+        action="append",
+        default=[],
+        metavar="FILE.py",
+        help="import a Python file that registers schemes/models/optimizers (initjax.init."
+        "register, initjax.models.register, initjax.train.register_optimizer) before the other "
+        "flags are read; repeatable; its path and SHA-256 go into the results' provenance",
     )
     out = sweep.add_argument_group("output and data")
     out.add_argument("--out", type=Path, metavar="DIR", help="folder for results/checkpoints")
@@ -162,7 +174,16 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="the folder `reproduce`/`run` wrote (default: runs)",
     )
-    sub.add_parser("list", help="schemes, activations, datasets and experiments")
+    lst = sub.add_parser(
+        "list", help="schemes, models, optimizers, activations, datasets, experiments"
+    )
+    lst.add_argument(
+        "--plugin",
+        action="append",
+        default=[],
+        metavar="FILE.py",
+        help="import a file that registers schemes/models/optimizers first (repeatable)",
+    )
     return parser
 
 
@@ -218,7 +239,8 @@ def cmd_sweep(
         _usage_error(parser, "sweep", message)
 
     try:
-        cfg = cli_args.config_from_args(args)
+        cfg, over = cli_args.config_from_args(args)
+        axes = sweep.outer_axes(cfg, over)
     except ValueError as e:
         fail(str(e))
     try:
@@ -249,19 +271,52 @@ def cmd_sweep(
     except ValueError as e:
         fail(str(e))
 
+    n_outer = 1
+    for _, values in axes:
+        n_outer *= len(values)
     runs = f"{grid.shape[0]} seeds × {grid.shape[1]} σ × {grid.shape[2]} lr = {grid.size} runs"
-    _say(f"sweep: {cfg.model} {cfg.scheme} on {data.name}, {cfg.epochs} epochs; {runs}")
+    if axes:
+        outer = " × ".join(f"{len(v)} {n}" for n, v in axes)
+        runs = f"{outer} programs of {runs} ({n_outer * grid.size} in all)"
+    what = " ".join(
+        "(" + "|".join(map(str, map(sweep.coord_label, dict(axes)[f]))) + ")"
+        if f in dict(axes)
+        else train.label(getattr(cfg, f))
+        for f in ("model", "scheme")
+    )
+    _say(f"sweep: {what} on {data.name}, {cfg.epochs} epochs; {runs}")
     progress = not args.quiet
-    if args.out is None:
-        ds = sweep.run(
-            cfg,
-            data,
-            grid.seeds.tolist(),
-            grid.sigmas.tolist(),
-            grid.lrs.tolist(),
-            progress=progress,
+    if args.out is None or axes:
+        try:
+            ds = sweep.run(
+                cfg,
+                data,
+                grid.seeds.tolist(),
+                grid.sigmas.tolist(),
+                grid.lrs.tolist(),
+                over=dict(axes),
+                out=args.out,
+                checkpoint_every=args.checkpoint_every,
+                overwrite=args.overwrite,
+                progress=progress,
+            )
+        except checkpoint.FingerprintMismatch as e:
+            fail(str(e))
+        except (checkpoint.Interrupted, KeyboardInterrupt) as e:
+            done = f" after epoch {e.epochs_done} of {e.epochs}" if hasattr(e, "epochs") else ""
+            resume = "initjax " + shlex.join(a for a in argv if a != "--overwrite")
+            _say(
+                f"interrupted{done}; checkpoints kept in {args.out}", "resume with:", f"  {resume}"
+            )
+            return EXIT_INTERRUPTED
+        where = (
+            "(no --out: nothing written)"
+            if args.out is None
+            else (
+                f"results: {args.out / checkpoint.RESULTS} (netCDF), {args.out / checkpoint.TABLE}"
+            )
         )
-        _say(results.summary(ds), "(no --out: nothing written)")
+        _say(results.summary(ds), where)
         return 0
     resume = "initjax " + shlex.join(a for a in argv if a != "--overwrite")
     try:
@@ -359,7 +414,7 @@ def cmd_report(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
 def cmd_list() -> int:
     from initjax import data as datasets
     from initjax import init as schemes
-    from initjax import models
+    from initjax import models, train
     from initjax.experiments import base, report
 
     def scale(name: str) -> str:
@@ -368,6 +423,9 @@ def cmd_list() -> int:
 
     lines = ["init schemes (--scheme; --sigmas sets the scale argument shown):"]
     lines += [f"  {scale(n)}" for n in schemes.names()]
+    lines += ["models (--model):", "  " + ", ".join(models.names())]
+    lines += ["optimizers (--optimizer):", "  " + ", ".join(train.optimizer_names())]
+    lines += ["lr schedules (--schedule):", "  " + ", ".join(train.SCHEDULES)]
     lines += ["activations (--activation):", "  " + ", ".join(models.activation_names())]
     lines += ["datasets (--dataset):", "  " + ", ".join(datasets.names())]
     lines.append("experiments (initjax run NAME; reproduce runs all but extras):")
@@ -402,8 +460,28 @@ def _place(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
         shard.initialize(args.coordinator, args.num_processes, args.process_id)
 
 
+def _load_plugins(argv: Sequence[str]) -> None:
+    """Import every ``--plugin FILE`` before the parser is built, so that what they register
+    is a valid choice (and shows in ``--help``). A bad plugin exits 2."""
+    from initjax import plugins
+
+    paths = []
+    for i, arg in enumerate(argv):
+        if arg == "--plugin" and i + 1 < len(argv):
+            paths.append(argv[i + 1])
+        elif arg.startswith("--plugin="):
+            paths.append(arg.removeprefix("--plugin="))
+    for path in paths:
+        try:
+            plugins.load(path)
+        except plugins.PluginError as e:
+            print(f"initjax sweep: error: --plugin: {e}", file=sys.stderr)
+            raise SystemExit(EXIT_USAGE) from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    _load_plugins(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

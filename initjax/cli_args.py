@@ -34,10 +34,12 @@ SEED_SYNTAX = "a count N (seeds 0..N-1), a comma list (0,1,2) or range:START:STO
 
 
 def choices() -> dict[str, tuple[str, ...]]:
-    """The valid values of every Config field that has a fixed set of them."""
+    """The valid values of every Config field that has a fixed set of them (registered
+    schemes, models and optimizers included, e.g. from ``--plugin``)."""
     return {
-        "model": train.MODELS,
-        "optimizer": train.OPTIMIZERS,
+        "model": models.names(),
+        "optimizer": train.optimizer_names(),
+        "schedule": train.SCHEDULES,
         "order": train.ORDERS,
         "scheme": schemes.names(),
         "bias_scheme": schemes.names(),
@@ -182,16 +184,46 @@ def _json_value(text: str) -> Any:
 # ----------------------------------------------------------------------------- Config flags
 
 
+class Outer(list):
+    """Several values given for one Config field: an outer axis of the sweep."""
+
+
+def _outer(one: Callable[[str], Any], sep: str) -> Callable[[str], Any]:
+    """A parser that reads ``one`` value, or an :class:`Outer` list of them split on ``sep``."""
+
+    def parse(text: str) -> Any:
+        items = text.split(sep)
+        if len(items) == 1:
+            return one(text)
+        if any(not item.strip() for item in items):
+            raise _error(f"empty item in the list {text!r} (values separated by {sep!r})")
+        return Outer(one(item.strip()) for item in items)
+
+    return parse
+
+
+def _bool(text: str) -> bool:
+    low = text.strip().lower()
+    if low not in ("true", "false", "1", "0", "yes", "no"):
+        raise _error(f"expected true or false, got {text!r}")
+    return low in ("true", "1", "yes")
+
+
 def _converter(f: dataclasses.Field) -> tuple[Callable[[str], Any], str]:
-    """Parser and metavar for a Config field, from its annotation (a string here)."""
+    """Parser and metavar for a Config field, from its annotation (a string here).
+
+    Scalar fields take a comma list and tuple fields a semicolon list of values: an outer
+    axis (``--scheme he_normal,lecun_normal``, ``--hidden "64,64;256,256"``).
+    """
     kind = str(f.type).replace(" ", "")
     table: dict[str, tuple[Callable[[str], Any], str]] = {
-        "int": (int, "N"),
-        "float": (float, "X"),
-        "str": (str, "NAME"),
+        "int": (_outer(int, ","), "N[,N...]"),
+        "float": (_outer(float, ","), "X[,X...]"),
+        "str": (_outer(str, ","), "NAME[,NAME...]"),
+        "str|Callable[...,Any]": (_outer(str, ","), "NAME[,NAME...]"),
         "float|None": (optional_float, "X|none"),
-        "tuple[int,...]": (int_list, "N,N,..."),
-        "tuple[str,...]": (str_list, "NAME,..."),
+        "tuple[int,...]": (_outer(int_list, ";"), "N,N,...[;N,N,...]"),
+        "tuple[str,...]": (_outer(str_list, ";"), "NAME,...[;NAME,...]"),
         "tuple[tuple[str,Any],...]": (key_values, "KEY=VALUE,..."),
     }
     return table.get(kind, (_json_value, "JSON"))
@@ -211,9 +243,19 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
             group.add_argument(
                 flag(f.name),
                 dest=f.name,
-                action=argparse.BooleanOptionalAction,
+                nargs="?",
+                const=True,
+                type=_outer(_bool, ","),
+                metavar="true,false",
                 default=None,
-                help=f"{doc} (default: {default_text})",
+                help=f"{doc} (default: {default_text}; `{flag(f.name)} true,false` sweeps both)",
+            )
+            group.add_argument(
+                "--no-" + flag(f.name)[2:],
+                dest=f.name,
+                action="store_const",
+                const=False,
+                help=argparse.SUPPRESS,
             )
             continue
         convert, metavar = _converter(f)
@@ -224,7 +266,6 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
             flag(f.name),
             dest=f.name,
             type=convert,
-            choices=valid.get(f.name),
             metavar=metavar,
             default=None,
             help=f"{doc}{extra} (default: {default_text})",
@@ -239,14 +280,24 @@ def _show(value: Any) -> str:
     return str(value)
 
 
-def config_from_args(args: argparse.Namespace) -> train.Config:
-    """The Config of the given flags (others at their defaults); ValueError names the problem."""
+def config_from_args(args: argparse.Namespace) -> tuple[train.Config, dict[str, list[Any]]]:
+    """The Config of the given flags (others at their defaults) and the outer axes (fields
+    given several values, the first value going into the Config). ValueError names the
+    problem and the flag."""
     given = {
         f.name: getattr(args, f.name)
         for f in dataclasses.fields(train.Config)
         if getattr(args, f.name, None) is not None
     }
-    return train.Config(**given)
+    over = {k: list(v) for k, v in given.items() if isinstance(v, Outer)}
+    for name in over:
+        if name in ("sigma", "lr"):
+            raise ValueError(f"{flag(name)} takes one value; use {flag(name)}s for a grid")
+    base = {k: (v[0] if isinstance(v, Outer) else v) for k, v in given.items()}
+    try:
+        return train.Config(**base), over
+    except TypeError as e:  # e.g. a JSON value of the wrong kind
+        raise ValueError(str(e)) from None
 
 
 def config_field_names() -> list[str]:

@@ -59,9 +59,11 @@ __all__ = [
     "normal",
     "ones",
     "orthogonal",
+    "register",
     "scale_param",
     "truncated_normal",
     "uniform",
+    "unregister",
     "variance_scaling",
     "xavier_normal",
     "xavier_uniform",
@@ -737,8 +739,145 @@ _REGISTRY: dict[str, tuple[Callable[..., Initializer], str | None]] = {
 }
 
 
+_BUILTIN = frozenset(_REGISTRY)
+# User schemes registered without a scale argument's default: the neutral value they start at.
+_DEFAULTS: dict[str, float | None] = {}
+
+
+def register(
+    name: str,
+    builder: Callable[..., Initializer],
+    *,
+    scale_param: str | None = None,
+    default_scale: float | None = None,
+    overwrite: bool = False,
+) -> None:
+    """Add a scheme under ``name``, usable everywhere a built-in is (Config, CLI, sweeps).
+
+    Args:
+      name: the scheme's name (``Config(scheme=name)``, ``initjax sweep --scheme name``).
+      builder: ``builder(**kwargs) -> init(key, shape, dtype)``, like :func:`normal`.
+      scale_param: the keyword argument of ``builder`` that sweeps vary as σ (None: the
+        scheme has no scale; σ is then ignored).
+      default_scale: σ when none is given (default: the argument's default in ``builder``'s
+        signature, else 1.0).
+      overwrite: replace a user scheme already registered under ``name`` (built-ins never).
+
+    Raises:
+      ValueError: ``name`` is taken (or a built-in), ``scale_param`` is not an argument of
+        ``builder``, or the built scheme does not return an array of the asked shape.
+      TypeError: ``builder`` is not callable or does not return an initializer.
+
+    >>> def student_t(scale=1.0, df=5.0):
+    ...     def init(key, shape, dtype=jnp.float32):
+    ...         return scale * jax.random.t(key, df, shape, dtype)
+    ...     return init
+    >>> register("doc_student_t", student_t, scale_param="scale")
+    >>> get("doc_student_t", scale=0.1)(jax.random.key(0), (3, 2)).shape
+    (3, 2)
+    >>> unregister("doc_student_t")
+    """
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(f"a scheme name must be an identifier-like string, got {name!r}")
+    if name in _BUILTIN:
+        raise ValueError(f"{name!r} is a built-in init scheme; register yours under another name")
+    if name in _REGISTRY and not overwrite:
+        raise ValueError(
+            f"init scheme {name!r} is already registered; pass overwrite=True to replace it "
+            "or choose another name"
+        )
+    if not callable(builder):
+        raise TypeError(f"builder must be callable (**kwargs -> init), got {builder!r}")
+    if scale_param is not None:
+        try:
+            params = inspect.signature(builder).parameters
+        except (TypeError, ValueError):
+            params = {}
+        takes_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+        if params and scale_param not in params and not takes_kwargs:
+            raise ValueError(
+                f"scale_param={scale_param!r} is not an argument of {_qualname(builder)}; "
+                f"its arguments: {', '.join(params) or '(none)'}"
+            )
+    _REGISTRY[name] = (builder, scale_param)
+    _DEFAULTS[name] = None if default_scale is None else float(default_scale)
+    try:
+        default = default_scale_of(builder, scale_param, default_scale)
+        check_initializer(builder(**({} if scale_param is None else {scale_param: default})), name)
+    except BaseException:
+        del _REGISTRY[name]
+        del _DEFAULTS[name]
+        raise
+
+
+def unregister(name: str) -> None:
+    """Remove a user scheme added with :func:`register` (built-ins cannot be removed)."""
+    if name in _BUILTIN:
+        raise ValueError(f"{name!r} is a built-in init scheme and cannot be removed")
+    _entry(name)
+    del _REGISTRY[name]
+    _DEFAULTS.pop(name, None)
+
+
+def _qualname(obj: Any) -> str:
+    return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', repr(obj))}"
+
+
+def check_initializer(init: Any, name: str) -> None:
+    """Raise unless ``init(key, shape, dtype)`` returns a floating array of ``shape``.
+
+    Checked abstractly (``jax.eval_shape``): nothing is drawn.
+    """
+    if not callable(init):
+        raise TypeError(
+            f"init scheme {name!r}: its builder returned {type(init).__name__}, not an "
+            "initializer init(key, shape, dtype)"
+        )
+    shape = (5, 3)
+    try:
+        out = jax.eval_shape(lambda k: init(k, shape, jnp.float32), jax.random.key(0))
+    except Exception as e:
+        raise TypeError(
+            f"init scheme {name!r}: init(key, {shape}, float32) failed: {type(e).__name__}: {e}"
+        ) from e
+    if getattr(out, "shape", None) != shape or not jnp.issubdtype(out.dtype, jnp.floating):
+        raise ValueError(
+            f"init scheme {name!r}: init(key, {shape}, float32) returned "
+            f"{getattr(out, 'dtype', type(out).__name__)}{getattr(out, 'shape', '')}, "
+            f"expected a floating array of shape {shape}"
+        )
+
+
+def default_scale_of(
+    builder: Callable[..., Any], param: str | None, given: float | None = None
+) -> float:
+    """σ to use when none is given: ``given``, else ``param``'s default in ``builder``, else 1."""
+    if given is not None:
+        return float(given)
+    if param is None:
+        return 0.0
+    try:
+        default = inspect.signature(builder).parameters[param].default
+    except (KeyError, TypeError, ValueError):
+        default = inspect.Parameter.empty
+    if default is inspect.Parameter.empty or not isinstance(default, int | float):
+        # constant(value) and variance_scaling(scale) have no default; 0 and 1 are neutral.
+        return 0.0 if param == "value" else 1.0
+    return float(default)
+
+
+def is_builtin(name: str) -> bool:
+    """Whether ``name`` is one of initjax's own schemes (not registered by a user)."""
+    return name in _BUILTIN
+
+
+def builder(name: str) -> Callable[..., Initializer]:
+    """The builder registered under ``name``."""
+    return _entry(name)[0]
+
+
 def names() -> tuple[str, ...]:
-    """All scheme names that :func:`get` accepts, aliases included, sorted."""
+    """All scheme names that :func:`get` accepts (built-ins, aliases, registered), sorted."""
     return tuple(sorted(_REGISTRY))
 
 
@@ -774,8 +913,4 @@ def default_scale(name: str) -> float | None:
     builder, param = _entry(name)
     if param is None:
         return None
-    default = inspect.signature(builder).parameters[param].default
-    # constant(value) and variance_scaling(scale) have no default; 0 and 1 are the neutral ones.
-    if default is inspect.Parameter.empty:
-        return 0.0 if param == "value" else 1.0
-    return float(default)
+    return default_scale_of(builder, param, _DEFAULTS.get(name))

@@ -1,8 +1,20 @@
-"""Flax linen models built from initjax schemes: d2l's softmax regression and an MLP.
+"""Flax linen models built from initjax schemes, and the registry that opens the engine to yours.
 
-Layers are named ``hidden_0 … hidden_{L-1}`` and ``output`` so diagnostics can walk them in
-order. Every model can report its per-layer pre-activations and activations: call
-:func:`forward` (it collects what the layers ``sow`` into the ``intermediates`` collection).
+A model enters the engine through a **factory** ``factory(kernel_init, bias_init, num_classes,
+cfg) -> flax.linen.Module``: the built-ins ``softmax`` (d2l's softmax regression) and ``mlp``
+are registered factories, and :func:`register` adds the researcher's own under a name (or a
+factory is passed as ``Config(model=factory)``). ``kernel_init``/``bias_init`` are the run's
+schemes with σ already bound (σ may be traced: use them as they are); ``cfg`` is the run's
+:class:`initjax.train.Config` (read ``cfg.hidden``, ``cfg.activation`` … as you like).
+The module is called as ``module.apply(variables, x, train=bool)`` and returns logits.
+
+**Per-layer diagnostics** (``Config.record``, :mod:`initjax.diagnostics`, LSUV) need the
+documented form: the module has a field ``hidden`` (one entry per hidden layer), its
+parameter-carrying layers are named ``hidden_0 … hidden_{L-1}`` and ``output`` (each with a
+``kernel``), and every hidden layer sows its pre-activation and activation as
+``intermediates/hidden_i/{preact,act}`` (call :func:`forward` to collect them). A model
+without that form trains, sweeps and resumes like any other; :func:`check_layers` says which
+diagnostics it cannot record.
 """
 
 from __future__ import annotations
@@ -102,6 +114,109 @@ class MLP(nn.Module):
         return nn.Dense(
             self.num_classes, kernel_init=self.kernel_init, bias_init=self.bias_init, name="output"
         )(x)
+
+
+ModelFactory = Callable[[Callable[..., Array], Callable[..., Array], int, Any], nn.Module]
+"""``factory(kernel_init, bias_init, num_classes, cfg) -> nn.Module``."""
+
+
+def _softmax(kernel_init: Callable, bias_init: Callable, num_classes: int, cfg: Any) -> nn.Module:
+    return SoftmaxRegression(num_classes, kernel_init, bias_init)
+
+
+def _mlp(kernel_init: Callable, bias_init: Callable, num_classes: int, cfg: Any) -> nn.Module:
+    return MLP(
+        hidden=cfg.hidden,
+        num_classes=num_classes,
+        activation=cfg.activation,
+        kernel_init=kernel_init,
+        bias_init=bias_init,
+        batch_norm=cfg.batch_norm,
+    )
+
+
+_REGISTRY: dict[str, ModelFactory] = {"softmax": _softmax, "mlp": _mlp}
+_BUILTIN = frozenset(_REGISTRY)
+
+
+def names() -> tuple[str, ...]:
+    """Model names ``Config(model=...)`` accepts: the built-ins and every registered one."""
+    return tuple(sorted(_REGISTRY))
+
+
+def register(name: str, factory: ModelFactory, *, overwrite: bool = False) -> None:
+    """Add a model factory under ``name`` (usable in Config, the CLI, sweeps and checkpoints).
+
+    Raises ValueError when ``name`` is taken (built-ins can never be replaced; a registered
+    one only with ``overwrite=True``) and TypeError when ``factory`` is not callable.
+    """
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(f"a model name must be an identifier-like string, got {name!r}")
+    if name in _BUILTIN:
+        raise ValueError(f"{name!r} is a built-in model; register yours under another name")
+    if name in _REGISTRY and not overwrite:
+        raise ValueError(
+            f"model {name!r} is already registered; pass overwrite=True to replace it "
+            "or choose another name"
+        )
+    if not callable(factory):
+        raise TypeError(
+            f"a model factory must be callable (kernel_init, bias_init, num_classes, cfg) -> "
+            f"nn.Module, got {factory!r}"
+        )
+    _REGISTRY[name] = factory
+
+
+def unregister(name: str) -> None:
+    """Remove a model added with :func:`register`."""
+    if name in _BUILTIN:
+        raise ValueError(f"{name!r} is a built-in model and cannot be removed")
+    factory(name)
+    del _REGISTRY[name]
+
+
+def factory(model: str | ModelFactory) -> ModelFactory:
+    """The factory of ``model`` (a registered name, or a factory, returned as is)."""
+    if callable(model):
+        return model
+    if model not in _REGISTRY:
+        raise ValueError(f"unknown model {model!r}; valid choices: {', '.join(names())}")
+    return _REGISTRY[model]
+
+
+def build(
+    model: str | ModelFactory,
+    kernel_init: Callable[..., Array],
+    bias_init: Callable[..., Array],
+    num_classes: int,
+    cfg: Any,
+) -> nn.Module:
+    """Call the factory of ``model``; TypeError when it returns no Flax module."""
+    module = factory(model)(kernel_init, bias_init, num_classes, cfg)
+    if not isinstance(module, nn.Module):
+        raise TypeError(
+            f"model factory {model!r} returned {type(module).__name__}, not a flax.linen.Module"
+        )
+    return module
+
+
+def check_layers(model: nn.Module, params: Any, intermediates: Any) -> None:
+    """Raise ValueError unless ``model`` has the documented per-layer form (module docstring).
+
+    ``params`` and ``intermediates`` may be abstract (from ``jax.eval_shape``).
+    """
+    problems = []
+    for name in layer_names(model):
+        if "kernel" not in params.get(name, {}):
+            problems.append(f"no parameter {name}/kernel")
+        elif name != "output" and not {"preact", "act"} <= set(intermediates.get(name, {})):
+            problems.append(f"{name} does not sow intermediates {name}/{{preact,act}}")
+    if problems:
+        raise ValueError(
+            f"{type(model).__name__} lacks the per-layer form diagnostics need ("
+            + "; ".join(problems)
+            + "); see initjax.models' docstring"
+        )
 
 
 def layer_names(model: nn.Module) -> tuple[str, ...]:

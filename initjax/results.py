@@ -18,6 +18,7 @@ import contextlib
 import hashlib
 import importlib.metadata
 import importlib.util
+import itertools
 import json
 import os
 import subprocess
@@ -32,12 +33,13 @@ import xarray as xr
 
 if TYPE_CHECKING:
     from initjax.data import Dataset
-    from initjax.sweep import Grid
+    from initjax.grid import Grid
     from initjax.train import Config
 
 ENGINE: Literal["netcdf4"] = "netcdf4"
 PACKAGES = ("initjax", "jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "numpy", "xarray")
 TABLE_SUFFIXES = (".csv", ".parquet")
+INNER_DIMS = ("seed", "sigma", "lr")
 
 
 def _umask() -> int:
@@ -157,6 +159,8 @@ def to_dataframe(ds: xr.Dataset) -> pd.DataFrame:
         var = ds[name]
         if var.dtype == bool:
             var = var.astype(np.float64)
+        elif not np.issubdtype(var.dtype, np.number):
+            continue  # per-slice provenance (config JSON), not a value
         frame = var.to_dataframe(name="value").reset_index()
         frame = frame[[*var.dims, "value"]]  # drop non-dimension coordinates
         frame.insert(len(var.dims), "variable", str(name))
@@ -227,6 +231,10 @@ def fingerprint(cfg: Config, grid: Grid, data: Dataset) -> dict[str, Any]:
             "sha256": digest(data.x_train, data.y_train, data.x_test, data.y_test),
         },
     }
+    from initjax import plugins
+
+    if plugins.loaded():  # an edited plugin is another sweep (its path may move freely)
+        content["plugins"] = [p["sha256"] for p in plugins.loaded()]
     text = json.dumps(content, sort_keys=True)
     return {**content, "hash": hashlib.sha256(text.encode()).hexdigest()}
 
@@ -264,18 +272,20 @@ def summary(ds: xr.Dataset, max_rows: int = 40) -> str:
     final = ds.isel(epoch=-1) if "epoch" in ds.dims else ds
     names = [m for m in SUMMARY_METRICS if m in ds]
     n_seeds = ds.sizes.get("seed", 1)
-    header = ["sigma", "lr", *names, "diverged"]
+    outer = [str(d) for d in ds.dims if d not in (*INNER_DIMS, "epoch", "layer", "hidden_layer")]
+    header = [*outer, "sigma", "lr", *names, "diverged"]
     rows = []
     sigmas = ds["sigma"].values if "sigma" in ds.dims else [None]
     lrs = ds["lr"].values if "lr" in ds.dims else [None]
-    for sigma in sigmas:
-        for lr in lrs:
-            cell = final
+    outer_values = itertools.product(*(ds[d].values for d in outer))
+    for where, sigma, lr in itertools.product(outer_values, sigmas, lrs):
+        if True:
+            cell = final.sel(dict(zip(outer, where, strict=True)))
             if sigma is not None:
                 cell = cell.sel(sigma=sigma)
             if lr is not None:
                 cell = cell.sel(lr=lr)
-            row = [_num(sigma), _num(lr)]
+            row = [*(str(w) for w in where), _num(sigma), _num(lr)]
             for name in names:
                 values = np.asarray(cell[name].values, dtype=np.float64).ravel()
                 values = values[np.isfinite(values)]

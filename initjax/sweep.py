@@ -1,163 +1,137 @@
-"""A grid of runs over (seed, σ, lr) as one compiled program: ``train``'s run, vmapped.
+"""Sweeps: a (seed, σ, lr) grid as one compiled program, outer axes looped, saved if asked.
 
-The grid is flattened to M = seeds × sigmas × lrs cells; :func:`initjax.train.init_run` is
-``jax.vmap``-ed over the cell axis and :func:`initjax.train.train_epochs_grid` trains all cells
-with the step vmapped inside the scan over batches (the data is not vmapped:
-every cell reads the same device arrays, so memory grows with parameters, not with
-M × data). σ and lr are traced arrays, so a second grid of the same shape reuses the compiled
-program. The cell axis is sharded over every device (:mod:`initjax.shard`).
+::
 
-Training advances in chunks of epochs; after each chunk an ``on_chunk`` callback sees the
-whole :class:`SweepState`, which is what a checkpointer saves and what ``start=`` resumes from.
+    res = ij.sweep.run(cfg, data, seeds=8, sigmas=[0.5, 1, 2], lrs=[0.1],
+                       over={"scheme": ["he_normal", "lecun_normal", my_builder],
+                             "hidden": [(64,), (256,)]},
+                       out="runs/schemes")                  # optional: resumable, saved
+
+**Inner axes** (seed, σ, lr) are arrays: :mod:`initjax.grid` trains every cell as one
+program (``train``'s run vmapped; no recompile for a new grid of the same shape).
+**Outer axes** are Config fields that change the program (scheme, model, hidden, activation,
+batch_norm, optimizer, batch_size …): each combination of their values is its own compiled
+program over the inner grid, and the slices are joined into **one** ``xarray.Dataset`` with a
+dimension per outer axis, labelled coordinates and per-slice provenance (the ``config``
+variable holds each slice's Config as JSON; ``attrs["config"]`` marks outer fields).
+A slice is exactly the standalone sweep of its config (same program, bit for bit).
+
+With ``out=DIR`` the sweep is resumable (:mod:`initjax.checkpoint`): without outer axes DIR
+is one checkpointed sweep; with them, slice *i* lives in ``DIR/parts/<i>/`` until all are
+done, then ``DIR/results.nc`` holds the joined Dataset and the parts are removed. A killed
+sweep resumes at the right outer value and epoch.
+
+Every result carries ``init_std`` (dims: outer axes, sigma, layer), the standard deviation
+each layer's kernel is drawn with, so schemes whose σ means different things share an axis.
 """
 
 from __future__ import annotations
 
-import functools
-import importlib.metadata
-import time
-import warnings
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+import hashlib
+import itertools
+import json
+import shutil
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
-import jax
 import numpy as np
 import xarray as xr
 
+from initjax import checkpoint, results, train
 from initjax import data as datasets
-from initjax import models, shard, train
-from initjax.train import Config, DataArrays, TrainState
+from initjax.grid import (  # re-exported: the engine's names, as users have met them here
+    SVD_DIAGNOSTICS,
+    Grid,
+    Position,
+    SweepState,
+    advance_grid,
+    attrs,
+    compile_count,
+    grid_devices,
+    init_grid,
+    init_std,
+    sigma_attrs,
+    start,
+    to_dataset,
+)
+from initjax.grid import run as run_grid
+from initjax.train import Config
+
+__all__ = [
+    "INNER",
+    "NOT_OUTER",
+    "SVD_DIAGNOSTICS",
+    "Grid",
+    "Position",
+    "SweepState",
+    "advance_grid",
+    "attrs",
+    "compile_count",
+    "grid_devices",
+    "init_grid",
+    "init_std",
+    "outer_axes",
+    "run",
+    "run_grid",
+    "sigma_attrs",
+    "start",
+    "to_dataset",
+]
+
+INNER = {"sigma": "sigmas", "lr": "lrs"}
+"""Config fields that are inner (array) axes, and the argument that varies them."""
+NOT_OUTER = {
+    "dataset": "a sweep trains on one dataset; run one sweep per dataset",
+    "num_classes": "it follows the dataset",
+    "normalize": "it changes the data, not the program; run one sweep per normalization",
+    "epochs": "slices must share the epoch axis; slice results by epoch instead",
+}
+PARTS = "parts"
 
 
-@dataclass(frozen=True)
-class Grid:
-    """The values a sweep varies; cells are ordered seed-major (C order over seed, σ, lr)."""
+def outer_axes(cfg: Config, over: Mapping[str, Sequence[Any]] | None) -> list[tuple[str, list]]:
+    """Validate ``over`` against ``cfg``: ``[(field, values), ...]`` in the order given.
 
-    seeds: np.ndarray
-    sigmas: np.ndarray
-    lrs: np.ndarray
-
-    @classmethod
-    def make(
-        cls, seeds: Iterable[int] | int, sigmas: Iterable[float], lrs: Iterable[float]
-    ) -> Grid:
-        seeds_ = np.arange(seeds) if isinstance(seeds, int) else np.asarray(list(seeds))
-        grid = cls(
-            seeds=seeds_.astype(np.int64),
-            sigmas=np.asarray(list(sigmas), dtype=np.float64),
-            lrs=np.asarray(list(lrs), dtype=np.float64),
-        )
-        for name in ("seeds", "sigmas", "lrs"):
-            values = getattr(grid, name)
-            if values.ndim != 1 or values.size == 0:
-                raise ValueError(f"{name} must be a non-empty 1-D list, got {values!r}")
-            if len(np.unique(values)) != values.size:
-                raise ValueError(f"{name} has repeated values: {values.tolist()}")
-        if not np.all(np.isfinite(grid.sigmas)) or np.any(grid.sigmas < 0):
-            raise ValueError(f"sigmas must be finite and >= 0, got {grid.sigmas.tolist()}")
-        if not np.all(np.isfinite(grid.lrs)) or np.any(grid.lrs <= 0):
-            raise ValueError(f"lrs must be finite and > 0, got {grid.lrs.tolist()}")
-        return grid
-
-    @property
-    def shape(self) -> tuple[int, int, int]:
-        return (self.seeds.size, self.sigmas.size, self.lrs.size)
-
-    @property
-    def size(self) -> int:
-        return int(np.prod(self.shape))
-
-    def cells(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Flat per-cell (seed int32, σ float32, lr float32) arrays of length ``size``."""
-        s, g, lr = np.meshgrid(self.seeds, self.sigmas, self.lrs, indexing="ij")
-        return (
-            s.ravel().astype(np.int32),
-            g.ravel().astype(np.float32),
-            lr.ravel().astype(np.float32),
-        )
-
-
-@dataclass
-class SweepState:
-    """A sweep between chunks: epochs done, the (padded) per-cell train state, metrics so far.
-
-    ``metrics[name]`` has shape (padded cells, epochs_done + 1, ...).
+    ValueError names a field that is not a Config field, an inner axis, or not allowed; an
+    empty or repeated value list; or a value the Config rejects (checked per combination).
     """
-
-    epochs_done: int
-    state: TrainState
-    metrics: dict[str, np.ndarray]
-
-
-@functools.partial(jax.jit, static_argnames=("cfg",))
-def init_grid(
-    cfg: Config, data: DataArrays, seeds: jax.Array, sigmas: jax.Array, lrs: jax.Array
-) -> tuple[TrainState, dict[str, jax.Array]]:
-    """``train.init_run`` vmapped over cells."""
-    return jax.vmap(lambda s, g, lr: train.init_run(cfg, data, s, g, lr))(seeds, sigmas, lrs)
-
-
-@functools.partial(jax.jit, static_argnames=("cfg", "n_epochs"), donate_argnames=("state",))
-def advance_grid(
-    cfg: Config, data: DataArrays, state: TrainState, n_epochs: int
-) -> tuple[TrainState, dict[str, jax.Array]]:
-    """``train.train_epochs_grid``: every cell ``n_epochs`` further."""
-    return train.train_epochs_grid(cfg, data, state, n_epochs)
-
-
-SVD_DIAGNOSTICS = ("weight_rank", "layer_jacobian_sv")
-"""Recorded diagnostics that take an SVD (see :func:`grid_devices`)."""
-
-
-def grid_devices(cfg: Config, devices: list[Any] | None) -> list[Any] | None:
-    """The devices a sweep of ``cfg`` shards over: ``devices``, unless that would hang.
-
-    In jaxlib 0.10.2 a program that runs ``jnp.linalg.svd`` inside a grid sharded over two or
-    more XLA:CPU devices *of one process* can deadlock. A sweep that records an SVD diagnostic
-    (:data:`SVD_DIAGNOSTICS`) on such a mesh therefore runs on one device per process instead
-    (a warning says so; the result is the same, only slower), and an explicit ``devices`` list
-    that asks for it is refused with an error.
-    """
-    svd = [n for n in cfg.record if n in SVD_DIAGNOSTICS]
-    devs = jax.devices() if devices is None else list(devices)
-    here = [d for d in devs if d.process_index == jax.process_index()]
-    if not svd or sum(d.platform == "cpu" for d in here) < 2:
-        return devices
-    if devices is not None:
-        raise ValueError(
-            f"recording {svd} in a grid sharded over {len(here)} CPU devices of one process can "
-            "deadlock (XLA:CPU, jaxlib 0.10.2); pass one device per process, e.g. "
-            "devices=jax.devices()[:1], or record no SVD diagnostic"
-        )
-    first: dict[int, Any] = {}
-    for d in devs:
-        first.setdefault(d.process_index, d)
-    one_each = list(first.values())
-    warnings.warn(
-        f"recording {svd}: this sweep runs on {len(one_each)} device(s), one per process, not "
-        f"{len(devs)} (SVDs in a grid sharded over several XLA:CPU devices of one process can "
-        "deadlock)",
-        stacklevel=3,
-    )
-    return one_each
+    if not over:
+        return []
+    fields = {f for f in train.Config.__dataclass_fields__}
+    axes = []
+    for name, values in over.items():
+        if name in INNER:
+            raise ValueError(f"{name} is an inner axis: pass {INNER[name]}=[...] instead of over")
+        if name not in fields:
+            raise ValueError(
+                f"over: {name!r} is not a Config field; valid choices: "
+                + ", ".join(sorted(fields - set(INNER) - set(NOT_OUTER)))
+            )
+        if name in NOT_OUTER:
+            raise ValueError(f"over: {name} cannot be an outer axis ({NOT_OUTER[name]})")
+        if isinstance(values, str) or not isinstance(values, Iterable):
+            raise ValueError(f"over[{name!r}] must be a list of values, got {values!r}")
+        values = [tuple(v) if isinstance(v, list) else v for v in values]
+        labels = [coord_label(v) for v in values]
+        if not values:
+            raise ValueError(f"over[{name!r}] is empty")
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"over[{name!r}] has repeated values: {labels}")
+        axes.append((name, values))
+    for combo in itertools.product(*(v for _, v in axes)):
+        cfg.replace(**dict(zip([n for n, _ in axes], combo, strict=True)))  # raises if invalid
+    return axes
 
 
-def start(cfg: Config, arrays: DataArrays, grid: Grid, mesh: Any) -> SweepState:
-    """Initialize every cell (padded to the mesh) and measure epoch 0."""
-    padded = shard.padded_size(grid.size, mesh)
-    cells = tuple(shard.pad_cells(c, padded) for c in grid.cells())
-    seeds, sigmas, lrs = shard.place_cells(cells, mesh)
-    state, first = init_grid(cfg, arrays, seeds, sigmas, lrs)
-    return SweepState(0, state, {k: v[:, None] for k, v in shard.to_host(first).items()})
-
-
-def _progress(total: int, initial: int, enabled: bool, desc: str) -> Any:
-    from tqdm.auto import tqdm
-
-    return tqdm(
-        total=total, initial=initial, disable=not enabled, desc=desc, unit="epoch", leave=False
-    )
+def coord_label(value: Any) -> Any:
+    """An outer value as a coordinate: names, numbers and bools as they are, a tuple as
+    ``"64,64"``, a callable as ``module.qualname``."""
+    if isinstance(value, tuple):
+        return ",".join(str(v) for v in value)
+    if callable(value) and not isinstance(value, str):
+        return train.label(value)
+    return value
 
 
 def run(
@@ -167,132 +141,182 @@ def run(
     sigmas: Iterable[float] | None = None,
     lrs: Iterable[float] | None = None,
     *,
+    over: Mapping[str, Sequence[Any]] | None = None,
+    out: str | Path | None = None,
+    checkpoint_every: int = 1,
+    overwrite: bool = False,
     progress: bool = True,
-    chunk_epochs: int = 1,
-    resume: SweepState | None = None,
-    on_chunk: Callable[[SweepState], None] | None = None,
     devices: list[Any] | None = None,
+    **grid_kwargs: Any,
 ) -> xr.Dataset:
-    """Train every (seed, σ, lr) cell and return the labelled result.
+    """Train every (outer value, seed, σ, lr) cell and return one labelled Dataset.
 
     Args:
-      cfg: the run's configuration (``cfg.epochs`` epochs each).
+      cfg: the runs' configuration (``cfg.epochs`` epochs each); outer fields are replaced.
       data: the dataset (``cfg.dataset`` must name it).
       seeds: an int (``range(seeds)``) or the seeds themselves.
       sigmas: the scheme's scale values (default: ``[cfg.default_sigma()]``).
       lrs: learning rates (default: ``[cfg.lr]``).
-      progress: show a progress bar with ETA and model-steps/s.
-      chunk_epochs: epochs per compiled call between progress updates / callbacks.
-      resume: a :class:`SweepState` to continue from (e.g. a loaded checkpoint).
-      on_chunk: called with the :class:`SweepState` after every chunk (checkpointing).
-      devices: devices to shard the grid over (default: all; one per process when an SVD
-        diagnostic is recorded on CPU, see :func:`grid_devices`).
+      over: outer axes ``{field: [values]}`` (see the module docstring); their product is
+        looped, one compiled program per combination.
+      out: a folder to make the sweep resumable and saved (results.nc, results.csv).
+      checkpoint_every: with ``out``: epochs between checkpoints.
+      overwrite: with ``out``: discard a different sweep found there.
+      progress: progress bar with outer position, ETA and model-steps/s.
+      devices: devices to shard each grid over (default: all).
+      grid_kwargs: passed to :func:`initjax.grid.run` (``chunk_epochs``, ``resume``,
+        ``on_chunk``) when there is neither ``over`` nor ``out``.
 
     Returns:
-      ``xarray.Dataset`` with dims ``(seed, sigma, lr, epoch)``: metrics per epoch (epoch 0 is
-      before training), ``diverged`` and ``diverged_step`` per cell, the config in attrs.
+      ``xarray.Dataset`` with dims ``(*outer, seed, sigma, lr, epoch)`` (+ ``layer`` for
+      per-layer values): metrics per epoch (epoch 0 is before training), ``diverged`` and
+      ``diverged_step`` per cell, ``init_std``, provenance in attrs.
     """
     train._check_data(cfg, data)
+    axes = outer_axes(cfg, over)
     grid = Grid.make(
         seeds,
         [cfg.default_sigma()] if sigmas is None else sigmas,
         [cfg.lr] if lrs is None else lrs,
     )
-    if chunk_epochs < 1:
-        raise ValueError(f"chunk_epochs must be >= 1, got {chunk_epochs}")
-    mesh = shard.grid_mesh(grid_devices(cfg, devices))
-    arrays = shard.place_replicated(DataArrays.from_dataset(data), mesh)
-    if resume is None:
-        sweep = start(cfg, arrays, grid, mesh)
-    else:
-        padded = shard.padded_size(grid.size, mesh)
-        cells = jax.tree_util.tree_leaves(resume.state)[0].shape[0]
-        if cells != padded or resume.epochs_done > cfg.epochs:
-            raise ValueError(
-                f"resume state has {cells} cells after {resume.epochs_done} epochs; this sweep "
-                f"needs {padded} cells (grid {grid.shape} on {mesh.size} devices) and at most "
-                f"{cfg.epochs} epochs"
-            )
-        sweep = SweepState(
-            resume.epochs_done, shard.place_cells(resume.state, mesh), dict(resume.metrics)
+    if grid_kwargs and (axes or out is not None):
+        raise ValueError(f"{sorted(grid_kwargs)} apply to a single in-memory grid only")
+    if not axes:
+        if out is None:
+            return run_grid(
+                cfg, data, grid.seeds.tolist(), grid.sigmas.tolist(), grid.lrs.tolist(),
+                progress=progress, devices=devices, **grid_kwargs,
+            )  # fmt: skip
+        return checkpoint.run(
+            cfg, data, grid, out, every=checkpoint_every, overwrite=overwrite, progress=progress
+        ).result
+    names = [n for n, _ in axes]
+    combos = list(itertools.product(*(v for _, v in axes)))
+    folder = None if out is None else _outer_folder(cfg, data, grid, axes, Path(out), overwrite)
+    if folder is not None and (folder / checkpoint.RESULTS).exists():
+        return results.load(folder / checkpoint.RESULTS)
+    parts = []
+    for i, combo in enumerate(combos):
+        sub = cfg.replace(**dict(zip(names, combo, strict=True)))
+        where = Position(
+            i, len(combos), " ".join(f"{n}={coord_label(v)}" for n, v in zip(names, combo, strict=True))
         )
-    steps_per_epoch = data.num_train // cfg.batch_size
-    bar = _progress(cfg.epochs, sweep.epochs_done, progress, f"{grid.size} runs")
-    try:
-        while sweep.epochs_done < cfg.epochs:
-            n = min(chunk_epochs, cfg.epochs - sweep.epochs_done)
-            t0 = time.perf_counter()
-            state, rest = advance_grid(cfg, arrays, sweep.state, n)
-            rest_np = shard.to_host(rest)
-            dt = time.perf_counter() - t0
-            sweep = SweepState(
-                sweep.epochs_done + n,
-                state,
-                {k: np.concatenate([sweep.metrics[k], rest_np[k]], axis=1) for k in rest_np},
-            )
-            bar.set_postfix_str(f"{grid.size * steps_per_epoch * n / dt:,.0f} model-steps/s")
-            bar.update(n)
-            if on_chunk is not None:
-                on_chunk(sweep)
-    finally:
-        bar.close()
-    return to_dataset(cfg, grid, sweep)
+        train._check_data(sub, data)
+        if folder is None:
+            ds = run_grid(
+                sub, data, grid.seeds.tolist(), grid.sigmas.tolist(), grid.lrs.tolist(),
+                progress=progress, devices=devices, position=where,
+            )  # fmt: skip
+        else:
+            ds = checkpoint.run(
+                sub, data, grid, folder / PARTS / str(i),
+                every=checkpoint_every, progress=progress, position=where,
+            ).result  # fmt: skip
+        parts.append(ds)
+    joined = join(cfg, axes, combos, parts)
+    if folder is not None:
+        joined.attrs["fingerprint"] = json.loads((folder / checkpoint.FINGERPRINT).read_text())[
+            "hash"
+        ]
+        results.save(joined, folder / checkpoint.RESULTS)
+        results.export(joined, folder / checkpoint.TABLE)
+        shutil.rmtree(folder / PARTS, ignore_errors=True)
+    return joined
 
 
-def to_dataset(cfg: Config, grid: Grid, sweep: SweepState) -> xr.Dataset:
-    """Label a finished (or partial) sweep: drop padded cells, unflatten the grid."""
-    m = grid.size
-    shape = grid.shape
-    epochs = np.arange(sweep.epochs_done + 1)
-    dims = ("seed", "sigma", "lr", "epoch")
-    layer_coord = models.layer_names(train.build_model(cfg))
-    variables: dict[str, Any] = {}
-    for name, values in sweep.metrics.items():
-        v = values[:m].reshape(*shape, *values.shape[1:])
-        extra = v.shape[4:]
-        extra_dims: tuple[str, ...] = ()
-        if len(extra) == 1:
-            extra_dims = ("layer",) if extra[0] == len(layer_coord) else ("hidden_layer",)
-        elif extra:
-            extra_dims = tuple(f"{name}_dim{i}" for i in range(len(extra)))
-        variables[name] = (dims + extra_dims, v)
-    diverged_step = shard.to_host(sweep.state.diverged_step)[:m].reshape(shape).astype(np.int64)
-    variables["diverged"] = (("seed", "sigma", "lr"), diverged_step >= 0)
-    variables["diverged_step"] = (("seed", "sigma", "lr"), diverged_step)
-    coords: dict[str, Any] = {
-        "seed": grid.seeds,
-        "sigma": grid.sigmas,
-        "lr": grid.lrs,
-        "epoch": epochs,
-    }
-    if any("layer" in v[0] for v in variables.values()):
-        coords["layer"] = list(layer_coord)
-    if any("hidden_layer" in v[0] for v in variables.values()):
-        coords["hidden_layer"] = [n for n in layer_coord if n != "output"]
-    ds = xr.Dataset(variables, coords=coords)
-    ds.attrs.update(attrs(cfg))
-    return ds
-
-
-def attrs(cfg: Config) -> dict[str, str | int]:
-    """Provenance stored with every result: config, scale meaning, package versions."""
-    from initjax import init as schemes
-
-    out: dict[str, str | int] = {
-        "config": cfg.to_json(),
-        "scale_param": schemes.scale_param(cfg.scheme) or "none",
-        "epochs_planned": cfg.epochs,
-        "jax_backend": jax.default_backend(),
-        "num_devices": jax.device_count(),
-    }
-    for pkg in ("initjax", "jax", "jaxlib", "flax", "optax", "numpy"):
-        try:
-            out[f"version_{pkg}"] = importlib.metadata.version(pkg)
-        except importlib.metadata.PackageNotFoundError:
-            out[f"version_{pkg}"] = "unknown"
+def _outer_folder(
+    cfg: Config,
+    data: datasets.Dataset,
+    grid: Grid,
+    axes: list[tuple[str, list]],
+    out: Path,
+    overwrite: bool,
+) -> Path:
+    """Claim ``out`` for this outer sweep: its fingerprint covers every slice's config."""
+    fp = results.fingerprint(cfg, grid, data)
+    fp["config"] = json.loads(outer_config(cfg, axes))
+    fp["over"] = {n: [str(coord_label(v)) for v in values] for n, values in axes}
+    text = json.dumps({k: v for k, v in fp.items() if k != "hash"}, sort_keys=True)
+    fp["hash"] = hashlib.sha256(text.encode()).hexdigest()
+    if overwrite:
+        checkpoint.clear(out)
+        shutil.rmtree(out / PARTS, ignore_errors=True)
+    else:
+        checkpoint.check_folder(out, fp)
+    if (out / checkpoint.RESULTS).exists():
+        ds = results.load(out / checkpoint.RESULTS)
+        if ds.attrs.get("fingerprint") != fp["hash"]:
+            raise checkpoint.FingerprintMismatch(out, ["results.nc is not this sweep's"])
+        return out
+    out.mkdir(parents=True, exist_ok=True)
+    if not (out / checkpoint.FINGERPRINT).exists():
+        results.write_json(out / checkpoint.FINGERPRINT, fp)
     return out
 
 
-def compile_count() -> int:
-    """Programs compiled so far by the grid functions (a test checks σ grids reuse them)."""
-    return int(init_grid._cache_size() + advance_grid._cache_size())  # type: ignore[attr-defined]
+OUTER_MARK = "(outer axis: see the config variable)"
+
+
+def outer_config(cfg: Config, axes: list[tuple[str, list]]) -> str:
+    """``cfg`` as JSON with every outer field replaced by :data:`OUTER_MARK`."""
+    raw = json.loads(cfg.to_json())
+    for name, _ in axes:
+        raw[name] = OUTER_MARK
+    return json.dumps(raw, sort_keys=True)
+
+
+def join(
+    cfg: Config,
+    axes: list[tuple[str, list]],
+    combos: list[tuple],
+    parts: list[xr.Dataset],
+) -> xr.Dataset:
+    """Stack per-combination Datasets into one with a dimension per outer axis.
+
+    Attributes true of one slice only (its config, σ's meaning) become variables along the
+    outer dimensions; the others stay attributes.
+    """
+    names = [n for n, _ in axes]
+    shape = [len(v) for _, v in axes]
+    slices = []
+    for combo, p in zip(combos, parts, strict=True):
+        q = p.copy()
+        q.attrs = {}
+        q["sigma"].attrs = {}
+        q["config"] = ((), p.attrs["config"])
+        q["scale_param"] = ((), p.attrs["scale_param"])
+        q = q.expand_dims({n: [coord_label(v)] for n, v in zip(names, combo, strict=True)})
+        slices.append(q)
+    nested: Any = np.empty(shape, dtype=object)
+    for k, q in enumerate(slices):
+        nested[np.unravel_index(k, shape)] = q
+    stacked = xr.combine_nested(
+        nested.tolist(), concat_dim=names, join="outer", combine_attrs="drop"
+    )
+    order = [*names, *[d for d in ("seed", "sigma", "lr", "epoch") if d in stacked.dims]]
+    stacked = stacked.transpose(*order, *[d for d in stacked.dims if d not in order])
+    for n, values in axes:
+        stacked = stacked.reindex({n: [coord_label(v) for v in values]})
+        stacked[n].attrs["long_name"] = f"Config.{n} (outer axis)"
+    assert [stacked.sizes[n] for n in names] == shape
+    stacked.attrs.update({k: v for k, v in parts[0].attrs.items() if k != "fingerprint"})
+    user = {}  # where each slice's user code came from, merged (names do not collide)
+    for p in parts:
+        for field, source in json.loads(str(p.attrs.get("user_code", "{}"))).items():
+            user.setdefault(field, {})[json.loads(p.attrs["config"])[field]] = source
+    stacked.attrs.pop("user_code", None)
+    if user:
+        stacked.attrs["user_code"] = json.dumps(user, sort_keys=True)
+    stacked.attrs["config"] = outer_config(cfg, axes)
+    stacked.attrs["scale_param"] = (
+        OUTER_MARK if "scheme" in names else parts[0].attrs["scale_param"]
+    )
+    stacked.attrs["outer_axes"] = json.dumps(names)
+    stacked["sigma"].attrs.update(parts[0]["sigma"].attrs)
+    if "scheme" in names:
+        stacked["sigma"].attrs.update(
+            long_name="init scale σ (its meaning per scheme: the scale_param variable)",
+            scale_param=OUTER_MARK,
+            meaning=OUTER_MARK,
+        )
+    return stacked

@@ -21,15 +21,23 @@ every run (``order="shared"``: cells of a grid differ only by their init, a pair
 ``order="per_seed"`` uses each seed's own data key instead. Epoch ``e`` shuffles with
 ``fold_in(data_key, e)``, so a run resumed at any epoch sees the same batches.
 
-**Divergence.** An epoch whose loss or parameters become non-finite marks the run
-``diverged``; its parameters are frozen at the last finite values and its metrics from that
-epoch on are NaN. Nothing raises: in a grid, the other cells are untouched.
+**Divergence.** An epoch in which a step's loss is non-finite or above
+``cfg.diverge_above × ln(num_classes)`` (the loss of a uniform prediction; default 1000×), or
+whose parameters become non-finite, marks the run ``diverged``; its parameters are frozen at
+the values before that epoch and its metrics from that epoch on are NaN. Nothing raises: in a
+grid, the other cells are untouched.
+
+**Open to user code.** ``Config.scheme``, ``model`` and ``optimizer`` take a registered name
+(:func:`initjax.init.register`, :func:`initjax.models.register`, :func:`register_optimizer`)
+or the callable itself; ``schedule`` a name from :data:`SCHEDULES` or ``step -> factor``.
+Callables must stay hashable (functions are), since the Config is a static jit argument.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
 import json
 import math
 from collections.abc import Callable, Mapping
@@ -48,15 +56,85 @@ from initjax import models
 
 Array = jax.Array
 
-MODELS = ("softmax", "mlp")
-OPTIMIZERS = ("sgd", "momentum", "adam")
 ORDERS = ("shared", "per_seed")
 METRICS = ("train_loss", "train_acc", "test_loss", "test_acc", "batch_loss")
+SCHEDULES = ("constant", "cosine", "warmup_cosine", "step")
+"""Learning-rate schedules: the step size at step t is ``lr × factor(t)`` (see :func:`lr_factor`)."""
+
+OptimizerFactory = Callable[["Config"], optax.GradientTransformation]
+"""``factory(cfg) -> optax.GradientTransformation``: the update *direction*, without the step
+size (the engine applies ``params -= lr × factor(t) × direction``, lr being a traced grid
+value). It reads what it needs from ``cfg`` (``momentum``, ``weight_decay`` …)."""
 
 
-def _choice(what: str, value: Any, valid: tuple[str, ...]) -> None:
+def _direction(cfg: Config) -> optax.GradientTransformation:
+    base = {
+        "sgd": optax.identity,
+        "momentum": lambda: optax.trace(decay=cfg.momentum),
+        "nesterov": lambda: optax.trace(decay=cfg.momentum, nesterov=True),
+        "adam": optax.scale_by_adam,
+        "rmsprop": lambda: optax.scale_by_rms(decay=0.9, eps=1e-8),
+    }
+    if cfg.optimizer == "adamw":  # decoupled decay (Loshchilov & Hutter 2019): after Adam
+        return optax.chain(optax.scale_by_adam(), optax.add_decayed_weights(cfg.weight_decay))
+    tx = base[str(cfg.optimizer)]()
+    if cfg.weight_decay:  # coupled L2, as torch's weight_decay: wd·θ added to the gradient
+        return optax.chain(optax.add_decayed_weights(cfg.weight_decay), tx)
+    return tx
+
+
+_BUILTIN_OPTIMIZERS = ("adam", "adamw", "momentum", "nesterov", "rmsprop", "sgd")
+_OPTIMIZERS: dict[str, OptimizerFactory] = dict.fromkeys(_BUILTIN_OPTIMIZERS, _direction)
+
+
+def optimizer_names() -> tuple[str, ...]:
+    """Names ``Config(optimizer=...)`` accepts: built-ins and registered ones."""
+    return tuple(sorted(_OPTIMIZERS))
+
+
+def register_optimizer(name: str, factory: OptimizerFactory, *, overwrite: bool = False) -> None:
+    """Add an optimizer direction ``factory(cfg) -> GradientTransformation`` under ``name``.
+
+    E.g. ``register_optimizer("lion", lambda cfg: optax.scale_by_lion())``. ValueError when the
+    name is a built-in or taken (unless ``overwrite``); TypeError when not callable.
+    """
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(f"an optimizer name must be an identifier-like string, got {name!r}")
+    if name in _BUILTIN_OPTIMIZERS:
+        raise ValueError(f"{name!r} is a built-in optimizer; register yours under another name")
+    if name in _OPTIMIZERS and not overwrite:
+        raise ValueError(f"optimizer {name!r} is already registered; pass overwrite=True")
+    if not callable(factory):
+        raise TypeError(f"an optimizer factory must be callable cfg -> transform, got {factory!r}")
+    _OPTIMIZERS[name] = factory
+
+
+def unregister_optimizer(name: str) -> None:
+    if name in _BUILTIN_OPTIMIZERS or name not in _OPTIMIZERS:
+        raise ValueError(f"{name!r} is not a registered user optimizer")
+    del _OPTIMIZERS[name]
+
+
+def label(value: Any) -> str:
+    """A name for a Config value: the string itself, or ``module.qualname`` of a callable."""
+    if isinstance(value, str):
+        return value
+    return f"{getattr(value, '__module__', '?')}.{getattr(value, '__qualname__', repr(value))}"
+
+
+def _choice(what: str, value: Any, valid: tuple[str, ...], *, allow_callable: bool = False) -> None:
+    if allow_callable and callable(value) and not isinstance(value, str):
+        try:
+            hash(value)
+        except TypeError:
+            raise ValueError(
+                f"a callable {what} must be hashable (a function, not e.g. a list-holding "
+                f"object), got {value!r}"
+            ) from None
+        return
     if value not in valid:
-        raise ValueError(f"unknown {what} {value!r}; valid choices: {', '.join(valid)}")
+        extra = " or a callable" if allow_callable else ""
+        raise ValueError(f"unknown {what} {value!r}; valid choices: {', '.join(valid)}{extra}")
 
 
 @dataclass(frozen=True)
@@ -67,14 +145,16 @@ class Config:
     values raise ``ValueError`` on construction, naming the valid choices.
     """
 
-    model: str = "softmax"
-    """``softmax`` (d2l's softmax regression) or ``mlp``."""
+    model: str | Callable[..., Any] = "softmax"
+    """``softmax`` (d2l's softmax regression), ``mlp``, a registered model name, or a factory
+    ``(kernel_init, bias_init, num_classes, cfg) -> flax module`` (see initjax.models)."""
     hidden: tuple[int, ...] = (256,)
     """MLP hidden widths, input to output (units). Ignored by ``softmax``."""
     activation: str = "relu"
     """MLP activation name, see :func:`initjax.models.activation_names`."""
-    scheme: str = "normal"
-    """Weight init scheme for every Dense kernel, see :func:`initjax.init.names`."""
+    scheme: str | Callable[..., Any] = "normal"
+    """Weight init scheme for every kernel: a name (:func:`initjax.init.names`, incl. registered
+    ones) or a builder ``scale -> init(key, shape, dtype)``."""
     scheme_kwargs: tuple[tuple[str, Any], ...] = ()
     """Other keyword arguments of the scheme (a dict is accepted and frozen), e.g. mode."""
     sigma: float | None = None
@@ -85,12 +165,27 @@ class Config:
     """Scale argument of the bias scheme (None: its default)."""
     batch_norm: bool = False
     """BatchNorm after every hidden Dense (MLP only)."""
-    optimizer: str = "sgd"
-    """``sgd`` (plain minibatch SGD, d2l), ``momentum`` (heavy ball) or ``adam``."""
+    optimizer: str | Callable[..., Any] = "sgd"
+    """``sgd`` (plain minibatch SGD, d2l), ``momentum`` (heavy ball), ``nesterov``, ``adam``,
+    ``adamw`` (decoupled weight decay), ``rmsprop`` (decay 0.9, eps 1e-8), a registered name,
+    or a direction factory ``cfg -> optax transform`` (see register_optimizer)."""
     lr: float = 0.1
     """Learning rate (step size), used when ``run`` gets none."""
     momentum: float = 0.9
-    """Momentum coefficient for ``optimizer="momentum"``."""
+    """Momentum coefficient for ``momentum`` and ``nesterov``."""
+    weight_decay: float = 0.0
+    """Weight decay λ ≥ 0 (1/step, times lr): decoupled (λθ added after Adam's scaling) for
+    ``adamw``, an L2 term λθ added to the gradient for the others."""
+    schedule: str | Callable[..., Any] = "constant"
+    """lr schedule, the step size being lr × factor(step): ``constant``, ``cosine`` (to 0 at
+    the last step), ``warmup_cosine`` (linear 0 → 1 over warmup_epochs, then cosine to 0),
+    ``step`` (× step_gamma every step_epochs epochs), or a callable step -> factor."""
+    warmup_epochs: float = 0.0
+    """Length of the linear warm-up of ``warmup_cosine`` (epochs; may be fractional)."""
+    step_epochs: int = 3
+    """Epochs between the lr drops of the ``step`` schedule."""
+    step_gamma: float = 0.1
+    """Factor applied to lr at each drop of the ``step`` schedule."""
     batch_size: int = 256
     """Examples per SGD step; the last partial batch of an epoch is dropped."""
     epochs: int = 10
@@ -110,6 +205,9 @@ class Config:
     recorded, the other metrics are NaN; for throughput measurements)."""
     eval_batch_size: int = 2000
     """Examples per evaluation chunk (bounds memory of a vmapped grid; no effect on values)."""
+    diverge_above: float = 1000.0
+    """A run is diverged when a step's loss exceeds this multiple of ln(num_classes) (the loss
+    of a uniform guess) or is non-finite; ``inf`` keeps only the non-finite rule."""
     record: tuple[str, ...] = ()
     """Diagnostics recorded per epoch by sweeps, see :mod:`initjax.diagnostics`."""
     probe_size: int = 256
@@ -121,15 +219,23 @@ class Config:
             object.__setattr__(self, "scheme_kwargs", tuple(sorted(self.scheme_kwargs.items())))
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
         object.__setattr__(self, "record", tuple(self.record))
-        _choice("model", self.model, MODELS)
-        _choice("optimizer", self.optimizer, OPTIMIZERS)
+        _choice("model", self.model, models.names(), allow_callable=True)
+        _choice("optimizer", self.optimizer, optimizer_names(), allow_callable=True)
+        _choice("schedule", self.schedule, SCHEDULES, allow_callable=True)
         _choice("order", self.order, ORDERS)
-        _choice("scheme", self.scheme, schemes.names())
+        _choice("scheme", self.scheme, schemes.names(), allow_callable=True)
         _choice("bias scheme", self.bias_scheme, schemes.names())
         _choice("activation", self.activation, models.activation_names())
         _choice("dataset", self.dataset, datasets.names())
         _choice("normalize", self.normalize, ("unit", "standard", "none"))
-        for name in ("batch_size", "epochs", "eval_batch_size", "probe_size", "num_classes"):
+        for name in (
+            "batch_size",
+            "epochs",
+            "eval_batch_size",
+            "probe_size",
+            "num_classes",
+            "step_epochs",
+        ):
             value = getattr(self, name)
             lowest = 0 if name == "epochs" else 1
             if not isinstance(value, int) or isinstance(value, bool) or value < lowest:
@@ -141,7 +247,15 @@ class Config:
             raise ValueError(f"lr must be a positive finite number, got {self.lr!r}")
         if not 0 <= self.momentum < 1:
             raise ValueError(f"momentum must be in [0, 1), got {self.momentum!r}")
-        if self.batch_norm and self.model != "mlp":
+        for name in ("weight_decay", "warmup_epochs"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        if not (math.isfinite(self.step_gamma) and self.step_gamma > 0):
+            raise ValueError(f"step_gamma must be a positive finite number, got {self.step_gamma}")
+        if not self.diverge_above > 0:
+            raise ValueError(f"diverge_above must be > 0 (inf: off), got {self.diverge_above!r}")
+        if self.batch_norm and self.model == "softmax":
             raise ValueError("batch_norm=True needs model='mlp' (softmax regression has none)")
         if self.record:
             from initjax import diagnostics
@@ -158,12 +272,26 @@ class Config:
         """The scale used when none is given: ``cfg.sigma`` or the scheme's default."""
         if self.sigma is not None:
             return float(self.sigma)
+        if callable(self.scheme):
+            params = list(inspect.signature(self.scheme).parameters)
+            return schemes.default_scale_of(self.scheme, params[0] if params else None, None)
         default = schemes.default_scale(self.scheme)
         return 0.0 if default is None else float(default)
+
+    def scale_param(self) -> str:
+        """What σ means for this scheme: the name of its scale argument (``none``: unused)."""
+        if callable(self.scheme):
+            params = list(inspect.signature(self.scheme).parameters)
+            return params[0] if params else "none"
+        return schemes.scale_param(self.scheme) or "none"
 
     def kernel_init(self, sigma: Any) -> Callable[..., Array]:
         """The weight initializer with scale ``sigma`` (may be traced)."""
         kwargs = dict(self.scheme_kwargs)
+        if callable(self.scheme):
+            init = self.scheme(sigma, **kwargs)
+            schemes.check_initializer(init, label(self.scheme))
+            return init
         param = schemes.scale_param(self.scheme)
         if param is not None:
             kwargs[param] = sigma
@@ -177,11 +305,22 @@ class Config:
         return schemes.get(self.bias_scheme, **kwargs)
 
     def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+        """The config as JSON; a callable field is written as ``callable:module.qualname``."""
+        raw = dataclasses.asdict(self)
+        for name in CALLABLE_FIELDS:
+            if callable(raw[name]):
+                raw[name] = "callable:" + label(raw[name])
+        return json.dumps(raw, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> Config:
         raw = json.loads(text)
+        for name in CALLABLE_FIELDS:
+            if str(raw.get(name, "")).startswith("callable:"):
+                raise ValueError(
+                    f"this config's {name} is a Python callable ({raw[name][9:]}); register it "
+                    f"under a name, or rebuild the Config with {name}=<the callable>"
+                )
         raw["hidden"] = tuple(raw["hidden"])
         raw["scheme_kwargs"] = tuple((k, v) for k, v in raw["scheme_kwargs"])
         raw["record"] = tuple(raw["record"])
@@ -191,32 +330,57 @@ class Config:
         return dataclasses.replace(self, **changes)
 
 
+CALLABLE_FIELDS = ("model", "scheme", "optimizer", "schedule")
+"""Config fields that take a name or a callable."""
+
+
 def build_model(cfg: Config, sigma: Any = None) -> nn.Module:
     """The Flax model of ``cfg`` whose kernels are drawn with scale ``sigma``."""
     kernel_init = cfg.kernel_init(cfg.default_sigma() if sigma is None else sigma)
-    if cfg.model == "softmax":
-        return models.SoftmaxRegression(cfg.num_classes, kernel_init, cfg.bias_init())
-    return models.MLP(
-        hidden=cfg.hidden,
-        num_classes=cfg.num_classes,
-        activation=cfg.activation,
-        kernel_init=kernel_init,
-        bias_init=cfg.bias_init(),
-        batch_norm=cfg.batch_norm,
-    )
+    return models.build(cfg.model, kernel_init, cfg.bias_init(), cfg.num_classes, cfg)
 
 
 def optimizer(cfg: Config) -> optax.GradientTransformation:
-    """The optimizer *direction* without the step size; the step is ``-lr * update``.
+    """The optimizer *direction* without the step size; the step is ``-lr × factor(t) × update``.
 
-    Keeping lr out of optax lets it be a traced per-run array. For SGD, heavy-ball momentum
-    and Adam this equals ``optax.sgd(lr)``, ``optax.sgd(lr, momentum)``, ``optax.adam(lr)``.
+    Keeping lr out of optax lets it be a traced per-run array. With a constant schedule and no
+    weight decay, SGD, momentum, Nesterov, Adam and RMSprop equal ``optax.sgd(lr)``,
+    ``optax.sgd(lr, momentum)``, ``optax.sgd(lr, momentum, nesterov=True)``, ``optax.adam(lr)``,
+    ``optax.rmsprop(lr)``; ``adamw`` equals ``optax.adamw(lr, weight_decay=cfg.weight_decay)``.
     """
-    if cfg.optimizer == "sgd":
-        return optax.identity()
-    if cfg.optimizer == "momentum":
-        return optax.trace(decay=cfg.momentum)
-    return optax.scale_by_adam()
+    factory = cfg.optimizer if callable(cfg.optimizer) else _OPTIMIZERS[cfg.optimizer]
+    tx = factory(cfg)
+    if not isinstance(tx, optax.GradientTransformation):
+        raise TypeError(
+            f"optimizer {label(cfg.optimizer)} returned {type(tx).__name__}, "
+            "not an optax.GradientTransformation"
+        )
+    return tx
+
+
+def lr_factor(cfg: Config, steps_per_epoch: int) -> Callable[[Array], Array]:
+    """``factor(step)``: the multiplier of the (traced, per-cell) lr at 0-based step ``step``.
+
+    With T = epochs × steps_per_epoch steps: ``cosine`` is ½(1 + cos(π t/T)); ``warmup_cosine``
+    rises linearly from 0 over W = round(warmup_epochs × steps_per_epoch) steps, then follows
+    ½(1 + cos(π (t−W)/(T−W))) (``optax.warmup_cosine_decay_schedule(0, 1, W, T, 0)``); ``step``
+    is step_gamma ** ⌊t / (step_epochs × steps_per_epoch)⌋.
+    """
+    total = max(cfg.epochs * steps_per_epoch, 1)
+    if callable(cfg.schedule):
+        user = cfg.schedule
+        return lambda t: jnp.asarray(user(t), jnp.float32)  # t: int32 step
+    if cfg.schedule == "cosine":
+        sched = optax.cosine_decay_schedule(1.0, total)
+    elif cfg.schedule == "warmup_cosine":
+        warmup = min(round(cfg.warmup_epochs * steps_per_epoch), total)
+        sched = optax.warmup_cosine_decay_schedule(0.0, 1.0, warmup, total, 0.0)
+    elif cfg.schedule == "step":
+        every = cfg.step_epochs * steps_per_epoch
+        sched = optax.exponential_decay(1.0, every, cfg.step_gamma, staircase=True)
+    else:
+        return lambda t: jnp.ones((), jnp.float32)
+    return lambda t: jnp.asarray(sched(t.astype(jnp.float32)), jnp.float32)
 
 
 class DataArrays(NamedTuple):
@@ -243,6 +407,7 @@ class TrainState(NamedTuple):
     lr: Array  # step size (float32 scalar)
     data_key: Array  # raw uint32 key data; fold_in(key, epoch) orders that epoch's batches
     epoch: Array  # epochs completed (int32)
+    step: Array  # steps taken (int32): the schedule's t
     diverged_step: Array  # first step whose loss/params were non-finite; -1 if none (int32)
 
 
@@ -260,6 +425,27 @@ def _check_data(cfg: Config, data: datasets.Dataset) -> None:
         raise ValueError(
             f"batch_size {cfg.batch_size} exceeds the {data.num_train} training examples"
         )
+    if cfg.record:
+        _check_layers(cfg, data)
+
+
+def _check_layers(cfg: Config, data: datasets.Dataset) -> None:
+    """Diagnostics need the documented per-layer form (see :mod:`initjax.models`)."""
+    model = build_model(cfg)
+    x = jax.ShapeDtypeStruct((1, *data.x_train.shape[1:]), jnp.float32)
+
+    def shapes(key: Array, x: Array) -> tuple[Any, Any]:
+        variables = model.init(key, x, train=False)
+        _, state = model.apply(variables, x, train=False, mutable=["intermediates"])
+        return variables["params"], state.get("intermediates", {})
+
+    params, inter = jax.eval_shape(shapes, jax.random.key(0), x)
+    try:
+        models.check_layers(model, params, inter)
+    except ValueError as e:
+        raise ValueError(
+            f"model {label(cfg.model)} cannot record {', '.join(cfg.record)}: {e}"
+        ) from None
 
 
 def loss_and_accuracy(logits: Array, labels: Array) -> tuple[Array, Array]:
@@ -275,8 +461,12 @@ def train_step(
     *,
     model: nn.Module,
     tx: optax.GradientTransformation,
+    factor: Callable[[Array], Array] | None = None,
 ) -> tuple[TrainState, Array]:
-    """One minibatch step ``(state, batch) -> (state, loss)``; pure."""
+    """One minibatch step ``(state, batch) -> (state, loss)``; pure.
+
+    θ ← θ − lr · factor(t) · direction(∇L, θ), with ``factor`` the lr schedule (None: 1).
+    """
     x_BxD, y_B = batch
 
     def loss_fn(params: Any) -> tuple[Array, Any]:
@@ -295,8 +485,12 @@ def train_step(
     # even when a user (or the test suite) runs with strict promotion.
     with jax.numpy_dtype_promotion("standard"):
         direction, opt_state = tx.update(grads, state.opt_state, state.params)
-    params = jax.tree_util.tree_map(lambda p, u: p - state.lr * u, state.params, direction)
-    return state._replace(params=params, batch_stats=new_stats, opt_state=opt_state), loss
+    eta = state.lr if factor is None else state.lr * factor(state.step)
+    params = jax.tree_util.tree_map(lambda p, u: p - eta * u, state.params, direction)
+    new = state._replace(
+        params=params, batch_stats=new_stats, opt_state=opt_state, step=state.step + 1
+    )
+    return new, loss
 
 
 def evaluate(
@@ -375,6 +569,7 @@ def init_run(
         lr=jnp.asarray(lr, jnp.float32),
         data_key=jax.random.key_data(data_key),
         epoch=jnp.zeros((), jnp.int32),
+        step=jnp.zeros((), jnp.int32),
         diverged_step=jnp.full((), -1, jnp.int32),
     )
     metrics = _metrics(cfg, model, state, data)
@@ -404,15 +599,16 @@ def _close_epoch(
     """After an epoch's steps took ``state`` to ``trained``: the divergence check, the epoch
     counter and the epoch's metrics, for one run.
 
-    Divergence is checked once per epoch (cheap); the first bad step is recovered from the
-    per-step losses. A diverged run keeps its last finite state.
+    Divergence is checked once per epoch (cheap); the first bad step (loss non-finite or
+    above :func:`loss_limit`) is recovered from the per-step losses. A diverged run keeps the
+    state it had before the epoch.
     """
     steps_per_epoch = losses_N.shape[0]
-    ok = _finite(trained.params) & jnp.all(jnp.isfinite(losses_N)) & (state.diverged_step < 0)
-    first_bad = jnp.argmax(~jnp.isfinite(losses_N)).astype(jnp.int32)
+    bad_N = ~jnp.isfinite(losses_N) | (losses_N > loss_limit(cfg))
+    ok = _finite(trained.params) & ~jnp.any(bad_N) & (state.diverged_step < 0)
+    first_bad = jnp.argmax(bad_N).astype(jnp.int32)
     bad_step = (
-        jnp.where(jnp.all(jnp.isfinite(losses_N)), steps_per_epoch - 1, first_bad)
-        + state.epoch * steps_per_epoch
+        jnp.where(jnp.any(bad_N), first_bad, steps_per_epoch - 1) + state.epoch * steps_per_epoch
     )
     new = jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), trained, state)
     new = new._replace(
@@ -426,12 +622,23 @@ def _close_epoch(
     return new, _mask_diverged(new, metrics)
 
 
+def loss_limit(cfg: Config) -> float:
+    """The loss above which a step counts as diverged: ``diverge_above × ln(num_classes)``."""
+    return float(cfg.diverge_above * math.log(max(cfg.num_classes, 2)))
+
+
+def _step_fn(cfg: Config, model: nn.Module, data: DataArrays) -> Callable[..., Any]:
+    steps_per_epoch = data.x_train.shape[0] // cfg.batch_size
+    factor = None if cfg.schedule == "constant" else lr_factor(cfg, steps_per_epoch)
+    return functools.partial(train_step, model=model, tx=optimizer(cfg), factor=factor)
+
+
 def train_epochs(
     cfg: Config, data: DataArrays, state: TrainState, n_epochs: int
 ) -> tuple[TrainState, dict[str, Array]]:
     """Train ``n_epochs`` more epochs; metrics stacked along a leading epoch axis. Pure."""
     model = build_model(cfg)
-    step = functools.partial(train_step, model=model, tx=optimizer(cfg))
+    step = _step_fn(cfg, model, data)
 
     def one_epoch(state: TrainState, _: None) -> tuple[TrainState, dict[str, Array]]:
         order_NxB = _epoch_order(cfg, state.data_key, state.epoch, data.x_train.shape[0])
@@ -463,7 +670,7 @@ def train_epochs_grid(
     if cfg.order == "per_seed":
         return jax.vmap(lambda s: train_epochs(cfg, data, s, n_epochs))(states)
     model = build_model(cfg)
-    step = functools.partial(train_step, model=model, tx=optimizer(cfg))
+    step = _step_fn(cfg, model, data)
     step_cells = jax.vmap(step, in_axes=(0, None))  # the batch is shared by all cells
     close_cells = jax.vmap(
         functools.partial(_close_epoch, cfg, model, data), in_axes=(0, 0, 1)

@@ -121,7 +121,7 @@ def reference(tmp_path_factory):
 
 def test_sweep_subprocess_writes_netcdf_equal_to_library_call(reference, mnist1d_data):
     out, proc, ds = reference
-    assert dict(ds.sizes) == {"seed": 2, "sigma": 2, "lr": 1, "epoch": EPOCHS + 1}
+    assert dict(ds.sizes) == {"seed": 2, "sigma": 2, "lr": 1, "epoch": EPOCHS + 1, "layer": 1}
     assert str(out / "results.nc") in proc.stdout and "±" in proc.stdout  # summary table
     assert sorted(p.name for p in out.iterdir()) == [
         "fingerprint.json",

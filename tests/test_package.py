@@ -11,14 +11,16 @@ ROOT = Path(__file__).resolve().parents[1]
 # Lower index = lower layer (DESIGN.md). A module may import only modules at a lower index
 # (or the same layer group, listed together).
 LAYERS = [
+    {"plugins"},
     {"data"},
     {"init"},
     {"models"},
     {"diagnostics", "theory", "lsuv"},
     {"shard"},
     {"train"},
-    {"sweep"},
+    {"grid"},
     {"results", "checkpoint"},
+    {"sweep"},
     {"plots"},
     {"experiments"},
     {"cli", "cli_args"},
@@ -73,3 +75,40 @@ def test_package_init_only_reexports():
     tree = ast.parse((ROOT / "initjax" / "__init__.py").read_text())
     defs = [n.name for n in tree.body if isinstance(n, ast.FunctionDef | ast.ClassDef)]
     assert defs == ["__getattr__"]
+
+
+@pytest.mark.data
+def test_readme_library_examples_run_and_say_what_they_show():
+    """Every ```python block of the README runs, in order, in one namespace (as a reader
+    would paste them); the numbers its comments quote are checked."""
+    import jax
+    import numpy as np
+
+    import initjax as ij
+
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    assert len(blocks) >= 2
+    ns: dict = {}
+    try:
+        with jax.numpy_dtype_promotion("standard"):  # as a user runs it (tests are strict)
+            for block in blocks:
+                exec(compile(block, "README.md", "exec"), ns)
+        assert abs(float(ns["hist"].test_acc[-1]) - 0.83) < 0.015
+        res = ns["res"]
+        assert list(res.scheme.values) == ["he_normal", "lecun_normal", "student_t"]
+        assert res.test_acc.dims == ("scheme", "seed", "sigma", "lr", "epoch")
+        final = res.test_acc.isel(epoch=-1).mean("seed")
+        assert float(final.max()) > 0.3  # the tiny CNN learns MNIST-1D beyond chance (0.1)
+        # Student-t's scale is its std; lecun's std at gain 1 is 1/√fan_in (output: 16 inputs).
+        np.testing.assert_allclose(
+            res.init_std.sel(layer="output", scheme="lecun_normal", sigma=1.0), 0.25, rtol=0.05
+        )
+        np.testing.assert_allclose(
+            res.init_std.sel(layer="output", scheme="student_t").values, [0.5, 1, 2], rtol=0.05
+        )
+    finally:
+        for name in ("student_t",):
+            if name in ij.init.names():
+                ij.init.unregister(name)
+        if "tiny_cnn" in ij.models.names():
+            ij.models.unregister("tiny_cnn")

@@ -40,7 +40,7 @@ def test_softmax_grid_cells_equal_single_runs():
     res = sweep.run(
         cfg, data, seeds=[0, 1], sigmas=[0.0, 0.01, 1.0], lrs=[0.1, 0.5], progress=False
     )
-    assert dict(res.sizes) == {"seed": 2, "sigma": 3, "lr": 2, "epoch": 4}
+    assert dict(res.sizes) == {"seed": 2, "sigma": 3, "lr": 2, "epoch": 4, "layer": 1}
     np.testing.assert_array_equal(res.sigma.values, [0.0, 0.01, 1.0])
     assert_cell_equals_run(res, cfg, data, rtol=1e-5)
 

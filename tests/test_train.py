@@ -137,10 +137,13 @@ def test_divergent_run_is_flagged_with_its_step_and_nan_metrics():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"model": "cnn"}, "unknown model 'cnn'.*softmax, mlp"),
+        ({"model": "transformer"}, "unknown model 'transformer'.*mlp, softmax"),
         ({"activation": "swish9"}, "unknown activation 'swish9'.*relu"),
         ({"scheme": "magic"}, "unknown scheme 'magic'.*normal"),
-        ({"optimizer": "lbfgs"}, "unknown optimizer 'lbfgs'.*sgd, momentum, adam"),
+        (
+            {"optimizer": "lbfgs"},
+            "unknown optimizer 'lbfgs'.*adam, adamw, momentum, nesterov, rmsprop, sgd",
+        ),
         ({"lr": 0.0}, "lr must be a positive"),
         ({"lr": -1.0}, "lr must be a positive"),
         ({"batch_size": 0}, "batch_size must be a positive integer"),
@@ -148,6 +151,10 @@ def test_divergent_run_is_flagged_with_its_step_and_nan_metrics():
         ({"dataset": "cifar"}, "unknown dataset 'cifar'.*fashion_mnist"),
         ({"order": "random"}, "unknown order 'random'.*shared, per_seed"),
         ({"model": "softmax", "batch_norm": True}, "batch_norm=True needs model='mlp'"),
+        ({"schedule": "linear"}, "unknown schedule 'linear'.*constant, cosine, warmup_cosine"),
+        ({"weight_decay": -1.0}, "weight_decay must be a finite number >= 0"),
+        ({"diverge_above": 0.0}, "diverge_above must be > 0"),
+        ({"scheme": [1, 2]}, "unknown scheme"),
     ],
 )
 def test_config_rejects_invalid_values_naming_valid_choices(kwargs, message):

@@ -1,0 +1,389 @@
+"""The engine of a sweep: one (seed, σ, lr) grid as one compiled program, ``train``'s run vmapped.
+
+(:mod:`initjax.sweep` is the public face: it loops outer axes over this and saves to folders.)
+
+The grid is flattened to M = seeds × sigmas × lrs cells; :func:`initjax.train.init_run` is
+``jax.vmap``-ed over the cell axis and :func:`initjax.train.train_epochs_grid` trains all cells
+with the step vmapped inside the scan over batches (the data is not vmapped:
+every cell reads the same device arrays, so memory grows with parameters, not with
+M × data). σ and lr are traced arrays, so a second grid of the same shape reuses the compiled
+program. The cell axis is sharded over every device (:mod:`initjax.shard`).
+
+Training advances in chunks of epochs; after each chunk an ``on_chunk`` callback sees the
+whole :class:`SweepState`, which is what a checkpointer saves and what ``start=`` resumes from.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+import json
+import time
+import warnings
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import flax.traverse_util
+import jax
+import numpy as np
+import xarray as xr
+
+from initjax import data as datasets
+from initjax import models, shard, train
+from initjax.train import Config, DataArrays, TrainState
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The values a sweep varies; cells are ordered seed-major (C order over seed, σ, lr)."""
+
+    seeds: np.ndarray
+    sigmas: np.ndarray
+    lrs: np.ndarray
+
+    @classmethod
+    def make(
+        cls, seeds: Iterable[int] | int, sigmas: Iterable[float], lrs: Iterable[float]
+    ) -> Grid:
+        seeds_ = np.arange(seeds) if isinstance(seeds, int) else np.asarray(list(seeds))
+        grid = cls(
+            seeds=seeds_.astype(np.int64),
+            sigmas=np.asarray(list(sigmas), dtype=np.float64),
+            lrs=np.asarray(list(lrs), dtype=np.float64),
+        )
+        for name in ("seeds", "sigmas", "lrs"):
+            values = getattr(grid, name)
+            if values.ndim != 1 or values.size == 0:
+                raise ValueError(f"{name} must be a non-empty 1-D list, got {values!r}")
+            if len(np.unique(values)) != values.size:
+                raise ValueError(f"{name} has repeated values: {values.tolist()}")
+        if not np.all(np.isfinite(grid.sigmas)) or np.any(grid.sigmas < 0):
+            raise ValueError(f"sigmas must be finite and >= 0, got {grid.sigmas.tolist()}")
+        if not np.all(np.isfinite(grid.lrs)) or np.any(grid.lrs <= 0):
+            raise ValueError(f"lrs must be finite and > 0, got {grid.lrs.tolist()}")
+        return grid
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (self.seeds.size, self.sigmas.size, self.lrs.size)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+    def cells(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Flat per-cell (seed int32, σ float32, lr float32) arrays of length ``size``."""
+        s, g, lr = np.meshgrid(self.seeds, self.sigmas, self.lrs, indexing="ij")
+        return (
+            s.ravel().astype(np.int32),
+            g.ravel().astype(np.float32),
+            lr.ravel().astype(np.float32),
+        )
+
+
+@dataclass
+class SweepState:
+    """A sweep between chunks: epochs done, the (padded) per-cell train state, metrics so far.
+
+    ``metrics[name]`` has shape (padded cells, epochs_done + 1, ...).
+    """
+
+    epochs_done: int
+    state: TrainState
+    metrics: dict[str, np.ndarray]
+
+
+@functools.partial(jax.jit, static_argnames=("cfg",))
+def init_grid(
+    cfg: Config, data: DataArrays, seeds: jax.Array, sigmas: jax.Array, lrs: jax.Array
+) -> tuple[TrainState, dict[str, jax.Array]]:
+    """``train.init_run`` vmapped over cells."""
+    return jax.vmap(lambda s, g, lr: train.init_run(cfg, data, s, g, lr))(seeds, sigmas, lrs)
+
+
+@functools.partial(jax.jit, static_argnames=("cfg", "n_epochs"), donate_argnames=("state",))
+def advance_grid(
+    cfg: Config, data: DataArrays, state: TrainState, n_epochs: int
+) -> tuple[TrainState, dict[str, jax.Array]]:
+    """``train.train_epochs_grid``: every cell ``n_epochs`` further."""
+    return train.train_epochs_grid(cfg, data, state, n_epochs)
+
+
+SVD_DIAGNOSTICS = ("weight_rank", "layer_jacobian_sv")
+"""Recorded diagnostics that take an SVD (see :func:`grid_devices`)."""
+
+
+def grid_devices(cfg: Config, devices: list[Any] | None) -> list[Any] | None:
+    """The devices a sweep of ``cfg`` shards over: ``devices``, unless that would hang.
+
+    In jaxlib 0.10.2 a program that runs ``jnp.linalg.svd`` inside a grid sharded over two or
+    more XLA:CPU devices *of one process* can deadlock. A sweep that records an SVD diagnostic
+    (:data:`SVD_DIAGNOSTICS`) on such a mesh therefore runs on one device per process instead
+    (a warning says so; the result is the same, only slower), and an explicit ``devices`` list
+    that asks for it is refused with an error.
+    """
+    svd = [n for n in cfg.record if n in SVD_DIAGNOSTICS]
+    devs = jax.devices() if devices is None else list(devices)
+    here = [d for d in devs if d.process_index == jax.process_index()]
+    if not svd or sum(d.platform == "cpu" for d in here) < 2:
+        return devices
+    if devices is not None:
+        raise ValueError(
+            f"recording {svd} in a grid sharded over {len(here)} CPU devices of one process can "
+            "deadlock (XLA:CPU, jaxlib 0.10.2); pass one device per process, e.g. "
+            "devices=jax.devices()[:1], or record no SVD diagnostic"
+        )
+    first: dict[int, Any] = {}
+    for d in devs:
+        first.setdefault(d.process_index, d)
+    one_each = list(first.values())
+    warnings.warn(
+        f"recording {svd}: this sweep runs on {len(one_each)} device(s), one per process, not "
+        f"{len(devs)} (SVDs in a grid sharded over several XLA:CPU devices of one process can "
+        "deadlock)",
+        stacklevel=3,
+    )
+    return one_each
+
+
+def start(cfg: Config, arrays: DataArrays, grid: Grid, mesh: Any) -> SweepState:
+    """Initialize every cell (padded to the mesh) and measure epoch 0."""
+    padded = shard.padded_size(grid.size, mesh)
+    cells = tuple(shard.pad_cells(c, padded) for c in grid.cells())
+    seeds, sigmas, lrs = shard.place_cells(cells, mesh)
+    state, first = init_grid(cfg, arrays, seeds, sigmas, lrs)
+    return SweepState(0, state, {k: v[:, None] for k, v in shard.to_host(first).items()})
+
+
+def _progress(total: int, initial: int, enabled: bool, desc: str) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(
+        total=total, initial=initial, disable=not enabled, desc=desc, unit="epoch", leave=False
+    )
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where an inner grid stands in an outer loop (for the progress bar's position and ETA)."""
+
+    index: int = 0
+    count: int = 1
+    label: str = ""
+
+
+def run(
+    cfg: Config,
+    data: datasets.Dataset,
+    seeds: Iterable[int] | int,
+    sigmas: Iterable[float] | None = None,
+    lrs: Iterable[float] | None = None,
+    *,
+    progress: bool = True,
+    chunk_epochs: int = 1,
+    resume: SweepState | None = None,
+    on_chunk: Callable[[SweepState], None] | None = None,
+    devices: list[Any] | None = None,
+    position: Position = Position(),
+) -> xr.Dataset:
+    """Train every (seed, σ, lr) cell and return the labelled result.
+
+    Args:
+      cfg: the run's configuration (``cfg.epochs`` epochs each).
+      data: the dataset (``cfg.dataset`` must name it).
+      seeds: an int (``range(seeds)``) or the seeds themselves.
+      sigmas: the scheme's scale values (default: ``[cfg.default_sigma()]``).
+      lrs: learning rates (default: ``[cfg.lr]``).
+      progress: show a progress bar with ETA and model-steps/s.
+      chunk_epochs: epochs per compiled call between progress updates / callbacks.
+      resume: a :class:`SweepState` to continue from (e.g. a loaded checkpoint).
+      on_chunk: called with the :class:`SweepState` after every chunk (checkpointing).
+      devices: devices to shard the grid over (default: all; one per process when an SVD
+        diagnostic is recorded on CPU, see :func:`grid_devices`).
+      position: this grid's place in an outer loop (progress shows it; ETA covers the loop).
+
+    Returns:
+      ``xarray.Dataset`` with dims ``(seed, sigma, lr, epoch)``: metrics per epoch (epoch 0 is
+      before training), ``diverged`` and ``diverged_step`` per cell, the config in attrs.
+    """
+    train._check_data(cfg, data)
+    grid = Grid.make(
+        seeds,
+        [cfg.default_sigma()] if sigmas is None else sigmas,
+        [cfg.lr] if lrs is None else lrs,
+    )
+    if chunk_epochs < 1:
+        raise ValueError(f"chunk_epochs must be >= 1, got {chunk_epochs}")
+    mesh = shard.grid_mesh(grid_devices(cfg, devices))
+    arrays = shard.place_replicated(DataArrays.from_dataset(data), mesh)
+    if resume is None:
+        sweep = start(cfg, arrays, grid, mesh)
+    else:
+        padded = shard.padded_size(grid.size, mesh)
+        cells = jax.tree_util.tree_leaves(resume.state)[0].shape[0]
+        if cells != padded or resume.epochs_done > cfg.epochs:
+            raise ValueError(
+                f"resume state has {cells} cells after {resume.epochs_done} epochs; this sweep "
+                f"needs {padded} cells (grid {grid.shape} on {mesh.size} devices) and at most "
+                f"{cfg.epochs} epochs"
+            )
+        sweep = SweepState(
+            resume.epochs_done, shard.place_cells(resume.state, mesh), dict(resume.metrics)
+        )
+    steps_per_epoch = data.num_train // cfg.batch_size
+    where = f"[{position.index + 1}/{position.count} {position.label}] " if position.label else ""
+    bar = _progress(
+        cfg.epochs * position.count,
+        cfg.epochs * position.index + sweep.epochs_done,
+        progress,
+        f"{where}{grid.size} runs",
+    )
+    try:
+        while sweep.epochs_done < cfg.epochs:
+            n = min(chunk_epochs, cfg.epochs - sweep.epochs_done)
+            t0 = time.perf_counter()
+            state, rest = advance_grid(cfg, arrays, sweep.state, n)
+            rest_np = shard.to_host(rest)
+            dt = time.perf_counter() - t0
+            sweep = SweepState(
+                sweep.epochs_done + n,
+                state,
+                {k: np.concatenate([sweep.metrics[k], rest_np[k]], axis=1) for k in rest_np},
+            )
+            bar.set_postfix_str(f"{grid.size * steps_per_epoch * n / dt:,.0f} model-steps/s")
+            bar.update(n)
+            if on_chunk is not None:
+                on_chunk(sweep)
+    finally:
+        bar.close()
+    ds = to_dataset(cfg, grid, sweep)
+    ds["init_std"] = init_std(cfg, data, grid.sigmas)
+    return ds
+
+
+def to_dataset(cfg: Config, grid: Grid, sweep: SweepState) -> xr.Dataset:
+    """Label a finished (or partial) sweep: drop padded cells, unflatten the grid."""
+    m = grid.size
+    shape = grid.shape
+    epochs = np.arange(sweep.epochs_done + 1)
+    dims = ("seed", "sigma", "lr", "epoch")
+    layer_coord = models.layer_names(train.build_model(cfg))
+    variables: dict[str, Any] = {}
+    for name, values in sweep.metrics.items():
+        v = values[:m].reshape(*shape, *values.shape[1:])
+        extra = v.shape[4:]
+        extra_dims: tuple[str, ...] = ()
+        if len(extra) == 1:
+            extra_dims = ("layer",) if extra[0] == len(layer_coord) else ("hidden_layer",)
+        elif extra:
+            extra_dims = tuple(f"{name}_dim{i}" for i in range(len(extra)))
+        variables[name] = (dims + extra_dims, v)
+    diverged_step = shard.to_host(sweep.state.diverged_step)[:m].reshape(shape).astype(np.int64)
+    variables["diverged"] = (("seed", "sigma", "lr"), diverged_step >= 0)
+    variables["diverged_step"] = (("seed", "sigma", "lr"), diverged_step)
+    coords: dict[str, Any] = {
+        "seed": grid.seeds,
+        "sigma": grid.sigmas,
+        "lr": grid.lrs,
+        "epoch": epochs,
+    }
+    if any("layer" in v[0] for v in variables.values()):
+        coords["layer"] = list(layer_coord)
+    if any("hidden_layer" in v[0] for v in variables.values()):
+        coords["hidden_layer"] = [n for n in layer_coord if n != "output"]
+    ds = xr.Dataset(variables, coords=coords)
+    ds["sigma"].attrs.update(sigma_attrs(cfg))
+    ds.attrs.update(attrs(cfg))
+    return ds
+
+
+SIGMA_MEANING = {"sigma": "std", "gain": "gain", "scale": "scale", "value": "value"}
+"""What σ is for a scheme, by the name of its scale argument (others: that name)."""
+
+
+def sigma_attrs(cfg: Config) -> dict[str, str]:
+    """Attributes of the σ coordinate: what σ means for ``cfg``'s scheme."""
+    param = cfg.scale_param()
+    meaning = SIGMA_MEANING.get(param, param)
+    return {
+        "long_name": f"init scale σ ({meaning} of {train.label(cfg.scheme)})",
+        "units": "1",
+        "scale_param": param,
+        "meaning": meaning,
+    }
+
+
+def init_std(
+    cfg: Config, data: datasets.Dataset, sigmas: np.ndarray, draws: int = 16
+) -> xr.DataArray:
+    """The standard deviation each layer's kernel is drawn with, per σ: dims (sigma, layer).
+
+    Monte Carlo: the model is initialized ``draws`` times per σ (fixed keys, independent of
+    the sweep's seeds) and each kernel's values are pooled; the relative error of the
+    estimate is about 1/√(2·draws·size): 2% for a 64-weight kernel, 0.2% for 784×10. This puts
+    schemes whose σ means different things (std, gain, scale) on one physical axis.
+    """
+    model_of = functools.partial(train.build_model, cfg)
+    x = jax.numpy.asarray(data.x_train[:1])
+    keys = jax.random.split(jax.random.key(20100513), draws)
+
+    def moments(sigma: jax.Array) -> dict[str, jax.Array]:
+        def one(key: jax.Array) -> dict[str, jax.Array]:
+            params = model_of(sigma).init(key, x, train=False)["params"]
+            flat = flax.traverse_util.flatten_dict(params, sep="/")
+            return {
+                k.removesuffix("/kernel"): jax.numpy.stack([v.mean(), (v * v).mean()])
+                for k, v in flat.items()
+                if k.endswith("kernel")
+            }
+
+        m = jax.lax.map(one, keys)
+        return jax.tree_util.tree_map(lambda a: a.mean(0), m)
+
+    out = jax.jit(lambda s: jax.lax.map(moments, s))(jax.numpy.asarray(sigmas, np.float32))
+    layers = list(out)
+    mom = np.stack([np.asarray(out[k]) for k in layers], axis=1)  # (sigma, layer, 2)
+    std = np.sqrt(np.maximum(mom[..., 1] - mom[..., 0] ** 2, 0.0))
+    return xr.DataArray(
+        std,
+        dims=("sigma", "layer"),
+        coords={"sigma": np.asarray(sigmas, np.float64), "layer": layers},
+        attrs={"long_name": "std of the initial kernel (per layer)", "units": "1"},
+    )
+
+
+def attrs(cfg: Config) -> dict[str, str | int]:
+    """Provenance stored with every result: config, scale meaning, package versions, plugins."""
+    from initjax import plugins
+
+    out: dict[str, str | int] = {
+        "config": cfg.to_json(),
+        "scale_param": cfg.scale_param(),
+        "epochs_planned": cfg.epochs,
+        "jax_backend": jax.default_backend(),
+        "num_devices": jax.device_count(),
+    }
+    for pkg in ("initjax", "jax", "jaxlib", "flax", "optax", "numpy"):
+        try:
+            out[f"version_{pkg}"] = importlib.metadata.version(pkg)
+        except importlib.metadata.PackageNotFoundError:
+            out[f"version_{pkg}"] = "unknown"
+    if plugins.loaded():
+        out["plugins"] = json.dumps(plugins.loaded())
+    user = {}  # where user code came from (a callable's name is already in the config)
+    from initjax import init as schemes
+
+    for field, value in (("scheme", cfg.scheme), ("bias_scheme", cfg.bias_scheme)):
+        if isinstance(value, str) and not schemes.is_builtin(value):
+            user[field] = train.label(schemes.builder(value))
+    if isinstance(cfg.model, str) and cfg.model not in ("softmax", "mlp"):
+        user["model"] = train.label(models.factory(cfg.model))
+    if user:
+        out["user_code"] = json.dumps(user, sort_keys=True)
+    return out
+
+
+def compile_count() -> int:
+    """Programs compiled so far by the grid functions (a test checks σ grids reuse them)."""
+    return int(init_grid._cache_size() + advance_grid._cache_size())  # type: ignore[attr-defined]
