@@ -199,7 +199,9 @@ def run(
     for i, combo in enumerate(combos):
         sub = cfg.replace(**dict(zip(names, combo, strict=True)))
         where = Position(
-            i, len(combos), " ".join(f"{n}={coord_label(v)}" for n, v in zip(names, combo, strict=True))
+            i,
+            len(combos),
+            " ".join(f"{n}={coord_label(v)}" for n, v in zip(names, combo, strict=True)),
         )
         train._check_data(sub, data)
         if folder is None:
