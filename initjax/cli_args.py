@@ -2,7 +2,7 @@
 
 Every :class:`initjax.train.Config` field becomes a flag (``hidden`` → ``--hidden``,
 ``batch_norm`` → ``--batch-norm/--no-batch-norm``), its help text taken from the field's
-attribute docstring in ``train.py``, so ``--help`` says what the code says. Values that argparse
+attribute docstring in ``config.py``, so ``--help`` says what the code says. Values that argparse
 cannot check (ranges, cross-field rules) are checked by building the Config itself.
 """
 
@@ -51,9 +51,11 @@ def choices() -> dict[str, tuple[str, ...]]:
 
 @functools.cache
 def field_docs() -> dict[str, str]:
-    """Each Config field's attribute docstring (the string literal after it in ``train.py``)."""
+    """Each Config field's attribute docstring (the string literal after it in ``config.py``)."""
+    from initjax import config
+
     try:
-        tree = ast.parse(Path(train.__file__).read_text())
+        tree = ast.parse(Path(config.__file__).read_text())
     except OSError:
         return {}
     docs: dict[str, str] = {}

@@ -35,12 +35,9 @@ Callables must stay hashable (functions are), since the Config is a static jit a
 
 from __future__ import annotations
 
-import dataclasses
 import functools
-import inspect
-import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -51,336 +48,24 @@ import numpy as np
 import optax
 
 from initjax import data as datasets
-from initjax import init as schemes
 from initjax import models
+from initjax.config import (  # re-exported: train.Config & co. are the public names
+    CALLABLE_FIELDS as CALLABLE_FIELDS,
+)
+from initjax.config import METRICS as METRICS
+from initjax.config import ORDERS as ORDERS
+from initjax.config import SCHEDULES as SCHEDULES
+from initjax.config import Config as Config
+from initjax.config import OptimizerFactory as OptimizerFactory
+from initjax.config import build_model as build_model
+from initjax.config import label as label
+from initjax.config import lr_factor as lr_factor
+from initjax.config import optimizer as optimizer
+from initjax.config import optimizer_names as optimizer_names
+from initjax.config import register_optimizer as register_optimizer
+from initjax.config import unregister_optimizer as unregister_optimizer
 
 Array = jax.Array
-
-ORDERS = ("shared", "per_seed")
-METRICS = ("train_loss", "train_acc", "test_loss", "test_acc", "batch_loss")
-SCHEDULES = ("constant", "cosine", "warmup_cosine", "step")
-"""Learning-rate schedules: the step size at step t is ``lr × factor(t)`` (see :func:`lr_factor`)."""
-
-OptimizerFactory = Callable[["Config"], optax.GradientTransformation]
-"""``factory(cfg) -> optax.GradientTransformation``: the update *direction*, without the step
-size (the engine applies ``params -= lr × factor(t) × direction``, lr being a traced grid
-value). It reads what it needs from ``cfg`` (``momentum``, ``weight_decay`` …)."""
-
-
-def _direction(cfg: Config) -> optax.GradientTransformation:
-    base = {
-        "sgd": optax.identity,
-        "momentum": lambda: optax.trace(decay=cfg.momentum),
-        "nesterov": lambda: optax.trace(decay=cfg.momentum, nesterov=True),
-        "adam": optax.scale_by_adam,
-        "rmsprop": lambda: optax.scale_by_rms(decay=0.9, eps=1e-8),
-    }
-    if cfg.optimizer == "adamw":  # decoupled decay (Loshchilov & Hutter 2019): after Adam
-        return optax.chain(optax.scale_by_adam(), optax.add_decayed_weights(cfg.weight_decay))
-    tx = base[str(cfg.optimizer)]()
-    if cfg.weight_decay:  # coupled L2, as torch's weight_decay: wd·θ added to the gradient
-        return optax.chain(optax.add_decayed_weights(cfg.weight_decay), tx)
-    return tx
-
-
-_BUILTIN_OPTIMIZERS = ("adam", "adamw", "momentum", "nesterov", "rmsprop", "sgd")
-_OPTIMIZERS: dict[str, OptimizerFactory] = dict.fromkeys(_BUILTIN_OPTIMIZERS, _direction)
-
-
-def optimizer_names() -> tuple[str, ...]:
-    """Names ``Config(optimizer=...)`` accepts: built-ins and registered ones."""
-    return tuple(sorted(_OPTIMIZERS))
-
-
-def register_optimizer(name: str, factory: OptimizerFactory, *, overwrite: bool = False) -> None:
-    """Add an optimizer direction ``factory(cfg) -> GradientTransformation`` under ``name``.
-
-    E.g. ``register_optimizer("lion", lambda cfg: optax.scale_by_lion())``. ValueError when the
-    name is a built-in or taken (unless ``overwrite``); TypeError when not callable.
-    """
-    if not isinstance(name, str) or not name.isidentifier():
-        raise ValueError(f"an optimizer name must be an identifier-like string, got {name!r}")
-    if name in _BUILTIN_OPTIMIZERS:
-        raise ValueError(f"{name!r} is a built-in optimizer; register yours under another name")
-    if name in _OPTIMIZERS and not overwrite:
-        raise ValueError(f"optimizer {name!r} is already registered; pass overwrite=True")
-    if not callable(factory):
-        raise TypeError(f"an optimizer factory must be callable cfg -> transform, got {factory!r}")
-    _OPTIMIZERS[name] = factory
-
-
-def unregister_optimizer(name: str) -> None:
-    if name in _BUILTIN_OPTIMIZERS or name not in _OPTIMIZERS:
-        raise ValueError(f"{name!r} is not a registered user optimizer")
-    del _OPTIMIZERS[name]
-
-
-def label(value: Any) -> str:
-    """A name for a Config value: the string itself, or ``module.qualname`` of a callable."""
-    if isinstance(value, str):
-        return value
-    return f"{getattr(value, '__module__', '?')}.{getattr(value, '__qualname__', repr(value))}"
-
-
-def _choice(what: str, value: Any, valid: tuple[str, ...], *, allow_callable: bool = False) -> None:
-    if allow_callable and callable(value) and not isinstance(value, str):
-        try:
-            hash(value)
-        except TypeError:
-            raise ValueError(
-                f"a callable {what} must be hashable (a function, not e.g. a list-holding "
-                f"object), got {value!r}"
-            ) from None
-        return
-    if value not in valid:
-        extra = " or a callable" if allow_callable else ""
-        raise ValueError(f"unknown {what} {value!r}; valid choices: {', '.join(valid)}{extra}")
-
-
-@dataclass(frozen=True)
-class Config:
-    """Everything one training run needs except the data, the seed, σ and lr.
-
-    Frozen and hashable: jitted code sees it as a static argument, never as a dict. Invalid
-    values raise ``ValueError`` on construction, naming the valid choices.
-    """
-
-    model: str | Callable[..., Any] = "softmax"
-    """``softmax`` (d2l's softmax regression), ``mlp``, a registered model name, or a factory
-    ``(kernel_init, bias_init, num_classes, cfg) -> flax module`` (see initjax.models)."""
-    hidden: tuple[int, ...] = (256,)
-    """MLP hidden widths, input to output (units). Ignored by ``softmax``."""
-    activation: str = "relu"
-    """MLP activation name, see :func:`initjax.models.activation_names`."""
-    scheme: str | Callable[..., Any] = "normal"
-    """Weight init scheme for every kernel: a name (:func:`initjax.init.names`, incl. registered
-    ones) or a builder ``scale -> init(key, shape, dtype)``."""
-    scheme_kwargs: tuple[tuple[str, Any], ...] = ()
-    """Other keyword arguments of the scheme (a dict is accepted and frozen), e.g. mode."""
-    sigma: float | None = None
-    """Default scale when ``run`` gets none (None: the scheme's default, e.g. σ = 0.01)."""
-    bias_scheme: str = "zeros"
-    """Bias init scheme (d2l: zeros)."""
-    bias_scale: float | None = None
-    """Scale argument of the bias scheme (None: its default)."""
-    batch_norm: bool = False
-    """BatchNorm after every hidden Dense (MLP only)."""
-    optimizer: str | Callable[..., Any] = "sgd"
-    """``sgd`` (plain minibatch SGD, d2l), ``momentum`` (heavy ball), ``nesterov``, ``adam``,
-    ``adamw`` (decoupled weight decay), ``rmsprop`` (decay 0.9, eps 1e-8), a registered name,
-    or a direction factory ``cfg -> optax transform`` (see register_optimizer)."""
-    lr: float = 0.1
-    """Learning rate (step size), used when ``run`` gets none."""
-    momentum: float = 0.9
-    """Momentum coefficient for ``momentum`` and ``nesterov``."""
-    weight_decay: float = 0.0
-    """Weight decay λ ≥ 0 (1/step, times lr): decoupled (λθ added after Adam's scaling) for
-    ``adamw``, an L2 term λθ added to the gradient for the others."""
-    schedule: str | Callable[..., Any] = "constant"
-    """lr schedule, the step size being lr × factor(step): ``constant``, ``cosine`` (to 0 at
-    the last step), ``warmup_cosine`` (linear 0 → 1 over warmup_epochs, then cosine to 0),
-    ``step`` (× step_gamma every step_epochs epochs), or a callable step -> factor."""
-    warmup_epochs: float = 0.0
-    """Length of the linear warm-up of ``warmup_cosine`` (epochs; may be fractional)."""
-    step_epochs: int = 3
-    """Epochs between the lr drops of the ``step`` schedule."""
-    step_gamma: float = 0.1
-    """Factor applied to lr at each drop of the ``step`` schedule."""
-    batch_size: int = 256
-    """Examples per SGD step; the last partial batch of an epoch is dropped."""
-    epochs: int = 10
-    """Passes over the training set."""
-    dataset: str = "fashion_mnist"
-    """Name of the dataset the run is for (checked against the data given to ``run``)."""
-    num_classes: int = 10
-    """Width of the output layer; must equal the dataset's number of classes."""
-    normalize: str = "unit"
-    """How the CLI loads the dataset (``unit`` = pixels / 255, as d2l)."""
-    data_seed: int = 0
-    """Seed of the minibatch order shared by all runs (``order="shared"``)."""
-    order: str = "shared"
-    """``shared``: every run sees the same batches; ``per_seed``: each seed its own order."""
-    evaluate: bool = True
-    """Measure train/test loss and accuracy after every epoch (False: only ``batch_loss`` is
-    recorded, the other metrics are NaN; for throughput measurements)."""
-    eval_batch_size: int = 2000
-    """Examples per evaluation chunk (bounds memory of a vmapped grid; no effect on values)."""
-    diverge_above: float = 1000.0
-    """A run is diverged when a step's loss exceeds this multiple of ln(num_classes) (the loss
-    of a uniform guess) or is non-finite; ``inf`` keeps only the non-finite rule."""
-    record: tuple[str, ...] = ()
-    """Diagnostics recorded per epoch by sweeps, see :mod:`initjax.diagnostics`."""
-    probe_size: int = 256
-    """Training examples (the first ones) on which recorded diagnostics are measured."""
-
-    def __post_init__(self) -> None:
-        # Freeze mutable inputs so the config stays hashable (jit static argument).
-        if isinstance(self.scheme_kwargs, Mapping):
-            object.__setattr__(self, "scheme_kwargs", tuple(sorted(self.scheme_kwargs.items())))
-        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
-        object.__setattr__(self, "record", tuple(self.record))
-        _choice("model", self.model, models.names(), allow_callable=True)
-        _choice("optimizer", self.optimizer, optimizer_names(), allow_callable=True)
-        _choice("schedule", self.schedule, SCHEDULES, allow_callable=True)
-        _choice("order", self.order, ORDERS)
-        _choice("scheme", self.scheme, schemes.names(), allow_callable=True)
-        _choice("bias scheme", self.bias_scheme, schemes.names())
-        _choice("activation", self.activation, models.activation_names())
-        _choice("dataset", self.dataset, datasets.names())
-        _choice("normalize", self.normalize, ("unit", "standard", "none"))
-        for name in (
-            "batch_size",
-            "epochs",
-            "eval_batch_size",
-            "probe_size",
-            "num_classes",
-            "step_epochs",
-        ):
-            value = getattr(self, name)
-            lowest = 0 if name == "epochs" else 1
-            if not isinstance(value, int) or isinstance(value, bool) or value < lowest:
-                kind = "non-negative" if lowest == 0 else "positive"
-                raise ValueError(f"{name} must be a {kind} integer, got {value!r}")
-        if self.model == "mlp" and (not self.hidden or min(self.hidden) < 1):
-            raise ValueError(f"an MLP needs positive hidden widths, got hidden={self.hidden!r}")
-        if not (math.isfinite(self.lr) and self.lr > 0):
-            raise ValueError(f"lr must be a positive finite number, got {self.lr!r}")
-        if not 0 <= self.momentum < 1:
-            raise ValueError(f"momentum must be in [0, 1), got {self.momentum!r}")
-        for name in ("weight_decay", "warmup_epochs"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value >= 0):
-                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-        if not (math.isfinite(self.step_gamma) and self.step_gamma > 0):
-            raise ValueError(f"step_gamma must be a positive finite number, got {self.step_gamma}")
-        if not self.diverge_above > 0:
-            raise ValueError(f"diverge_above must be > 0 (inf: off), got {self.diverge_above!r}")
-        if self.batch_norm and self.model == "softmax":
-            raise ValueError("batch_norm=True needs model='mlp' (softmax regression has none)")
-        if self.record:
-            from initjax import diagnostics
-
-            for name in self.record:
-                _choice("diagnostic to record", name, diagnostics.recordable())
-        # Building the scheme once here makes unknown keyword arguments fail now, not in jit.
-        self.kernel_init(self.default_sigma())
-        self.bias_init()
-
-    # ---- derived pieces -------------------------------------------------------------------
-
-    def default_sigma(self) -> float:
-        """The scale used when none is given: ``cfg.sigma`` or the scheme's default."""
-        if self.sigma is not None:
-            return float(self.sigma)
-        if callable(self.scheme):
-            params = list(inspect.signature(self.scheme).parameters)
-            return schemes.default_scale_of(self.scheme, params[0] if params else None, None)
-        default = schemes.default_scale(self.scheme)
-        return 0.0 if default is None else float(default)
-
-    def scale_param(self) -> str:
-        """What σ means for this scheme: the name of its scale argument (``none``: unused)."""
-        if callable(self.scheme):
-            params = list(inspect.signature(self.scheme).parameters)
-            return params[0] if params else "none"
-        return schemes.scale_param(self.scheme) or "none"
-
-    def kernel_init(self, sigma: Any) -> Callable[..., Array]:
-        """The weight initializer with scale ``sigma`` (may be traced)."""
-        kwargs = dict(self.scheme_kwargs)
-        if callable(self.scheme):
-            init = self.scheme(sigma, **kwargs)
-            schemes.check_initializer(init, label(self.scheme))
-            return init
-        param = schemes.scale_param(self.scheme)
-        if param is not None:
-            kwargs[param] = sigma
-        return schemes.get(self.scheme, **kwargs)
-
-    def bias_init(self) -> Callable[..., Array]:
-        kwargs = {}
-        param = schemes.scale_param(self.bias_scheme)
-        if param is not None and self.bias_scale is not None:
-            kwargs[param] = self.bias_scale
-        return schemes.get(self.bias_scheme, **kwargs)
-
-    def to_json(self) -> str:
-        """The config as JSON; a callable field is written as ``callable:module.qualname``."""
-        raw = dataclasses.asdict(self)
-        for name in CALLABLE_FIELDS:
-            if callable(raw[name]):
-                raw[name] = "callable:" + label(raw[name])
-        return json.dumps(raw, sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str) -> Config:
-        raw = json.loads(text)
-        for name in CALLABLE_FIELDS:
-            if str(raw.get(name, "")).startswith("callable:"):
-                raise ValueError(
-                    f"this config's {name} is a Python callable ({raw[name][9:]}); register it "
-                    f"under a name, or rebuild the Config with {name}=<the callable>"
-                )
-        raw["hidden"] = tuple(raw["hidden"])
-        raw["scheme_kwargs"] = tuple((k, v) for k, v in raw["scheme_kwargs"])
-        raw["record"] = tuple(raw["record"])
-        return cls(**raw)
-
-    def replace(self, **changes: Any) -> Config:
-        return dataclasses.replace(self, **changes)
-
-
-CALLABLE_FIELDS = ("model", "scheme", "optimizer", "schedule")
-"""Config fields that take a name or a callable."""
-
-
-def build_model(cfg: Config, sigma: Any = None) -> nn.Module:
-    """The Flax model of ``cfg`` whose kernels are drawn with scale ``sigma``."""
-    kernel_init = cfg.kernel_init(cfg.default_sigma() if sigma is None else sigma)
-    return models.build(cfg.model, kernel_init, cfg.bias_init(), cfg.num_classes, cfg)
-
-
-def optimizer(cfg: Config) -> optax.GradientTransformation:
-    """The optimizer *direction* without the step size; the step is ``-lr × factor(t) × update``.
-
-    Keeping lr out of optax lets it be a traced per-run array. With a constant schedule and no
-    weight decay, SGD, momentum, Nesterov, Adam and RMSprop equal ``optax.sgd(lr)``,
-    ``optax.sgd(lr, momentum)``, ``optax.sgd(lr, momentum, nesterov=True)``, ``optax.adam(lr)``,
-    ``optax.rmsprop(lr)``; ``adamw`` equals ``optax.adamw(lr, weight_decay=cfg.weight_decay)``.
-    """
-    factory = cfg.optimizer if callable(cfg.optimizer) else _OPTIMIZERS[cfg.optimizer]
-    tx = factory(cfg)
-    if not isinstance(tx, optax.GradientTransformation):
-        raise TypeError(
-            f"optimizer {label(cfg.optimizer)} returned {type(tx).__name__}, "
-            "not an optax.GradientTransformation"
-        )
-    return tx
-
-
-def lr_factor(cfg: Config, steps_per_epoch: int) -> Callable[[Array], Array]:
-    """``factor(step)``: the multiplier of the (traced, per-cell) lr at 0-based step ``step``.
-
-    With T = epochs × steps_per_epoch steps: ``cosine`` is ½(1 + cos(π t/T)); ``warmup_cosine``
-    rises linearly from 0 over W = round(warmup_epochs × steps_per_epoch) steps, then follows
-    ½(1 + cos(π (t−W)/(T−W))) (``optax.warmup_cosine_decay_schedule(0, 1, W, T, 0)``); ``step``
-    is step_gamma ** ⌊t / (step_epochs × steps_per_epoch)⌋.
-    """
-    total = max(cfg.epochs * steps_per_epoch, 1)
-    if callable(cfg.schedule):
-        user = cfg.schedule
-        return lambda t: jnp.asarray(user(t), jnp.float32)  # t: int32 step
-    if cfg.schedule == "cosine":
-        sched = optax.cosine_decay_schedule(1.0, total)
-    elif cfg.schedule == "warmup_cosine":
-        warmup = min(round(cfg.warmup_epochs * steps_per_epoch), total)
-        sched = optax.warmup_cosine_decay_schedule(0.0, 1.0, warmup, total, 0.0)
-    elif cfg.schedule == "step":
-        every = cfg.step_epochs * steps_per_epoch
-        sched = optax.exponential_decay(1.0, every, cfg.step_gamma, staircase=True)
-    else:
-        return lambda t: jnp.ones((), jnp.float32)
-    return lambda t: jnp.asarray(sched(t.astype(jnp.float32)), jnp.float32)
 
 
 class DataArrays(NamedTuple):
@@ -525,18 +210,23 @@ def _finite(tree: Any) -> Array:
 
 
 def _metrics(
-    cfg: Config, model: nn.Module, state: TrainState, data: DataArrays
+    cfg: Config, model: nn.Module, state: TrainState, data: DataArrays, examples: int = 0
 ) -> dict[str, Array]:
+    """Train/test loss and accuracy (on the first ``examples`` of each split; 0: all) and the
+    recorded diagnostics of one run."""
     if not cfg.evaluate:
         nan = jnp.full((), jnp.nan, jnp.float32)
         out = {"train_loss": nan, "train_acc": nan, "test_loss": nan, "test_acc": nan}
         return out | _recorded(cfg, model, state, data)
+    n = examples or None
     tr_loss, tr_acc = evaluate(
-        model, state.params, state.batch_stats, data.x_train, data.y_train, cfg.eval_batch_size
-    )
+        model, state.params, state.batch_stats, data.x_train[:n], data.y_train[:n],
+        cfg.eval_batch_size,
+    )  # fmt: skip
     te_loss, te_acc = evaluate(
-        model, state.params, state.batch_stats, data.x_test, data.y_test, cfg.eval_batch_size
-    )
+        model, state.params, state.batch_stats, data.x_test[:n], data.y_test[:n],
+        cfg.eval_batch_size,
+    )  # fmt: skip
     out = {"train_loss": tr_loss, "train_acc": tr_acc, "test_loss": te_loss, "test_acc": te_acc}
     return out | _recorded(cfg, model, state, data)
 
@@ -588,16 +278,9 @@ def _epoch_order(cfg: Config, data_key: Array, epoch: Array, n: int) -> Array:
     return datasets.epoch_batches(key, n, cfg.batch_size)
 
 
-def _close_epoch(
-    cfg: Config,
-    model: nn.Module,
-    data: DataArrays,
-    state: TrainState,
-    trained: TrainState,
-    losses_N: Array,
-) -> tuple[TrainState, dict[str, Array]]:
-    """After an epoch's steps took ``state`` to ``trained``: the divergence check, the epoch
-    counter and the epoch's metrics, for one run.
+def _advance(cfg: Config, state: TrainState, trained: TrainState, losses_N: Array) -> TrainState:
+    """After an epoch's steps took ``state`` to ``trained``: the divergence check and the
+    epoch counter, for one run.
 
     Divergence is checked once per epoch (cheap); the first bad step (loss non-finite or
     above :func:`loss_limit`) is recovered from the per-step losses. A diverged run keeps the
@@ -617,7 +300,43 @@ def _close_epoch(
             ok | (state.diverged_step >= 0), state.diverged_step, bad_step
         ).astype(jnp.int32),
     )
-    metrics = _metrics(cfg, model, new, data)
+    return new
+
+
+def _scheduled_metrics(
+    cfg: Config, measure: Callable[[int], dict[str, Array]], epoch: Array
+) -> dict[str, Array]:
+    """``measure(examples)`` when ``epoch`` (just completed, unbatched) is due for evaluation
+    (``eval_every``; the last epoch always, on all examples), NaN otherwise.
+
+    ``lax.switch`` on an unbatched index really skips the work; inside a vmap over cells
+    with per-cell epochs it would become a select that computes every branch.
+    """
+    if cfg.eval_every == 1 and not cfg.eval_examples:
+        return measure(0)
+
+    def skipped() -> dict[str, Array]:
+        shapes = jax.eval_shape(lambda: measure(0))
+        return jax.tree_util.tree_map(lambda s: jnp.full(s.shape, jnp.nan, s.dtype), shapes)
+
+    due = (epoch % cfg.eval_every == 0) | (epoch == cfg.epochs)
+    full = (epoch == cfg.epochs) | (cfg.eval_examples == 0)
+    index = jnp.where(due, jnp.where(full, 2, 1), 0)
+    return jax.lax.switch(index, [skipped, lambda: measure(cfg.eval_examples), lambda: measure(0)])
+
+
+def _close_epoch(
+    cfg: Config,
+    model: nn.Module,
+    data: DataArrays,
+    state: TrainState,
+    trained: TrainState,
+    losses_N: Array,
+) -> tuple[TrainState, dict[str, Array]]:
+    """:func:`_advance` and the epoch's metrics, for one run."""
+    new = _advance(cfg, state, trained, losses_N)
+    measure = functools.partial(_metrics, cfg, model, new, data)
+    metrics = _scheduled_metrics(cfg, lambda n: measure(examples=n), new.epoch)
     metrics["batch_loss"] = losses_N.mean()
     return new, _mask_diverged(new, metrics)
 
@@ -672,9 +391,20 @@ def train_epochs_grid(
     model = build_model(cfg)
     step = _step_fn(cfg, model, data)
     step_cells = jax.vmap(step, in_axes=(0, None))  # the batch is shared by all cells
-    close_cells = jax.vmap(
-        functools.partial(_close_epoch, cfg, model, data), in_axes=(0, 0, 1)
-    )  # losses are (steps, cells)
+    advance_cells = jax.vmap(functools.partial(_advance, cfg), in_axes=(0, 0, 1))
+
+    def close_cells(
+        states: TrainState, trained: TrainState, losses_NxM: Array
+    ) -> tuple[TrainState, dict[str, Array]]:
+        new = advance_cells(states, trained, losses_NxM)  # losses are (steps, cells)
+
+        def measure(examples: int) -> dict[str, Array]:
+            one = functools.partial(_metrics, cfg, model, data=data, examples=examples)
+            return jax.vmap(lambda s: one(state=s))(new)
+
+        metrics = _scheduled_metrics(cfg, measure, states.epoch[0] + 1)
+        metrics["batch_loss"] = losses_NxM.mean(axis=0)
+        return new, jax.vmap(_mask_diverged)(new, metrics)
 
     def one_epoch(states: TrainState, _: None) -> tuple[TrainState, dict[str, Array]]:
         # order="shared": every cell's data key is key(cfg.data_seed) and its epoch the same

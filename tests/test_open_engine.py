@@ -293,3 +293,38 @@ def test_loss_blow_up_is_divergence_and_other_cells_are_untouched():
     # The same run with the threshold switched off is "finite" but absurd: the rule matters.
     off = train.run(cfg.replace(diverge_above=math.inf), data, sigma=1.0, lr=1e4)
     assert not off.diverged and off.batch_loss[1] > train.loss_limit(cfg)
+
+
+class UserMLP(nn.Module):
+    """A user's MLP in the documented per-layer form: ``hidden``, named layers, sown values."""
+
+    hidden: tuple
+    kernel_init: object
+    bias_init: object
+    num_classes: int
+
+    @nn.compact
+    def __call__(self, x, train=False):
+        for i, width in enumerate(self.hidden):
+            dense = nn.Dense(width, kernel_init=self.kernel_init, bias_init=self.bias_init,
+                             name=f"hidden_{i}")  # fmt: skip
+            z = dense(x)
+            dense.sow("intermediates", "preact", z)
+            x = jnp.tanh(z)
+            dense.sow("intermediates", "act", x)
+        return nn.Dense(self.num_classes, kernel_init=self.kernel_init,
+                        bias_init=self.bias_init, name="output")(x)  # fmt: skip
+
+
+def test_a_user_model_in_the_documented_form_records_diagnostics_like_the_builtin():
+    data = tiny_dataset()
+    base = dict(hidden=(8, 8), activation="tanh", scheme="xavier_normal", dataset="synthetic",
+                num_classes=3, batch_size=16, epochs=2, record=("preact_std", "grad_norm"))  # fmt: skip
+
+    def factory(kernel_init, bias_init, num_classes, cfg):
+        return UserMLP(cfg.hidden, kernel_init, bias_init, num_classes)
+
+    ours = sweep.run(train.Config(model=factory, **base), data, seeds=2, progress=False)
+    builtin = sweep.run(train.Config(model="mlp", **base), data, seeds=2, progress=False)
+    for name in ("preact_std", "grad_norm", "train_loss"):
+        np.testing.assert_array_equal(ours[name].values, builtin[name].values, err_msg=name)

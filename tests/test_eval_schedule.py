@@ -1,0 +1,40 @@
+"""Evaluation when you want it: ``eval_every`` and ``eval_examples`` skip work, never change
+what is trained, and the last epoch is always evaluated on everything."""
+
+import numpy as np
+from test_sweep import tiny_dataset
+
+from initjax import sweep, train
+
+EVAL = ("train_loss", "train_acc", "test_loss", "test_acc")
+
+
+def test_eval_every_keeps_the_training_and_the_final_metrics_bit_for_bit():
+    data = tiny_dataset(n_train=128, n_test=64)
+    cfg = train.Config(model="mlp", hidden=(8,), dataset="synthetic", num_classes=3,
+                       batch_size=16, epochs=7)  # fmt: skip
+    every = sweep.run(cfg, data, seeds=2, sigmas=[0.5, 1.0], progress=False)
+    sparse = sweep.run(cfg.replace(eval_every=3), data, seeds=2, sigmas=[0.5, 1.0], progress=False)
+    np.testing.assert_array_equal(sparse.batch_loss.values, every.batch_loss.values)
+    for name in EVAL:
+        kept = [0, 3, 6, 7]  # init, every 3rd epoch, and the last (7) always
+        np.testing.assert_array_equal(sparse[name].isel(epoch=kept).values,
+                                      every[name].isel(epoch=kept).values, err_msg=name)  # fmt: skip
+        assert np.isnan(sparse[name].isel(epoch=[1, 2, 4, 5]).values).all(), name
+    # A single run follows the same schedule.
+    hist = train.run(cfg.replace(eval_every=3), data, seed=1, sigma=1.0)
+    np.testing.assert_array_equal(hist.test_acc, sparse.test_acc.sel(seed=1, sigma=1.0, lr=0.1))
+
+
+def test_eval_examples_measures_intermediate_epochs_on_a_prefix_and_the_last_on_all():
+    data = tiny_dataset(n_train=128, n_test=64)
+    cfg = train.Config(model="mlp", hidden=(8,), dataset="synthetic", num_classes=3,
+                       batch_size=16, epochs=3)  # fmt: skip
+    full = sweep.run(cfg, data, seeds=2, progress=False)
+    part = sweep.run(cfg.replace(eval_examples=64), data, seeds=2, progress=False)
+    # The test split has exactly 64 examples: its prefix is all of it, every epoch.
+    np.testing.assert_array_equal(part.test_loss.values, full.test_loss.values)
+    # The train split has 128: intermediate epochs differ, init and the last do not.
+    mid = part.train_loss.isel(epoch=[1, 2]).values
+    assert np.isfinite(mid).all() and not np.array_equal(mid, full.train_loss.isel(epoch=[1, 2]))
+    np.testing.assert_array_equal(part.train_loss.isel(epoch=3), full.train_loss.isel(epoch=3))
