@@ -137,6 +137,9 @@ class Config:
     """Scale argument of the bias scheme (None: its default)."""
     batch_norm: bool = False
     """BatchNorm after every hidden Dense (MLP only)."""
+    residual_init: str = "standard"
+    """How ``resmlp``'s blocks start: ``standard``, ``zero`` (SkipInit/ReZero α = 0) or
+    ``fixup`` (Zhang et al. 2019); see initjax.nets."""
     optimizer: str | Callable[..., Any] = "sgd"
     """``sgd`` (plain minibatch SGD, d2l), ``momentum`` (heavy ball), ``nesterov``, ``adam``,
     ``adamw`` (decoupled weight decay), ``rmsprop`` (decay 0.9, eps 1e-8), a registered name,
@@ -222,8 +225,10 @@ class Config:
             if not isinstance(value, int) or isinstance(value, bool) or value < lowest:
                 kind = "non-negative" if lowest == 0 else "positive"
                 raise ValueError(f"{name} must be a {kind} integer, got {value!r}")
-        if self.model == "mlp" and (not self.hidden or min(self.hidden) < 1):
-            raise ValueError(f"an MLP needs positive hidden widths, got hidden={self.hidden!r}")
+        if self.model in ("mlp", "cnn", "resmlp") and (not self.hidden or min(self.hidden) < 1):
+            raise ValueError(
+                f"model {self.model!r} needs positive hidden widths, got hidden={self.hidden!r}"
+            )
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"lr must be a positive finite number, got {self.lr!r}")
         if not 0 <= self.momentum < 1:
@@ -236,8 +241,15 @@ class Config:
             raise ValueError(f"step_gamma must be a positive finite number, got {self.step_gamma}")
         if not self.diverge_above > 0:
             raise ValueError(f"diverge_above must be > 0 (inf: off), got {self.diverge_above!r}")
-        if self.batch_norm and self.model == "softmax":
-            raise ValueError("batch_norm=True needs model='mlp' (softmax regression has none)")
+        if self.batch_norm and self.model in ("softmax", "cnn", "resmlp"):
+            raise ValueError(
+                f"batch_norm=True needs model='mlp' ({self.model} has no BatchNorm option)"
+            )
+        from initjax import nets
+
+        _choice("residual_init", self.residual_init, nets.RESIDUAL_INITS)
+        if self.model == "resmlp" and len(set(self.hidden)) != 1:
+            raise ValueError(f"resmlp blocks share one width; got hidden={self.hidden!r}")
         if self.record:
             from initjax import diagnostics
 

@@ -43,6 +43,7 @@ __all__ = [
     "Initializer",
     "constant",
     "default_scale",
+    "delta_orthogonal",
     "fans",
     "forward_gain",
     "gain",
@@ -581,6 +582,49 @@ def orthogonal(gain: ArrayLike = 1.0, column_axis: int = -1) -> Initializer:
     return init
 
 
+def delta_orthogonal(gain: ArrayLike = 1.0) -> Initializer:
+    """Xiao et al. (2018, arXiv:1806.05393): a conv kernel that is orthogonal at its centre.
+
+    For a kernel of shape ``(*k, c_in, c_out)`` with c_out >= c_in, every spatial tap is zero
+    except the centre ``k // 2``, which holds a random (semi-)orthogonal c_in × c_out matrix
+    H with H Hᵀ = gain²·I (see :func:`orthogonal`). The convolution then maps each input
+    position to itself by an isometry (times gain), the "delta-orthogonal" init that lets
+    very deep vanilla CNNs reach dynamical isometry at criticality. For a rank-2 shape (a
+    dense layer) it is :func:`orthogonal`, tall or wide.
+
+    Args:
+      gain: gain >= 0, float or (traced) scalar (for tanh at criticality, σ_w = gain).
+
+    Returns:
+      An :class:`Initializer`; ValueError for c_out < c_in.
+
+    >>> w = delta_orthogonal()(jax.random.key(0), (3, 3, 4, 8))
+    >>> bool(jnp.allclose(w[1, 1] @ w[1, 1].T, jnp.eye(4), atol=1e-5)), float(abs(w[0]).max())
+    (True, 0.0)
+    """
+    gain = _check_scale("gain", gain)
+    centre_init = orthogonal(gain)
+
+    def init(key: jax.Array, shape: Sequence[int], dtype: DTypeLike = jnp.float32) -> jax.Array:
+        shape = _shape(shape)
+        dt, _ = _dtypes(dtype)
+        if len(shape) < 2:
+            raise ValueError(f"delta_orthogonal needs a shape of rank >= 2, got shape {shape}")
+        if len(shape) == 2:  # a dense layer (e.g. a CNN's head): plain orthogonal
+            return centre_init(key, shape, dt)
+        c_in, c_out = shape[-2], shape[-1]
+        if c_out < c_in:
+            raise ValueError(
+                f"delta_orthogonal needs out channels >= in channels (an isometry), got "
+                f"shape {shape}: {c_in} in, {c_out} out"
+            )
+        centre = centre_init(key, (c_in, c_out), dt)
+        w = jnp.zeros(shape, dt)
+        return w.at[tuple(k // 2 for k in shape[:-2])].set(centre)
+
+    return init
+
+
 # ---------------------------------------------------------------- gains
 
 # torch.nn.init.calculate_gain's conventional values (leaky_relu is computed from its slope).
@@ -736,6 +780,7 @@ _REGISTRY: dict[str, tuple[Callable[..., Initializer], str | None]] = {
     "lecun_normal": (lecun_normal, "gain"),
     "lecun_uniform": (lecun_uniform, "gain"),
     "orthogonal": (orthogonal, "gain"),
+    "delta_orthogonal": (delta_orthogonal, "gain"),
 }
 
 

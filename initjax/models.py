@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 
 from initjax import init as schemes
+from initjax import nets
 
 Array = jax.Array
 
@@ -135,7 +136,23 @@ def _mlp(kernel_init: Callable, bias_init: Callable, num_classes: int, cfg: Any)
     )
 
 
-_REGISTRY: dict[str, ModelFactory] = {"softmax": _softmax, "mlp": _mlp}
+def _cnn(kernel_init: Callable, bias_init: Callable, num_classes: int, cfg: Any) -> nn.Module:
+    return nets.CNN(cfg.hidden, num_classes, activation(cfg.activation), kernel_init, bias_init)
+
+
+def _resmlp(kernel_init: Callable, bias_init: Callable, num_classes: int, cfg: Any) -> nn.Module:
+    return nets.ResMLP(
+        cfg.hidden, num_classes, activation(cfg.activation), kernel_init, bias_init,
+        residual_init=cfg.residual_init,
+    )  # fmt: skip
+
+
+_REGISTRY: dict[str, ModelFactory] = {
+    "softmax": _softmax,
+    "mlp": _mlp,
+    "cnn": _cnn,
+    "resmlp": _resmlp,
+}
 _BUILTIN = frozenset(_REGISTRY)
 
 

@@ -14,6 +14,7 @@ LAYERS = [
     {"plugins"},
     {"data"},
     {"init"},
+    {"nets"},
     {"models"},
     {"diagnostics", "theory", "lsuv"},
     {"shard"},

@@ -137,7 +137,7 @@ def test_divergent_run_is_flagged_with_its_step_and_nan_metrics():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"model": "transformer"}, "unknown model 'transformer'.*mlp, softmax"),
+        ({"model": "transformer"}, "unknown model 'transformer'.*cnn, mlp, resmlp, softmax"),
         ({"activation": "swish9"}, "unknown activation 'swish9'.*relu"),
         ({"scheme": "magic"}, "unknown scheme 'magic'.*normal"),
         (
