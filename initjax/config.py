@@ -137,6 +137,13 @@ class Config:
     """Scale argument of the bias scheme (None: its default)."""
     batch_norm: bool = False
     """BatchNorm after every hidden Dense (MLP only)."""
+    parametrization: str = "sp"
+    """Width parametrization of the MLP: ``sp`` (standard), ``ntk`` or ``mup`` (per-layer init
+    and lr multipliers relative to base_width; table in initjax.parametrization)."""
+    base_width: int = 64
+    """Width n₀ at which NTK and µP equal SP (units)."""
+    readout_zero: bool = False
+    """µP only: draw the output layer as zeros (TP-V's recommended readout init)."""
     residual_init: str = "standard"
     """How ``resmlp``'s blocks start: ``standard``, ``zero`` (SkipInit/ReZero α = 0) or
     ``fixup`` (Zhang et al. 2019); see initjax.nets."""
@@ -219,6 +226,7 @@ class Config:
             "step_epochs",
             "eval_every",
             "eval_examples",
+            "base_width",
         ):
             value = getattr(self, name)
             lowest = 0 if name in ("epochs", "eval_examples") else 1
@@ -246,8 +254,17 @@ class Config:
                 f"batch_norm=True needs model='mlp' ({self.model} has no BatchNorm option)"
             )
         from initjax import nets
+        from initjax import parametrization as par
 
         _choice("residual_init", self.residual_init, nets.RESIDUAL_INITS)
+        _choice("parametrization", self.parametrization, par.PARAMETRIZATIONS)
+        if self.parametrization != "sp" and self.model != "mlp":
+            raise ValueError(
+                f"parametrization={self.parametrization!r} is defined for model='mlp' "
+                f"(its input/hidden/output layers), got model={label(self.model)!r}"
+            )
+        if self.readout_zero and self.parametrization != "mup":
+            raise ValueError("readout_zero=True is µP's option: set parametrization='mup'")
         if self.model == "resmlp" and len(set(self.hidden)) != 1:
             raise ValueError(f"resmlp blocks share one width; got hidden={self.hidden!r}")
         if self.record:
@@ -348,6 +365,10 @@ def optimizer(cfg: Config) -> optax.GradientTransformation:
             f"optimizer {label(cfg.optimizer)} returned {type(tx).__name__}, "
             "not an optax.GradientTransformation"
         )
+    if cfg.parametrization != "sp":
+        from initjax import parametrization as par
+
+        return optax.chain(tx, par.scale_lr_by_layer(cfg))
     return tx
 
 

@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 
 from initjax import init as schemes
-from initjax import nets
+from initjax import nets, parametrization
 
 Array = jax.Array
 
@@ -96,6 +96,8 @@ class MLP(nn.Module):
     kernel_init: Callable[..., Array] = schemes.normal(0.01)
     bias_init: Callable[..., Array] = schemes.zeros()
     batch_norm: bool = False
+    output_init: Callable[..., Array] | None = None
+    """The output layer's kernel init (None: ``kernel_init``; set by µP)."""
 
     @nn.compact
     def __call__(self, x: Array, train: bool = False) -> Array:
@@ -113,7 +115,10 @@ class MLP(nn.Module):
             x = phi(z)
             dense.sow("intermediates", "act", x)
         return nn.Dense(
-            self.num_classes, kernel_init=self.kernel_init, bias_init=self.bias_init, name="output"
+            self.num_classes,
+            kernel_init=self.output_init or self.kernel_init,
+            bias_init=self.bias_init,
+            name="output",
         )(x)
 
 
@@ -126,6 +131,9 @@ def _softmax(kernel_init: Callable, bias_init: Callable, num_classes: int, cfg: 
 
 
 def _mlp(kernel_init: Callable, bias_init: Callable, num_classes: int, cfg: Any) -> nn.Module:
+    out_init = None
+    if getattr(cfg, "parametrization", "sp") != "sp":
+        out_init = parametrization.output_init(cfg, kernel_init, fan_in=cfg.hidden[-1])
     return MLP(
         hidden=cfg.hidden,
         num_classes=num_classes,
@@ -133,6 +141,7 @@ def _mlp(kernel_init: Callable, bias_init: Callable, num_classes: int, cfg: Any)
         kernel_init=kernel_init,
         bias_init=bias_init,
         batch_norm=cfg.batch_norm,
+        output_init=out_init,
     )
 
 
