@@ -113,5 +113,8 @@ def test_plugin_errors_and_unknown_registered_names_exit_2(tmp_path, plugin):
     assert proc.returncode == 2 and "cannot read plugin" in proc.stderr
     proc = initjax(*OUTER, "--scheme", "plug_t")  # not registered without the plugin
     assert proc.returncode == 2 and "unknown scheme 'plug_t'" in proc.stderr
+    listed = initjax("list", "--plugin", str(plugin))
+    assert listed.returncode == 0 and "plug_t (scale: scale)" in listed.stdout
+    assert "resmlp" in listed.stdout and "warmup_cosine" in listed.stdout
     proc = initjax(*OUTER, "--plugin", str(plugin), "--scheme", "plug_t", "--lr", "0.1,0.2")
     assert proc.returncode == 2 and "use --lrs for a grid" in proc.stderr
