@@ -13,7 +13,7 @@ import dataclasses
 import inspect
 import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,9 +22,9 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from initjax import coerce, models
 from initjax import data as datasets
 from initjax import init as schemes
-from initjax import models
 
 Array = jax.Array
 
@@ -203,11 +203,8 @@ class Config:
     """Training examples (the first ones) on which recorded diagnostics are measured."""
 
     def __post_init__(self) -> None:
-        # Freeze mutable inputs so the config stays hashable (jit static argument).
-        if isinstance(self.scheme_kwargs, Mapping):
-            object.__setattr__(self, "scheme_kwargs", tuple(sorted(self.scheme_kwargs.items())))
-        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
-        object.__setattr__(self, "record", tuple(self.record))
+        # Numbers and tuples as the engine needs them, frozen so the config stays hashable.
+        coerce.coerce_fields(self)
         _choice("model", self.model, models.names(), allow_callable=True)
         _choice("optimizer", self.optimizer, optimizer_names(), allow_callable=True)
         _choice("schedule", self.schedule, SCHEDULES, allow_callable=True)

@@ -107,6 +107,26 @@ class Dataset:
                 )
         if self.x_train.shape[1] != self.x_test.shape[1]:
             raise ValueError(f"{self.name}: train and test feature dims differ")
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ValueError unless every feature is finite and every label in [0, classes).
+
+        The message names the array, how many values are bad and the first one's index. Run at
+        construction and again by training (arrays that are not read-only may have changed).
+        """
+        arrays = (self.x_train, self.y_train, self.x_test, self.y_test)
+        if getattr(self, "_valid", False):
+            return
+        for split in ("train", "test"):
+            x, y = getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
+            _report(self.name, f"x_{split}", ~np.isfinite(x), "non-finite values (NaN or inf)")
+            top = self.classes or None
+            bad = (y < 0) if top is None else (y < 0) | (y >= top)
+            allowed = "[0, num_classes)" if top is None else f"[0, {top})"
+            _report(self.name, f"y_{split}", bad, f"labels outside {allowed}", y)
+        if not any(a.flags.writeable for a in arrays):
+            object.__setattr__(self, "_valid", True)  # read-only arrays cannot change
 
     @property
     def num_classes(self) -> int:
@@ -129,6 +149,18 @@ class Dataset:
             f"Dataset({self.name!r}, train={self.num_train}, test={self.num_test}, "
             f"input_dim={self.input_dim}, num_classes={self.num_classes}, source={self.source!r})"
         )
+
+
+def _report(name: str, array: str, bad: np.ndarray, what: str, values: Any = None) -> None:
+    if not bad.any():
+        return
+    first = tuple(int(i) for i in np.argwhere(bad)[0])
+    where = first[0] if len(first) == 1 else first
+    shown = "" if values is None else f" (label {values[first]})"
+    raise ValueError(
+        f"dataset {name!r}: {array} has {int(bad.sum())} {what}; first at index {where}{shown}. "
+        "Fix or drop those examples before training."
+    )
 
 
 def names() -> tuple[str, ...]:

@@ -30,7 +30,7 @@ import numpy as np
 import xarray as xr
 
 from initjax import data as datasets
-from initjax import models, shard, train
+from initjax import grid_values, models, shard, train
 from initjax.train import Config, DataArrays, TrainState
 
 
@@ -46,18 +46,15 @@ class Grid:
     def make(
         cls, seeds: Iterable[int] | int, sigmas: Iterable[float], lrs: Iterable[float]
     ) -> Grid:
-        seeds_ = np.arange(seeds) if isinstance(seeds, int) else np.asarray(list(seeds))
+        """The grid of these values, checked as the engine will see them
+        (:mod:`initjax.grid_values`: int32 seeds, float32 σ and lr, offending values named)."""
+        if isinstance(seeds, int | np.integer) and not isinstance(seeds, bool):
+            seeds = range(int(seeds))
         grid = cls(
-            seeds=seeds_.astype(np.int64),
-            sigmas=np.asarray(list(sigmas), dtype=np.float64),
-            lrs=np.asarray(list(lrs), dtype=np.float64),
+            seeds=grid_values.seeds(seeds),  # type: ignore[arg-type]  # refuses a bool
+            sigmas=grid_values.reals("sigmas", sigmas),
+            lrs=grid_values.reals("lrs", lrs),
         )
-        for name in ("seeds", "sigmas", "lrs"):
-            values = getattr(grid, name)
-            if values.ndim != 1 or values.size == 0:
-                raise ValueError(f"{name} must be a non-empty 1-D list, got {values!r}")
-            if len(np.unique(values)) != values.size:
-                raise ValueError(f"{name} has repeated values: {values.tolist()}")
         if not np.all(np.isfinite(grid.sigmas)) or np.any(grid.sigmas < 0):
             raise ValueError(f"sigmas must be finite and >= 0, got {grid.sigmas.tolist()}")
         if not np.all(np.isfinite(grid.lrs)) or np.any(grid.lrs <= 0):

@@ -205,7 +205,7 @@ def test_svd_diagnostics_run_on_one_device_per_process():
     data = tiny_dataset()
     cfg = train.Config(
         model="mlp", hidden=(8,), dataset="synthetic", num_classes=3, batch_size=32, epochs=1,
-        record=("weight_rank",),
+        record=("weight_rank",), probe_size=32,
     )  # fmt: skip
     with pytest.warns(UserWarning, match="deadlock"):
         assert sweep.grid_devices(cfg, None) == jax.devices()[:1]
