@@ -132,10 +132,55 @@ def save(ds: xr.Dataset, path: str | os.PathLike[str]) -> Path:
     return Path(path)
 
 
+SEAL = "results.seal.json"
+"""The seal of a finished sweep folder (:mod:`initjax.seal`): checksums of its result files."""
+
+
+class DamagedResults(ValueError):
+    """A results file is unreadable or differs from the checksum sealed when it was written."""
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def check_sealed(path: str | os.PathLike[str]) -> None:
+    """Raise :class:`DamagedResults` if ``path`` is listed in its folder's seal with another
+    checksum (a file no seal lists passes: it was written by :func:`save` alone)."""
+    path = Path(path)
+    try:
+        sealed = json.loads((path.parent / SEAL).read_text())["files"][path.name]["sha256"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    if file_sha256(path) != sealed:
+        raise DamagedResults(
+            f"{path} is damaged: its SHA-256 differs from the one sealed in "
+            f"{path.parent / SEAL} when it was written"
+        )
+
+
 def load(path: str | os.PathLike[str]) -> xr.Dataset:
-    """Read a result written by :func:`save` (fully into memory; the file is closed)."""
-    with xr.open_dataset(path, engine=ENGINE) as ds:
-        out = ds.load()
+    """Read a result written by :func:`save` (fully into memory; the file is closed).
+
+    A file its folder's seal lists is checked against the sealed checksum first; a damaged,
+    truncated or non-netCDF file raises :class:`DamagedResults` naming it.
+    """
+    check_sealed(path)
+    try:
+        with xr.open_dataset(path, engine=ENGINE) as ds:
+            out = ds.load()
+    except FileNotFoundError:
+        raise
+    except Exception as e:  # netCDF4/HDF5 raise OSError, RuntimeError or ValueError
+        first = (str(e).strip().splitlines() or [""])[0][:200]
+        raise DamagedResults(
+            f"{path} cannot be read as netCDF ({type(e).__name__}: {first}): it is truncated, "
+            "damaged or not a results file"
+        ) from None
     for name, var in out.variables.items():
         if var.attrs.get("dtype") == "bool":
             attrs = {k: v for k, v in var.attrs.items() if k != "dtype"}
@@ -262,13 +307,46 @@ def differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 
 
 SUMMARY_METRICS = ("train_loss", "train_acc", "test_loss", "test_acc")
+BLOWUP = 10.0
+"""A cell whose final loss exceeds this multiple of its loss at init has blown up."""
+
+
+def blown_up(ds: xr.Dataset) -> xr.DataArray:
+    """Cells that blew up but are not flagged ``diverged``: final loss > BLOWUP × initial.
+
+    Whatever rule training used to flag divergence, such a cell must not read as healthy:
+    :func:`summary` counts it with the diverged cells and leaves it out of the means, and
+    sweeps saved by :mod:`initjax.checkpoint` carry it as the variable ``blown_up``.
+    """
+    cells = ds["diverged"] if "diverged" in ds else None
+    out = xr.zeros_like(cells, dtype=bool) if cells is not None else xr.DataArray(False)
+    if "epoch" not in ds.dims:
+        return out
+    for name in ("train_loss", "batch_loss"):
+        if name not in ds:
+            continue
+        first, last = ds[name].isel(epoch=0), ds[name].isel(epoch=-1)
+        grew = np.isfinite(first) & (~np.isfinite(last) | (last > BLOWUP * np.abs(first)))
+        out = out | grew
+    if cells is not None:
+        out = out & ~cells.astype(bool)
+    return out.rename("blown_up")
+
+
+def with_blowups(ds: xr.Dataset) -> xr.Dataset:
+    """``ds`` with the per-cell variable ``blown_up`` (see :func:`blown_up`)."""
+    flag = blown_up(ds)
+    return ds.assign(blown_up=flag) if flag.ndim else ds
 
 
 def summary(ds: xr.Dataset, max_rows: int = 40) -> str:
     """One screen: final-epoch metrics per (σ, lr), mean ± std over seeds, diverged counts.
 
-    Diverged runs (NaN metrics) are left out of the mean and counted in ``diverged``.
+    Diverged runs (NaN metrics) and runs that blew up without being flagged
+    (:func:`blown_up`, marked ``*``) are left out of the means and counted in ``diverged``.
     """
+    blown = ds["blown_up"].astype(bool) if "blown_up" in ds else blown_up(ds)
+    bad = blown | ds["diverged"].astype(bool) if "diverged" in ds else blown
     final = ds.isel(epoch=-1) if "epoch" in ds.dims else ds
     names = [m for m in SUMMARY_METRICS if m in ds]
     n_seeds = ds.sizes.get("seed", 1)
@@ -279,23 +357,22 @@ def summary(ds: xr.Dataset, max_rows: int = 40) -> str:
     lrs = ds["lr"].values if "lr" in ds.dims else [None]
     outer_values = itertools.product(*(ds[d].values for d in outer))
     for where, sigma, lr in itertools.product(outer_values, sigmas, lrs):
-        if True:
-            cell = final.sel(dict(zip(outer, where, strict=True)))
-            if sigma is not None:
-                cell = cell.sel(sigma=sigma)
-            if lr is not None:
-                cell = cell.sel(lr=lr)
-            row = [*(str(w) for w in where), _num(sigma), _num(lr)]
-            for name in names:
-                values = np.asarray(cell[name].values, dtype=np.float64).ravel()
-                values = values[np.isfinite(values)]
-                if values.size == 0:
-                    row.append("—")
-                else:
-                    row.append(f"{values.mean():.4f} ± {values.std():.4f}")
-            diverged = int(np.asarray(cell["diverged"].values).sum()) if "diverged" in ds else 0
-            row.append(f"{diverged}/{n_seeds}")
-            rows.append(row)
+        at = {**dict(zip(outer, where, strict=True)), "sigma": sigma, "lr": lr}
+        cell, cell_bad = _at(final, at), _at(bad, at)
+        row = [*(str(w) for w in where), _num(sigma), _num(lr)]
+        for name in names:
+            values = cell[name]
+            if cell_bad.ndim:
+                values = values.where(~cell_bad.broadcast_like(values))
+            values = np.asarray(values.values, dtype=np.float64).ravel()
+            values = values[np.isfinite(values)]
+            if values.size == 0:
+                row.append("—")
+            else:
+                row.append(f"{values.mean():.4f} ± {values.std():.4f}")
+        mark = "*" if bool(_at(blown, at).any()) else ""
+        row.append(f"{int(np.asarray(cell_bad.values).sum())}/{n_seeds}{mark}")
+        rows.append(row)
     shown, hidden = rows[:max_rows], len(rows) - max_rows
     widths = [max(len(r[i]) for r in [header, *shown]) for i in range(len(header))]
     lines = [
@@ -306,7 +383,17 @@ def summary(ds: xr.Dataset, max_rows: int = 40) -> str:
     lines.insert(0, f"after epoch {epochs}, mean ± std over {n_seeds} seed(s):")
     if hidden > 0:
         lines.append(f"... {hidden} more rows (see the saved table)")
+    if n_blown := int(blown.sum()):
+        lines.append(
+            f"* {n_blown} run(s) counted as diverged: their final loss exceeds {BLOWUP:g}× "
+            "the loss at init (training did not flag them); left out of the means"
+        )
     return "\n".join(lines)
+
+
+def _at(x: Any, at: dict[str, Any]) -> Any:
+    """``x`` at the coordinates of ``at`` that it has (None: not an axis of the result)."""
+    return x.sel({k: v for k, v in at.items() if v is not None and k in x.dims})
 
 
 def _num(value: Any) -> str:
