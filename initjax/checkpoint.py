@@ -8,6 +8,8 @@ In the results layer (DESIGN) but its own module, as it drives :mod:`initjax.swe
       corrupt/<epoch>-<t>/  checkpoints that failed validation, moved aside for inspection
       results.nc            the finished sweep (results.save); its presence means "done"
       results.csv           the same as a long table (results.export)
+      results.seal.json     checksums of both and of every variable (initjax.seal)
+      .initjax.lock         held by the one process writing here (initjax.lock)
 
 **Resume.** Every ``every`` epochs the state of all cells (parameters, optimizer state, batch
 statistics, raw data keys, epoch counters, ``diverged_step``) and the metrics so far are saved.
@@ -21,22 +23,33 @@ fingerprint hash, the epoch and each array's path, shape, dtype and SHA-256, che
 reading. A checkpoint failing any check is reported and moved to ``corrupt/``, and the
 previous one is tried; with none left the sweep starts again. Wrong numbers are never resumed.
 
+**Finished results** are sealed (:mod:`initjax.seal`) and checked whenever they are reused;
+a damaged ``results.nc`` or ``results.csv`` is rebuilt from the other, bit for bit, or the
+sweep is refused naming what is damaged. The last epoch is checkpointed before the results
+are written, so a failed write (a full disk) never throws the trained state away.
+
+**One writer.** :func:`run` holds the folder's lock (:mod:`initjax.lock`; process 0 of a
+multi-process sweep) from start to end; a second sweep into the folder raises
+:class:`~initjax.lock.FolderLocked` naming the holder's PID. Leftovers of a dead run
+(temporary files, checkpoints beside complete results) are removed by the next one.
+
 **Fingerprint.** A folder holds one sweep: another config, grid or dataset raises
 :class:`FingerprintMismatch` naming what differs, unless ``overwrite=True``.
 
-**Ctrl-C.** The first SIGINT asks for a stop at the next chunk boundary: the checkpoint is
-written and :class:`Interrupted` raised. A second one aborts at once (KeyboardInterrupt).
+**Ctrl-C, SIGTERM.** The first asks for a stop at the next chunk boundary: the checkpoint is
+written and :class:`Interrupted` raised. A second one exits the process at once with status
+130 (SIGTERM: 143) after printing how to resume (:mod:`initjax.stop`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
 import hashlib
 import json
 import shutil
-import signal
 import sys
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -48,7 +61,7 @@ import xarray as xr
 
 from initjax import data as datasets
 from initjax import grid as engine
-from initjax import results, shard
+from initjax import lock, memory, results, seal, shard, space, stop
 from initjax.grid import Grid, Position, SweepState
 from initjax.train import Config, DataArrays
 
@@ -75,10 +88,14 @@ class FingerprintMismatch(ValueError):
 
 
 class Interrupted(Exception):
-    """A sweep stopped at a chunk boundary on request; its checkpoint is saved."""
+    """A sweep stopped at a chunk boundary on request; its checkpoint is saved.
 
-    def __init__(self, epochs_done: int, epochs: int):
-        self.epochs_done, self.epochs = epochs_done, epochs
+    ``signum`` is the signal that asked (SIGINT or SIGTERM); ``exit_code`` is 128 + it.
+    """
+
+    def __init__(self, epochs_done: int, epochs: int, signum: int = 2):
+        self.epochs_done, self.epochs, self.signum = epochs_done, epochs, signum
+        self.exit_code = stop.exit_code(signum)
         super().__init__(f"stopped after epoch {epochs_done} of {epochs}; checkpoint saved")
 
 
@@ -106,8 +123,19 @@ def clear(out_dir: Path) -> None:
     """Remove what :func:`run` writes in ``out_dir`` (and nothing else)."""
     for name in (CHECKPOINTS, CORRUPT):
         shutil.rmtree(out_dir / name, ignore_errors=True)
-    for name in (RESULTS, TABLE, FINGERPRINT):
+    for name in (RESULTS, TABLE, FINGERPRINT, results.SEAL):
         (out_dir / name).unlink(missing_ok=True)
+    remove_leftovers(out_dir)
+
+
+def remove_leftovers(out_dir: Path) -> list[str]:
+    """Delete temporary files an interrupted atomic write left in ``out_dir``; their names."""
+    gone = []
+    for name in (RESULTS, TABLE, FINGERPRINT, results.SEAL):
+        for tmp in out_dir.glob(f".{name}.*.tmp"):
+            tmp.unlink(missing_ok=True)
+            gone.append(tmp.name)
+    return gone
 
 
 # ----------------------------------------------------------------------------- checkpoints
@@ -189,14 +217,20 @@ class Checkpointer:
             "metrics": {k: _spec(k, a) for k, a in metrics.items()},
         }
         tree = {"leaves": {f"{i:04d}": a for i, a in enumerate(leaves)}, "metrics": metrics}
+        needed = 2 * space.tree_bytes(*leaves, *metrics.values()) + (1 << 20)
+        what = f"the checkpoint after epoch {state.epochs_done}"
+        space.require(self.directory.parent, needed, what)
         if self._writer is None:
             self._writer = self._manager()
-        saved = self._writer.save(
-            state.epochs_done,
-            args=ocp.args.Composite(
-                state=ocp.args.StandardSave(tree), meta=ocp.args.JsonSave(meta)
-            ),
-        )
+        try:
+            saved = self._writer.save(
+                state.epochs_done,
+                args=ocp.args.Composite(
+                    state=ocp.args.StandardSave(tree), meta=ocp.args.JsonSave(meta)
+                ),
+            )
+        except Exception as e:
+            raise space.translate(e, self.directory.parent, needed, what) from e
         if not saved:
             raise RuntimeError(
                 f"orbax refused to save epoch {state.epochs_done} in {self.directory} "
@@ -373,30 +407,6 @@ def _pad(state: SweepState, size: int) -> SweepState:
 # ----------------------------------------------------------------------------- the driver
 
 
-class _StopOnSigint:
-    """First Ctrl-C: ask for a stop at the next chunk boundary; second: abort at once."""
-
-    def __init__(self, log: Callable[[str], None]):
-        self.requested = False
-        self.log = log
-        self._old: Any = None
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-        self.log("\nCtrl-C: stopping after the current chunk (press again to abort now)")
-
-    def __enter__(self) -> _StopOnSigint:
-        if threading.current_thread() is threading.main_thread():
-            self._old = signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._old is not None:
-            signal.signal(signal.SIGINT, self._old)
-
-
 @dataclasses.dataclass(frozen=True)
 class Outcome:
     """What :func:`run` did: the result, and whether it resumed or found the sweep done."""
@@ -407,6 +417,22 @@ class Outcome:
     already_complete: bool
 
 
+def _one_writer(fn: Callable[..., Outcome]) -> Callable[..., Outcome]:
+    """Run ``fn`` holding ``out_dir``'s lock (process 0 only: the others never write) with
+    Ctrl-C/SIGTERM handled (:mod:`initjax.stop`)."""
+
+    @functools.wraps(fn)
+    def locked(cfg: Config, data: Any, grid: Grid, out_dir: str | Path, **kw: Any) -> Outcome:
+        held = lock.hold(out_dir) if jax.process_index() == 0 else contextlib.nullcontext()
+        # Signals are handled from the start (not only while training): a Ctrl-C during the
+        # restore is a stop request too, and a second one never unwinds into XLA.
+        with held, stop.StopOnSignal(kw.get("log", _log), kw.get("abort_message", "")):
+            return fn(cfg, data, grid, out_dir, **kw)
+
+    return locked
+
+
+@_one_writer
 def run(
     cfg: Config,
     data: datasets.Dataset,
@@ -419,11 +445,16 @@ def run(
     keep: int = KEEP,
     log: Callable[[str], None] = _log,
     position: Position = Position(),
+    abort_message: str = "",
 ) -> Outcome:
     """``grid.run`` into ``out_dir``: checkpoint every ``every`` epochs, resume, save results.
 
-    Raises :class:`FingerprintMismatch` (before writing anything) when ``out_dir`` holds
-    another sweep and ``overwrite`` is False, and :class:`Interrupted` after a Ctrl-C.
+    Holds ``out_dir``'s lock throughout (:class:`~initjax.lock.FolderLocked` when another
+    process does). Raises :class:`FingerprintMismatch` (before writing anything) when
+    ``out_dir`` holds another sweep and ``overwrite`` is False, :class:`Interrupted` after a
+    Ctrl-C or SIGTERM (a second one ends the process, printing ``abort_message``),
+    :class:`~initjax.results.DamagedResults` when its finished results are damaged beyond
+    recovery and :class:`~initjax.space.DiskFull` when a write cannot fit.
     """
     if every < 1:
         raise ValueError(f"checkpoint interval must be >= 1 epoch, got {every}")
@@ -432,18 +463,21 @@ def run(
     # Several processes (jax.distributed): process 0 alone writes to ``out_dir``, which must
     # be a folder every process sees; the others read the same checkpoints.
     primary = jax.process_index() == 0
+    if overwrite or not (out / RESULTS).exists():
+        memory.check(cfg, grid, data)  # before the first write: refuse what cannot fit
     if overwrite:
         if primary:
             clear(out)
         _barrier("initjax-cleared")
     else:
         check_folder(out, fp)
-    if (out / RESULTS).exists():
-        ds = results.load(out / RESULTS)
-        if ds.attrs.get("fingerprint") != fp["hash"]:
-            raise FingerprintMismatch(out, [f"{RESULTS} is not this sweep's (fingerprint attr)"])
-        if not (out / TABLE).exists():
-            results.export(ds, out / TABLE)
+    if primary and (gone := remove_leftovers(out)):
+        log(f"removed temporary files a stopped run left: {', '.join(gone)}")
+    if (out / RESULTS).exists() or seal.is_sealed(out):
+        ds = finished(out, fp["hash"], log) if primary else results.load(out / RESULTS)
+        if primary and (out / CHECKPOINTS).exists():
+            shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)
+            log(f"removed {out / CHECKPOINTS}: the results are complete")
         return Outcome(ds, None, True)
     if primary:
         out.mkdir(parents=True, exist_ok=True)
@@ -455,15 +489,18 @@ def run(
     _agree_on_epoch(0 if resume is None else resume.epochs_done)
     if resume is not None:
         log(f"resuming from the checkpoint after epoch {resume.epochs_done} of {cfg.epochs}")
-    with _StopOnSigint(log) as stop:
+    with stop.StopOnSignal(log, abort_message) as stopper:
 
         def on_chunk(state: SweepState) -> None:
-            if state.epochs_done == cfg.epochs:
-                return  # done: results.nc is written next
+            # The last epoch too: if writing the results fails, the rerun only writes them.
             ckpt.save(state)
-            if stop.requested:
-                raise Interrupted(state.epochs_done, cfg.epochs)
+            if stopper.requested:
+                raise Interrupted(state.epochs_done, cfg.epochs, stopper.requested)
 
+        if stopper.requested:  # asked before training started
+            raise Interrupted(
+                0 if resume is None else resume.epochs_done, cfg.epochs, stopper.requested
+            )
         try:
             ds = engine.run(
                 cfg,
@@ -481,8 +518,20 @@ def run(
             ckpt.close()
     ds.attrs["fingerprint"] = fp["hash"]
     if primary:
-        results.save(ds, out / RESULTS)
-        results.export(ds, out / TABLE)
+        ds = seal.write(results.with_blowups(ds), out, fp["hash"])
         shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)
     _barrier("initjax-results-written")
     return Outcome(ds, None if resume is None else resume.epochs_done, False)
+
+
+def finished(out: Path, fingerprint: str, log: Callable[[str], None] = _log) -> xr.Dataset:
+    """The complete results in ``out``, verified (rebuilt when damaged; sealed when older)."""
+    if seal.is_sealed(out):
+        return seal.reuse(out, fingerprint, log)
+    ds = results.load(out / RESULTS)  # written before results were sealed
+    if ds.attrs.get("fingerprint") != fingerprint:
+        raise FingerprintMismatch(out, [f"{RESULTS} is not this sweep's (fingerprint attr)"])
+    results.export(ds, out / TABLE)
+    seal.write(ds, out, fingerprint)
+    log(f"{out / RESULTS} had no content seal (an older initjax wrote it); sealed it now")
+    return ds
