@@ -3,14 +3,19 @@
 Thin on purpose: every command parses and validates its arguments (building the Config,
 reading the grids, loading the data) before anything is written, then calls the library
 (:mod:`initjax.checkpoint`, :mod:`initjax.sweep`, :mod:`initjax.experiments.report`).
-Bad flags or values exit with status 2 and a message naming the valid choices; an
-interrupted sweep exits with 130 after printing the command that resumes it.
+Exit status: 0 done; 1 a failure that is not the command's fault (dataset missing, results
+damaged beyond recovery, disk full), in one line naming it; 2 a bad flag or value, an
+unusable ``--out``, a folder holding another sweep or in use by another process — nothing
+written; 130 (Ctrl-C) or 143 (SIGTERM) interrupted, after printing the command that resumes.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import itertools
 import shlex
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -20,7 +25,8 @@ from typing import Any, NoReturn
 import initjax
 from initjax import cli_args
 
-EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
+EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+MAX_DEVICES = 1024  # virtual CPU devices; XLA takes minutes to set up many thousands
 
 DESCRIPTION = """\
 initjax: weight initialization studied with JAX.
@@ -98,10 +104,12 @@ def build_parser() -> argparse.ArgumentParser:
         "flags are read; repeatable; its path and SHA-256 go into the results' provenance",
     )
     out = sweep.add_argument_group("output and data")
-    out.add_argument("--out", type=Path, metavar="DIR", help="folder for results/checkpoints")
+    out.add_argument(
+        "--out", type=cli_args.out_dir, metavar="DIR", help="folder for results/checkpoints"
+    )
     out.add_argument(
         "--checkpoint-every",
-        type=int,
+        type=cli_args.positive_int,
         default=1,
         metavar="N",
         help="with --out: save a checkpoint every N epochs (default: 1)",
@@ -126,16 +134,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     where.add_argument(
         "--devices",
-        type=int,
+        type=cli_args.positive_int,
         metavar="N",
         help="split the CPU into N virtual devices (CPU only; default: 1, see README)",
     )
     where.add_argument(
         "--coordinator",
+        type=cli_args.host_port,
         metavar="HOST:PORT",
         help="join a multi-process sweep (jax.distributed) coordinated by process 0 at HOST:PORT",
     )
-    where.add_argument("--num-processes", type=int, metavar="N", help="processes in the sweep")
+    where.add_argument(
+        "--num-processes", type=cli_args.positive_int, metavar="N", help="processes in the sweep"
+    )
     where.add_argument("--process-id", type=int, metavar="I", help="this process's index, 0..N-1")
     cli_args.add_config_flags(sweep)
 
@@ -226,13 +237,17 @@ def _say(*lines: str) -> None:
     print("\n".join(lines), flush=True)
 
 
+def _err(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
 # ----------------------------------------------------------------------------- sweep
 
 
 def cmd_sweep(
     args: argparse.Namespace, parser: argparse.ArgumentParser, argv: Sequence[str]
 ) -> int:
-    from initjax import checkpoint, results, sweep, train
+    from initjax import checkpoint, lock, memory, results, space, stop, sweep, train
     from initjax import data as datasets
 
     def fail(message: str) -> NoReturn:
@@ -241,8 +256,9 @@ def cmd_sweep(
     try:
         cfg, over = cli_args.config_from_args(args)
         axes = sweep.outer_axes(cfg, over)
-    except ValueError as e:
-        fail(str(e))
+    except (ValueError, TypeError, OverflowError) as e:
+        kwargs = args.scheme_kwargs if isinstance(args.scheme_kwargs, dict) else {}
+        fail(cli_args.name_flags(str(e), e, kwargs.items()))
     try:
         grid = sweep.Grid.make(
             args.seeds,
@@ -250,13 +266,12 @@ def cmd_sweep(
             args.lrs if args.lrs is not None else [cfg.lr],
         )
     except ValueError as e:
-        fail(str(e))
-    if args.checkpoint_every < 1:
-        fail(f"--checkpoint-every must be a positive number of epochs, got {args.checkpoint_every}")
+        word = str(e).split()[0]  # Grid.make's messages start with the axis they are about
+        fail(f"--{word}: {e}" if word in ("seeds", "sigmas", "lrs") else str(e))
     if args.out is None and args.overwrite:
         fail("--overwrite needs --out")
-    if args.out is not None and args.out.exists() and not args.out.is_dir():
-        fail(f"--out {args.out} exists and is not a folder")
+    if args.out is not None and (problem := cli_args.unusable_out(args.out)):
+        fail(f"--out {args.out}: {problem}")
     try:
         data = datasets.load(
             cfg.dataset, data_dir=args.data_dir, normalize=cfg.normalize, **args.data_args
@@ -264,12 +279,19 @@ def cmd_sweep(
     except datasets.DataNotFoundError as e:
         print(f"initjax sweep: error: {e}", file=sys.stderr)
         return 1
-    except (ValueError, TypeError) as e:
-        fail(f"cannot load dataset {cfg.dataset!r}: {e}")
-    try:
-        train._check_data(cfg, data)
-    except ValueError as e:
-        fail(str(e))
+    except (ValueError, TypeError, OverflowError, MemoryError) as e:
+        fail(f"--data-args: cannot load dataset {cfg.dataset!r}: {type(e).__name__}: {e}")
+    names = [n for n, _ in axes]
+    for combo in itertools.product(*(v for _, v in axes)):  # one config per outer combination
+        sub = cfg.replace(**dict(zip(names, combo, strict=True)))
+        try:
+            train._check_data(sub, data)
+            memory.check(sub, grid, data)  # also traces the model: bad scheme arguments fail
+        except memory.TooBig as e:
+            fail(str(e))
+        except Exception as e:  # anything the config meets first inside the model
+            text = f"{type(e).__name__}: {e}".removeprefix("ValueError: ")
+            fail(cli_args.name_flags(text, e, sub.scheme_kwargs))
 
     n_outer = 1
     for _, values in axes:
@@ -286,66 +308,72 @@ def cmd_sweep(
     )
     _say(f"sweep: {what} on {data.name}, {cfg.epochs} epochs; {runs}")
     progress = not args.quiet
-    if args.out is None or axes:
-        try:
-            ds = sweep.run(
-                cfg,
-                data,
-                grid.seeds.tolist(),
-                grid.sigmas.tolist(),
-                grid.lrs.tolist(),
-                over=dict(axes),
-                out=args.out,
-                checkpoint_every=args.checkpoint_every,
-                overwrite=args.overwrite,
-                progress=progress,
-            )
-        except checkpoint.FingerprintMismatch as e:
-            fail(str(e))
-        except (checkpoint.Interrupted, KeyboardInterrupt) as e:
-            done = f" after epoch {e.epochs_done} of {e.epochs}" if hasattr(e, "epochs") else ""
-            resume = "initjax " + shlex.join(a for a in argv if a != "--overwrite")
-            _say(
-                f"interrupted{done}; checkpoints kept in {args.out}", "resume with:", f"  {resume}"
-            )
-            return EXIT_INTERRUPTED
-        where = (
-            "(no --out: nothing written)"
-            if args.out is None
-            else (
-                f"results: {args.out / checkpoint.RESULTS} (netCDF), {args.out / checkpoint.TABLE}"
-            )
-        )
-        _say(results.summary(ds), where)
-        return 0
     resume = "initjax " + shlex.join(a for a in argv if a != "--overwrite")
+    abort = f"the last complete checkpoint is kept. Resume with:\n  {resume}"
+    if args.out is None:
+        abort = "nothing was saved (no --out)"
+    # Ctrl-C/SIGTERM: stop at the next chunk, a second one leaves at once (never unwinding
+    # into a running XLA compile). Not for outer axes without --out: nothing could stop them.
+    handled = args.out is not None or not axes
     try:
-        outcome = checkpoint.run(
-            cfg,
-            data,
-            grid,
-            args.out,
-            every=args.checkpoint_every,
-            overwrite=args.overwrite,
-            progress=progress,
-        )
-    except checkpoint.FingerprintMismatch as e:
+        with stop.StopOnSignal(_err, abort) if handled else contextlib.nullcontext() as stopper:
+            if args.out is None or axes:
+
+                def on_chunk(state: Any) -> None:
+                    if stopper is not None and stopper.requested:
+                        raise KeyboardInterrupt
+
+                extra = {} if axes else {"on_chunk": on_chunk}
+                ds = sweep.run(
+                    cfg,
+                    data,
+                    grid.seeds.tolist(),
+                    grid.sigmas.tolist(),
+                    grid.lrs.tolist(),
+                    over=dict(axes),
+                    out=args.out,
+                    checkpoint_every=args.checkpoint_every,
+                    overwrite=args.overwrite,
+                    progress=progress,
+                    **extra,
+                )
+                complete = False
+            else:
+                outcome = checkpoint.run(
+                    cfg,
+                    data,
+                    grid,
+                    args.out,
+                    every=args.checkpoint_every,
+                    overwrite=args.overwrite,
+                    progress=progress,
+                    abort_message=abort,
+                )
+                ds, complete = outcome.result, outcome.already_complete
+    except (checkpoint.FingerprintMismatch, lock.FolderLocked) as e:
         fail(str(e))
-    except checkpoint.Interrupted as e:
-        _say(
-            f"interrupted after epoch {e.epochs_done} of {e.epochs}; checkpoint saved in "
-            f"{args.out / checkpoint.CHECKPOINTS}",
-            "resume with:",
-            f"  {resume}",
-        )
-        return EXIT_INTERRUPTED
-    except KeyboardInterrupt:
-        _say("aborted; the last complete checkpoint (if any) is kept. Resume with:", f"  {resume}")
-        return EXIT_INTERRUPTED
-    if outcome.already_complete:
+    except (results.DamagedResults, space.DiskFull) as e:
+        print(f"initjax sweep: error: {e}", file=sys.stderr)
+        return EXIT_FAILURE
+    except (checkpoint.Interrupted, KeyboardInterrupt) as e:
+        for s in stop.SIGNALS:  # a further signal must not cut the message short
+            signal.signal(s, signal.SIG_IGN)
+        if args.out is None:
+            _say("interrupted; nothing was saved (no --out)")
+            return EXIT_INTERRUPTED
+        if isinstance(e, checkpoint.Interrupted) and e.epochs_done:
+            done = f" after epoch {e.epochs_done} of {e.epochs}; checkpoints kept in {args.out}"
+        else:
+            done = f"; the last complete checkpoints (if any) are kept in {args.out}"
+        _say(f"interrupted{done}", "resume with:", f"  {resume}")
+        return getattr(e, "exit_code", EXIT_INTERRUPTED)
+    if args.out is None:
+        _say(results.summary(ds), "(no --out: nothing written)")
+        return 0
+    if complete:
         _say(f"{args.out} already holds this sweep, complete; nothing to train.")
     _say(
-        results.summary(outcome.result),
+        results.summary(ds),
         f"results: {args.out / checkpoint.RESULTS} (netCDF), {args.out / checkpoint.TABLE}",
     )
     return 0
@@ -445,8 +473,8 @@ def _place(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     from initjax import shard
 
     if args.devices is not None:
-        if args.devices < 1:
-            parser.error(f"--devices must be a positive number of devices, got {args.devices}")
+        if args.devices > MAX_DEVICES:
+            parser.error(f"--devices must be at most {MAX_DEVICES}, got {args.devices}")
         shard.set_cpu_devices(args.devices)
     multi = (args.coordinator, args.num_processes, args.process_id)
     from_env = "JAX_COORDINATOR_ADDRESS" in os.environ
@@ -457,7 +485,10 @@ def _place(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
             parser.error(
                 f"--process-id must be in 0..{args.num_processes - 1}, got {args.process_id}"
             )
-        shard.initialize(args.coordinator, args.num_processes, args.process_id)
+        try:
+            shard.initialize(args.coordinator, args.num_processes, args.process_id)
+        except Exception as e:  # jax.distributed: unreachable coordinator, bad environment
+            parser.error(f"--coordinator: cannot join the multi-process sweep: {e}")
 
 
 def _load_plugins(argv: Sequence[str]) -> None:
@@ -496,6 +527,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_report(args, parser)
         return cmd_list()
     except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut this short
         print(f"initjax {args.command}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
 

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import dataclasses
 import functools
 import itertools
 import json
 import math
+import os
 import re
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -86,15 +89,105 @@ def _error(msg: str) -> argparse.ArgumentTypeError:
     return argparse.ArgumentTypeError(msg)
 
 
+MAX_SEEDS = 1_000_000
+"""More seeds than this are refused at parse time (the memory check sees the rest)."""
+
+
+def _items(text: str, example: str) -> list[str]:
+    """``text`` split at commas; an empty item (``32,,32``, a trailing comma) is an error."""
+    items = [v.strip() for v in text.split(",")]
+    if text.strip() and any(not v for v in items):
+        raise _error(f"empty item in {text!r}; expected comma-separated values like {example}")
+    return [v for v in items if v]
+
+
 def int_list(text: str) -> tuple[int, ...]:
     try:
-        return tuple(int(v) for v in text.split(",") if v.strip())
+        return tuple(int(v) for v in _items(text, "256,128"))
     except ValueError:
         raise _error(f"expected comma-separated integers like 256,128, got {text!r}") from None
 
 
 def str_list(text: str) -> tuple[str, ...]:
-    return tuple(v.strip() for v in text.split(",") if v.strip())
+    return tuple(_items(text, "a,b"))
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise _error(f"expected a positive integer, got {text!r}") from None
+    if not 1 <= value < 2**31:
+        raise _error(f"expected a positive integer below 2**31, got {text!r}")
+    return value
+
+
+def host_port(text: str) -> str:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise _error(
+            f"expected HOST:PORT with a port in 1..65535, like 10.0.0.1:1234, got {text!r}"
+        )
+    return text
+
+
+def out_dir(text: str) -> Path:
+    if not text.strip():
+        raise _error("expected a folder name, got an empty string (use --out . for this folder)")
+    return Path(text)
+
+
+def unusable_out(path: Path) -> str | None:
+    """Why ``path`` cannot hold a sweep's files (None when it can); leaves nothing behind.
+
+    Checked by doing it: the missing folders are created, a temporary file is written and
+    everything created is removed again (permission bits do not bind root; a read-only mount
+    or a special file system does).
+    """
+    if path.is_symlink() and not path.exists():
+        return f"is a dangling symbolic link (to {os.readlink(path)})"
+    if path.exists() and not path.is_dir():
+        return "exists and is not a folder"
+    missing = []
+    here = path.absolute()
+    while not here.exists():
+        missing.append(here)
+        here = here.parent
+    if not here.is_dir():
+        return f"{here} is a file, not a folder"
+    try:
+        for folder in reversed(missing):
+            folder.mkdir()
+        fd, probe = tempfile.mkstemp(prefix=".initjax-probe-", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        return f"cannot write there ({e.strerror or e})"
+    finally:
+        for folder in missing:
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+    return None
+
+
+_FLAG_WORDS = (("bias scheme", "bias_scheme"), ("diagnostic to record", "record"))
+
+
+def name_flags(message: str, error: BaseException | None = None, scheme_kwargs: Any = ()) -> str:
+    """``message`` prefixed with the flag it is about: a keyword of ``scheme_kwargs`` named
+    in it, else the earliest Config field named in it."""
+    if any(re.search(rf"\b{re.escape(str(k))}\b", message) for k, _ in scheme_kwargs):
+        return f"{flag('scheme_kwargs')}: {message}"
+    names = [f.name for f in dataclasses.fields(train.Config)]
+    found = [(message.find(words), field) for words, field in _FLAG_WORDS if words in message]
+    for name in names:
+        if match := re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", message):
+            found.append((match.start(), name))
+    if found:
+        return f"{flag(min(found)[1])}: {message}"
+    if isinstance(error, TypeError) and "argument" in message:
+        return f"{flag('scheme_kwargs')}: {message}"
+    return message
 
 
 def _scalar(text: str) -> Any:
@@ -115,7 +208,7 @@ def _scalar(text: str) -> Any:
 def key_values(text: str) -> dict[str, Any]:
     """``"mode=fan_avg,distribution=uniform"`` → ``{"mode": "fan_avg", ...}``."""
     out: dict[str, Any] = {}
-    for item in (v for v in text.split(",") if v.strip()):
+    for item in _items(text, "mode=fan_avg,distribution=uniform"):
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise _error(
@@ -148,8 +241,8 @@ def grid_values(text: str) -> list[float]:
             space = np.logspace if head == "logspace" else np.linspace
             values = [float(v) for v in space(start, stop, num)]
         else:
-            values = [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
+            values = [float(v) for v in _items(text, "0,1e-3,1e-2")]
+    except (ValueError, OverflowError):
         raise _error(f"cannot read {text!r}; expected {GRID_SYNTAX}") from None
     if not values:
         raise _error(f"empty grid {text!r}; expected {GRID_SYNTAX}")
@@ -161,14 +254,18 @@ def seed_values(text: str) -> list[int]:
     try:
         if text.startswith("range:"):
             start, stop = (int(v) for v in text.removeprefix("range:").split(":"))
-            values = list(range(start, stop))
+            span: range | list[int] = range(start, stop)
         elif "," in text:
-            values = [int(v) for v in text.split(",") if v.strip()]
+            span = [int(v) for v in _items(text, "0,1,2")]
         else:
             count = int(text)
             if count < 1:
                 raise _error(f"the number of seeds must be >= 1, got {count}")
-            values = list(range(count))
+            span = range(count)
+        n = span.stop - span.start if isinstance(span, range) else len(span)  # len() overflows
+        if n > MAX_SEEDS:
+            raise _error(f"{n:,} seeds is more than the {MAX_SEEDS:,} a sweep accepts")
+        values = list(span)
     except ValueError:
         raise _error(f"cannot read seeds {text!r}; expected {SEED_SYNTAX}") from None
     if not values:
