@@ -127,6 +127,7 @@ def test_sweep_subprocess_writes_netcdf_equal_to_library_call(reference, mnist1d
         "fingerprint.json",
         "results.csv",
         "results.nc",
+        "results.seal.json",
     ]
     cfg = train.Config(dataset="mnist1d", model="softmax", batch_size=128, epochs=EPOCHS)
     assert train.Config.from_json(ds.attrs["config"]) == cfg
@@ -221,7 +222,7 @@ def test_fingerprint_mismatch_refuses_and_overwrite_proceeds(tmp_path, capsys):
         (["--optimizer", "rmsprop"], ["invalid choice: 'rmsprop'", "sgd", "momentum", "adam"]),
         (["--record", "nonsense"], ["unknown diagnostic to record 'nonsense'", "valid choices"]),
         (["--scheme-kwargs", "mode"], ["KEY=VALUE"]),
-        (["--checkpoint-every", "0"], ["--checkpoint-every must be a positive"]),
+        (["--checkpoint-every", "0"], ["argument --checkpoint-every: expected a positive"]),
         (["--batch-size", "100000"], ["batch_size 100000 exceeds"]),
     ],
 )
