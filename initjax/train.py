@@ -110,13 +110,13 @@ def _check_data(cfg: Config, data: datasets.Dataset) -> None:
         raise ValueError(
             f"batch_size {cfg.batch_size} exceeds the {data.num_train} training examples"
         )
+    data.validate()
+    if cfg.record:
+        _check_layers(cfg, data)
     if cfg.record and cfg.probe_size > data.num_train:
         raise ValueError(
             f"probe_size {cfg.probe_size} exceeds the {data.num_train} training examples"
         )
-    data.validate()
-    if cfg.record:
-        _check_layers(cfg, data)
 
 
 def _check_layers(cfg: Config, data: datasets.Dataset) -> None:

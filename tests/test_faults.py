@@ -149,6 +149,21 @@ def test_results_from_before_sealing_are_checked_and_sealed(finished, tmp_path, 
     assert digests(results.load(out / "results.nc")) == digests(finished[1])
 
 
+def test_outer_sweep_results_are_sealed_and_its_folder_locked(tmp_path, capsys):
+    out = tmp_path / "outer"
+    argv = [*TINY, "--scheme", "he_normal,lecun_normal", "--out", str(out)]
+    with lock.hold(out):
+        assert "in use by another initjax sweep" in _usage_exit(argv, capsys)
+    assert cli.main(argv) == 0
+    before = digests(results.load(out / "results.nc"))
+    assert "config" in before and "scheme" in results.load(out / "results.nc").dims
+    flip_byte(out / "results.nc")
+    capsys.readouterr()
+    assert cli.main(argv) == 0
+    assert "rebuilt from results.csv" in capsys.readouterr().err
+    assert digests(results.load(out / "results.nc")) == before
+
+
 def test_unreadable_netcdf_without_seal_names_the_file(tmp_path):
     path = tmp_path / "x.nc"
     path.write_bytes(b"not a netcdf file at all")
