@@ -128,6 +128,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="extra arguments of initjax.data.load, e.g. n_train=512,dim=16 for synthetic",
     )
     out.add_argument("--quiet", action="store_true", help="no progress bars")
+    out.add_argument(
+        "--max-memory",
+        type=cli_args.memory_size,
+        metavar="SIZE",
+        help="memory a grid may use, e.g. 8GB (default: $INITJAX_MEMORY_LIMIT, else the "
+        "available memory); a grid that needs more runs in chunks of seeds that fit",
+    )
+    out.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the memory estimate, the number of programs and an ETA from a short "
+        "timed probe, then exit 0 without training or writing anything",
+    )
     where = sweep.add_argument_group(
         "devices and hosts",
         "The grid is sharded over every device JAX sees; results equal the one-device run.",
@@ -247,7 +260,7 @@ def _err(text: str) -> None:
 def cmd_sweep(
     args: argparse.Namespace, parser: argparse.ArgumentParser, argv: Sequence[str]
 ) -> int:
-    from initjax import checkpoint, lock, memory, results, space, stop, sweep, train
+    from initjax import checkpoint, lock, memory, plan, results, space, stop, sweep, train
     from initjax import data as datasets
 
     def fail(message: str) -> NoReturn:
@@ -282,11 +295,14 @@ def cmd_sweep(
     except (ValueError, TypeError, OverflowError, MemoryError) as e:
         fail(f"--data-args: cannot load dataset {cfg.dataset!r}: {type(e).__name__}: {e}")
     names = [n for n, _ in axes]
+    subs, chunked = [], False
     for combo in itertools.product(*(v for _, v in axes)):  # one config per outer combination
         sub = cfg.replace(**dict(zip(names, combo, strict=True)))
+        subs.append(sub)
         try:
             train._check_data(sub, data)
-            memory.check(sub, grid, data)  # also traces the model: bad scheme arguments fail
+            # Memory is estimated by tracing the model: bad scheme arguments fail here too.
+            chunked |= len(plan.seed_chunks(sub, grid, data, args.max_memory)) > 1
         except memory.TooBig as e:
             fail(str(e))
         except Exception as e:  # anything the config meets first inside the model
@@ -307,6 +323,9 @@ def cmd_sweep(
         for f in ("model", "scheme")
     )
     _say(f"sweep: {what} on {data.name}, {cfg.epochs} epochs; {runs}")
+    if args.dry_run:
+        _say("dry run: " + plan.dry_run(subs, grid, data, args.max_memory).describe())
+        return 0
     progress = not args.quiet
     resume = "initjax " + shlex.join(a for a in argv if a != "--overwrite")
     abort = f"the last complete checkpoint is kept. Resume with:\n  {resume}"
@@ -317,13 +336,13 @@ def cmd_sweep(
     handled = args.out is not None or not axes
     try:
         with stop.StopOnSignal(_err, abort) if handled else contextlib.nullcontext() as stopper:
-            if args.out is None or axes:
+            if args.out is None or axes or chunked:
 
                 def on_chunk(state: Any) -> None:
                     if stopper is not None and stopper.requested:
                         raise KeyboardInterrupt
 
-                extra = {} if axes else {"on_chunk": on_chunk}
+                extra = {} if (axes or chunked) else {"on_chunk": on_chunk}
                 ds = sweep.run(
                     cfg,
                     data,
@@ -335,6 +354,7 @@ def cmd_sweep(
                     checkpoint_every=args.checkpoint_every,
                     overwrite=args.overwrite,
                     progress=progress,
+                    max_memory=args.max_memory,
                     **extra,
                 )
                 complete = False

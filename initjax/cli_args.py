@@ -401,3 +401,16 @@ def config_from_args(args: argparse.Namespace) -> tuple[train.Config, dict[str, 
 
 def config_field_names() -> list[str]:
     return [f.name for f in dataclasses.fields(train.Config)]
+
+
+def memory_size(text: str) -> int:
+    """``--max-memory``: ``8GB``, ``512MB`` or a number of bytes."""
+    from initjax import memory
+
+    try:
+        value = memory.parse_size(text)
+    except ValueError as e:
+        raise _error(str(e)) from None
+    if value <= 0:
+        raise _error(f"the memory limit must be positive, got {text!r}")
+    return value

@@ -27,6 +27,7 @@ each layer's kernel is drawn with, so schemes whose σ means different things sh
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import itertools
@@ -40,7 +41,7 @@ import jax
 import numpy as np
 import xarray as xr
 
-from initjax import checkpoint, lock, results, seal, train
+from initjax import checkpoint, lock, plan, results, seal, train
 from initjax import data as datasets
 from initjax.grid import (  # re-exported: the engine's names, as users have met them here
     SVD_DIAGNOSTICS,
@@ -163,6 +164,7 @@ def run(
     overwrite: bool = False,
     progress: bool = True,
     devices: list[Any] | None = None,
+    max_memory: int | None = None,
     **grid_kwargs: Any,
 ) -> xr.Dataset:
     """Train every (outer value, seed, σ, lr) cell and return one labelled Dataset.
@@ -180,6 +182,8 @@ def run(
       overwrite: with ``out``: discard a different sweep found there.
       progress: progress bar with outer position, ETA and model-steps/s.
       devices: devices to shard each grid over (default: all).
+      max_memory: bytes a grid may use (default: :func:`initjax.memory.limit`); a grid that
+        needs more runs as chunks of seeds that fit (:mod:`initjax.plan`), joined along seed.
       grid_kwargs: passed to :func:`initjax.grid.run` (``chunk_epochs``, ``resume``,
         ``on_chunk``) when there is neither ``over`` nor ``out``.
 
@@ -197,7 +201,11 @@ def run(
     )
     if grid_kwargs and (axes or out is not None):
         raise ValueError(f"{sorted(grid_kwargs)} apply to a single in-memory grid only")
-    if not axes:
+    names = [n for n, _ in axes]
+    combos = list(itertools.product(*(v for _, v in axes)))
+    subs = [cfg.replace(**dict(zip(names, c, strict=True))) for c in combos]
+    chunks = [plan.seed_chunks(sub, grid, data, max_memory) for sub in subs]
+    if not axes and len(chunks[0]) == 1:
         if out is None:
             return run_grid(
                 cfg, data, grid.seeds.tolist(), grid.sigmas.tolist(), grid.lrs.tolist(),
@@ -206,38 +214,78 @@ def run(
         return checkpoint.run(
             cfg, data, grid, out, every=checkpoint_every, overwrite=overwrite, progress=progress
         ).result
+    if grid_kwargs:
+        raise ValueError(f"{sorted(grid_kwargs)} apply to a grid that fits in memory only")
+    held = lock.hold(out) if out is not None and not axes else contextlib.nullcontext()
+    with held:
+        return _run_parts(
+            cfg, data, grid, axes, combos, subs, chunks, out, overwrite,
+            checkpoint_every=checkpoint_every, progress=progress, devices=devices,
+        )  # fmt: skip
+
+
+def _run_parts(
+    cfg: Config,
+    data: datasets.Dataset,
+    grid: Grid,
+    axes: list[tuple[str, list]],
+    combos: list[tuple],
+    subs: list[Config],
+    chunks: list[list[np.ndarray]],
+    out: str | Path | None,
+    overwrite: bool,
+    **kw: Any,
+) -> xr.Dataset:
+    """Each (outer combination, seed chunk) as its own program — in ``out/parts/<j>/`` when
+    saving — then the chunks joined along ``seed`` and the combinations along the outer axes."""
     names = [n for n, _ in axes]
-    combos = list(itertools.product(*(v for _, v in axes)))
-    folder = None if out is None else _outer_folder(cfg, data, grid, axes, Path(out), overwrite)
+    sizes = [[int(c.size) for c in cs] for cs in chunks]
+    folder = (
+        None if out is None else _outer_folder(cfg, data, grid, axes, Path(out), overwrite, sizes)
+    )
     if folder is not None and (folder / checkpoint.RESULTS).exists():
         return results.load(folder / checkpoint.RESULTS)
-    parts = []
-    for i, combo in enumerate(combos):
-        sub = cfg.replace(**dict(zip(names, combo, strict=True)))
-        where = Position(
-            i,
-            len(combos),
-            " ".join(f"{n}={coord_label(v)}" for n, v in zip(names, combo, strict=True)),
-        )
-        train._check_data(sub, data)
-        if folder is None:
-            ds = run_grid(
-                sub, data, grid.seeds.tolist(), grid.sigmas.tolist(), grid.lrs.tolist(),
-                progress=progress, devices=devices, position=where,
-            )  # fmt: skip
-        else:
-            ds = checkpoint.run(
-                sub, data, grid, folder / PARTS / str(i),
-                every=checkpoint_every, progress=progress, position=where,
-            ).result  # fmt: skip
-        parts.append(ds)
-    joined = join(cfg, axes, combos, parts)
+    total, j, parts = sum(map(len, chunks)), 0, []
+    for combo, sub, seed_chunks in zip(combos, subs, chunks, strict=True):
+        pieces = []
+        for seeds_k in seed_chunks:
+            label = " ".join(f"{n}={coord_label(v)}" for n, v in zip(names, combo, strict=True))
+            if len(seed_chunks) > 1:
+                label = f"{label} seeds {seeds_k[0]}..{seeds_k[-1]}".strip()
+            where = Position(j, total, label)
+            part = Grid.make(seeds_k.tolist(), grid.sigmas.tolist(), grid.lrs.tolist())
+            if folder is None:
+                ds = run_grid(
+                    sub, data, part.seeds.tolist(), part.sigmas.tolist(), part.lrs.tolist(),
+                    progress=kw["progress"], devices=kw["devices"], position=where,
+                )  # fmt: skip
+            else:
+                ds = checkpoint.run(
+                    sub, data, part, folder / PARTS / str(j),
+                    every=kw["checkpoint_every"], progress=kw["progress"], position=where,
+                ).result  # fmt: skip
+            pieces.append(ds)
+            j += 1
+        parts.append(concat_seeds(pieces))
+    joined = join(cfg, axes, combos, parts) if axes else parts[0]
     if folder is not None:
-        joined.attrs["fingerprint"] = json.loads((folder / checkpoint.FINGERPRINT).read_text())[
-            "hash"
-        ]
-        joined = seal.write(results.with_blowups(joined), folder, joined.attrs["fingerprint"])
+        fingerprint = json.loads((folder / checkpoint.FINGERPRINT).read_text())["hash"]
+        joined.attrs["fingerprint"] = fingerprint
+        joined = seal.write(results.with_blowups(joined), folder, fingerprint)
         shutil.rmtree(folder / PARTS, ignore_errors=True)
+    return joined
+
+
+def concat_seeds(pieces: list[xr.Dataset]) -> xr.Dataset:
+    """Join seed chunks of one grid along ``seed`` (variables without it are taken once)."""
+    if len(pieces) == 1:
+        return pieces[0]
+    joined = xr.concat(
+        pieces, dim="seed", data_vars="minimal", coords="minimal", compat="override",
+        combine_attrs="override",
+    )  # fmt: skip
+    joined.attrs.pop("fingerprint", None)
+    joined.attrs["seed_chunks"] = json.dumps([int(p.sizes["seed"]) for p in pieces])
     return joined
 
 
@@ -248,11 +296,15 @@ def _outer_folder(
     axes: list[tuple[str, list]],
     out: Path,
     overwrite: bool,
+    seed_chunks: list[list[int]] | None = None,
 ) -> Path:
-    """Claim ``out`` for this outer sweep: its fingerprint covers every slice's config."""
+    """Claim ``out`` for this outer (or chunked) sweep: its fingerprint covers every slice's
+    config and the seed chunks (a chunk size is part of what the numbers are)."""
     fp = results.fingerprint(cfg, grid, data)
     fp["config"] = json.loads(outer_config(cfg, axes))
     fp["over"] = {n: [str(coord_label(v)) for v in values] for n, values in axes}
+    if seed_chunks and any(len(c) > 1 for c in seed_chunks):
+        fp["seed_chunks"] = seed_chunks
     text = json.dumps({k: v for k, v in fp.items() if k != "hash"}, sort_keys=True)
     fp["hash"] = hashlib.sha256(text.encode()).hexdigest()
     if overwrite:

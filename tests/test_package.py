@@ -20,7 +20,7 @@ LAYERS = [
     {"shard"},
     {"config", "coerce"},
     {"train"},
-    {"grid", "coordcheck", "grid_values", "memory"},
+    {"grid", "coordcheck", "grid_values", "memory", "plan"},
     {"results", "checkpoint", "seal", "lock", "space", "stop"},
     {"sweep"},
     {"plots"},

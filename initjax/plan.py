@@ -1,0 +1,120 @@
+"""Planning a sweep before it allocates: grids beyond memory run as chunks of seeds, and a
+dry run says what a sweep will cost.
+
+A grid whose estimated peak memory (:func:`initjax.memory.estimate`) exceeds the limit
+(``max_memory``, else :func:`initjax.memory.limit`) is split along the seed axis into the
+largest chunks that fit: each chunk is a (seeds_chunk, σ, lr) grid — one compiled program per
+chunk shape, at most two shapes — and :mod:`initjax.sweep` joins the chunks along ``seed``.
+A cell's computation does not depend on the other cells of its grid, so a chunked sweep
+equals the unchunked one up to the float rounding of differently sized GEMMs (≲ 1e-6).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import numpy as np
+
+from initjax import data as datasets
+from initjax import grid as engine
+from initjax import memory
+from initjax.train import Config
+
+
+def seed_chunks(
+    cfg: Config, grid: engine.Grid, data: datasets.Dataset, max_memory: int | None = None
+) -> list[np.ndarray]:
+    """The seeds of ``grid`` in the fewest equal-sized chunks whose grids fit in memory.
+
+    Raises :class:`initjax.memory.TooBig` when even one seed's (σ × lr) grid does not fit.
+    """
+    cap, source = (max_memory, "max_memory") if max_memory else memory.limit()
+    seeds = grid.seeds
+
+    def fits(k: int) -> bool:
+        sub = engine.Grid.make(seeds[:k].tolist(), grid.sigmas.tolist(), grid.lrs.tolist())
+        return memory.estimate(cfg, sub, data).total <= cap
+
+    if fits(seeds.size):
+        return [seeds]
+    lo, hi = 0, seeds.size  # fits(lo) (lo = 0 trivially), not fits(hi)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if fits(mid) else (lo, mid)
+    if lo == 0:
+        one = engine.Grid.make(seeds[:1].tolist(), grid.sigmas.tolist(), grid.lrs.tolist())
+        est = memory.estimate(cfg, one, data)
+        raise memory.TooBig(
+            f"one seed's grid ({one.size} cells) needs about {est.total / 1e9:.2f} GB "
+            f"({est.describe()}), more than the {cap / 1e9:.2f} GB of {source}; use fewer "
+            "σ × lr values or a smaller model"
+        )
+    n = -(-seeds.size // lo)
+    size = -(-seeds.size // n)  # balance: n chunks of at most lo seeds
+    return [seeds[i : i + size] for i in range(0, seeds.size, size)]
+
+
+@dataclasses.dataclass(frozen=True)
+class DryRun:
+    """What :func:`dry_run` found: per-program memory and an ETA from a timed probe."""
+
+    programs: int
+    cells: int
+    peak_bytes: int
+    seconds_per_step: float
+    steps: int
+
+    @property
+    def eta_seconds(self) -> float:
+        return self.seconds_per_step * self.steps
+
+    def describe(self) -> str:
+        peak = self.peak_bytes
+        size = f"{peak / 1e9:.2f} GB" if peak >= 1e9 else f"{peak / 1e6:.1f} MB"
+        eta = self.eta_seconds
+        when = f"{eta / 60:.1f} min" if eta >= 60 else f"{eta:.1f} s"
+        return (
+            f"{self.programs} program(s), {self.cells} runs; estimated peak memory of the "
+            f"largest {size}; probe: {self.seconds_per_step * 1e3:.1f} ms per grid step → "
+            f"ETA ≈ {when} for {self.steps} steps (training only; compiles and evaluation "
+            "not included)"
+        )
+
+
+def dry_run(
+    cfgs: list[Config], grid: engine.Grid, data: datasets.Dataset, max_memory: int | None = None
+) -> DryRun:
+    """Estimate a sweep of ``cfgs`` (one per outer combination) without training it.
+
+    The ETA comes from a probe: the first program's chunk trained for two short epochs of
+    four batches (the first compiles, the second is timed), scaled to every program's steps.
+    """
+    programs, steps, peak, cells = 0, 0, 0, 0
+    per_step = None
+    for cfg in cfgs:
+        chunks = seed_chunks(cfg, grid, data, max_memory)
+        for chunk in chunks:
+            sub = engine.Grid.make(chunk.tolist(), grid.sigmas.tolist(), grid.lrs.tolist())
+            peak = max(peak, memory.estimate(cfg, sub, data).total)
+            cells += sub.size
+            programs += 1
+            steps += cfg.epochs * (data.num_train // cfg.batch_size)
+        if per_step is None:
+            per_step = _probe(cfg, chunks[0], grid, data)
+    return DryRun(programs, cells, peak, per_step or 0.0, steps)
+
+
+def _probe(cfg: Config, seeds: np.ndarray, grid: engine.Grid, data: datasets.Dataset) -> float:
+    n = min(4 * cfg.batch_size, data.num_train)
+    small = datasets.Dataset(
+        data.name, data.x_train[:n], data.y_train[:n], data.x_test[:1], data.y_test[:1],
+        classes=data.num_classes,
+    )  # fmt: skip
+    probe = cfg.replace(epochs=2, evaluate=False, record=())
+    stamps: list[float] = []
+    engine.run(
+        probe, small, seeds.tolist(), grid.sigmas.tolist(), grid.lrs.tolist(),
+        progress=False, on_chunk=lambda _: stamps.append(time.perf_counter()),
+    )  # fmt: skip
+    return (stamps[1] - stamps[0]) / (n // cfg.batch_size)

@@ -1,0 +1,86 @@
+"""Grids beyond memory run as seed chunks (same numbers, resumable across a chunk boundary),
+and ``--dry-run`` estimates without training or writing."""
+
+import signal
+import time
+
+import numpy as np
+from test_cli import TIMEOUT, assert_same_arrays, initjax, start
+from test_sweep import tiny_dataset
+
+from initjax import checkpoint, memory, plan, results, sweep, train
+
+CFG = train.Config(model="mlp", hidden=(16,), dataset="synthetic", num_classes=3,
+                   batch_size=16, epochs=2)  # fmt: skip
+
+
+def test_a_grid_over_the_memory_budget_runs_in_seed_chunks_with_the_same_numbers():
+    data = tiny_dataset()
+    grid = sweep.Grid.make(range(5), [0.5, 1.0], [0.1])
+    need = memory.estimate(CFG, grid, data).total
+    budget = int(need * 0.6)
+    chunks = plan.seed_chunks(CFG, grid, data, budget)
+    assert len(chunks) > 1 and np.concatenate(chunks).tolist() == list(range(5))
+    for c in chunks:
+        sub = sweep.Grid.make(c.tolist(), [0.5, 1.0], [0.1])
+        assert memory.estimate(CFG, sub, data).total <= budget
+    whole = sweep.run(CFG, data, seeds=5, sigmas=[0.5, 1.0], progress=False)
+    parts = sweep.run(CFG, data, seeds=5, sigmas=[0.5, 1.0], progress=False, max_memory=budget)
+    assert parts.test_acc.dims == whole.test_acc.dims
+    for name in whole.data_vars:
+        np.testing.assert_allclose(parts[name].values.astype(float),
+                                   whole[name].values.astype(float), rtol=1e-6, atol=1e-7,
+                                   err_msg=name)  # fmt: skip
+    one_seed = memory.estimate(CFG, sweep.Grid.make([0], [0.5, 1.0], [0.1]), data).total
+    try:
+        plan.seed_chunks(CFG, grid, data, one_seed // 2)
+    except memory.TooBig as e:
+        assert "one seed's grid" in str(e)
+    else:
+        raise AssertionError("a budget below one seed's grid must be refused")
+
+
+CHUNKED = [
+    "sweep", "--dataset", "mnist1d", "--model", "mlp", "--hidden", "32", "--seeds", "4",
+    "--sigmas", "1,2", "--epochs", "20", "--batch-size", "128", "--quiet",
+]  # fmt: skip
+
+
+def _budget(mnist1d_data) -> str:
+    cfg = train.Config(model="mlp", hidden=(32,), dataset="mnist1d", epochs=20, batch_size=128)
+    grid = sweep.Grid.make(range(4), [1.0, 2.0], [0.1])
+    return str(int(memory.estimate(cfg, grid, mnist1d_data).total * 0.7))  # two chunks of 2
+
+
+def test_chunked_sweep_killed_after_the_first_chunk_resumes_to_the_same_file(
+    tmp_path, mnist1d_data
+):
+    args = [*CHUNKED, "--max-memory", _budget(mnist1d_data)]
+    ref = tmp_path / "ref"
+    proc = initjax(*args, "--out", str(ref))
+    assert proc.returncode == 0, proc.stderr
+    expected = results.load(ref / "results.nc")
+    assert expected.attrs["seed_chunks"] == "[2, 2]" and expected.sizes["seed"] == 4
+    out = tmp_path / "killed"
+    proc = start(*args, "--out", str(out))
+    second = out / sweep.PARTS / "1" / checkpoint.CHECKPOINTS
+    deadline = time.monotonic() + TIMEOUT
+    while not (second.is_dir() and any((p / checkpoint.MANIFEST).exists()
+                                       for p in second.iterdir())):  # fmt: skip
+        assert proc.poll() is None, f"finished before the kill: {proc.communicate()}"
+        assert time.monotonic() < deadline, "no checkpoint in the second chunk"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    again = initjax(*args, "--out", str(out))
+    assert again.returncode == 0, again.stderr
+    assert "resuming from the checkpoint after epoch" in again.stderr
+    assert_same_arrays(results.load(out / "results.nc"), expected)
+
+
+def test_dry_run_prints_the_estimate_and_writes_nothing(tmp_path, mnist1d_data):
+    out = tmp_path / "dry"
+    proc = initjax(*CHUNKED, "--max-memory", _budget(mnist1d_data), "--dry-run", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "dry run: 2 program(s), 8 runs" in proc.stdout and "ETA" in proc.stdout
+    assert "MB" in proc.stdout and not out.exists()
