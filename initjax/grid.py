@@ -30,7 +30,7 @@ import numpy as np
 import xarray as xr
 
 from initjax import data as datasets
-from initjax import models, shard, train
+from initjax import models, shard, train, variables
 from initjax.train import Config, DataArrays, TrainState
 
 
@@ -259,7 +259,7 @@ def run(
         bar.close()
     ds = to_dataset(cfg, grid, sweep)
     ds["init_std"] = init_std(cfg, data, grid.sigmas)
-    return ds
+    return variables.describe(ds, steps_per_epoch)
 
 
 def to_dataset(cfg: Config, grid: Grid, sweep: SweepState) -> xr.Dataset:

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from initjax import checkpoint, results, train
+from initjax import aggregate, checkpoint, results, train, variables
 from initjax import data as datasets
 from initjax.grid import (  # re-exported: the engine's names, as users have met them here
     SVD_DIAGNOSTICS,
@@ -169,8 +169,10 @@ def run(
 
     Returns:
       ``xarray.Dataset`` with dims ``(*outer, seed, sigma, lr, epoch)`` (+ ``layer`` for
-      per-layer values): metrics per epoch (epoch 0 is before training), ``diverged`` and
-      ``diverged_step`` per cell, ``init_std``, provenance in attrs.
+      per-layer values): metrics per epoch (epoch 0 is before training), ``diverged``,
+      ``diverged_step`` and ``diverged_epoch`` per cell, ``init_std``, provenance in attrs;
+      every variable has ``long_name``/``units``. Warns (DivergedWarning) once when runs
+      diverged: aggregate with :func:`initjax.aggregate.over_seeds`, not ``.mean("seed")``.
     """
     train._check_data(cfg, data)
     axes = outer_axes(cfg, over)
@@ -183,18 +185,18 @@ def run(
         raise ValueError(f"{sorted(grid_kwargs)} apply to a single in-memory grid only")
     if not axes:
         if out is None:
-            return run_grid(
+            return _warned(run_grid(
                 cfg, data, grid.seeds.tolist(), grid.sigmas.tolist(), grid.lrs.tolist(),
                 progress=progress, devices=devices, **grid_kwargs,
-            )  # fmt: skip
-        return checkpoint.run(
+            ))  # fmt: skip
+        return _warned(checkpoint.run(
             cfg, data, grid, out, every=checkpoint_every, overwrite=overwrite, progress=progress
-        ).result
+        ).result)  # fmt: skip
     names = [n for n, _ in axes]
     combos = list(itertools.product(*(v for _, v in axes)))
     folder = None if out is None else _outer_folder(cfg, data, grid, axes, Path(out), overwrite)
     if folder is not None and (folder / checkpoint.RESULTS).exists():
-        return results.load(folder / checkpoint.RESULTS)
+        return _warned(results.load(folder / checkpoint.RESULTS))
     parts = []
     for i, combo in enumerate(combos):
         sub = cfg.replace(**dict(zip(names, combo, strict=True)))
@@ -223,7 +225,13 @@ def run(
         results.save(joined, folder / checkpoint.RESULTS)
         results.export(joined, folder / checkpoint.TABLE)
         shutil.rmtree(folder / PARTS, ignore_errors=True)
-    return joined
+    return _warned(joined)
+
+
+def _warned(ds: xr.Dataset) -> xr.Dataset:
+    """``ds``, after a :class:`initjax.aggregate.DivergedWarning` if some runs diverged."""
+    aggregate.warn_diverged(ds, stacklevel=3)
+    return ds
 
 
 def _outer_folder(
@@ -321,4 +329,4 @@ def join(
             scale_param=OUTER_MARK,
             meaning=OUTER_MARK,
         )
-    return stacked
+    return variables.describe(stacked)
