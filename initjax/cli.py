@@ -13,6 +13,7 @@ import argparse
 import shlex
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -21,6 +22,7 @@ import initjax
 from initjax import cli_args
 
 EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
+_CONFIG_FILE = "sweep.toml"  # config_file.FILE, without importing it for --help
 
 DESCRIPTION = """\
 initjax: weight initialization studied with JAX.
@@ -30,6 +32,8 @@ initjax: weight initialization studied with JAX.
   initjax run d2l_softmax --quick      one experiment: results, figures, verdict
   initjax reproduce --quick            every experiment, then runs/REPORT.md
   initjax report runs                  REPORT.md and figures again from saved results
+  initjax plot runs/d2l                figures of a sweep folder (several: compared)
+  initjax report runs/d2l              a sweep's REPORT.md: settings, table, figures
   initjax list                         schemes, activations, datasets, experiments
 """
 
@@ -120,6 +124,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="extra arguments of initjax.data.load, e.g. n_train=512,dim=16 for synthetic",
     )
     out.add_argument("--quiet", action="store_true", help="no progress bars")
+    out.add_argument(
+        "--log-every",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="when stderr is not a terminal (a log file), progress is one line per chunk of "
+        "epochs; write at most one per SECONDS (default: 0, every chunk)",
+    )
+    out.add_argument(
+        "--config",
+        metavar="FILE.toml",
+        help="read settings from a TOML file (keys: the flags' names, e.g. hidden = [64], "
+        "sigmas = [0.5, 1], scheme = ['a', 'b'] for an outer axis); flags given as well "
+        f"override it; with --out the effective settings are stored as DIR/{_CONFIG_FILE}",
+    )
+    out.add_argument(
+        "--dump-config",
+        action="store_true",
+        help="print the effective settings (file, flags, defaults, grids) as TOML and exit",
+    )
     where = sweep.add_argument_group(
         "devices and hosts",
         "The grid is sharded over every device JAX sees; results equal the one-device run.",
@@ -163,17 +187,33 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser(
         "report",
-        help="re-make figures and REPORT.md from saved results (no training)",
+        help="REPORT.md and figures from saved results: experiments or sweeps (no training)",
+        description="For a folder of experiment results (what `reproduce`/`run` wrote): "
+        "re-make their figures and OUT/REPORT.md. For sweep folders (results.nc + "
+        "fingerprint.json, what `initjax sweep --out` wrote), or a folder holding some: a "
+        "REPORT.md with the settings, the grid, the summary table (mean ± 95% CI, n finite "
+        "/ N seeds) and the figures of `initjax plot`; several folders are compared.",
         allow_abbrev=False,
     )
     report.add_argument(
         "dir",
-        nargs="?",
+        nargs="*",
         type=Path,
-        default=Path("runs"),
+        default=[Path("runs")],
         metavar="DIR",
-        help="the folder `reproduce`/`run` wrote (default: runs)",
+        help="experiment results root or sweep folder(s) (default: runs)",
     )
+    _sweep_figure_flags(report)
+    plot = sub.add_parser(
+        "plot",
+        help="figures of one or several sweep folders (PNG + SVG)",
+        description="Draw from sweep folders (written by `initjax sweep --out`): the final "
+        "metric against σ (or init_std) per lr with 95% seed intervals and diverged cells "
+        "marked, learning curves, and a σ × lr heatmap. Several folders share the axes.",
+        allow_abbrev=False,
+    )
+    plot.add_argument("dir", nargs="+", type=Path, metavar="DIR", help="sweep folder(s)")
+    _sweep_figure_flags(plot)
     lst = sub.add_parser(
         "list", help="schemes, models, optimizers, activations, datasets, experiments"
     )
@@ -185,6 +225,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="import a file that registers schemes/models/optimizers first (repeatable)",
     )
     return parser
+
+
+def _sweep_figure_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--metric", default="test_acc", help="the per-epoch variable to draw (default: test_acc)"
+    )
+    p.add_argument(
+        "--x",
+        choices=("sigma", "init_std"),
+        default="sigma",
+        help="x axis of the final-metric figure: the scheme's σ, or the std each layer's "
+        "kernel is drawn with (init_std; compares schemes whose σ means different things)",
+    )
+    p.add_argument("--layer", help="with --x init_std: the layer (default: the first)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="where figures (and REPORT.md) go (default: DIR/figures, or for several folders "
+        "their common parent)",
+    )
 
 
 def _scale_flags(p: argparse.ArgumentParser) -> None:
@@ -232,7 +293,7 @@ def _say(*lines: str) -> None:
 def cmd_sweep(
     args: argparse.Namespace, parser: argparse.ArgumentParser, argv: Sequence[str]
 ) -> int:
-    from initjax import checkpoint, results, sweep, train
+    from initjax import checkpoint, config_file, results, sweep, train
     from initjax import data as datasets
 
     def fail(message: str) -> NoReturn:
@@ -257,6 +318,10 @@ def cmd_sweep(
         fail("--overwrite needs --out")
     if args.out is not None and args.out.exists() and not args.out.is_dir():
         fail(f"--out {args.out} exists and is not a folder")
+    settings = config_file.dump(cfg, dict(axes), grid, _sweep_options(args))
+    if args.dump_config:
+        print(settings, end="")
+        return 0
     try:
         data = datasets.load(
             cfg.dataset, data_dir=args.data_dir, normalize=cfg.normalize, **args.data_args
@@ -309,6 +374,8 @@ def cmd_sweep(
                 f"interrupted{done}; checkpoints kept in {args.out}", "resume with:", f"  {resume}"
             )
             return EXIT_INTERRUPTED
+        if args.out is not None:
+            results.write_text(args.out / config_file.FILE, settings)
         where = (
             "(no --out: nothing written)"
             if args.out is None
@@ -344,11 +411,22 @@ def cmd_sweep(
         return EXIT_INTERRUPTED
     if outcome.already_complete:
         _say(f"{args.out} already holds this sweep, complete; nothing to train.")
+    results.write_text(args.out / config_file.FILE, settings)
     _say(
         results.summary(outcome.result),
         f"results: {args.out / checkpoint.RESULTS} (netCDF), {args.out / checkpoint.TABLE}",
     )
     return 0
+
+
+def _sweep_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The sweep options (not Config fields, not grids) that a config file keeps."""
+    return {
+        "data_args": args.data_args,
+        "data_dir": args.data_dir,
+        "checkpoint_every": args.checkpoint_every,
+        "plugin": args.plugin,
+    }
 
 
 # ----------------------------------------------------------------------------- experiments
@@ -398,16 +476,77 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from initjax.experiments import report
+    from initjax import sweep_report
+    from initjax.experiments import base, report
 
-    if not args.dir.is_dir():
-        _usage_error(
-            parser,
-            "report",
-            f"{args.dir} is not a folder of results "
-            "(run `initjax reproduce --quick` or `initjax run EXPERIMENT` first)",
+    dirs = list(args.dir)
+    for d in dirs:
+        if not d.is_dir():
+            _usage_error(
+                parser,
+                "report",
+                f"{d} is not a folder of results (run `initjax reproduce --quick`, "
+                "`initjax run EXPERIMENT` or `initjax sweep ... --out DIR` first)",
+            )
+    experiments = [d for d in dirs if any((d / n).is_dir() for n in base.names())]
+    if len(dirs) == 1 and experiments and not sweep_report.is_sweep(dirs[0]):
+        _say(f"report: {report.write_report(dirs[0], redraw=True)}")
+        return 0
+    sweeps = [s for d in dirs for s in sweep_report.find(d)]
+    if not sweeps:
+        print(
+            f"initjax report: error: {', '.join(map(str, dirs))} holds neither experiment "
+            f"results (folders named after experiments: {', '.join(base.names())}, written by "
+            "`initjax run`/`reproduce`) nor sweeps (folders with results.nc and "
+            "fingerprint.json, written by `initjax sweep --out DIR`)",
+            file=sys.stderr,
         )
-    _say(f"report: {report.write_report(args.dir, redraw=True)}")
+        return 1
+    out = args.out if args.out is not None else (dirs[0] if len(dirs) == 1 else None)
+    return _sweep_output(sweeps, lambda: sweep_report.write(sweeps, out, args.metric, args.x))
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from initjax import sweep_report
+
+    sweeps = [s for d in args.dir for s in sweep_report.find(d)]
+    missing = [d for d in args.dir if not sweep_report.find(d)]
+    if missing:
+        print(
+            f"initjax plot: error: no sweep in {', '.join(map(str, missing))}: expected a folder "
+            "with results.nc and fingerprint.json (written by `initjax sweep --out DIR`), or "
+            "one holding such folders",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+
+    def draw() -> list[Path]:
+        return sweep_report.figures(sweeps, args.out, args.metric, args.x, args.layer)
+
+    return _sweep_output(sweeps, draw)
+
+
+def _sweep_output(sweeps: list[Path], make: Any) -> int:
+    """Run ``make`` (figures or a report), print what it wrote and a line per sweep with
+    diverged runs; a bad --metric/--layer exits 2."""
+    import warnings
+
+    from initjax import aggregate, sweep_report
+
+    try:
+        loaded = sweep_report.load(sweeps)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", aggregate.DivergedWarning)  # said below instead
+            made = make()
+    except ValueError as e:
+        print(f"initjax: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    for name, ds in loaded.items():
+        message = aggregate.diverged_message(ds)
+        if message is not None:
+            _say(f"warning: {name}: {message}")
+    for path in made if isinstance(made, list) else [made]:
+        _say(f"wrote {path}")
     return 0
 
 
@@ -481,19 +620,34 @@ def _load_plugins(argv: Sequence[str]) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    from initjax import config_file
+
+    try:
+        argv = config_file.expand(argv)
+    except config_file.ConfigFileError as e:
+        print(f"initjax sweep: error: --config: {e}", file=sys.stderr)
+        return EXIT_USAGE
     _load_plugins(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         if args.command == "sweep":
             _place(args, _subparser(parser, "sweep"))
-            return cmd_sweep(args, parser, argv)
+            if not args.log_every >= 0:
+                _usage_error(parser, "sweep", f"--log-every must be >= 0 s, got {args.log_every}")
+            from initjax import aggregate, logs
+
+            with logs.interval(args.log_every), warnings.catch_warnings():
+                warnings.simplefilter("ignore", aggregate.DivergedWarning)  # summary says it
+                return cmd_sweep(args, parser, argv)
         if args.command == "run":
             return cmd_run(args)
         if args.command == "reproduce":
             return cmd_reproduce(args)
         if args.command == "report":
             return cmd_report(args, parser)
+        if args.command == "plot":
+            return cmd_plot(args)
         return cmd_list()
     except KeyboardInterrupt:
         print(f"initjax {args.command}: interrupted", file=sys.stderr)

@@ -30,7 +30,7 @@ import numpy as np
 import xarray as xr
 
 from initjax import data as datasets
-from initjax import models, shard, train, variables
+from initjax import logs, models, shard, train, variables
 from initjax.train import Config, DataArrays, TrainState
 
 
@@ -157,6 +157,8 @@ def start(cfg: Config, arrays: DataArrays, grid: Grid, mesh: Any) -> SweepState:
 
 
 def _progress(total: int, initial: int, enabled: bool, desc: str) -> Any:
+    if enabled and not logs.is_terminal():  # a log file: one line per chunk, not a bar
+        return logs.LineProgress(total, initial, desc)
     from tqdm.auto import tqdm
 
     return tqdm(
@@ -195,7 +197,8 @@ def run(
       seeds: an int (``range(seeds)``) or the seeds themselves.
       sigmas: the scheme's scale values (default: ``[cfg.default_sigma()]``).
       lrs: learning rates (default: ``[cfg.lr]``).
-      progress: show a progress bar with ETA and model-steps/s.
+      progress: show a progress bar with ETA and model-steps/s (when stderr is not a
+        terminal: one line per chunk, see :mod:`initjax.logs`).
       chunk_epochs: epochs per compiled call between progress updates / callbacks.
       resume: a :class:`SweepState` to continue from (e.g. a loaded checkpoint).
       on_chunk: called with the :class:`SweepState` after every chunk (checkpointing).
