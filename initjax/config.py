@@ -23,8 +23,8 @@ import jax.numpy as jnp
 import optax
 
 from initjax import data as datasets
+from initjax import docfields, models
 from initjax import init as schemes
-from initjax import models
 
 Array = jax.Array
 
@@ -322,6 +322,8 @@ class Config:
     def replace(self, **changes: Any) -> Config:
         return dataclasses.replace(self, **changes)
 
+
+Config.__doc__ = docfields.with_fields(Config)  # the fields' descriptions, for help(Config)
 
 CALLABLE_FIELDS = ("model", "scheme", "optimizer", "schedule")
 """Config fields that take a name or a callable."""
