@@ -214,6 +214,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     plot.add_argument("dir", nargs="+", type=Path, metavar="DIR", help="sweep folder(s)")
     _sweep_figure_flags(plot)
+    tb = sub.add_parser(
+        "tensorboard",
+        help="export a finished sweep's per-epoch metrics as TensorBoard event files",
+        description="One TensorBoard run per cell (outer values, seed, σ, lr), named and "
+        "tagged (HParams) by its coordinates. Needs the tensorboard extra: "
+        'pip install "initjax[tensorboard]".',
+        allow_abbrev=False,
+    )
+    tb.add_argument("dir", type=Path, metavar="DIR", help="a sweep folder")
+    tb.add_argument(
+        "--logdir", type=Path, metavar="LOGDIR", help="where the runs go (default: DIR/tensorboard)"
+    )
     lst = sub.add_parser(
         "list", help="schemes, models, optimizers, activations, datasets, experiments"
     )
@@ -526,6 +538,20 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return _sweep_output(sweeps, draw)
 
 
+def cmd_tensorboard(args: argparse.Namespace) -> int:
+    from initjax import sweep_report, tensorboard
+
+    try:
+        ds = next(iter(sweep_report.load([args.dir]).values()))
+        logdir = args.logdir if args.logdir is not None else args.dir / "tensorboard"
+        runs = tensorboard.export(ds, logdir)
+    except (sweep_report.NoSweeps, ImportError) as e:
+        print(f"initjax tensorboard: error: {e}", file=sys.stderr)
+        return EXIT_USAGE if isinstance(e, sweep_report.NoSweeps) else 1
+    _say(f"wrote {len(runs)} runs to {logdir}; view with: tensorboard --logdir {logdir}")
+    return 0
+
+
 def _sweep_output(sweeps: list[Path], make: Any) -> int:
     """Run ``make`` (figures or a report), print what it wrote and a line per sweep with
     diverged runs; a bad --metric/--layer exits 2."""
@@ -648,6 +674,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_report(args, parser)
         if args.command == "plot":
             return cmd_plot(args)
+        if args.command == "tensorboard":
+            return cmd_tensorboard(args)
         return cmd_list()
     except KeyboardInterrupt:
         print(f"initjax {args.command}: interrupted", file=sys.stderr)
