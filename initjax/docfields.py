@@ -57,7 +57,8 @@ def with_fields(cls: type, width: int = 92) -> str:
     docs = attribute_docs(cls)
     lines = [inspect.cleandoc(cls.__doc__ or ""), "", "Fields:"]
     for f in dataclasses.fields(cls):  # type: ignore[arg-type]
-        head = f"{f.name} ({f.type}, default {_default(f)!r})"
+        kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+        head = f"{f.name} ({kind}, default {_default(f)!r})"
         text = f"{head}: {docs[f.name]}" if f.name in docs else head
         lines += textwrap.wrap(text, width, initial_indent="  ", subsequent_indent="      ")
     return "\n".join(lines) + "\n"

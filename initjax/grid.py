@@ -262,6 +262,7 @@ def run(
         bar.close()
     ds = to_dataset(cfg, grid, sweep)
     ds["init_std"] = init_std(cfg, data, grid.sigmas)
+    ds["sigma"].attrs.update(sigma_attrs(cfg))  # assigning init_std dropped σ's attrs
     return variables.describe(ds, steps_per_epoch)
 
 
