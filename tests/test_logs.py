@@ -54,3 +54,34 @@ def test_a_file_is_not_a_terminal(tmp_path):
     with open(tmp_path / "log.txt", "w") as f:
         assert not logs.is_terminal(f)
     assert logs.duration(3725) == "1 h 02 min" and logs.duration(75) == "1 min 15 s"
+
+
+def test_a_sweep_piped_to_a_file_logs_one_short_line_per_chunk(tmp_path):
+    """The issue's case: a sweep of some 20 s piped to a file wrote 49 KB of bar redraws."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    epochs = 12
+    with open(tmp_path / "log.txt", "wb") as log:
+        proc = subprocess.run(
+            [
+                sys.executable, "-m", "initjax.cli", "sweep", "--dataset", "mnist1d",
+                "--model", "softmax", "--seeds", "2", "--sigmas", "0.01,0.1",
+                "--epochs", str(epochs), "--batch-size", "128",
+            ],
+            stdout=log, stderr=subprocess.STDOUT, cwd=root, timeout=300,
+            env={**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(root)},
+        )  # fmt: skip
+    text = (tmp_path / "log.txt").read_text()
+    assert proc.returncode == 0, text
+    assert len(text.encode()) < 2048, text
+    assert "\r" not in text
+    progress = [line for line in text.splitlines() if ": epoch " in line]
+    assert [line.split(": epoch ")[1].split(",")[0] for line in progress] == [
+        f"{e}/{epochs}" for e in range(1, epochs + 1)
+    ]
+    assert all("model-steps/s" in line for line in progress)
+    assert all("ETA" in line for line in progress[:-1])
