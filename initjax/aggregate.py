@@ -75,7 +75,7 @@ def over_seeds(
         raise ValueError(f"cannot aggregate over {dim!r}: {da.name} has dims {da.dims}")
     n_seeds = da.sizes[dim]
     values = da.astype(np.float64)
-    finite = np.isfinite(values)
+    finite = xr.apply_ufunc(np.isfinite, values)
     n = finite.sum(dim)
     clean = values.where(finite)
     with warnings.catch_warnings():

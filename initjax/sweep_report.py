@@ -151,12 +151,14 @@ def final_figure(
             plots.symlog_sigma(ax, np.asarray(first["sigma"].values))
         elif x == "init_std":
             ax.set_xscale("log")
-        ticks = np.unique(np.concatenate([line.get_xdata() for line in ax.lines] or [[]]))
+        ticks = np.unique(
+            np.concatenate([np.asarray(line.get_xdata()) for line in ax.lines] or [np.array([])])
+        )
         if 0 < ticks.size <= 8:
             ax.set_xticks(ticks, [f"{v:.3g}" for v in ticks])
         ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel(textwrap.fill(ax.get_xlabel(), 48), fontsize=8)
-        if not np.isfinite(np.concatenate(drawn or [[np.nan]])).any():
+        if not any(np.isfinite(d).any() for d in drawn):
             ax.text(0.5, 0.5, "every run diverged", transform=ax.transAxes, ha="center")
         ax.set_ylabel(f"final {variables.label(first[metric])}")
         ax.set_title(f"lr = {lr:g}", fontsize=9)
@@ -310,12 +312,13 @@ def write(
     into ``out_dir`` (default: the one folder, or the folders' common parent)."""
     import os
 
-    dirs = [Path(d) for d in dirs]
-    sweeps = load(dirs)
+    folders = [Path(d) for d in dirs]
+    sweeps = load(folders)
     out = Path(out_dir) if out_dir is not None else (
-        dirs[0] if len(dirs) == 1 else Path(os.path.commonpath([d.resolve() for d in dirs]))
+        folders[0] if len(folders) == 1
+        else Path(os.path.commonpath([str(d.resolve()) for d in folders]))
     )  # fmt: skip
-    paths = figures(dirs, out / FIGURES, metric, x, sweeps=sweeps)
+    paths = figures(folders, out / FIGURES, metric, x, sweeps=sweeps)
     n = aggregate.LEVEL
     lines = [
         f"# Sweep report: {', '.join(sweeps)}",
@@ -327,7 +330,7 @@ def write(
     ]
     for message in warn(sweeps):
         lines += [f"**Warning: {message}.**", ""]
-    for (name, ds), folder in zip(sweeps.items(), dirs, strict=True):
+    for (name, ds), folder in zip(sweeps.items(), folders, strict=True):
         lines += _settings(name, ds, folder)
     lines += ["## Summary", "", f"Each cell: final mean ± {n:.0%} CI (n finite / N seeds).", ""]
     lines += [*table(sweeps), "", "## Figures", ""]

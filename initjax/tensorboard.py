@@ -45,7 +45,7 @@ def _plain(value: Any) -> Any:
 
 def cells(ds: xr.Dataset) -> list[dict[str, Any]]:
     """Every cell's coordinates: outer axes, then seed, σ, lr."""
-    dims = [d for d in ds["diverged"].dims if d not in CELL_DIMS] + list(CELL_DIMS)
+    dims = [str(d) for d in ds["diverged"].dims if d not in CELL_DIMS] + list(CELL_DIMS)
     values = [ds[d].values.tolist() for d in dims]
     return [dict(zip(dims, combo, strict=True)) for combo in itertools.product(*values)]
 

@@ -27,7 +27,7 @@ LAYERS = [
     {"plots"},
     {"sweep_report", "tensorboard"},
     {"experiments"},
-    {"cli", "cli_args", "config_file"},
+    {"cli", "cli_args", "config_file", "cli_report"},
 ]
 
 

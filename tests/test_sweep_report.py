@@ -170,3 +170,10 @@ def test_tensorboard_export_of_a_sweep_folder(swept, capsys):
     assert "wrote 8 runs" in capsys.readouterr().out
     table = tensorboard.read(root / "normal" / "tensorboard")
     assert table.run.nunique() == 8 and "seed=0,sigma=0.5,lr=0.1" in set(table.run)
+
+
+def test_report_of_an_experiments_folder_still_writes_the_experiments_report(tmp_path, capsys):
+    (tmp_path / "d2l_softmax").mkdir()  # an experiment's folder, as `initjax run` makes it
+    assert cli.main(["report", str(tmp_path)]) == 0
+    assert f"report: {tmp_path / 'REPORT.md'}" in capsys.readouterr().out
+    assert "experiments have results" in (tmp_path / "REPORT.md").read_text()
