@@ -35,7 +35,7 @@ DESCRIPTIONS: dict[str, tuple[str, str]] = {
     # coordinates
     "seed": ("seed (root PRNG key of the run)", "1"),
     "lr": ("learning rate", "1"),
-    "epoch": ("epoch (0: before training)", "epoch"),
+    "epoch": ("epoch (0: before training)", "1"),  # a count: "1", so that labels stay short
     "layer": ("Dense layer", "1"),
     "hidden_layer": ("hidden layer", "1"),
     # recorded diagnostics (initjax.diagnostics)
