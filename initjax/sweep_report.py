@@ -160,6 +160,7 @@ def final_figure(
         ax.set_xlabel(textwrap.fill(ax.get_xlabel(), 48), fontsize=8)
         if not any(np.isfinite(d).any() for d in drawn):
             ax.text(0.5, 0.5, "every run diverged", transform=ax.transAxes, ha="center")
+            ax.set_yticks([])
         ax.set_ylabel(f"final {variables.label(first[metric])}")
         ax.set_title(f"lr = {lr:g}", fontsize=9)
         ax.legend(fontsize=7, title="mean, 95% CI; ✕ diverged", title_fontsize=7)
@@ -219,7 +220,9 @@ def heatmap_figure(sweeps: dict[str, xr.Dataset], metric: str) -> Any:
     first = next(iter(sweeps.values()))
     if image is not None:
         fig.colorbar(image, ax=axes[: len(panels)], label=f"final {variables.label(first[metric])}")
-    fig.suptitle(f"{_long(first, metric)}, final mean over finite seeds (red: n finite / N)")
+    fig.suptitle(
+        f"final {_long(first, metric)}:\nmean over finite seeds (red: n finite / N)", fontsize=10
+    )
     return fig
 
 
