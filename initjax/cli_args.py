@@ -213,7 +213,7 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
     docs, valid = field_docs(), choices()
     for f in dataclasses.fields(train.Config):
         default = f.default
-        doc = docs.get(f.name, "")
+        doc = docs.get(f.name, "").replace("%", "%%")  # argparse %-formats help
         default_text = "none" if default is None else _show(default)
         if isinstance(default, bool):
             group.add_argument(
