@@ -180,6 +180,7 @@ def curves_figure(sweeps: dict[str, xr.Dataset], metric: str) -> Any:
     fig, axes = plots.figure(nrows, ncols, size=(4.2, 3.2))
     for ax, (label, name, at, lr) in zip(axes, panels, strict=False):
         var = sweeps[name][metric].sel(at).sel(lr=lr)
+        var = var.dropna("epoch", how="all")  # epochs not evaluated (Config.eval_every)
         plots.curves_by(ax, var, "sigma", fmt="{:g}")
         ax.set_title(f"{label} lr={lr:g}".strip(), fontsize=9)
     for ax in axes[len(panels) :]:
