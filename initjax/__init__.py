@@ -20,7 +20,12 @@ _SUBMODULES = (
     "theory",
     "lsuv",
     "results",
+    "aggregate",
+    "variables",
+    "logs",
     "plots",
+    "sweep_report",
+    "tensorboard",
     "cli",
 )
 

@@ -18,14 +18,16 @@ import shlex
 import signal
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
 import initjax
-from initjax import cli_args
+from initjax import cli_args, cli_report
 
 EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+_CONFIG_FILE = "sweep.toml"  # config_file.FILE, without importing it for --help
 MAX_DEVICES = 1024  # virtual CPU devices; XLA takes minutes to set up many thousands
 
 DESCRIPTION = """\
@@ -36,6 +38,8 @@ initjax: weight initialization studied with JAX.
   initjax run d2l_softmax --quick      one experiment: results, figures, verdict
   initjax reproduce --quick            every experiment, then runs/REPORT.md
   initjax report runs                  REPORT.md and figures again from saved results
+  initjax plot runs/d2l                figures of a sweep folder (several: compared)
+  initjax report runs/d2l              a sweep's REPORT.md: settings, table, figures
   initjax list                         schemes, activations, datasets, experiments
 """
 
@@ -141,6 +145,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="print the memory estimate, the number of programs and an ETA from a short "
         "timed probe, then exit 0 without training or writing anything",
     )
+    out.add_argument(
+        "--log-every",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="when stderr is not a terminal (a log file), progress is one line per chunk of "
+        "epochs; write at most one per SECONDS (default: 0, every chunk)",
+    )
+    out.add_argument(
+        "--config",
+        metavar="FILE.toml",
+        help="read settings from a TOML file (keys: the flags' names, e.g. hidden = [64], "
+        "sigmas = [0.5, 1], scheme = ['a', 'b'] for an outer axis); flags given as well "
+        f"override it; with --out the effective settings are stored as DIR/{_CONFIG_FILE}",
+    )
+    out.add_argument(
+        "--dump-config",
+        action="store_true",
+        help="print the effective settings (file, flags, defaults, grids) as TOML and exit",
+    )
     where = sweep.add_argument_group(
         "devices and hosts",
         "The grid is sharded over every device JAX sees; results equal the one-device run.",
@@ -185,19 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _scale_flags(rep)
 
-    report = sub.add_parser(
-        "report",
-        help="re-make figures and REPORT.md from saved results (no training)",
-        allow_abbrev=False,
-    )
-    report.add_argument(
-        "dir",
-        nargs="?",
-        type=Path,
-        default=Path("runs"),
-        metavar="DIR",
-        help="the folder `reproduce`/`run` wrote (default: runs)",
-    )
+    cli_report.add_parsers(sub)
     lst = sub.add_parser(
         "list", help="schemes, models, optimizers, activations, datasets, experiments"
     )
@@ -260,7 +272,18 @@ def _err(text: str) -> None:
 def cmd_sweep(
     args: argparse.Namespace, parser: argparse.ArgumentParser, argv: Sequence[str]
 ) -> int:
-    from initjax import checkpoint, lock, memory, plan, results, space, stop, sweep, train
+    from initjax import (
+        checkpoint,
+        config_file,
+        lock,
+        memory,
+        plan,
+        results,
+        space,
+        stop,
+        sweep,
+        train,
+    )
     from initjax import data as datasets
 
     def fail(message: str) -> NoReturn:
@@ -285,6 +308,10 @@ def cmd_sweep(
         fail("--overwrite needs --out")
     if args.out is not None and (problem := cli_args.unusable_out(args.out)):
         fail(f"--out {args.out}: {problem}")
+    settings = config_file.dump(cfg, dict(axes), grid, _sweep_options(args))
+    if args.dump_config:
+        print(settings, end="")
+        return 0
     try:
         data = datasets.load(
             cfg.dataset, data_dir=args.data_dir, normalize=cfg.normalize, **args.data_args
@@ -392,11 +419,22 @@ def cmd_sweep(
         return 0
     if complete:
         _say(f"{args.out} already holds this sweep, complete; nothing to train.")
+    results.write_text(args.out / config_file.FILE, settings)
     _say(
         results.summary(ds),
         f"results: {args.out / checkpoint.RESULTS} (netCDF), {args.out / checkpoint.TABLE}",
     )
     return 0
+
+
+def _sweep_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The sweep options (not Config fields, not grids) that a config file keeps."""
+    return {
+        "data_args": args.data_args,
+        "data_dir": args.data_dir,
+        "checkpoint_every": args.checkpoint_every,
+        "plugin": args.plugin,
+    }
 
 
 # ----------------------------------------------------------------------------- experiments
@@ -442,20 +480,6 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         print(f"initjax reproduce: {e}", file=sys.stderr)
         return 1
     _say(f"report: {path}")
-    return 0
-
-
-def cmd_report(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from initjax.experiments import report
-
-    if not args.dir.is_dir():
-        _usage_error(
-            parser,
-            "report",
-            f"{args.dir} is not a folder of results "
-            "(run `initjax reproduce --quick` or `initjax run EXPERIMENT` first)",
-        )
-    _say(f"report: {report.write_report(args.dir, redraw=True)}")
     return 0
 
 
@@ -532,19 +556,36 @@ def _load_plugins(argv: Sequence[str]) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    from initjax import config_file
+
+    try:
+        argv = config_file.expand(argv)
+    except config_file.ConfigFileError as e:
+        print(f"initjax sweep: error: --config: {e}", file=sys.stderr)
+        return EXIT_USAGE
     _load_plugins(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         if args.command == "sweep":
             _place(args, _subparser(parser, "sweep"))
-            return cmd_sweep(args, parser, argv)
+            if not args.log_every >= 0:
+                _usage_error(parser, "sweep", f"--log-every must be >= 0 s, got {args.log_every}")
+            from initjax import aggregate, logs
+
+            with logs.interval(args.log_every), warnings.catch_warnings():
+                warnings.simplefilter("ignore", aggregate.DivergedWarning)  # summary says it
+                return cmd_sweep(args, parser, argv)
         if args.command == "run":
             return cmd_run(args)
         if args.command == "reproduce":
             return cmd_reproduce(args)
         if args.command == "report":
-            return cmd_report(args, parser)
+            return cli_report.report(args, _subparser(parser, "report"))
+        if args.command == "plot":
+            return cli_report.plot(args)
+        if args.command == "tensorboard":
+            return cli_report.tensorboard(args)
         return cmd_list()
     except KeyboardInterrupt:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut this short

@@ -9,11 +9,8 @@ cannot check (ranges, cross-field rules) are checked by building the Config itse
 from __future__ import annotations
 
 import argparse
-import ast
 import contextlib
 import dataclasses
-import functools
-import itertools
 import json
 import math
 import os
@@ -26,8 +23,8 @@ from typing import Any
 import numpy as np
 
 from initjax import data as datasets
+from initjax import docfields, models, train
 from initjax import init as schemes
-from initjax import models, train
 
 GRID_SYNTAX = (
     "a comma list (0,1e-3,1e-2), logspace:START:STOP:NUM (NUM values from 10**START to "
@@ -52,30 +49,9 @@ def choices() -> dict[str, tuple[str, ...]]:
     }
 
 
-@functools.cache
 def field_docs() -> dict[str, str]:
     """Each Config field's attribute docstring (the string literal after it in ``config.py``)."""
-    from initjax import config
-
-    try:
-        tree = ast.parse(Path(config.__file__).read_text())
-    except OSError:
-        return {}
-    docs: dict[str, str] = {}
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ClassDef) and node.name == "Config":
-            body = node.body
-            for stmt, nxt in itertools.pairwise(body):
-                if (
-                    isinstance(stmt, ast.AnnAssign)
-                    and isinstance(stmt.target, ast.Name)
-                    and isinstance(nxt, ast.Expr)
-                    and isinstance(nxt.value, ast.Constant)
-                    and isinstance(nxt.value.value, str)
-                ):
-                    text = " ".join(nxt.value.value.split()).replace("``", "")
-                    docs[stmt.target.id] = re.sub(r":\w+:`~?([^`]+)`", r"\1", text)
-    return docs
+    return docfields.attribute_docs(train.Config)
 
 
 def flag(name: str) -> str:
@@ -336,7 +312,7 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
     docs, valid = field_docs(), choices()
     for f in dataclasses.fields(train.Config):
         default = f.default
-        doc = docs.get(f.name, "")
+        doc = docs.get(f.name, "").replace("%", "%%")  # argparse %-formats help
         default_text = "none" if default is None else _show(default)
         if isinstance(default, bool):
             group.add_argument(

@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from initjax import coerce, models
+from initjax import coerce, docfields, models
 from initjax import data as datasets
 from initjax import init as schemes
 
@@ -336,6 +336,8 @@ class Config:
     def replace(self, **changes: Any) -> Config:
         return dataclasses.replace(self, **changes)
 
+
+Config.__doc__ = docfields.with_fields(Config)  # the fields' descriptions, for help(Config)
 
 CALLABLE_FIELDS = ("model", "scheme", "optimizer", "schedule")
 """Config fields that take a name or a callable."""

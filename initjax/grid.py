@@ -30,7 +30,7 @@ import numpy as np
 import xarray as xr
 
 from initjax import data as datasets
-from initjax import grid_values, models, shard, train
+from initjax import grid_values, logs, models, shard, train, variables
 from initjax.train import Config, DataArrays, TrainState
 
 
@@ -154,6 +154,8 @@ def start(cfg: Config, arrays: DataArrays, grid: Grid, mesh: Any) -> SweepState:
 
 
 def _progress(total: int, initial: int, enabled: bool, desc: str) -> Any:
+    if enabled and not logs.is_terminal():  # a log file: one line per chunk, not a bar
+        return logs.LineProgress(total, initial, desc)
     from tqdm.auto import tqdm
 
     return tqdm(
@@ -192,7 +194,8 @@ def run(
       seeds: an int (``range(seeds)``) or the seeds themselves.
       sigmas: the scheme's scale values (default: ``[cfg.default_sigma()]``).
       lrs: learning rates (default: ``[cfg.lr]``).
-      progress: show a progress bar with ETA and model-steps/s.
+      progress: show a progress bar with ETA and model-steps/s (when stderr is not a
+        terminal: one line per chunk, see :mod:`initjax.logs`).
       chunk_epochs: epochs per compiled call between progress updates / callbacks.
       resume: a :class:`SweepState` to continue from (e.g. a loaded checkpoint).
       on_chunk: called with the :class:`SweepState` after every chunk (checkpointing).
@@ -256,7 +259,8 @@ def run(
         bar.close()
     ds = to_dataset(cfg, grid, sweep)
     ds["init_std"] = init_std(cfg, data, grid.sigmas)
-    return ds
+    ds["sigma"].attrs.update(sigma_attrs(cfg))  # assigning init_std dropped σ's attrs
+    return variables.describe(ds, steps_per_epoch)
 
 
 def to_dataset(cfg: Config, grid: Grid, sweep: SweepState) -> xr.Dataset:

@@ -6,6 +6,7 @@ pyplot state is involved; every figure is written as PNG and SVG, atomically.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -14,11 +15,15 @@ import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
-from initjax import results
+from initjax import results, variables
 
 
-def figure(ncols: int = 1, nrows: int = 1, size: tuple[float, float] = (4.2, 3.2)) -> Any:
-    """A new figure with an ``nrows × ncols`` grid of axes (returned flat)."""
+def figure(nrows: int = 1, ncols: int = 1, size: tuple[float, float] = (4.2, 3.2)) -> Any:
+    """A new figure with an ``nrows × ncols`` grid of axes (returned flat, row by row).
+
+    The arguments are in ``plt.subplots``'s order; ``size`` is one panel's (width, height)
+    in inches.
+    """
     fig = Figure(figsize=(size[0] * ncols, size[1] * nrows), layout="constrained")
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     return fig, list(axes)
@@ -45,21 +50,35 @@ def band(
 ) -> None:
     """Mean over the first axis of ``runs`` (seeds) as a line, min–max as a shaded band."""
     runs = np.asarray(runs, dtype=np.float64)
-    mean = np.nanmean(runs, axis=0) if runs.ndim > 1 else runs
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN epoch (diverged) is NaN
+        mean = np.nanmean(runs, axis=0) if runs.ndim > 1 else runs
     (line,) = ax.plot(x, mean, label=label, color=color, **kwargs)
     if runs.ndim > 1 and runs.shape[0] > 1:
-        with np.errstate(all="ignore"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
             lo, hi = np.nanmin(runs, axis=0), np.nanmax(runs, axis=0)
         ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
 
 
-def curves_by(ax: Any, var: xr.DataArray, by: str, fmt: str = "{}", **kwargs: Any) -> None:
+def curves_by(
+    ax: Any,
+    var: xr.DataArray,
+    by: str,
+    fmt: str = "{}",
+    legend: bool = True,
+    **kwargs: Any,
+) -> None:
     """Per-epoch curves of ``var`` (dims seed, ``by``, epoch), one line per ``by`` value,
-    each with a seed band."""
+    each with a seed band; axis labels from the attrs (``long_name``, ``units``) and a legend
+    titled by ``by`` unless ``legend=False``."""
     for value in var[by].values:
         runs = var.sel({by: value}).transpose("seed", "epoch").values
         band(ax, var.epoch.values, runs, label=fmt.format(value), **kwargs)
-    ax.set_xlabel("epoch")
+    ax.set_xlabel(variables.label(var["epoch"], "epoch"))
+    ax.set_ylabel(variables.label(var, str(var.name)))
+    if legend:
+        ax.legend(title=variables.label(var[by], by), fontsize=7, title_fontsize=7)
 
 
 def sigma_label(sigma: float) -> str:

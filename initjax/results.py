@@ -31,6 +31,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from initjax import aggregate, variables
+
 if TYPE_CHECKING:
     from initjax.data import Dataset
     from initjax.grid import Grid
@@ -192,10 +194,13 @@ def load(path: str | os.PathLike[str]) -> xr.Dataset:
 def to_dataframe(ds: xr.Dataset) -> pd.DataFrame:
     """The result as a long ("tidy") table: one row per value.
 
-    Columns: every dimension of ``ds`` (``seed, sigma, lr, epoch`` and e.g. ``layer``), then
-    ``variable`` (the data variable's name) and ``value`` (float64; booleans as 0/1). A
-    variable without some dimension (``diverged`` has no ``epoch``) leaves that column empty
-    (NaN, or ``<NA>`` for integer labels) in its rows. Pivot back with e.g.
+    Columns: the config fields of :data:`initjax.variables.CONFIG_COLUMNS` that are not outer
+    axes (scheme, model, dataset, activation, hidden, optimizer: so that the tables of several
+    sweeps concatenate), every dimension of ``ds`` (``seed, sigma, lr, epoch`` and e.g.
+    ``layer``, outer axes such as ``scheme``), then ``variable`` (the data variable's name)
+    and ``value`` (float64; booleans as 0/1). A variable without some dimension (``diverged``
+    has no ``epoch``) leaves that column empty (NaN, or ``<NA>`` for integer labels) in its
+    rows. Pivot back with e.g.
     ``df[df.variable == "test_acc"].pivot_table("value", "epoch", "sigma")``.
     """
     dims = list(ds.dims)
@@ -216,6 +221,8 @@ def to_dataframe(ds: xr.Dataset) -> pd.DataFrame:
     for dim in dims:  # integer labels (seed, epoch) stay integers where a variable lacks them
         if dim in ds.coords and np.issubdtype(ds[dim].dtype, np.integer):
             table[dim] = table[dim].astype("Int64")
+    for i, (field, value) in enumerate(variables.config_columns(ds).items()):
+        table.insert(i, field, value)  # so that tables of several sweeps stack
     return table
 
 
@@ -340,10 +347,12 @@ def with_blowups(ds: xr.Dataset) -> xr.Dataset:
 
 
 def summary(ds: xr.Dataset, max_rows: int = 40) -> str:
-    """One screen: final-epoch metrics per (σ, lr), mean ± std over seeds, diverged counts.
+    """One screen: final-epoch metrics per (σ, lr): mean ± 95% CI over seeds, n finite / N.
 
-    Diverged runs (NaN metrics) and runs that blew up without being flagged
-    (:func:`blown_up`, marked ``*``) are left out of the means and counted in ``diverged``.
+    Diverged runs (NaN metrics) and runs that blew up without being flagged (:func:`blown_up`,
+    marked ``*``) are left out of the means and counted: each cell says how many seeds it
+    averages, and a last line says how many runs diverged in all
+    (:func:`initjax.aggregate.over_seeds`).
     """
     blown = ds["blown_up"].astype(bool) if "blown_up" in ds else blown_up(ds)
     bad = blown | ds["diverged"].astype(bool) if "diverged" in ds else blown
@@ -352,26 +361,22 @@ def summary(ds: xr.Dataset, max_rows: int = 40) -> str:
     n_seeds = ds.sizes.get("seed", 1)
     outer = [str(d) for d in ds.dims if d not in (*INNER_DIMS, "epoch", "layer", "hidden_layer")]
     header = [*outer, "sigma", "lr", *names, "diverged"]
+    aggs = {
+        n: aggregate.over_seeds(final[n].where(~bad), warn=False) if "seed" in ds.dims else None
+        for n in names
+    }
     rows = []
     sigmas = ds["sigma"].values if "sigma" in ds.dims else [None]
     lrs = ds["lr"].values if "lr" in ds.dims else [None]
     outer_values = itertools.product(*(ds[d].values for d in outer))
     for where, sigma, lr in itertools.product(outer_values, sigmas, lrs):
         at = {**dict(zip(outer, where, strict=True)), "sigma": sigma, "lr": lr}
-        cell, cell_bad = _at(final, at), _at(bad, at)
         row = [*(str(w) for w in where), _num(sigma), _num(lr)]
         for name in names:
-            values = cell[name]
-            if cell_bad.ndim:
-                values = values.where(~cell_bad.broadcast_like(values))
-            values = np.asarray(values.values, dtype=np.float64).ravel()
-            values = values[np.isfinite(values)]
-            if values.size == 0:
-                row.append("—")
-            else:
-                row.append(f"{values.mean():.4f} ± {values.std():.4f}")
+            agg = aggs[name]
+            row.append(aggregate.cell_text(_at(agg, at)) if agg is not None else "-")
         mark = "*" if bool(_at(blown, at).any()) else ""
-        row.append(f"{int(np.asarray(cell_bad.values).sum())}/{n_seeds}{mark}")
+        row.append(f"{int(np.asarray(_at(bad, at).values).sum())}/{n_seeds}{mark}")
         rows.append(row)
     shown, hidden = rows[:max_rows], len(rows) - max_rows
     widths = [max(len(r[i]) for r in [header, *shown]) for i in range(len(header))]
@@ -380,7 +385,11 @@ def summary(ds: xr.Dataset, max_rows: int = 40) -> str:
     ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     epochs = int(ds["epoch"].values[-1]) if "epoch" in ds.dims else 0
-    lines.insert(0, f"after epoch {epochs}, mean ± std over {n_seeds} seed(s):")
+    lines.insert(
+        0,
+        f"after epoch {epochs}: mean ± {aggregate.LEVEL:.0%} CI over seeds "
+        f"(n finite / N = {n_seeds} seeds):",
+    )
     if hidden > 0:
         lines.append(f"... {hidden} more rows (see the saved table)")
     if n_blown := int(blown.sum()):
@@ -388,6 +397,9 @@ def summary(ds: xr.Dataset, max_rows: int = 40) -> str:
             f"* {n_blown} run(s) counted as diverged: their final loss exceeds {BLOWUP:g}× "
             "the loss at init (training did not flag them); left out of the means"
         )
+    message = aggregate.diverged_message(ds)
+    if message is not None:
+        lines.append(f"warning: {message}")
     return "\n".join(lines)
 
 

@@ -41,7 +41,7 @@ import jax
 import numpy as np
 import xarray as xr
 
-from initjax import checkpoint, lock, plan, results, seal, train
+from initjax import aggregate, checkpoint, lock, plan, results, seal, train, variables
 from initjax import data as datasets
 from initjax.grid import (  # re-exported: the engine's names, as users have met them here
     SVD_DIAGNOSTICS,
@@ -189,8 +189,10 @@ def run(
 
     Returns:
       ``xarray.Dataset`` with dims ``(*outer, seed, sigma, lr, epoch)`` (+ ``layer`` for
-      per-layer values): metrics per epoch (epoch 0 is before training), ``diverged`` and
-      ``diverged_step`` per cell, ``init_std``, provenance in attrs.
+      per-layer values): metrics per epoch (epoch 0 is before training), ``diverged``,
+      ``diverged_step`` and ``diverged_epoch`` per cell, ``init_std``, provenance in attrs;
+      every variable has ``long_name``/``units``. Warns (DivergedWarning) once when runs
+      diverged: aggregate with :func:`initjax.aggregate.over_seeds`, not ``.mean("seed")``.
     """
     train._check_data(cfg, data)
     axes = outer_axes(cfg, over)
@@ -207,21 +209,27 @@ def run(
     chunks = [plan.seed_chunks(sub, grid, data, max_memory) for sub in subs]
     if not axes and len(chunks[0]) == 1:
         if out is None:
-            return run_grid(
+            return _warned(run_grid(
                 cfg, data, grid.seeds.tolist(), grid.sigmas.tolist(), grid.lrs.tolist(),
                 progress=progress, devices=devices, **grid_kwargs,
-            )  # fmt: skip
-        return checkpoint.run(
+            ))  # fmt: skip
+        return _warned(checkpoint.run(
             cfg, data, grid, out, every=checkpoint_every, overwrite=overwrite, progress=progress
-        ).result
+        ).result)  # fmt: skip
     if grid_kwargs:
         raise ValueError(f"{sorted(grid_kwargs)} apply to a grid that fits in memory only")
     held = lock.hold(out) if out is not None and not axes else contextlib.nullcontext()
     with held:
-        return _run_parts(
+        return _warned(_run_parts(
             cfg, data, grid, axes, combos, subs, chunks, out, overwrite,
             checkpoint_every=checkpoint_every, progress=progress, devices=devices,
-        )  # fmt: skip
+        ))  # fmt: skip
+
+
+def _warned(ds: xr.Dataset) -> xr.Dataset:
+    """``ds``, after a :class:`initjax.aggregate.DivergedWarning` if some runs diverged."""
+    aggregate.warn_diverged(ds, stacklevel=3)
+    return ds
 
 
 def _run_parts(
@@ -286,7 +294,7 @@ def concat_seeds(pieces: list[xr.Dataset]) -> xr.Dataset:
     )  # fmt: skip
     joined.attrs.pop("fingerprint", None)
     joined.attrs["seed_chunks"] = json.dumps([int(p.sizes["seed"]) for p in pieces])
-    return joined
+    return variables.describe(joined)
 
 
 def _outer_folder(
@@ -386,4 +394,4 @@ def join(
             scale_param=OUTER_MARK,
             meaning=OUTER_MARK,
         )
-    return stacked
+    return variables.describe(stacked)

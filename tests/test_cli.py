@@ -128,6 +128,7 @@ def test_sweep_subprocess_writes_netcdf_equal_to_library_call(reference, mnist1d
         "results.csv",
         "results.nc",
         "results.seal.json",
+        "sweep.toml",  # the effective settings: initjax sweep --config reruns them
     ]
     cfg = train.Config(dataset="mnist1d", model="softmax", batch_size=128, epochs=EPOCHS)
     assert train.Config.from_json(ds.attrs["config"]) == cfg

@@ -11,6 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # Lower index = lower layer (DESIGN.md). A module may import only modules at a lower index
 # (or the same layer group, listed together).
 LAYERS = [
+    {"aggregate", "variables", "docfields", "logs"},
     {"plugins"},
     {"data"},
     {"init"},
@@ -24,8 +25,9 @@ LAYERS = [
     {"results", "checkpoint", "seal", "lock", "space", "stop"},
     {"sweep"},
     {"plots"},
+    {"sweep_report", "tensorboard"},
     {"experiments"},
-    {"cli", "cli_args"},
+    {"cli", "cli_args", "config_file", "cli_report"},
 ]
 
 

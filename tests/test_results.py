@@ -77,7 +77,11 @@ def test_a_failed_write_leaves_no_temporary_file_and_the_old_file_intact(tmp_pat
 def test_to_dataframe_is_one_row_per_value(tmp_path):
     ds = fake_result()
     table = results.to_dataframe(ds)
-    assert list(table.columns) == ["seed", "sigma", "lr", "epoch", "layer", "variable", "value"]
+    # config columns first (here only the model: the config names no scheme, dataset ...)
+    assert list(table.columns) == [
+        "model", "seed", "sigma", "lr", "epoch", "layer", "variable", "value"
+    ]  # fmt: skip
+    assert (table.model == "mlp").all()
     assert len(table) == sum(ds[v].size for v in ds.data_vars) == 36 * 2 + 72 + 9 * 2
     acc = table[table.variable == "test_acc"].set_index(["seed", "sigma", "lr", "epoch"]).value
     np.testing.assert_array_equal(acc.loc[(1, 0.01, 0.1, 3)], ds.test_acc.values[1, 1, 0, 3])
@@ -106,13 +110,18 @@ def test_export_csv_and_parquet(tmp_path):
         assert len(back) == len(results.to_dataframe(ds))
 
 
-def test_summary_is_mean_and_std_over_seeds_of_the_last_epoch():
+def test_summary_is_mean_ci_and_n_finite_over_seeds_of_the_last_epoch():
+    from scipy import stats
+
     ds = fake_result()
     text = results.summary(ds)
     lines = text.splitlines()
-    assert lines[0] == "after epoch 3, mean ± std over 3 seed(s):"
-    assert len(lines) == 3 + 3  # heading, header, rule, one row per (σ, lr)
-    acc = ds.test_acc.values[:, 1, 0, -1]
-    assert f"{acc.mean():.4f} ± {acc.std():.4f}" in lines[4]
-    last = ds.train_loss.values[:2, 2, 0, -1]  # the diverged seed is left out of the mean
-    assert f"{last.mean():.4f} ± {last.std():.4f}" in lines[5] and lines[5].endswith("1/3")
+    assert lines[0] == "after epoch 3: mean ± 95% CI over seeds (n finite / N = 3 seeds):"
+    assert len(lines) == 3 + 3 + 1  # heading, header, rule, a row per (σ, lr), the warning
+    acc = ds.test_acc.values[:, 1, 0, -1].astype(np.float64)
+    half = stats.t.ppf(0.975, 2) * acc.std(ddof=1) / np.sqrt(3)
+    assert f"{acc.mean():.4f} ± {half:.4f} (3/3)" in lines[4]
+    last = ds.train_loss.values[:2, 2, 0, -1].astype(np.float64)  # the diverged seed: left out
+    half = stats.t.ppf(0.975, 1) * last.std(ddof=1) / np.sqrt(2)
+    assert f"{last.mean():.4f} ± {half:.4f} (2/3)" in lines[5] and lines[5].endswith("1/3")
+    assert lines[6].startswith("warning: 1 of 9 runs diverged")
