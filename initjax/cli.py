@@ -2,7 +2,7 @@
 
 Thin on purpose: every command parses and validates its arguments (building the Config,
 reading the grids, loading the data) before anything is written, then calls the library
-(:mod:`initjax.checkpoint`, :mod:`initjax.sweep`, :mod:`initjax.experiments.report`).
+(:mod:`initjax.checkpoint`, :mod:`initjax.sweep`, :mod:`initjax.study`).
 Bad flags or values exit with status 2 and a message naming the valid choices; an
 interrupted sweep exits with 130 after printing the command that resumes it.
 """
@@ -43,8 +43,6 @@ def _epilog() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from initjax.experiments import base
-
     parser = argparse.ArgumentParser(
         prog="initjax",
         description=DESCRIPTION,
@@ -146,10 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
         allow_abbrev=False,
     )
     run.add_argument(
-        "experiment",
-        choices=base.names(),
-        metavar="EXPERIMENT",
-        help=f"one of: {', '.join(base.names())}",
+        "experiment", metavar="EXPERIMENT", help="a script's name (`initjax list` lists them)"
     )
     _scale_flags(run)
 
@@ -174,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="the folder `reproduce`/`run` wrote (default: runs)",
     )
+    _experiments_flag(report)
     lst = sub.add_parser(
         "list", help="schemes, models, optimizers, activations, datasets, experiments"
     )
@@ -184,6 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE.py",
         help="import a file that registers schemes/models/optimizers first (repeatable)",
     )
+    _experiments_flag(lst)
     return parser
 
 
@@ -208,6 +205,17 @@ def _scale_flags(p: argparse.ArgumentParser) -> None:
         "--out", type=Path, default=Path("runs"), metavar="DIR", help="output root (default: runs)"
     )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    _experiments_flag(p)
+
+
+def _experiments_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--experiments",
+        type=Path,
+        metavar="DIR",
+        help="the folder of experiment scripts (default: $INITJAX_EXPERIMENTS, ./experiments, "
+        "or experiments/ of the checkout initjax is installed from)",
+    )
 
 
 def _usage_error(parser: argparse.ArgumentParser, command: str, message: str) -> NoReturn:
@@ -361,21 +369,34 @@ def _rows_table(rows: Sequence[Any]) -> str:
     return "\n".join(lines)
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from initjax.experiments import report
+def _no_experiments(command: str, e: Exception) -> int:
+    print(f"initjax {command}: {e}", file=sys.stderr)
+    return EXIT_USAGE
 
+
+def cmd_run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from initjax import study
+
+    try:
+        valid = study.names(args.experiments)
+    except study.ExperimentsNotFound as e:
+        return _no_experiments("run", e)
+    if args.experiment not in valid:
+        _usage_error(parser, "run", str(study.choices("experiment", args.experiment, valid)))
     t0 = time.perf_counter()
     try:
-        rows = report.run_experiment(args.experiment, args.out, args.scale, not args.quiet)
+        rows = study.run_one(
+            args.experiment, args.out, args.scale, not args.quiet, directory=args.experiments
+        )
     except Exception as e:
-        path = report.write_report(args.out)
+        path = study.report(args.out, directory=args.experiments)
         print(
             f"initjax run: {args.experiment} failed: {type(e).__name__}: {e}\n"
-            f"(recorded in {args.out / args.experiment / report.ERROR} and {path})",
+            f"(recorded in {args.out / args.experiment / study.ERROR} and {path})",
             file=sys.stderr,
         )
         return 1
-    path = report.write_report(args.out)
+    path = study.report(args.out, directory=args.experiments)
     _say(
         f"{args.experiment} ({args.scale}) done in {time.perf_counter() - t0:.0f} s: "
         f"{args.out / args.experiment}",
@@ -386,11 +407,16 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
-    from initjax.experiments import report
+    from initjax import study
 
     try:
-        path = report.reproduce(args.scale, args.out, progress=not args.quiet)
-    except report.ExperimentsFailed as e:
+        study.where(args.experiments)
+        path = study.reproduce(
+            args.scale, args.out, progress=not args.quiet, directory=args.experiments
+        )
+    except study.ExperimentsNotFound as e:
+        return _no_experiments("reproduce", e)
+    except study.ExperimentsFailed as e:
         print(f"initjax reproduce: {e}", file=sys.stderr)
         return 1
     _say(f"report: {path}")
@@ -398,7 +424,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from initjax.experiments import report
+    from initjax import study
 
     if not args.dir.is_dir():
         _usage_error(
@@ -407,15 +433,14 @@ def cmd_report(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
             f"{args.dir} is not a folder of results "
             "(run `initjax reproduce --quick` or `initjax run EXPERIMENT` first)",
         )
-    _say(f"report: {report.write_report(args.dir, redraw=True)}")
+    _say(f"report: {study.report(args.dir, redraw=True, directory=args.experiments)}")
     return 0
 
 
-def cmd_list() -> int:
+def cmd_list(args: argparse.Namespace) -> int:
     from initjax import data as datasets
     from initjax import init as schemes
-    from initjax import models, train
-    from initjax.experiments import base, report
+    from initjax import models, study, train
 
     def scale(name: str) -> str:
         param = schemes.scale_param(name)
@@ -428,12 +453,17 @@ def cmd_list() -> int:
     lines += ["lr schedules (--schedule):", "  " + ", ".join(train.SCHEDULES)]
     lines += ["activations (--activation):", "  " + ", ".join(models.activation_names())]
     lines += ["datasets (--dataset):", "  " + ", ".join(datasets.names())]
-    lines.append("experiments (initjax run NAME; reproduce runs all but extras):")
-    for name in base.names():
-        module, problem = report._import(name)
-        extra = " [extra]" if name in base.EXTRA else ""
-        text = getattr(module, "QUESTION", "") if module else problem
-        lines.append(f"  {name}{extra}: {text}")
+    try:
+        found = study.modules(args.experiments)
+    except study.ExperimentsNotFound as e:
+        lines.append(f"experiments: none ({e})")
+    else:
+        lines.append(f"experiments in {study.where(args.experiments)} (initjax run NAME; "
+                     "reproduce runs all but extras):")  # fmt: skip
+        for name, module in found.items():
+            extra = " [extra]" if getattr(module, "EXTRA", False) else ""
+            text = module if isinstance(module, str) else getattr(module, "QUESTION", "")
+            lines.append(f"  {name}{extra}: {text}")
     _say(*lines)
     return 0
 
@@ -489,12 +519,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             _place(args, _subparser(parser, "sweep"))
             return cmd_sweep(args, parser, argv)
         if args.command == "run":
-            return cmd_run(args)
+            return cmd_run(args, parser)
         if args.command == "reproduce":
             return cmd_reproduce(args)
         if args.command == "report":
             return cmd_report(args, parser)
-        return cmd_list()
+        return cmd_list(args)
     except KeyboardInterrupt:
         print(f"initjax {args.command}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
-from initjax import results
-from initjax.experiments import batchnorm
+from initjax import results, study
+
+batchnorm = study.load("batchnorm")
 
 
 @pytest.fixture(scope="module")

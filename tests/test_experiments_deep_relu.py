@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from initjax import init, results
-from initjax.experiments import deep_relu
+from initjax import init, results, study
+
+deep_relu = study.load("deep_relu")
 
 
 @pytest.fixture(scope="module")

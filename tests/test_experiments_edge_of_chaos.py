@@ -3,8 +3,10 @@
 import numpy as np
 import pytest
 
-from initjax import data, results, theory
-from initjax.experiments.edge_of_chaos import CONFIGS, SIGMA_B2, trainable
+from initjax import data, results, study, theory
+
+eoc = study.load("edge_of_chaos")
+CONFIGS, SIGMA_B2, trainable = eoc.CONFIGS, eoc.SIGMA_B2, eoc.trainable
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
-from initjax import diagnostics, models, results
-from initjax.experiments import orthogonal_lsuv as exp
+from initjax import diagnostics, models, results, study
+
+exp = study.load("orthogonal_lsuv")
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,9 @@ import math
 import numpy as np
 import pytest
 
-from initjax.experiments import saturation
+from initjax import study
+
+saturation = study.load("saturation")
 
 
 @pytest.fixture(scope="module")

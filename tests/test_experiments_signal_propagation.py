@@ -5,7 +5,9 @@ import math
 import numpy as np
 import pytest
 
-from initjax.experiments import signal_propagation as sp
+from initjax import study
+
+sp = study.load("signal_propagation")
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,9 @@ import math
 import numpy as np
 import pytest
 
-from initjax import results
-from initjax.experiments import symmetry
+from initjax import results, study
+
+symmetry = study.load("symmetry")
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,8 @@ LAYERS = [
     {"results", "checkpoint"},
     {"sweep"},
     {"plots"},
-    {"experiments"},
+    {"report"},
+    {"study"},
     {"cli", "cli_args"},
 ]
 

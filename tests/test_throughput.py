@@ -5,8 +5,10 @@ import json
 import numpy as np
 import pytest
 
-from initjax.experiments import _bench as B
-from initjax.experiments import throughput as T
+from initjax import study
+
+T = study.load("throughput")
+B = T.B  # the helper beside the script (experiments/_bench.py)
 
 
 def test_flop_count_of_one_step_matches_a_hand_count():

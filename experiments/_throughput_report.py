@@ -1,6 +1,6 @@
 """The throughput benchmark's report: its markdown tables, figure and verdict rows.
 
-Reads only ``results.json`` (what :func:`initjax.experiments.throughput.run` wrote), so
+Reads only ``results.json`` (what ``throughput.run`` wrote), so
 ``initjax report`` redraws it without measuring again. The targets are issue 9's, for 2 CPU
 cores.
 """
@@ -11,9 +11,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+import _bench as B
+
 from initjax import plots
-from initjax.experiments import _bench as B
-from initjax.experiments.base import Row
+from initjax.study import Row
 
 VARIANTS = ("jax-loop", "jax-seq", "initjax", "initjax-sharded", "torch-loop", "torch-vmap")
 MEMORY_LIMIT_MB = 4096

@@ -46,10 +46,11 @@ from matplotlib.ticker import MaxNLocator
 from initjax import data as datasets
 from initjax import diagnostics as dg
 from initjax import init as schemes
-from initjax import models, plots, results, sweep, train
-from initjax.experiments.base import Row, check_scale, mean_spread
+from initjax import models, plots, results, study, sweep, train
+from initjax.study import Row, check_scale, mean_spread
 
 NAME = "signal_propagation"
+ORDER = 4
 QUESTION = (
     "Do activations and gradients keep their scale through depth at init, and are they Gaussian?"
 )
@@ -482,3 +483,7 @@ def _variance_rows(v: xr.Dataset) -> list[Row]:
             "the note's He formulas and both uniform bounds are right",
         ),
     ]
+
+
+if __name__ == "__main__":
+    raise SystemExit(study.main(__file__))

@@ -36,10 +36,11 @@ import numpy as np
 import xarray as xr
 
 from initjax import data as datasets
-from initjax import plots, results, sweep, train
-from initjax.experiments.base import Row, check_scale, mean_spread
+from initjax import plots, results, study, sweep, train
+from initjax.study import Row, check_scale, mean_spread
 
 NAME = "schemes_mnist1d"
+ORDER = 9
 QUESTION = "Do logistic regression and an MLP hit MNIST-1D's published accuracy, and which init schemes matter?"
 CLAIMS = ("C1", "C8")
 RUNTIME = {"quick": "~40 s (2 CPU cores)", "full": "~3 min (2 CPU cores, measured)"}
@@ -235,3 +236,7 @@ def verdict(out_dir: Path) -> list[Row]:
             )
         )
     return rows
+
+
+if __name__ == "__main__":
+    raise SystemExit(study.main(__file__))

@@ -20,10 +20,11 @@ import jax
 import numpy as np
 
 from initjax import data as datasets
-from initjax import plots, results, sweep, train
-from initjax.experiments.base import Row, check_scale, mean_spread
+from initjax import plots, results, study, sweep, train
+from initjax.study import Row, check_scale, mean_spread
 
 NAME = "d2l_softmax"
+ORDER = 1
 QUESTION = "Why N(0, 0.01²) for d2l's softmax regression, and what do σ = 0 or σ = 1 do?"
 CLAIMS = ("C1", "C2", "C4")
 RUNTIME = {"quick": "~30 s (2 CPU cores)", "full": "~1 min (2 CPU cores)"}
@@ -157,3 +158,7 @@ def verdict(out_dir: Path) -> list[Row]:
             "10 epochs of SGD on /255 pixels lands 1–2 points under a converged LR",
         ),
     ]
+
+
+if __name__ == "__main__":
+    raise SystemExit(study.main(__file__))

@@ -39,10 +39,11 @@ import pandas as pd
 import xarray as xr
 
 from initjax import data as datasets
-from initjax import models, plots, results, sweep, train
-from initjax.experiments.base import Row, check_scale, mean_spread
+from initjax import models, plots, results, study, sweep, train
+from initjax.study import Row, check_scale, mean_spread
 
 NAME = "deep_relu"
+ORDER = 5
 QUESTION = "Does He init train a 30-layer ReLU MLP where Xavier stalls, and start earlier at moderate depth?"
 CLAIMS = ("C3", "C8")
 RUNTIME = {"quick": "~35 s (2 CPU cores)", "full": "~9 min (2 CPU cores, measured)"}
@@ -314,3 +315,7 @@ def verdict(out_dir: Path) -> list[Row]:
             )
         )
     return rows
+
+
+if __name__ == "__main__":
+    raise SystemExit(study.main(__file__))

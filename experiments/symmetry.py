@@ -41,10 +41,11 @@ import numpy as np
 import xarray as xr
 
 from initjax import data as datasets
-from initjax import plots, results, sweep, train
-from initjax.experiments.base import Row, check_scale, mean_spread
+from initjax import plots, results, study, sweep, train
+from initjax.study import Row, check_scale, mean_spread
 
 NAME = "symmetry"
+ORDER = 2
 QUESTION = "Is random init needed to break symmetry: softmax, constant and zero MLPs, biases?"
 CLAIMS = ("C1", "C6")
 RUNTIME = {"quick": "~30 s (2 CPU cores)", "full": "~10 min (2 CPU cores, estimated)"}
@@ -343,3 +344,7 @@ def verdict(out_dir: Path) -> list[Row]:
             "weight randomness is sufficient, not necessary (the note implies necessary)",
         ),
     ]
+
+
+if __name__ == "__main__":
+    raise SystemExit(study.main(__file__))

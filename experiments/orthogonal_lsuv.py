@@ -43,11 +43,12 @@ import xarray as xr
 
 from initjax import data as datasets
 from initjax import init as schemes
-from initjax import models, plots, results, sweep, theory, train
-from initjax.experiments.base import Row, check_scale, mean_spread
+from initjax import models, plots, results, study, sweep, theory, train
 from initjax.lsuv import lsuv
+from initjax.study import Row, check_scale, mean_spread
 
 NAME = "orthogonal_lsuv"
+ORDER = 8
 QUESTION = "Do orthogonal weights and LSUV do what a scaled Gaussian cannot in deep nets?"
 CLAIMS = ("C3", "C8")
 RUNTIME = {"quick": "~40 s (2 CPU cores)", "full": "~21 min (2 CPU cores)"}
@@ -536,3 +537,7 @@ def verdict(out_dir: Path) -> list[Row]:
             "LSUV's data-driven scale is √2 on average; layer by layer it varies",
         ),
     ]
+
+
+if __name__ == "__main__":
+    raise SystemExit(study.main(__file__))

@@ -38,10 +38,11 @@ import pandas as pd
 import xarray as xr
 
 from initjax import data as datasets
-from initjax import models, plots, results, sweep, train
-from initjax.experiments.base import Row, check_scale, mean_spread
+from initjax import models, plots, results, study, sweep, train
+from initjax.study import Row, check_scale, mean_spread
 
 NAME = "batchnorm"
+ORDER = 7
 QUESTION = "Does BatchNorm make the final accuracy insensitive to the init scale σ?"
 CLAIMS = ("C9",)
 RUNTIME = {"quick": "~30 s (2 CPU cores)", "full": "~1.2 h (2 CPU cores, estimated)"}
@@ -261,3 +262,7 @@ def verdict(out_dir: Path) -> list[Row]:
             "a huge σ on the unnormalized head gives confident wrong logits SGD must undo",
         ),
     ]
+
+
+if __name__ == "__main__":
+    raise SystemExit(study.main(__file__))

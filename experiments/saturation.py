@@ -38,10 +38,11 @@ import xarray as xr
 from scipy.special import logsumexp, ndtr
 
 from initjax import data as datasets
-from initjax import plots, results, sweep, train
-from initjax.experiments.base import Row, check_scale, mean_spread
+from initjax import plots, results, study, sweep, train
+from initjax.study import Row, check_scale, mean_spread
 
 NAME = "saturation"
+ORDER = 3
 QUESTION = "At which init σ do the softmax and tanh/sigmoid units saturate, and what does it cost?"
 CLAIMS = ("C2", "C4")
 RUNTIME = {"quick": "~25 s (2 CPU cores)", "full": "~30 min (2 CPU cores, estimated)"}
@@ -399,3 +400,7 @@ def verdict(out_dir: Path) -> list[Row]:
             "too small a σ stalls deep nets at the saddle W = 0; the note only warns of large σ",
         ),
     ]
+
+
+if __name__ == "__main__":
+    raise SystemExit(study.main(__file__))

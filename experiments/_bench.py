@@ -20,7 +20,7 @@ A :class:`Bench` is one variant at one M: ``compile_s`` (ahead-of-time lower + c
 JAX program, None for torch), ``reset()`` (untimed: fresh copies of the initial state) and
 ``run()`` (timed: one epoch of M runs, blocking until done; returns an :class:`Outcome`).
 
-Run as ``python -m initjax.experiments._bench SPEC_JSON`` it is the worker that times the
+Run as ``python experiments/_bench.py SPEC_JSON`` it is the worker that times the
 vmapped grid in a fresh process (:func:`worker`).
 """
 
@@ -633,7 +633,7 @@ def launch_worker(spec: dict[str, Any], timeout: float) -> dict[str, Any]:
         env["JAX_PLATFORMS"] = "cpu"
     else:  # on an accelerator this process already holds most of its memory
         env["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
-    cmd = [sys.executable, "-m", "initjax.experiments._bench", json.dumps(spec)]
+    cmd = [sys.executable, str(Path(__file__).resolve()), json.dumps(spec)]
     try:
         done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:

@@ -36,10 +36,11 @@ import pandas as pd
 import xarray as xr
 
 from initjax import data as datasets
-from initjax import models, plots, results, sweep, theory, train
-from initjax.experiments.base import Row, check_scale, mean_spread
+from initjax import models, plots, results, study, sweep, theory, train
+from initjax.study import Row, check_scale, mean_spread
 
 NAME = "edge_of_chaos"
+ORDER = 6
 QUESTION = "Which init scales let deep tanh nets train, and does mean-field theory say why?"
 CLAIMS = ("C3",)
 RUNTIME = {"quick": "~35 s (2 CPU cores)", "full": "~40 min (2 CPU cores; estimated)"}
@@ -312,3 +313,7 @@ def verdict(out_dir: Path) -> list[Row]:
             else "depth scale ξ_c bounds trainable depth",
         ),
     ]
+
+
+if __name__ == "__main__":
+    raise SystemExit(study.main(__file__))
