@@ -36,7 +36,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import jax
 import numpy as np
 import xarray as xr
 
@@ -105,12 +104,8 @@ def run(out_dir: Path, scale: str = "quick", progress: bool = True) -> None:
     s = CONFIGS[check_scale(scale)]
     data = datasets.load(s.dataset)
     for part, (cfg, scales) in _configs(s).items():
-        # weight_rank (an SVD) inside the sweep's epoch scan deadlocks XLA:CPU when the grid
-        # is sharded over several host devices (jax 0.10.2); one device avoids it.
-        devices = jax.devices()[:1] if "weight_rank" in cfg.record else None
-        res = sweep.run(
-            cfg, data, seeds=s.seeds, sigmas=scales, progress=progress, devices=devices
-        ).squeeze("lr")
+        # weight_rank is an SVD: on CPU the sweep runs it on one device (shard.grid_devices).
+        res = sweep.run(cfg, data, seeds=s.seeds, sigmas=scales, progress=progress).squeeze("lr")
         if part == "constant":
             res = res.assign(_prior(data))
         results.save(res, Path(out_dir) / f"{part}.nc")

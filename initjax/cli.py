@@ -376,13 +376,14 @@ def _no_experiments(command: str, e: Exception) -> int:
 
 def cmd_run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from initjax import study
+    from initjax.errors import unknown
 
     try:
         valid = study.names(args.experiments)
     except study.ExperimentsNotFound as e:
         return _no_experiments("run", e)
     if args.experiment not in valid:
-        _usage_error(parser, "run", str(study.choices("experiment", args.experiment, valid)))
+        _usage_error(parser, "run", str(unknown("experiment", args.experiment, valid)))
     t0 = time.perf_counter()
     try:
         rows = study.run_one(

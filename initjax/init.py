@@ -39,6 +39,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike, DTypeLike
 
+from initjax import activations as acts
+from initjax.errors import unknown
+
 __all__ = [
     "Initializer",
     "constant",
@@ -107,7 +110,7 @@ def _check_scale(name: str, value: ArrayLike, *, allow_negative: bool = False) -
 
 def _choice(name: str, value: str, valid: Sequence[str]) -> str:
     if value not in valid:
-        raise ValueError(f"unknown {name} {value!r}; valid choices: {', '.join(valid)}")
+        raise unknown(name, value, valid)
     return value
 
 
@@ -627,61 +630,18 @@ def delta_orthogonal(gain: ArrayLike = 1.0) -> Initializer:
 
 # ---------------------------------------------------------------- gains
 
-# torch.nn.init.calculate_gain's conventional values (leaky_relu is computed from its slope).
-_CONVENTIONAL_GAINS = {
-    "linear": 1.0,
-    "identity": 1.0,
-    "conv": 1.0,
-    "conv1d": 1.0,
-    "conv2d": 1.0,
-    "conv3d": 1.0,
-    "sigmoid": 1.0,
-    "tanh": 5.0 / 3.0,
-    "relu": math.sqrt(2.0),
-    "selu": 0.75,
-}
-_LEAKY_SLOPE = 0.01
-# Elementwise jax.nn activations looked up by name (with their default arguments).
-_JAX_NN_ACTIVATIONS = tuple(
-    "celu elu hard_sigmoid hard_silu hard_swish hard_tanh log_sigmoid mish relu6 silu "
-    "soft_sign softplus sparse_plus squareplus swish".split()
-)
 
-
-def _identity(x: jax.Array) -> jax.Array:
-    return x
-
-
-def _activations(param: float | None) -> dict[str, Callable[[jax.Array], jax.Array]]:
-    slope = _LEAKY_SLOPE if param is None else float(param)
-    fns: dict[str, Callable[[jax.Array], jax.Array]] = dict.fromkeys(
-        ("linear", "identity", "conv", "conv1d", "conv2d", "conv3d"), _identity
-    )
-    fns.update(
-        sigmoid=jax.nn.sigmoid,
-        tanh=jnp.tanh,
-        relu=jax.nn.relu,
-        selu=jax.nn.selu,
-        leaky_relu=functools.partial(jax.nn.leaky_relu, negative_slope=slope),
-        gelu=functools.partial(jax.nn.gelu, approximate=False),  # the exact (erf) GELU
-        softsign=jax.nn.soft_sign,
-    )
-    for name in _JAX_NN_ACTIVATIONS:
-        if hasattr(jax.nn, name):  # guard against renames across jax versions
-            fns[name] = getattr(jax.nn, name)
-    return fns
-
-
-def _activation(activation: str | Callable, param: float | None) -> Callable:
+def _activation(activation: str | Callable, param: float | None) -> acts.Activation:
     if callable(activation):
         if param is not None:
             raise ValueError("param is only used with activation='leaky_relu'")
-        return activation
-    fns = _activations(param)
-    _choice("activation", activation, sorted(fns))
-    if param is not None and activation != "leaky_relu":
+        return acts.Activation(activation)
+    found = acts.get(activation)
+    if param is None:
+        return found
+    if activation != "leaky_relu":
         raise ValueError(f"param is only used with activation='leaky_relu', not {activation!r}")
-    return fns[activation]
+    return acts.leaky_relu(float(param))
 
 
 # Gauss–Hermite (200 nodes) is off by 1e-5 for selu: quadrature of a smooth rule across a
@@ -749,13 +709,8 @@ def gain(activation: str | Callable, param: float | None = None) -> float:
     >>> gain("tanh")
     1.6666666666666667
     """
-    if isinstance(activation, str) and activation in _CONVENTIONAL_GAINS:
-        _activation(activation, param)  # rejects a param it does not use
-        return _CONVENTIONAL_GAINS[activation]
-    if activation == "leaky_relu":
-        a = _LEAKY_SLOPE if param is None else float(param)
-        return math.sqrt(2.0 / (1.0 + a**2))
-    return forward_gain(activation, param)
+    act = _activation(activation, param)
+    return act.gain if act.gain is not None else forward_gain(activation, param)
 
 
 # ---------------------------------------------------------------- registry

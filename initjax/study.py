@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from initjax import results
+from initjax.errors import unknown
 from initjax.report import ERROR, REPORT, Row, counts, load_verdict, save_verdict, write_report
 
 __all__ = [
@@ -47,7 +48,6 @@ __all__ = [
     "ExperimentsNotFound",
     "Row",
     "check_scale",
-    "choices",
     "load",
     "load_verdict",
     "main",
@@ -79,14 +79,9 @@ class ExperimentsFailed(RuntimeError):
         )
 
 
-def choices(kind: str, value: Any, valid: Sequence[str]) -> ValueError:
-    """``ValueError("unknown <kind> <value>; valid choices: a, b, c")``, to raise."""
-    return ValueError(f"unknown {kind} {value!r}; valid choices: {', '.join(valid) or '(none)'}")
-
-
 def check_scale(scale: str) -> str:
     if scale not in SCALES:
-        raise choices("scale", scale, SCALES)
+        raise unknown("scale", scale, SCALES)
     return scale
 
 
@@ -157,7 +152,7 @@ def load(name: str, directory: str | Path | None = None) -> ModuleType:
     """
     found = scripts(directory)
     if name not in found:
-        raise choices("experiment", name, tuple(found))
+        raise unknown("experiment", name, tuple(found))
     path = found[name]
     key = f"initjax_experiments.{name}"
     cached = sys.modules.get(key)
@@ -273,7 +268,7 @@ def reproduce(
     todo = names(directory, include_extra=False) if only is None else tuple(only)
     for name in todo:
         if name not in valid:
-            raise choices("experiment", name, valid)
+            raise unknown("experiment", name, valid)
     root = Path(out_root)
     root.mkdir(parents=True, exist_ok=True)
     failed: dict[str, str] = {}

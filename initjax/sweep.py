@@ -41,14 +41,12 @@ import xarray as xr
 from initjax import checkpoint, results, train
 from initjax import data as datasets
 from initjax.grid import (  # re-exported: the engine's names, as users have met them here
-    SVD_DIAGNOSTICS,
     Grid,
     Position,
     SweepState,
     advance_grid,
     attrs,
     compile_count,
-    grid_devices,
     init_grid,
     init_std,
     sigma_attrs,
@@ -61,14 +59,12 @@ from initjax.train import Config
 __all__ = [
     "INNER",
     "NOT_OUTER",
-    "SVD_DIAGNOSTICS",
     "Grid",
     "Position",
     "SweepState",
     "advance_grid",
     "attrs",
     "compile_count",
-    "grid_devices",
     "init_grid",
     "init_std",
     "outer_axes",

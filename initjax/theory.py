@@ -8,7 +8,7 @@ Convention: W_ij ~ N(0, σ_w²/N), b_i ~ N(0, σ_b²), h^l = W^l φ(h^{l−1}) +
 drawn over σ_w² and σ_b² (e.g. Schoenholz's σ_w² ∈ [1, 4], σ_b² = 0.05 is sigma_w ∈ [1, 2],
 sigma_b = √0.05). q^l is the per-unit second moment of h^l; c^l the correlation of two inputs.
 
-Activations: a name in :data:`ACTIVATIONS` (the same functions as ``initjax.models``: exact-erf
+Activations: a name of :mod:`initjax.activations` (the same table as ``initjax.models``: exact-erf
 GELU, leaky ReLU slope 0.01) or any elementwise callable jnp → jnp; φ′ is taken by ``jax.jvp``.
 relu, leaky_relu and linear are positively homogeneous and use closed forms (Cho & Saul's
 arc-cosine kernels), everything else quadrature.
@@ -27,7 +27,6 @@ q* and c* come from ``lax.while_loop``: differentiate through them in forward mo
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import math
 from collections.abc import Callable
@@ -37,35 +36,14 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from initjax import activations as acts
+from initjax.errors import unknown
+
 Array = jax.Array
 Activation = str | Callable[[Array], Array]
 
 
-@dataclasses.dataclass(frozen=True)
-class _Act:
-    """An activation plus what the theory can exploit about it (hashable: a static jit arg)."""
-
-    fn: Callable[[Array], Array]
-    slope: float | None = None  # φ(u) = max(u, 0) + slope·min(u, 0): homogeneous, closed forms
-    odd: bool = False  # φ(−u) = −φ(u): at σ_b = 0 the transition is σ_w = 1/|φ′(0)|
-
-
-def _identity(x: Array) -> Array:
-    return x
-
-
-ACTIVATIONS: dict[str, _Act] = {
-    "tanh": _Act(jnp.tanh, odd=True),
-    "relu": _Act(jax.nn.relu, slope=0.0),
-    "linear": _Act(_identity, slope=1.0),
-    "sigmoid": _Act(jax.nn.sigmoid),
-    "erf": _Act(jax.scipy.special.erf, odd=True),
-    "hard_tanh": _Act(jax.nn.hard_tanh, odd=True),
-    "selu": _Act(jax.nn.selu),
-    "gelu": _Act(functools.partial(jax.nn.gelu, approximate=False)),
-    "softsign": _Act(jax.nn.soft_sign, odd=True),
-    "leaky_relu": _Act(functools.partial(jax.nn.leaky_relu, negative_slope=0.01), slope=0.01),
-}
+_Act = acts.Activation  # fn, odd, slope: what the theory exploits (hashable: a static jit arg)
 
 # ---------------------------------------------------------------- quadrature rules (numpy, f64)
 _EDGES = np.array([0.0, 1e-3, 1e-2, 0.1, 0.3, 1.0, 2.0, 3.5, 5.5, 8.0, 11.0])
@@ -290,12 +268,10 @@ def _critical(act: _Act, sb: Array, lo: Array, hi: Array, max_iter: int, steps: 
 # ----------------------------------------------------------------------------- public API
 def _resolve(activation: Activation) -> _Act:
     if isinstance(activation, str):
-        if activation not in ACTIVATIONS:
-            raise ValueError(
-                f"unknown activation {activation!r}; valid names: {', '.join(sorted(ACTIVATIONS))}"
-                " (or pass an elementwise callable jnp -> jnp)"
-            )
-        return ACTIVATIONS[activation]
+        if activation not in acts.TABLE:
+            hint = " (or pass an elementwise callable jnp -> jnp)"
+            raise unknown("activation", activation, acts.names(), hint)
+        return acts.TABLE[activation]
     if callable(activation):
         return _Act(activation)
     raise ValueError(f"activation must be a name or a callable, got {activation!r}")
@@ -336,7 +312,7 @@ def q_map(
     Args:
       q: q^{l−1}, second moment per unit of the previous pre-activations (≥ 0).
       sigma_w, sigma_b: standard deviations (weights N(0, σ_w²/N), biases N(0, σ_b²)).
-      activation: a name in ``ACTIVATIONS`` or an elementwise callable.
+      activation: a name of :mod:`initjax.activations` or an elementwise callable.
 
     Returns:
       q^l, broadcast over the arguments.

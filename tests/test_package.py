@@ -11,8 +11,10 @@ ROOT = Path(__file__).resolve().parents[1]
 # Lower index = lower layer (DESIGN.md). A module may import only modules at a lower index
 # (or the same layer group, listed together).
 LAYERS = [
+    {"errors"},
     {"plugins"},
     {"data"},
+    {"activations"},
     {"init"},
     {"nets", "parametrization"},
     {"models"},

@@ -269,7 +269,7 @@ def test_shapes_broadcast():
 
 # -------------------------------------------------------------------------- errors
 def test_bad_activation_name_lists_the_valid_ones():
-    with pytest.raises(ValueError, match=r"valid names: .*relu.*tanh"):
+    with pytest.raises(ValueError, match=r"valid choices: .*relu.*tanh"):
         theory.chi1(1.0, 0.0, "tahn")
 
 
