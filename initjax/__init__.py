@@ -10,6 +10,7 @@ from typing import Any
 __version__ = "0.1.0"
 
 _SUBMODULES = (
+    "activations",
     "init",
     "data",
     "models",
@@ -20,7 +21,10 @@ _SUBMODULES = (
     "theory",
     "lsuv",
     "results",
+    "checkpoint",
     "plots",
+    "report",
+    "study",
     "cli",
 )
 

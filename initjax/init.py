@@ -32,7 +32,7 @@ import functools
 import inspect
 import math
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, overload
 
 import jax
 import jax.numpy as jnp
@@ -138,21 +138,29 @@ def _as(x: ArrayLike, dtype: np.dtype) -> jax.Array:
     return jnp.asarray(x).astype(dtype)
 
 
-def _axis(axis: int, shape: tuple[int, ...], name: str) -> int:
+Axes = int | Sequence[int]
+"""One axis or several, as in ``jax.nn.initializers`` (fans multiply over them)."""
+
+
+def _axes(axes: Axes, shape: tuple[int, ...], name: str) -> tuple[int, ...]:
     rank = len(shape)
-    if not -rank <= axis < rank:
-        raise ValueError(
-            f"{name}={axis} is out of range for shape {shape} (rank {rank}); "
-            f"valid axes are {-rank}..{rank - 1}"
-        )
-    return axis % rank
+    out = []
+    for axis in (axes,) if isinstance(axes, int) else tuple(axes):
+        if not -rank <= axis < rank:
+            raise ValueError(
+                f"{name}={axes} is out of range for shape {shape} (rank {rank}); "
+                f"valid axes are {-rank}..{rank - 1}"
+            )
+        out.append(axis % rank)
+    return tuple(out)
 
 
-def fans(shape: Sequence[int], in_axis: int = -2, out_axis: int = -1) -> tuple[int, int]:
+def fans(shape: Sequence[int], in_axis: Axes = -2, out_axis: Axes = -1) -> tuple[int, int]:
     """(fan_in, fan_out) of a kernel in JAX's layout ``(*receptive_field, in, out)``.
 
-    fan_in = shape[in_axis] · rf and fan_out = shape[out_axis] · rf, where the receptive field
-    rf is the product of the other axes.
+    fan_in = ∏ shape[in_axis] · rf and fan_out = ∏ shape[out_axis] · rf, where the receptive
+    field rf is the product of the other axes. Like ``jax.nn.initializers``, ``in_axis`` and
+    ``out_axis`` may each be one axis or a sequence of axes.
 
     Args:
       shape: the kernel's shape.
@@ -165,6 +173,8 @@ def fans(shape: Sequence[int], in_axis: int = -2, out_axis: int = -1) -> tuple[i
     (144, 288)
     >>> fans((784, 256))
     (784, 256)
+    >>> fans((4, 5, 6), in_axis=(0, 1), out_axis=2)
+    (20, 6)
     """
     shape = _shape(shape)
     if len(shape) < 2 and (in_axis, out_axis) == (-2, -1):
@@ -172,11 +182,13 @@ def fans(shape: Sequence[int], in_axis: int = -2, out_axis: int = -1) -> tuple[i
             f"fan-based schemes need a shape of rank >= 2, (*receptive_field, in, out), "
             f"got shape {shape}; or pass in_axis/out_axis to name the fan axes"
         )
-    i, o = _axis(in_axis, shape, "in_axis"), _axis(out_axis, shape, "out_axis")
-    if i == o and len(shape) > 1:
+    i, o = _axes(in_axis, shape, "in_axis"), _axes(out_axis, shape, "out_axis")
+    if set(i) & set(o) and len(shape) > 1:
         raise ValueError(f"in_axis and out_axis name the same axis {i} of shape {shape}")
-    receptive_field = math.prod(d for a, d in enumerate(shape) if a not in (i, o))
-    return shape[i] * receptive_field, shape[o] * receptive_field
+    receptive_field = math.prod(d for a, d in enumerate(shape) if a not in (*i, *o))
+    fan_in = math.prod(shape[a] for a in i)
+    fan_out = math.prod(shape[a] for a in o)
+    return fan_in * receptive_field, fan_out * receptive_field
 
 
 def _unit(key: jax.Array, shape: tuple[int, ...], dtype: np.dtype, distribution: str):
@@ -192,7 +204,7 @@ StdRule = Callable[[jax.Array, int, int], jax.Array]
 
 
 def _fan_scheme(
-    scale: ArrayLike, std_rule: StdRule, distribution: str, in_axis: int, out_axis: int
+    scale: ArrayLike, std_rule: StdRule, distribution: str, in_axis: Axes, out_axis: Axes
 ) -> Initializer:
     """W = std · Z, std = std_rule(scale, fan_in, fan_out), Z unit-variance ``distribution``."""
 
@@ -232,22 +244,47 @@ def constant(value: ArrayLike) -> Initializer:
     return init
 
 
-def zeros() -> Initializer:
-    """W = 0 (d2l's bias init). Returns an :class:`Initializer`.
+@overload
+def zeros() -> Initializer: ...
+@overload
+def zeros(key: jax.Array, shape: Sequence[int], dtype: DTypeLike = ...) -> jax.Array: ...
+def zeros(
+    key: jax.Array | None = None, shape: Sequence[int] | None = None, dtype: DTypeLike = None
+) -> Initializer | jax.Array:
+    """W = 0 (d2l's bias init): an initializer itself, like ``jax.nn.initializers.zeros``.
 
-    >>> zeros()(jax.random.key(0), (3,)).tolist()
-    [0.0, 0.0, 0.0]
+    ``zeros(key, shape, dtype)`` returns the zeros, so ``nn.Dense(bias_init=ij.init.zeros)``
+    works; ``zeros()`` returns ``zeros`` (the builder form every other scheme has, which
+    :func:`get` and the registry call).
+
+    >>> zeros(jax.random.key(0), (3,)).tolist(), zeros() is zeros
+    ([0.0, 0.0, 0.0], True)
     """
-    return constant(0.0)
+    return _fill(zeros, 0.0, key, shape, dtype)
 
 
-def ones() -> Initializer:
-    """W = 1 (e.g. a normalization scale). Returns an :class:`Initializer`.
+@overload
+def ones() -> Initializer: ...
+@overload
+def ones(key: jax.Array, shape: Sequence[int], dtype: DTypeLike = ...) -> jax.Array: ...
+def ones(
+    key: jax.Array | None = None, shape: Sequence[int] | None = None, dtype: DTypeLike = None
+) -> Initializer | jax.Array:
+    """W = 1 (e.g. a normalization scale): an initializer itself, like ``jax``'s ``ones``.
 
-    >>> ones()(jax.random.key(0), (2,)).tolist()
-    [1.0, 1.0]
+    >>> ones(jax.random.key(0), (2,)).tolist(), ones() is ones
+    ([1.0, 1.0], True)
     """
-    return constant(1.0)
+    return _fill(ones, 1.0, key, shape, dtype)
+
+
+def _fill(me: Any, value: float, key: Any, shape: Sequence[int] | None, dtype: DTypeLike) -> Any:
+    if key is None and shape is None:
+        return me
+    if shape is None:
+        raise TypeError("called as an initializer, (key, shape, dtype): shape is missing")
+    dt, _ = _dtypes(dtype)
+    return jnp.full(_shape(shape), value, dt)
 
 
 # ---------------------------------------------------------------- fixed-scale schemes
@@ -280,7 +317,9 @@ def normal(sigma: ArrayLike = 0.01) -> Initializer:
 def uniform(sigma: ArrayLike = 0.01) -> Initializer:
     """W ~ U(−√3σ, √3σ): the symmetric uniform with standard deviation σ.
 
-    Var[W] = (2√3σ)²/12 = σ².
+    Var[W] = (2√3σ)²/12 = σ². Not ``jax.nn.initializers.uniform(scale)``, which draws
+    U[0, scale) (non-negative, std scale/√12): here σ is the std of a zero-mean uniform, so
+    ``uniform`` and ``normal`` of the same σ give weights of the same variance.
 
     Args:
       sigma: the standard deviation σ >= 0 (not the bound), float or (traced) scalar.
@@ -351,8 +390,8 @@ def variance_scaling(
     scale: ArrayLike,
     mode: str = "fan_in",
     distribution: str = "truncated_normal",
-    in_axis: int = -2,
-    out_axis: int = -1,
+    in_axis: Axes = -2,
+    out_axis: Axes = -1,
 ) -> Initializer:
     """Var[W] = scale / n, n = fan_in, fan_out, (fan_in + fan_out)/2 or √(fan_in·fan_out).
 
@@ -387,7 +426,7 @@ def variance_scaling(
     return _fan_scheme(scale, std_rule, distribution, in_axis, out_axis)
 
 
-def xavier_normal(gain: ArrayLike = 1.0, in_axis: int = -2, out_axis: int = -1) -> Initializer:
+def xavier_normal(gain: ArrayLike = 1.0, in_axis: Axes = -2, out_axis: Axes = -1) -> Initializer:
     """Glorot & Bengio (2010): W ~ N(0, gain² · 2/(n_in + n_out)), a plain Gaussian.
 
     Std = gain·√(2/(n_in + n_out)). JAX's ``glorot_normal`` is a truncated normal of the same
@@ -411,7 +450,7 @@ def xavier_normal(gain: ArrayLike = 1.0, in_axis: int = -2, out_axis: int = -1) 
     return _fan_scheme(gain, std_rule, "normal", in_axis, out_axis)
 
 
-def xavier_uniform(gain: ArrayLike = 1.0, in_axis: int = -2, out_axis: int = -1) -> Initializer:
+def xavier_uniform(gain: ArrayLike = 1.0, in_axis: Axes = -2, out_axis: Axes = -1) -> Initializer:
     """Glorot & Bengio (2010): W ~ U(−b, b), b = gain·√(6/(n_in + n_out)).
 
     Var[W] = gain² · 2/(n_in + n_out). Same distribution as JAX's ``glorot_uniform`` and
@@ -436,7 +475,7 @@ def xavier_uniform(gain: ArrayLike = 1.0, in_axis: int = -2, out_axis: int = -1)
     return _fan_scheme(gain, std_rule, "uniform", in_axis, out_axis)
 
 
-def he_normal(gain: ArrayLike = 1.0, in_axis: int = -2, out_axis: int = -1) -> Initializer:
+def he_normal(gain: ArrayLike = 1.0, in_axis: Axes = -2, out_axis: Axes = -1) -> Initializer:
     """He et al. (2015, arXiv:1502.01852): W ~ N(0, gain² · 2/n_in), a plain Gaussian.
 
     Std = gain·√(2/n_in), so gain = 1 is He's scheme for ReLU. torch's ``kaiming_normal_``
@@ -463,7 +502,7 @@ def he_normal(gain: ArrayLike = 1.0, in_axis: int = -2, out_axis: int = -1) -> I
     return _fan_scheme(gain, std_rule, "normal", in_axis, out_axis)
 
 
-def he_uniform(gain: ArrayLike = 1.0, in_axis: int = -2, out_axis: int = -1) -> Initializer:
+def he_uniform(gain: ArrayLike = 1.0, in_axis: Axes = -2, out_axis: Axes = -1) -> Initializer:
     """He et al. (2015, arXiv:1502.01852): W ~ U(−b, b), b = gain·√(6/n_in).
 
     Var[W] = gain² · 2/n_in, so gain = 1 is He's scheme (torch: gain √2 passed explicitly).
@@ -488,7 +527,7 @@ def he_uniform(gain: ArrayLike = 1.0, in_axis: int = -2, out_axis: int = -1) -> 
     return _fan_scheme(gain, std_rule, "uniform", in_axis, out_axis)
 
 
-def lecun_normal(gain: ArrayLike = 1.0, in_axis: int = -2, out_axis: int = -1) -> Initializer:
+def lecun_normal(gain: ArrayLike = 1.0, in_axis: Axes = -2, out_axis: Axes = -1) -> Initializer:
     """LeCun et al. (1998, Efficient BackProp): W ~ N(0, gain²/n_in), a plain Gaussian.
 
     Std = gain·√(1/n_in). JAX's ``lecun_normal`` is a truncated normal of the same variance,
@@ -512,7 +551,7 @@ def lecun_normal(gain: ArrayLike = 1.0, in_axis: int = -2, out_axis: int = -1) -
     return _fan_scheme(gain, std_rule, "normal", in_axis, out_axis)
 
 
-def lecun_uniform(gain: ArrayLike = 1.0, in_axis: int = -2, out_axis: int = -1) -> Initializer:
+def lecun_uniform(gain: ArrayLike = 1.0, in_axis: Axes = -2, out_axis: Axes = -1) -> Initializer:
     """LeCun et al. (1998, Efficient BackProp): W ~ U(−b, b), b = gain·√(3/n_in).
 
     Var[W] = gain²/n_in. Same distribution as JAX's ``lecun_uniform``.
@@ -569,7 +608,7 @@ def orthogonal(gain: ArrayLike = 1.0, column_axis: int = -1) -> Initializer:
         dt, cdt = _dtypes(dtype)
         if len(shape) < 2:
             raise ValueError(f"orthogonal needs a shape of rank >= 2, got shape {shape}")
-        c = _axis(column_axis, shape, "column_axis")
+        (c,) = _axes(column_axis, shape, "column_axis")
         n_cols = shape[c]
         n_rows = math.prod(shape) // n_cols if n_cols else 0
         if n_rows * n_cols == 0:

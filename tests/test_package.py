@@ -117,3 +117,11 @@ def test_readme_library_examples_run_and_say_what_they_show():
                 ij.init.unregister(name)
         if "tiny_cnn" in ij.models.names():
             ij.models.unregister("tiny_cnn")
+
+
+def test_every_library_module_is_exported():
+    import initjax
+
+    modules = {p.stem for p in (ROOT / "initjax").glob("*.py")} - {"__init__", "cli_args", "errors"}
+    assert modules <= set(initjax.__all__), modules - set(initjax.__all__)
+    assert initjax.checkpoint.__name__ == "initjax.checkpoint"
