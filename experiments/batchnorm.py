@@ -42,7 +42,7 @@ from initjax import models, plots, results, study, sweep, train
 from initjax.study import Row, check_scale, mean_spread
 
 NAME = "batchnorm"
-ORDER = 7
+ORDER = 8
 QUESTION = "Does BatchNorm make the final accuracy insensitive to the init scale σ?"
 CLAIMS = ("C9",)
 RUNTIME = {"quick": "~30 s (2 CPU cores)", "full": "~1.2 h (2 CPU cores, estimated)"}

@@ -43,7 +43,7 @@ from initjax import models, plots, results, study, sweep, train
 from initjax.study import Row, check_scale, mean_spread
 
 NAME = "deep_relu"
-ORDER = 5
+ORDER = 6
 QUESTION = "Does He init train a 30-layer ReLU MLP where Xavier stalls, and start earlier at moderate depth?"
 CLAIMS = ("C3", "C8")
 RUNTIME = {"quick": "~35 s (2 CPU cores)", "full": "~9 min (2 CPU cores, measured)"}

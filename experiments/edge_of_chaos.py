@@ -40,7 +40,7 @@ from initjax import models, plots, results, study, sweep, theory, train
 from initjax.study import Row, check_scale, mean_spread
 
 NAME = "edge_of_chaos"
-ORDER = 6
+ORDER = 7
 QUESTION = "Which init scales let deep tanh nets train, and does mean-field theory say why?"
 CLAIMS = ("C3",)
 RUNTIME = {"quick": "~35 s (2 CPU cores)", "full": "~40 min (2 CPU cores; estimated)"}

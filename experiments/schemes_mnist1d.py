@@ -40,7 +40,7 @@ from initjax import plots, results, study, sweep, train
 from initjax.study import Row, check_scale, mean_spread
 
 NAME = "schemes_mnist1d"
-ORDER = 9
+ORDER = 12
 QUESTION = "Do logistic regression and an MLP hit MNIST-1D's published accuracy, and which init schemes matter?"
 CLAIMS = ("C1", "C8")
 RUNTIME = {"quick": "~40 s (2 CPU cores)", "full": "~3 min (2 CPU cores, measured)"}

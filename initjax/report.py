@@ -14,7 +14,7 @@ import dataclasses
 import datetime
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -125,7 +125,13 @@ Modules = Mapping[str, "ModuleType | str"]
 """Experiment name → its module, or why it could not be imported (a message)."""
 
 
-def collect(out_root: str | Path, modules: Modules, redraw: bool = False) -> list[Entry]:
+Judge = Callable[[ModuleType, Path], "list[Row]"]
+"""Verdict rows of an experiment module from its saved results (``initjax.study.judge``)."""
+
+
+def collect(
+    out_root: str | Path, modules: Modules, redraw: bool = False, judge: Judge | None = None
+) -> list[Entry]:
     """One :class:`Entry` per experiment in ``modules`` (extras only when they were run),
     then one per other experiment folder under ``out_root`` with saved results.
 
@@ -151,8 +157,8 @@ def collect(out_root: str | Path, modules: Modules, redraw: bool = False) -> lis
             e.run = err
         elif (e.out_dir / "verdict.json").exists():
             e.status, e.run = "done", _read_json(e.out_dir / "run.json") or {}
-            if redraw:
-                _redraw(e)
+            if redraw and judge is not None:
+                _redraw(e, judge)
             try:
                 e.rows = load_verdict(e.out_dir)
             except (OSError, ValueError, TypeError) as ex:
@@ -168,7 +174,7 @@ def collect(out_root: str | Path, modules: Modules, redraw: bool = False) -> lis
     return entries
 
 
-def _redraw(e: Entry) -> None:
+def _redraw(e: Entry, judge: Judge) -> None:
     if e.module is None or not any(e.out_dir.glob("*.nc")):
         return
     try:
@@ -176,7 +182,7 @@ def _redraw(e: Entry) -> None:
     except Exception as ex:
         e.notes.append(f"figures not redrawn ({type(ex).__name__}: {ex}); older ones shown")
     try:
-        save_verdict(e.out_dir, e.module.verdict(e.out_dir))
+        save_verdict(e.out_dir, judge(e.module, e.out_dir))
     except Exception as ex:
         e.notes.append(f"verdict not recomputed ({type(ex).__name__}: {ex}); saved one shown")
 
@@ -348,8 +354,11 @@ def render(entries: Sequence[Entry], root: Path) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def write_report(out_root: str | Path, modules: Modules, redraw: bool = False) -> Path:
-    """Write ``out_root/REPORT.md`` from saved results (``redraw``: figures/verdicts too)."""
+def write_report(
+    out_root: str | Path, modules: Modules, redraw: bool = False, judge: Judge | None = None
+) -> Path:
+    """Write ``out_root/REPORT.md`` from saved results (``redraw``: figures and, through
+    ``judge``, verdicts too)."""
     root = Path(out_root)
-    entries = collect(root, modules, redraw=redraw)
+    entries = collect(root, modules, redraw=redraw, judge=judge)
     return results.write_text(root / REPORT, render(entries, root))

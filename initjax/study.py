@@ -10,8 +10,11 @@ that imports only the public ``initjax`` API and defines:
 * ``CONFIGS``: ``{"quick": ..., "full": ...}``, its configs per scale;
 * ``run(out_dir, scale="quick", progress=True) -> None``: trains through :mod:`initjax.sweep`
   and saves labelled results (netCDF via :mod:`initjax.results`) under ``out_dir``;
+* ``load(out_dir)``: the saved results (a Dataset, or a dict of them);
+* ``measure(results) -> dict``: the numbers the verdict and the tests check;
+* ``verdict(measures) -> list[Row]``: compares them with the anchors, named constants at the
+  top of the script (with their sources);
 * ``figures(out_dir) -> list[Path]``: draws PNG and SVG figures from the saved results only;
-* ``verdict(out_dir) -> list[Row]``: compares the saved results with the anchors;
 * at its end ``if __name__ == "__main__": study.main(__file__)``, so that
   ``python experiments/saturation.py --quick --out runs`` runs it on its own.
 
@@ -48,10 +51,12 @@ __all__ = [
     "ExperimentsNotFound",
     "Row",
     "check_scale",
+    "judge",
     "load",
     "load_verdict",
     "main",
     "mean_spread",
+    "measures",
     "names",
     "report",
     "reproduce",
@@ -215,7 +220,7 @@ def run_one(
         module.run(out_dir, scale=scale, progress=progress)
         seconds = time.perf_counter() - t0
         module.figures(out_dir)
-        rows = module.verdict(out_dir)
+        rows = judge(module, out_dir)
     except Exception as e:
         results.write_json(
             out_dir / ERROR,
@@ -234,6 +239,16 @@ def run_one(
     return rows
 
 
+def measures(module: ModuleType, out_dir: str | Path) -> dict[str, Any]:
+    """The experiment's numbers from its saved results: ``module.measure(module.load(out_dir))``."""
+    return module.measure(module.load(Path(out_dir)))
+
+
+def judge(module: ModuleType, out_dir: str | Path) -> list[Row]:
+    """Verdict rows from saved results: ``verdict(measure(load(out_dir)))``."""
+    return module.verdict(measures(module, out_dir))
+
+
 def report(
     out_root: str | Path = "runs", redraw: bool = False, directory: str | Path | None = None
 ) -> Path:
@@ -245,7 +260,7 @@ def report(
         found = modules(directory)
     except ExperimentsNotFound:
         found, redraw = {}, False
-    return write_report(out_root, found, redraw=redraw)
+    return write_report(out_root, found, redraw=redraw, judge=judge)
 
 
 def reproduce(

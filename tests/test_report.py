@@ -82,9 +82,16 @@ def test_report_redraws_figures_and_verdicts_from_saved_results(tmp_path):
         (out_dir / "new.png").write_bytes(PNG)
         return [out_dir / "new.png"]
 
-    def verdict(out_dir):
+    def load(out_dir):
+        calls.append("load")
+        return {"saved": 1}
+
+    def measure(saved):
+        return {"value": saved["saved"]}
+
+    def verdict(m):
         calls.append("verdict")
-        return [Row("C4: redrawn", "a", "s", "o", True, "from saved results")]
+        return [Row("C4: redrawn", "a", "s", str(m["value"]), True, "from saved results")]
 
     fake = types.ModuleType("d2l_softmax")
     fake.__dict__.update(
@@ -93,10 +100,13 @@ def test_report_redraws_figures_and_verdicts_from_saved_results(tmp_path):
         CLAIMS=("C4",),
         RUNTIME={},
         figures=figures,
+        load=load,
+        measure=measure,
         verdict=verdict,
     )
-    text = report.write_report(tmp_path, {"d2l_softmax": fake}, redraw=True).read_text()
-    assert calls == ["figures", "verdict"]
+    modules = {"d2l_softmax": fake}
+    text = report.write_report(tmp_path, modules, redraw=True, judge=study.judge).read_text()
+    assert calls == ["figures", "load", "verdict"]
     assert "(d2l_softmax/new.png)" in text.replace("<", "(").replace(">", ")")
     assert "C4: redrawn" in text and "pass (1 of 1 rows)" in claims_table(text)["C4"][1]
     assert report.load_verdict(out)[0].claim == "C4: redrawn"
