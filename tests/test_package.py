@@ -18,6 +18,7 @@ LAYERS = [
     {"init"},
     {"nets", "parametrization"},
     {"models"},
+    {"spectra"},
     {"diagnostics", "theory", "lsuv"},
     {"shard"},
     {"config"},
