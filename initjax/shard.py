@@ -122,6 +122,6 @@ def grid_devices(record: Sequence[str], devices: list[Any] | None) -> list[Any] 
         f"recording {svd}: this sweep runs on {len(one_each)} device(s), one per process, not "
         f"{len(devs)} (SVDs in a grid sharded over several XLA:CPU devices of one process can "
         "deadlock)",
-        stacklevel=4,
+        stacklevel=3,
     )
     return one_each
