@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -192,7 +193,7 @@ def _stall_why(res: xr.Dataset, depth: int, init: str) -> str:
 
 
 def figures(out_dir: Path) -> list[Path]:
-    res = results.load(Path(out_dir) / "results.nc")
+    res = load(out_dir)
     fig, axes = plots.figure(ncols=2, nrows=2, size=(4.8, 3.4))
     colors = {"xavier": "tab:blue", "he": "tab:red", "glorot": "tab:green"}
     for ax, depth in zip(axes[:2], res.depth.values, strict=True):
@@ -234,22 +235,41 @@ def figures(out_dir: Path) -> list[Path]:
     return plots.save(fig, Path(out_dir) / "deep_relu")
 
 
-def verdict(out_dir: Path) -> list[Row]:
-    res = results.load(Path(out_dir) / "results.nc")
+def load(out_dir: Path) -> xr.Dataset:
+    return results.load(Path(out_dir) / "results.nc")
+
+
+def measure(res: xr.Dataset) -> dict[str, Any]:
+    """Per seed: epochs to learn at the moderate depth, final losses and accuracies at the
+    deepest; per-layer activation-std ratios and the Xavier/He gradient ratio at init."""
     mid, deep = (int(d) for d in res.depth.values[[0, -1]])
     last = res.train_loss.isel(epoch=-1)
-    n_ep = int(res.epoch.max())
     t_mid = epochs_to(res.train_loss.sel(depth=mid))
-    he_mid, xa_mid = t_mid.sel(init="he").values, t_mid.sel(init="xavier").values
-    he_deep, xa_deep = (last.sel(depth=deep, init=i).values for i in ("he", "xavier"))
     acc_deep = res.test_acc.isel(epoch=-1).sel(depth=deep)
-    ratio_he = per_layer_ratio(res.act_std_init.sel(init="he").values)
-    ratio_xa = per_layer_ratio(res.act_std_init.sel(init="xavier").values)
     g = res.grad_norm_init
-    g_ratio = float(np.exp(np.mean(np.log(g.sel(init="xavier") / g.sel(init="he")))))
-    g_pred = 2.0 ** (-deep / 2)
     div = res.diverged.sel(depth=deep).sum("seed")
-    div_note = "" if not div.any() else f"; diverged runs: {div.to_series().to_dict()}"
+    inits = [str(i) for i in res.init.values]
+    return {
+        "mid": mid, "deep": deep, "epochs": int(res.epoch.max()),
+        "epochs_to_learn_mid": {i: t_mid.sel(init=i).values.tolist() for i in ("he", "xavier")},
+        "final_loss_mid": {i: last.sel(depth=mid, init=i).values.tolist() for i in ("he", "xavier")},
+        "final_loss_deep": {i: last.sel(depth=deep, init=i).values.tolist() for i in inits},
+        "test_acc_deep": {i: acc_deep.sel(init=i).values.tolist() for i in ("he", "xavier")},
+        "act_ratio": {i: per_layer_ratio(res.act_std_init.sel(init=i).values)
+                      for i in ("he", "xavier")},
+        "grad_ratio": float(np.exp(np.mean(np.log(g.sel(init="xavier") / g.sel(init="he"))))),
+        "diverged_deep": {} if not div.any() else div.to_series().to_dict(),
+        "stall_why": {i: _stall_why(res, deep, i) for i in inits if i != "he"},
+    }  # fmt: skip
+
+
+def verdict(m: dict[str, Any]) -> list[Row]:
+    mid, deep, n_ep = m["mid"], m["deep"], m["epochs"]
+    he_mid, xa_mid = (np.asarray(m["epochs_to_learn_mid"][i]) for i in ("he", "xavier"))
+    he_deep, xa_deep = (np.asarray(m["final_loss_deep"][i]) for i in ("he", "xavier"))
+    ratio_he, ratio_xa = m["act_ratio"]["he"], m["act_ratio"]["xavier"]
+    g_ratio, g_pred = m["grad_ratio"], 2.0 ** (-deep / 2)
+    div_note = f"; diverged runs: {m['diverged_deep']}" if m["diverged_deep"] else ""
     rows = [
         Row(
             f"C8 at {mid} layers: both inits learn, He earlier",
@@ -257,8 +277,8 @@ def verdict(out_dir: Path) -> list[Row]:
             "He et al. 2015, arXiv:1502.01852, Fig. 3 (22 layers)",
             f"epochs to train loss < {LOSS_THRESHOLD}: He {mean_spread(he_mid, 1)}, "
             f"Xavier {mean_spread(xa_mid, 1)}; final loss He "
-            f"{mean_spread(last.sel(depth=mid, init='he'))}, Xavier "
-            f"{mean_spread(last.sel(depth=mid, init='xavier'))}",
+            f"{mean_spread(m['final_loss_mid']['he'])}, Xavier "
+            f"{mean_spread(m['final_loss_mid']['xavier'])}",
             bool(
                 np.isfinite(he_mid).all()
                 and np.isfinite(xa_mid).all()
@@ -271,7 +291,7 @@ def verdict(out_dir: Path) -> list[Row]:
             f"He converges (we ask: train loss < {LOSS_THRESHOLD} for every seed)",
             "He et al. 2015, Fig. 4 (30 layers)",
             f"final train loss {mean_spread(he_deep)}; test acc "
-            f"{mean_spread(acc_deep.sel(init='he'))} after {n_ep} epochs{div_note}",
+            f"{mean_spread(m['test_acc_deep']['he'])} after {n_ep} epochs{div_note}",
             bool(np.all(he_deep < LOSS_THRESHOLD)),
             "std √(2/n_in) keeps the forward and backward signal level through ReLUs",
         ),
@@ -280,9 +300,9 @@ def verdict(out_dir: Path) -> list[Row]:
             f"train loss stays at ln 10 = {LN10:.3f} (±{STALL_TOL}); 'completely stalls'",
             "He et al. 2015, Fig. 4 (30 layers)",
             f"final train loss {mean_spread(xa_deep)}; test acc "
-            f"{mean_spread(acc_deep.sel(init='xavier'))} after {n_ep} epochs",
+            f"{mean_spread(m['test_acc_deep']['xavier'])} after {n_ep} epochs",
             bool(np.all(np.abs(xa_deep - LN10) < STALL_TOL)),
-            _stall_why(res, deep, "xavier"),
+            m["stall_why"]["xavier"],
         ),
         Row(
             f"C3: per-layer activation scale at init ({deep} layers)",
@@ -302,8 +322,8 @@ def verdict(out_dir: Path) -> list[Row]:
             "every layer's gradient is tiny, not only the first layers': SGD barely moves",
         ),
     ]
-    if "glorot" in res.init.values:
-        gl = last.sel(depth=deep, init="glorot").values
+    if "glorot" in m["final_loss_deep"]:
+        gl = np.asarray(m["final_loss_deep"]["glorot"])
         rows.append(
             Row(
                 f"C8 at {deep} layers: Glorot's xavier_normal (fan average) also stalls",
@@ -311,7 +331,7 @@ def verdict(out_dir: Path) -> list[Row]:
                 "He et al. 2015, Fig. 4, with Glorot & Bengio 2010's √(2/(n_in+n_out))",
                 f"final train loss {mean_spread(gl)}",
                 bool(np.all(np.abs(gl - LN10) < STALL_TOL)),
-                _stall_why(res, deep, "glorot") + "; = √(1/n) on the square hidden layers",
+                m["stall_why"]["glorot"] + "; = √(1/n) on the square hidden layers",
             )
         )
     return rows
