@@ -183,8 +183,14 @@ def _compile_trend(rep: dict[str, Any]) -> str:
     return "compile s by M: " + "; ".join(parts)
 
 
-def verdict(out_dir: Path) -> list[Row]:
-    rep = load(out_dir)
+def measure(rep: dict[str, Any]) -> dict[str, Any]:
+    """The numbers the verdict reads: the scale, the GEMM peak, the per-(workload, variant, M)
+    rows, the memory check and the sanity checks (``results.json`` is already numbers)."""
+    keys = ("scale", "peak", "workloads", "rows", "memory", "sanity")
+    return {k: rep[k] for k in keys}
+
+
+def verdict(rep: dict[str, Any]) -> list[Row]:
     decide = rep["scale"] == "full"
     peak = rep["peak"]
     src = "issue 9 target (2 CPU cores)"

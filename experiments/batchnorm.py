@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -201,8 +202,12 @@ def figures(out_dir: Path) -> list[Path]:
     return plots.save(fig, Path(out_dir) / "batchnorm")
 
 
-def verdict(out_dir: Path) -> list[Row]:
-    res = results.load(Path(out_dir) / "results.nc")
+def load(out_dir: Path) -> xr.Dataset:
+    return results.load(Path(out_dir) / "results.nc")
+
+
+def measure(res: xr.Dataset) -> dict[str, Any]:
+    """The numbers the verdict reads, from the saved results."""
     acc = final_acc(res)
     sig = res.sigma.values
     last = final_test_acc(res)
@@ -222,13 +227,27 @@ def verdict(out_dir: Path) -> list[Row]:
     # first layer), so BN scales its output down and the prediction does not apply there.
     big = sig >= EPS_FREE
     ratio = (res.bn_logit_rms_init / res.bn_logit_rms_predicted).values[big]
+    return {
+        "seeds": int(res.sizes["seed"]), "n_div": n_div, "spread": spread, "win": win,
+        "decades": decades, "s_lo": s_lo, "s_hi": s_hi, "s_mid": s_mid, "bn_lo": bn_lo,
+        "bn_mid": bn_mid, "plain_lo": plain_lo, "bn_hi": bn_hi, "best_bn": best_bn,
+        "ratio": ratio,
+    }  # fmt: skip
+
+
+def verdict(m: dict[str, Any]) -> list[Row]:
+    n_div, spread, win, decades, ratio = (
+        m[k] for k in ("n_div", "spread", "win", "decades", "ratio")
+    )
+    s_lo, s_hi, s_mid, best_bn = m["s_lo"], m["s_hi"], m["s_mid"], m["best_bn"]
+    bn_lo, bn_mid, plain_lo, bn_hi = (m[k] for k in ("bn_lo", "bn_mid", "plain_lo", "bn_hi"))
     return [
         Row(
             "C9: BN lessens σ-sensitivity (spread over σ)",
             f"max − min of final test acc over σ ∈ [{s_lo:g}, {s_hi:g}] smaller with BN",
             "the note's C9; Ioffe & Szegedy 2015, arXiv:1502.03167, §1",
             f"spread: BN {spread['batchnorm']:.3f}, no BN {spread['none']:.3f} "
-            f"(seed means, {res.sizes['seed']} seeds; diverged runs, counted as chance: "
+            f"(seed means, {m['seeds']} seeds; diverged runs, counted as chance: "
             f"BN {n_div['batchnorm']}, no BN {n_div['none']})",
             bool(spread["batchnorm"] < spread["none"]),
             "σ ≥ 1 fails with or without BN (unnormalized output layer; BN's hidden weights "

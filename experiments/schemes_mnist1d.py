@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -176,8 +177,23 @@ def figures(out_dir: Path) -> list[Path]:
     return plots.save(fig, Path(out_dir) / "schemes_mnist1d")
 
 
-def _anchor_row(res: xr.Dataset, kind: str, label: str) -> Row:
-    acc = res.test_acc.isel(epoch=-1).sel(run=label).values
+def load(out_dir: Path) -> xr.Dataset:
+    return results.load(Path(out_dir) / "results.nc")
+
+
+def measure(res: xr.Dataset) -> dict[str, Any]:
+    """Final test accuracy per seed of each run (scheme); the majority class's test share."""
+    last = res.test_acc.isel(epoch=-1)
+    return {
+        "acc": {str(r): last.sel(run=r).values for r in res.run.values},
+        "best": float(last.mean("seed").max()),
+        "majority": float(res.attrs["majority_test_share"]),
+        "steps": int(res.epoch.max()) * 40,
+    }
+
+
+def _anchor_row(m: dict[str, Any], kind: str, label: str) -> Row:
+    acc = m["acc"][label]
     ref = (README[kind], QUICKSTART[kind])
     near = min(ref, key=lambda r: abs(acc.mean() - r))
     what = "logistic regression" if kind == "logistic" else "MLP (torch default init)"
@@ -185,7 +201,7 @@ def _anchor_row(res: xr.Dataset, kind: str, label: str) -> Row:
         f"MNIST-1D {what}",
         f"test acc {ref[0]:.1%} (README) or {ref[1]:.1%} (quickstart), ±{TOL[kind] * 100:.0f} points",
         "Greydanus 2020 (arXiv:2011.14439), mnist1d README and quickstart notebook",
-        f"{mean_spread(acc)} after {int(res.epoch.max()) * 40} steps",
+        f"{mean_spread(acc)} after {m['steps']} steps",
         bool(abs(acc.mean() - near) <= TOL[kind]),
         "quickstart settings; plain MLP (no residual), zero bias, reshuffled batches"
         if kind == "mlp"
@@ -193,17 +209,14 @@ def _anchor_row(res: xr.Dataset, kind: str, label: str) -> Row:
     )
 
 
-def verdict(out_dir: Path) -> list[Row]:
-    res = results.load(Path(out_dir) / "results.nc")
-    last = res.test_acc.isel(epoch=-1)
-    majority = float(res.attrs["majority_test_share"])
-    zeros = last.sel(run="zeros").values
-    fan = [lab for lab in FAN_BASED if lab in res.run.values]
-    fan_acc = last.sel(run=fan).mean("seed")
+def verdict(m: dict[str, Any]) -> list[Row]:
+    majority, zeros = m["majority"], m["acc"]["zeros"]
+    fan = [lab for lab in FAN_BASED if lab in m["acc"]]
+    fan_acc = np.asarray([m["acc"][lab].mean() for lab in fan])
     lo_ok, hi_ok = QUICKSTART["mlp"] - TOL["mlp"], README["mlp"] + TOL["mlp"]
     rows = [
-        _anchor_row(res, "logistic", LOGISTIC),
-        _anchor_row(res, "mlp", "torch default"),
+        _anchor_row(m, "logistic", LOGISTIC),
+        _anchor_row(m, "mlp", "torch default"),
         Row(
             "C1: an all-zero ReLU MLP cannot learn",
             f"test acc = one class's share (≤ {majority:.3f}): only the output bias moves",
@@ -217,14 +230,13 @@ def verdict(out_dir: Path) -> list[Row]:
             f"every fan-based scheme within [{lo_ok:.3f}, {hi_ok:.3f}]",
             "Greydanus 2020 (quickstart 64.6% to README 68%, ±4 points)",
             f"seed means {float(fan_acc.min()):.3f}–{float(fan_acc.max()):.3f} "
-            f"(worst: {fan[int(np.argmin(fan_acc.values))]})",
+            f"(worst: {fan[int(np.argmin(fan_acc))]})",
             bool(float(fan_acc.min()) >= lo_ok and float(fan_acc.max()) <= hi_ok),
             "at 2 hidden layers with Adam the variance rule barely matters",
         ),
     ]
-    if "constant(0.01)" in res.run.values:
-        const = last.sel(run="constant(0.01)").values
-        best = float(last.mean("seed").max())
+    if "constant(0.01)" in m["acc"]:
+        const, best = m["acc"]["constant(0.01)"], m["best"]
         rows.append(
             Row(
                 "C1: constant weights keep hidden units identical",

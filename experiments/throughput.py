@@ -47,6 +47,7 @@ from _throughput_report import (  # noqa: F401  (the experiment's API)
     figures,
     load,
     markdown,
+    measure,
     verdict,
 )
 
@@ -124,7 +125,7 @@ def _version(pkg: str) -> str | None:
 def machine() -> dict[str, Any]:
     """The device this ran on and what else shaped the numbers (load, versions, threads)."""
     dev = jax.devices()[0]
-    torch = B._torch()
+    torch = B.torch_module()
     cpu_model = platform.processor()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -192,7 +193,7 @@ def _sanity(name: str, out: dict[str, B.Outcome], sharded_loss: float | None) ->
     }
 
 
-def _benches(w: B.Workload, s: Settings, state: Any, m: int, rows: list) -> dict[str, B.Bench]:
+def make_benches(w: B.Workload, s: Settings, state: Any, m: int, rows: list) -> dict[str, B.Bench]:
     """The in-process variants that run at this M; rows for those that do not."""
     out = {}
     for v, make in IN_PROCESS.items():
@@ -220,7 +221,7 @@ def _measure(w: B.Workload, s: Settings, monitor: B.RssMonitor, progress: bool) 
     states = B.initial_states(w, max(s.ms))
     for m in s.ms:
         state = B.place(states, m, mesh)
-        benches = _benches(w, s, state, m, rows)
+        benches = make_benches(w, s, state, m, rows)
         first: dict[str, float] = {}
         rss: dict[str, float] = {}
         times: dict[str, list[float]] = {v: [] for v in benches}

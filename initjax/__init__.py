@@ -18,6 +18,7 @@ _SUBMODULES = (
     "sweep",
     "shard",
     "diagnostics",
+    "spectra",
     "theory",
     "lsuv",
     "results",
