@@ -4,6 +4,7 @@ jax.nn.initializers, gains, orthogonality, vmap/jit over traced scales, errors, 
 import doctest
 import math
 
+import chex
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -453,8 +454,9 @@ def test_zeros_and_ones_are_initializers_like_jaxs():
     ):
         for dtype in (jnp.float32, jnp.bfloat16):
             got, want = ours(KEY, (2, 3), dtype), theirs(KEY, (2, 3), dtype)
-            assert got.dtype == want.dtype and got.shape == want.shape
-            np.testing.assert_array_equal(got, want)
+            chex.assert_equal_shape([got, want])
+            chex.assert_trees_all_equal_dtypes(got, want)
+            chex.assert_trees_all_equal(got, want)
         assert ours() is ours and ii.get(ours.__name__) is ours  # the builder form
     dense = nn.Dense(3, bias_init=ii.zeros, kernel_init=ii.ones)
     params = dense.init(KEY, jnp.ones((1, 2)))["params"]

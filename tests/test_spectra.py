@@ -1,5 +1,6 @@
 """Jacobian spectra: deep_jacobians against autodiff of the same MLP; the spread."""
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -17,7 +18,9 @@ def test_deep_jacobians_match_autodiff_of_the_mlp(activation):
     params = model.init(jax.random.key(1), x)["params"]
     w = jnp.stack([params[name]["kernel"] for name in models.layer_names(model)])
     m1, m2, sv = spectra.deep_jacobians(w, x, activation, (depth,))
-    assert m1.shape == m2.shape == (depth, k) and sv.shape == (1, k, n)
+    chex.assert_shape([m1, m2], (depth, k))
+    chex.assert_shape(sv, (1, k, n))
+    chex.assert_type([m1, m2, sv], float)
     expected = spectra.io_jacobian_sv(model, {"params": params}, x)
     np.testing.assert_allclose(sv[0], expected, rtol=1e-4, atol=1e-5)
     lam = np.asarray(expected, np.float64) ** 2
