@@ -28,7 +28,6 @@ recover): C9 is half true. A diverged run counts as chance (accuracy 0.1).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -55,39 +54,18 @@ LOGIT_INITS = 4  # inits over which the BN logit scale at init is averaged
 EPS_FREE = 0.01  # from this σ on, BN's ε is < 1% of the batch variance it divides by
 
 
-@dataclass(frozen=True)
-class Settings:
-    dataset: str
-    hidden: tuple[int, ...]
-    seeds: int
-    epochs: int
-    sigmas: tuple[float, ...] = SIGMAS
-    activation: str = "relu"
-    lr: float = 0.01
-    momentum: float = 0.9
-    batch_size: int = 100
-
-
+# One Config per scale (batch_norm is switched per sweep) and its grid over σ.
+BASE = train.Config(
+    model="mlp", hidden=(100, 100), activation="relu", scheme="normal", optimizer="momentum",
+    lr=0.01, momentum=0.9, batch_size=100, epochs=20, dataset="mnist1d",
+)  # fmt: skip
 CONFIGS = {
-    "quick": Settings(dataset="mnist1d", hidden=(100, 100), seeds=2, epochs=20),
-    "full": Settings(dataset="fashion_mnist", hidden=(256, 256), seeds=5, epochs=20),
+    "quick": (BASE, {"seeds": 2, "sigmas": SIGMAS}),
+    "full": (
+        BASE.replace(hidden=(256, 256), dataset="fashion_mnist"),
+        {"seeds": 5, "sigmas": SIGMAS},
+    ),
 }
-
-
-def _config(s: Settings, batch_norm: bool) -> train.Config:
-    return train.Config(
-        model="mlp",
-        hidden=s.hidden,
-        activation=s.activation,
-        scheme="normal",
-        batch_norm=batch_norm,
-        optimizer="momentum",
-        lr=s.lr,
-        momentum=s.momentum,
-        batch_size=s.batch_size,
-        epochs=s.epochs,
-        dataset=s.dataset,
-    )
 
 
 def _bn_logit_rms(cfg: train.Config, sigmas: tuple[float, ...], x: np.ndarray) -> np.ndarray:
@@ -114,12 +92,12 @@ def _bn_logit_rms(cfg: train.Config, sigmas: tuple[float, ...], x: np.ndarray) -
 
 
 def run(out_dir: Path, scale: str = "quick", progress: bool = True) -> None:
-    s = CONFIGS[check_scale(scale)]
-    data = datasets.load(s.dataset)
+    base, grid = CONFIGS[check_scale(scale)]
+    data = datasets.load(base.dataset)
     parts, configs = [], {}
     for bn in (False, True):
-        cfg = _config(s, bn)
-        res = sweep.run(cfg, data, s.seeds, sigmas=s.sigmas, progress=progress)
+        cfg = base.replace(batch_norm=bn)
+        res = sweep.run(cfg, data, grid["seeds"], sigmas=grid["sigmas"], progress=progress)
         parts.append(res.squeeze("lr", drop=True))
         configs[f"config_{NORMS[bn]}"] = cfg.to_json()
     attrs = parts[0].attrs
@@ -127,9 +105,10 @@ def run(out_dir: Path, scale: str = "quick", progress: bool = True) -> None:
     ds.attrs.update(attrs | configs)
     ds["bn_logit_rms_init"] = (
         "sigma",
-        _bn_logit_rms(_config(s, True), s.sigmas, data.x_train[:1000]),
+        _bn_logit_rms(base.replace(batch_norm=True), grid["sigmas"], data.x_train[:1000]),
     )
-    ds["bn_logit_rms_predicted"] = ("sigma", np.asarray(s.sigmas) * np.sqrt(s.hidden[-1] / 2))
+    predicted = np.asarray(grid["sigmas"]) * np.sqrt(base.hidden[-1] / 2)
+    ds["bn_logit_rms_predicted"] = ("sigma", predicted)
     results.save(ds, Path(out_dir) / "results.nc")
 
 

@@ -29,7 +29,6 @@ Xavier seeds (1 of 5 xavier_normal) escape after 23–48 epochs: at this width a
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -62,40 +61,24 @@ INITS = {
 PROBE, STAT_SEEDS = 512, 8
 
 
-@dataclass(frozen=True)
-class Settings:
-    depths: tuple[int, ...]
-    """Hidden layers per net: a moderate depth, then the deep one (last)."""
-    width: int
-    """Units per hidden layer."""
-    seeds: int
-    epochs: int
-    glorot: bool = False
-    """Also train Glorot's xavier_normal (fan average), one more sweep per depth."""
-    lr: float = 0.01
-    momentum: float = 0.9
-    batch_size: int = 100
-
-
+# He's ImageNet recipe without weight decay, on MNIST-1D; hidden is set per depth and scheme
+# per init. The grid: depths (a moderate one, then the deep one, last), width, seeds, and
+# whether Glorot's xavier_normal (fan average) is trained too (one more sweep per depth).
+BASE = train.Config(
+    model="mlp", hidden=(64,), activation="relu", scheme="he_normal", optimizer="momentum",
+    lr=0.01, momentum=0.9, batch_size=100, epochs=10, dataset="mnist1d",
+)  # fmt: skip
 CONFIGS = {
-    "quick": Settings(depths=(10, 30), width=64, seeds=3, epochs=10),
-    "full": Settings(depths=(22, 30), width=128, seeds=5, epochs=50, glorot=True),
+    "quick": (BASE, {"depths": (10, 30), "width": 64, "seeds": 3, "glorot": False}),
+    "full": (
+        BASE.replace(epochs=50),
+        {"depths": (22, 30), "width": 128, "seeds": 5, "glorot": True},
+    ),
 }
 
 
-def _config(s: Settings, depth: int, scheme: str) -> train.Config:
-    return train.Config(
-        model="mlp",
-        hidden=(s.width,) * depth,
-        activation="relu",
-        scheme=scheme,
-        optimizer="momentum",
-        lr=s.lr,
-        momentum=s.momentum,
-        batch_size=s.batch_size,
-        epochs=s.epochs,
-        dataset="mnist1d",
-    )
+def config(base: train.Config, grid: dict, depth: int, scheme: str) -> train.Config:
+    return base.replace(hidden=(grid["width"],) * depth, scheme=scheme)
 
 
 def _init_stats(cfg: train.Config, gain: float, data: datasets.Dataset) -> tuple[list, list]:
@@ -123,18 +106,18 @@ def _init_stats(cfg: train.Config, gain: float, data: datasets.Dataset) -> tuple
 
 
 def run(out_dir: Path, scale: str = "quick", progress: bool = True) -> None:
-    s = CONFIGS[check_scale(scale)]
+    base, grid = CONFIGS[check_scale(scale)]
     data = datasets.load("mnist1d")
     per_depth, configs = [], {}
-    for depth in s.depths:
-        cfg = _config(s, depth, "he_normal")
-        res = sweep.run(cfg, data, s.seeds, sigmas=(XAVIER_GAIN, HE_GAIN), progress=progress)
+    for depth in grid["depths"]:
+        cfg = config(base, grid, depth, "he_normal")
+        res = sweep.run(cfg, data, grid["seeds"], sigmas=(XAVIER_GAIN, HE_GAIN), progress=progress)
         res = res.squeeze("lr", drop=True).assign_coords(init=("sigma", ["xavier", "he"]))
         parts = [res.swap_dims(sigma="init")]
         configs[f"config_L{depth}"] = cfg.to_json()
-        if s.glorot:
-            gcfg = _config(s, depth, "xavier_normal")
-            g = sweep.run(gcfg, data, s.seeds, sigmas=(1.0,), progress=progress)
+        if grid["glorot"]:
+            gcfg = config(base, grid, depth, "xavier_normal")
+            g = sweep.run(gcfg, data, grid["seeds"], sigmas=(1.0,), progress=progress)
             g = g.squeeze("lr", drop=True).assign_coords(init=("sigma", ["glorot"]))
             parts.append(g.swap_dims(sigma="init"))
             configs[f"config_L{depth}_glorot"] = gcfg.to_json()
@@ -142,14 +125,14 @@ def run(out_dir: Path, scale: str = "quick", progress: bool = True) -> None:
         per_depth.append(xr.concat([p.drop_attrs() for p in parts], dim="init").assign_attrs(attrs))
     ds = xr.concat(
         [p.drop_attrs() for p in per_depth],
-        dim=pd.Index(list(s.depths), name="depth"),
+        dim=pd.Index(list(grid["depths"]), name="depth"),
         join="outer",
     )
     ds.attrs.update(per_depth[0].attrs | configs)
     # Init-time signal statistics of the deepest net, for each init trained.
-    deep = s.depths[-1]
+    deep = grid["depths"][-1]
     stats = {
-        init: _init_stats(_config(s, deep, scheme), gain, data)
+        init: _init_stats(config(base, grid, deep, scheme), gain, data)
         for init, scheme, gain in (
             ("xavier", "he_normal", XAVIER_GAIN),
             ("he", "he_normal", HE_GAIN),
