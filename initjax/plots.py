@@ -62,10 +62,6 @@ def curves_by(ax: Any, var: xr.DataArray, by: str, fmt: str = "{}", **kwargs: An
     ax.set_xlabel("epoch")
 
 
-def sigma_label(sigma: float) -> str:
-    return "0" if sigma == 0 else f"{sigma:g}"
-
-
 def symlog_sigma(ax: Any, sigmas: np.ndarray) -> None:
     """An x axis for σ grids that include 0: symmetric log with a linear part below the
     smallest positive σ."""
