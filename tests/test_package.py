@@ -20,7 +20,7 @@ LAYERS = [
     {"init"},
     {"nets", "parametrization"},
     {"models"},
-    {"spectra"},
+    {"spectra", "meanfield"},
     {"diagnostics", "theory", "lsuv"},
     {"shard"},
     {"config"},
@@ -125,7 +125,7 @@ def test_readme_library_examples_run_and_say_what_they_show():
 def test_every_library_module_is_exported():
     import initjax
 
-    parts = {"__init__", "cli_args", "errors", "initializer", "fan_schemes", "gains"}  # via init
+    parts = {"__init__", "cli_args", "errors", "initializer", "fan_schemes", "gains", "meanfield"}
     modules = {p.stem for p in (ROOT / "initjax").glob("*.py")} - parts
     assert modules <= set(initjax.__all__), modules - set(initjax.__all__)
     assert initjax.checkpoint.__name__ == "initjax.checkpoint"
