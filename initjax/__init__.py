@@ -15,6 +15,7 @@ _SUBMODULES = (
     "data",
     "models",
     "train",
+    "grid",
     "sweep",
     "shard",
     "diagnostics",
@@ -26,6 +27,7 @@ _SUBMODULES = (
     "plots",
     "report",
     "study",
+    "plugins",
     "cli",
 )
 
