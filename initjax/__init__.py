@@ -10,13 +10,20 @@ from typing import Any
 __version__ = "0.1.0"
 
 _SUBMODULES = (
+    "activations",
     "init",
     "data",
     "models",
+    "nets",
+    "parametrization",
+    "config",
     "train",
+    "grid",
+    "coordcheck",
     "sweep",
     "shard",
     "diagnostics",
+    "spectra",
     "theory",
     "lsuv",
     "results",
@@ -26,6 +33,10 @@ _SUBMODULES = (
     "plots",
     "sweep_report",
     "tensorboard",
+    "checkpoint",
+    "report",
+    "study",
+    "plugins",
     "cli",
 )
 

@@ -2,7 +2,7 @@
 
 Thin on purpose: every command parses and validates its arguments (building the Config,
 reading the grids, loading the data) before anything is written, then calls the library
-(:mod:`initjax.checkpoint`, :mod:`initjax.sweep`, :mod:`initjax.experiments.report`).
+(:mod:`initjax.checkpoint`, :mod:`initjax.sweep`, :mod:`initjax.study`).
 Exit status: 0 done; 1 a failure that is not the command's fault (dataset missing, results
 damaged beyond recovery, disk full), in one line naming it; 2 a bad flag or value, an
 unusable ``--out``, a folder holding another sweep or in use by another process — nothing
@@ -53,8 +53,6 @@ def _epilog() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from initjax.experiments import base
-
     parser = argparse.ArgumentParser(
         prog="initjax",
         description=DESCRIPTION,
@@ -194,10 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
         allow_abbrev=False,
     )
     run.add_argument(
-        "experiment",
-        choices=base.names(),
-        metavar="EXPERIMENT",
-        help=f"one of: {', '.join(base.names())}",
+        "experiment", metavar="EXPERIMENT", help="a script's name (`initjax list` lists them)"
     )
     _scale_flags(run)
 
@@ -210,6 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     _scale_flags(rep)
 
     cli_report.add_parsers(sub)
+    _experiments_flag(sub.choices["report"])
     lst = sub.add_parser(
         "list", help="schemes, models, optimizers, activations, datasets, experiments"
     )
@@ -220,6 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE.py",
         help="import a file that registers schemes/models/optimizers first (repeatable)",
     )
+    _experiments_flag(lst)
     return parser
 
 
@@ -244,6 +241,17 @@ def _scale_flags(p: argparse.ArgumentParser) -> None:
         "--out", type=Path, default=Path("runs"), metavar="DIR", help="output root (default: runs)"
     )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    _experiments_flag(p)
+
+
+def _experiments_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--experiments",
+        type=Path,
+        metavar="DIR",
+        help="the folder of experiment scripts (default: $INITJAX_EXPERIMENTS, ./experiments, "
+        "or experiments/ of the checkout initjax is installed from)",
+    )
 
 
 def _usage_error(parser: argparse.ArgumentParser, command: str, message: str) -> NoReturn:
@@ -447,21 +455,35 @@ def _rows_table(rows: Sequence[Any]) -> str:
     return "\n".join(lines)
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from initjax.experiments import report
+def _no_experiments(command: str, e: Exception) -> int:
+    print(f"initjax {command}: {e}", file=sys.stderr)
+    return EXIT_USAGE
 
+
+def cmd_run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from initjax import study
+    from initjax.errors import unknown
+
+    try:
+        valid = study.names(args.experiments)
+    except study.ExperimentsNotFound as e:
+        return _no_experiments("run", e)
+    if args.experiment not in valid:
+        _usage_error(parser, "run", str(unknown("experiment", args.experiment, valid)))
     t0 = time.perf_counter()
     try:
-        rows = report.run_experiment(args.experiment, args.out, args.scale, not args.quiet)
+        rows = study.run_one(
+            args.experiment, args.out, args.scale, not args.quiet, directory=args.experiments
+        )
     except Exception as e:
-        path = report.write_report(args.out)
+        path = study.report(args.out, directory=args.experiments)
         print(
             f"initjax run: {args.experiment} failed: {type(e).__name__}: {e}\n"
-            f"(recorded in {args.out / args.experiment / report.ERROR} and {path})",
+            f"(recorded in {args.out / args.experiment / study.ERROR} and {path})",
             file=sys.stderr,
         )
         return 1
-    path = report.write_report(args.out)
+    path = study.report(args.out, directory=args.experiments)
     _say(
         f"{args.experiment} ({args.scale}) done in {time.perf_counter() - t0:.0f} s: "
         f"{args.out / args.experiment}",
@@ -472,22 +494,26 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
-    from initjax.experiments import report
+    from initjax import study
 
     try:
-        path = report.reproduce(args.scale, args.out, progress=not args.quiet)
-    except report.ExperimentsFailed as e:
+        study.where(args.experiments)
+        path = study.reproduce(
+            args.scale, args.out, progress=not args.quiet, directory=args.experiments
+        )
+    except study.ExperimentsNotFound as e:
+        return _no_experiments("reproduce", e)
+    except study.ExperimentsFailed as e:
         print(f"initjax reproduce: {e}", file=sys.stderr)
         return 1
     _say(f"report: {path}")
     return 0
 
 
-def cmd_list() -> int:
+def cmd_list(args: argparse.Namespace) -> int:
     from initjax import data as datasets
     from initjax import init as schemes
-    from initjax import models, train
-    from initjax.experiments import base, report
+    from initjax import models, study, train
 
     def scale(name: str) -> str:
         param = schemes.scale_param(name)
@@ -500,12 +526,17 @@ def cmd_list() -> int:
     lines += ["lr schedules (--schedule):", "  " + ", ".join(train.SCHEDULES)]
     lines += ["activations (--activation):", "  " + ", ".join(models.activation_names())]
     lines += ["datasets (--dataset):", "  " + ", ".join(datasets.names())]
-    lines.append("experiments (initjax run NAME; reproduce runs all but extras):")
-    for name in base.names():
-        module, problem = report._import(name)
-        extra = " [extra]" if name in base.EXTRA else ""
-        text = getattr(module, "QUESTION", "") if module else problem
-        lines.append(f"  {name}{extra}: {text}")
+    try:
+        found = study.modules(args.experiments)
+    except study.ExperimentsNotFound as e:
+        lines.append(f"experiments: none ({e})")
+    else:
+        lines.append(f"experiments in {study.where(args.experiments)} (initjax run NAME; "
+                     "reproduce runs all but extras):")  # fmt: skip
+        for name, module in found.items():
+            extra = " [extra]" if getattr(module, "EXTRA", False) else ""
+            text = module if isinstance(module, str) else getattr(module, "QUESTION", "")
+            lines.append(f"  {name}{extra}: {text}")
     _say(*lines)
     return 0
 
@@ -577,7 +608,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 warnings.simplefilter("ignore", aggregate.DivergedWarning)  # summary says it
                 return cmd_sweep(args, parser, argv)
         if args.command == "run":
-            return cmd_run(args)
+            return cmd_run(args, parser)
         if args.command == "reproduce":
             return cmd_reproduce(args)
         if args.command == "report":
@@ -586,7 +617,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cli_report.plot(args)
         if args.command == "tensorboard":
             return cli_report.tensorboard(args)
-        return cmd_list()
+        return cmd_list(args)
     except KeyboardInterrupt:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut this short
         print(f"initjax {args.command}: interrupted", file=sys.stderr)

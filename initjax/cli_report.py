@@ -86,9 +86,12 @@ def _figure_flags(p: argparse.ArgumentParser) -> None:
 
 
 def report(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from initjax import sweep_report
-    from initjax.experiments import base, report
+    from initjax import study, sweep_report
 
+    try:
+        names = study.names(args.experiments)
+    except study.ExperimentsNotFound:
+        names = ()  # no scripts here: only sweep folders can be reported
     dirs = list(args.dir)
     for d in dirs:
         if not d.is_dir():
@@ -96,15 +99,16 @@ def report(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                 f"{d} is not a folder of results (run `initjax reproduce --quick`, "
                 "`initjax run EXPERIMENT` or `initjax sweep ... --out DIR` first)",
             )
-    experiments = [d for d in dirs if any((d / n).is_dir() for n in base.names())]
+    experiments = [d for d in dirs if any((d / n).is_dir() for n in names)]
     if len(dirs) == 1 and experiments and not sweep_report.is_sweep(dirs[0]):
-        _say(f"report: {report.write_report(dirs[0], redraw=True)}")
+        _say(f"report: {study.report(dirs[0], redraw=True, directory=args.experiments)}")
         return 0
     sweeps = [s for d in dirs for s in sweep_report.find(d)]
     if not sweeps:
         print(
             f"initjax report: error: {', '.join(map(str, dirs))} holds neither experiment "
-            f"results (folders named after experiments: {', '.join(base.names())}, written by "
+            f"results (folders named after experiments: {', '.join(names) or '(none found)'}, "
+            "written by "
             "`initjax run`/`reproduce`) nor sweeps (folders with results.nc and "
             "fingerprint.json, written by `initjax sweep --out DIR`)",
             file=sys.stderr,

@@ -36,14 +36,13 @@ import optax
 from jax.scipy.special import ndtr
 
 from initjax import models
+from initjax.spectra import JACOBIAN_EXAMPLES, io_jacobian_sv
 
 Array = jax.Array
 Variables = dict[str, Any]
 
 SATURATION = 0.99
 """|tanh| above, sigmoid outside [1 − s, s], max softmax probability above: saturated."""
-JACOBIAN_EXAMPLES = 16
-"""Examples (the first ones of the batch) whose Jacobians are taken, as SVDs cost O(B·n³)."""
 
 
 # ---------------------------------------------------------------- pooled statistics
@@ -325,28 +324,6 @@ def layer_jacobian_sv(
     return jnp.stack(
         [jnp.mean(jnp.linalg.svd(j, compute_uv=False)).astype(jnp.float32) for j in jacobians]
     )
-
-
-def io_jacobian_sv(
-    model: nn.Module, variables: Variables, x: Array, num_examples: int = JACOBIAN_EXAMPLES
-) -> Array:
-    """Singular values of the input–output Jacobian ∂logits_b/∂x_b, one spectrum per example.
-
-    Dynamical isometry (Saxe et al. 2013; Pennington et al. 2017) is all of them near 1.
-
-    Args:
-      num_examples: how many examples (from the first) to take.
-
-    Returns:
-      float32 (min(B, num_examples), min(C, D)), each row in descending order.
-    """
-
-    def logits(x_D: Array) -> Array:
-        out: Array = model.apply(variables, x_D[None, :], train=False)  # type: ignore[assignment]
-        return out[0]
-
-    j_KxCxD = jax.vmap(jax.jacrev(logits))(x[:num_examples])
-    return jnp.linalg.svd(j_KxCxD, compute_uv=False).astype(jnp.float32)
 
 
 # ---------------------------------------------------------------- summary and recording

@@ -19,7 +19,6 @@ import functools
 import importlib.metadata
 import json
 import time
-import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -107,43 +106,6 @@ def advance_grid(
     return train.train_epochs_grid(cfg, data, state, n_epochs)
 
 
-SVD_DIAGNOSTICS = ("weight_rank", "layer_jacobian_sv")
-"""Recorded diagnostics that take an SVD (see :func:`grid_devices`)."""
-
-
-def grid_devices(cfg: Config, devices: list[Any] | None) -> list[Any] | None:
-    """The devices a sweep of ``cfg`` shards over: ``devices``, unless that would hang.
-
-    In jaxlib 0.10.2 a program that runs ``jnp.linalg.svd`` inside a grid sharded over two or
-    more XLA:CPU devices *of one process* can deadlock. A sweep that records an SVD diagnostic
-    (:data:`SVD_DIAGNOSTICS`) on such a mesh therefore runs on one device per process instead
-    (a warning says so; the result is the same, only slower), and an explicit ``devices`` list
-    that asks for it is refused with an error.
-    """
-    svd = [n for n in cfg.record if n in SVD_DIAGNOSTICS]
-    devs = jax.devices() if devices is None else list(devices)
-    here = [d for d in devs if d.process_index == jax.process_index()]
-    if not svd or sum(d.platform == "cpu" for d in here) < 2:
-        return devices
-    if devices is not None:
-        raise ValueError(
-            f"recording {svd} in a grid sharded over {len(here)} CPU devices of one process can "
-            "deadlock (XLA:CPU, jaxlib 0.10.2); pass one device per process, e.g. "
-            "devices=jax.devices()[:1], or record no SVD diagnostic"
-        )
-    first: dict[int, Any] = {}
-    for d in devs:
-        first.setdefault(d.process_index, d)
-    one_each = list(first.values())
-    warnings.warn(
-        f"recording {svd}: this sweep runs on {len(one_each)} device(s), one per process, not "
-        f"{len(devs)} (SVDs in a grid sharded over several XLA:CPU devices of one process can "
-        "deadlock)",
-        stacklevel=3,
-    )
-    return one_each
-
-
 def start(cfg: Config, arrays: DataArrays, grid: Grid, mesh: Any) -> SweepState:
     """Initialize every cell (padded to the mesh) and measure epoch 0."""
     padded = shard.padded_size(grid.size, mesh)
@@ -200,7 +162,7 @@ def run(
       resume: a :class:`SweepState` to continue from (e.g. a loaded checkpoint).
       on_chunk: called with the :class:`SweepState` after every chunk (checkpointing).
       devices: devices to shard the grid over (default: all; one per process when an SVD
-        diagnostic is recorded on CPU, see :func:`grid_devices`).
+        diagnostic is recorded on CPU, see :func:`initjax.shard.grid_devices`).
       position: this grid's place in an outer loop (progress shows it; ETA covers the loop).
 
     Returns:
@@ -215,7 +177,7 @@ def run(
     )
     if chunk_epochs < 1:
         raise ValueError(f"chunk_epochs must be >= 1, got {chunk_epochs}")
-    mesh = shard.grid_mesh(grid_devices(cfg, devices))
+    mesh = shard.grid_mesh(shard.grid_devices(cfg.record, devices))
     arrays = shard.place_replicated(DataArrays.from_dataset(data), mesh)
     if resume is None:
         sweep = start(cfg, arrays, grid, mesh)

@@ -28,18 +28,50 @@ Traced scales are not validated: their value is unknown until the program runs.
 
 from __future__ import annotations
 
-import functools
 import inspect
-import math
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any, overload
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax.typing import ArrayLike, DTypeLike
 
+from initjax.fan_schemes import (
+    delta_orthogonal,
+    glorot_normal,
+    glorot_uniform,
+    he_normal,
+    he_uniform,
+    kaiming_normal,
+    kaiming_uniform,
+    lecun_normal,
+    lecun_uniform,
+    orthogonal,
+    variance_scaling,
+    xavier_normal,
+    xavier_uniform,
+)
+from initjax.gains import forward_gain, gain
+from initjax.initializer import (
+    DISTRIBUTIONS,
+    MODES,
+    TRUNCATED_STD,
+    Axes,
+    Initializer,
+    as_shape,
+    cast,
+    check_choice,
+    check_scale,
+    dtypes,
+    fans,
+    unit_draws,
+)
+
 __all__ = [
+    "DISTRIBUTIONS",
+    "MODES",
+    "TRUNCATED_STD",
+    "Axes",
     "Initializer",
     "constant",
     "default_scale",
@@ -72,137 +104,7 @@ __all__ = [
 ]
 
 
-class Initializer(Protocol):
-    """``init(key, shape, dtype=jnp.float32) -> jax.Array``, as Flax's ``kernel_init``."""
-
-    def __call__(
-        self, key: jax.Array, shape: Sequence[int], dtype: DTypeLike = jnp.float32
-    ) -> jax.Array: ...
-
-
-# Std of N(0, 1) truncated to [-2, 2]: sqrt(1 - 4 φ(2) / (Φ(2) - Φ(-2))).
-TRUNCATED_STD = 0.87962566103423978
-MODES = ("fan_in", "fan_out", "fan_avg", "fan_geo_avg")
-DISTRIBUTIONS = ("normal", "truncated_normal", "uniform")
-
-
-# ---------------------------------------------------------------- validation and helpers
-
-
-def _check_scale(name: str, value: ArrayLike, *, allow_negative: bool = False) -> ArrayLike:
-    """Validate a concrete scale now; a traced one passes (its value is known only later)."""
-    if jnp.ndim(value) != 0:
-        raise ValueError(f"{name} must be a scalar, got shape {jnp.shape(value)}")
-    if isinstance(value, jax.core.Tracer):
-        return value
-    try:
-        v = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a real number, got {name}={value!r}") from None
-    if not math.isfinite(v) or (v < 0 and not allow_negative):
-        need = "finite" if allow_negative else "finite and >= 0"
-        raise ValueError(f"{name} must be {need}, got {name}={v!r}")
-    return value
-
-
-def _choice(name: str, value: str, valid: Sequence[str]) -> str:
-    if value not in valid:
-        raise ValueError(f"unknown {name} {value!r}; valid choices: {', '.join(valid)}")
-    return value
-
-
-def _shape(shape: Sequence[int]) -> tuple[int, ...]:
-    out = tuple(int(d) for d in shape)
-    if any(d < 0 for d in out):
-        raise ValueError(f"shape must have non-negative sizes, got {out}")
-    return out
-
-
-def _dtypes(dtype: DTypeLike | None) -> tuple[np.dtype, np.dtype]:
-    """(output dtype, compute dtype). Draws use at least float32: bfloat16/float16 samplers
-    and QR lose precision, and a traced scale is float32 anyway."""
-    dt = jnp.dtype(jnp.float32 if dtype is None else dtype)
-    if not jnp.issubdtype(dt, jnp.floating):
-        raise TypeError(
-            f"init schemes draw floating-point values, got dtype {dt}; "
-            "pass a floating dtype such as jnp.float32 or jnp.bfloat16"
-        )
-    return dt, (dt if dt.itemsize >= 4 else jnp.dtype(jnp.float32))
-
-
-def _as(x: ArrayLike, dtype: np.dtype) -> jax.Array:
-    # An explicit cast, so strict dtype promotion accepts float32 scales with bf16/f64 draws.
-    return jnp.asarray(x).astype(dtype)
-
-
-def _axis(axis: int, shape: tuple[int, ...], name: str) -> int:
-    rank = len(shape)
-    if not -rank <= axis < rank:
-        raise ValueError(
-            f"{name}={axis} is out of range for shape {shape} (rank {rank}); "
-            f"valid axes are {-rank}..{rank - 1}"
-        )
-    return axis % rank
-
-
-def fans(shape: Sequence[int], in_axis: int = -2, out_axis: int = -1) -> tuple[int, int]:
-    """(fan_in, fan_out) of a kernel in JAX's layout ``(*receptive_field, in, out)``.
-
-    fan_in = shape[in_axis] · rf and fan_out = shape[out_axis] · rf, where the receptive field
-    rf is the product of the other axes.
-
-    Args:
-      shape: the kernel's shape.
-      in_axis, out_axis: the input and output feature axes (torch layout: ``1, 0``).
-
-    Returns:
-      ``(fan_in, fan_out)`` as Python ints.
-
-    >>> fans((3, 3, 16, 32))
-    (144, 288)
-    >>> fans((784, 256))
-    (784, 256)
-    """
-    shape = _shape(shape)
-    if len(shape) < 2 and (in_axis, out_axis) == (-2, -1):
-        raise ValueError(
-            f"fan-based schemes need a shape of rank >= 2, (*receptive_field, in, out), "
-            f"got shape {shape}; or pass in_axis/out_axis to name the fan axes"
-        )
-    i, o = _axis(in_axis, shape, "in_axis"), _axis(out_axis, shape, "out_axis")
-    if i == o and len(shape) > 1:
-        raise ValueError(f"in_axis and out_axis name the same axis {i} of shape {shape}")
-    receptive_field = math.prod(d for a, d in enumerate(shape) if a not in (i, o))
-    return shape[i] * receptive_field, shape[o] * receptive_field
-
-
-def _unit(key: jax.Array, shape: tuple[int, ...], dtype: np.dtype, distribution: str):
-    """Zero-mean, unit-variance draws of ``distribution``."""
-    if distribution == "normal":
-        return jax.random.normal(key, shape, dtype)
-    if distribution == "uniform":
-        return jax.random.uniform(key, shape, dtype, -math.sqrt(3.0), math.sqrt(3.0))
-    return jax.random.truncated_normal(key, -2.0, 2.0, shape, dtype) / TRUNCATED_STD
-
-
-StdRule = Callable[[jax.Array, int, int], jax.Array]
-
-
-def _fan_scheme(
-    scale: ArrayLike, std_rule: StdRule, distribution: str, in_axis: int, out_axis: int
-) -> Initializer:
-    """W = std · Z, std = std_rule(scale, fan_in, fan_out), Z unit-variance ``distribution``."""
-
-    def init(key: jax.Array, shape: Sequence[int], dtype: DTypeLike = jnp.float32) -> jax.Array:
-        shape = _shape(shape)
-        dt, cdt = _dtypes(dtype)
-        fan_in, fan_out = fans(shape, in_axis, out_axis)
-        if math.prod(shape) == 0:  # an empty kernel: a fan may be 0, nothing to draw
-            return jnp.zeros(shape, dt)
-        std = std_rule(_as(scale, cdt), fan_in, fan_out)
-        return (std * _unit(key, shape, cdt, distribution)).astype(dt)
-
-    return init
+_choice = check_choice  # the registry below names it so
 
 
 # ---------------------------------------------------------------- constant schemes
@@ -220,31 +122,56 @@ def constant(value: ArrayLike) -> Initializer:
     >>> constant(0.5)(jax.random.key(0), (2, 2))[0, 0].item()
     0.5
     """
-    value = _check_scale("value", value, allow_negative=True)
+    value = check_scale("value", value, allow_negative=True)
 
     def init(key: jax.Array, shape: Sequence[int], dtype: DTypeLike = jnp.float32) -> jax.Array:
-        dt, _ = _dtypes(dtype)
-        return jnp.broadcast_to(_as(value, dt), _shape(shape))
+        dt, _ = dtypes(dtype)
+        return jnp.broadcast_to(cast(value, dt), as_shape(shape))
 
     return init
 
 
-def zeros() -> Initializer:
-    """W = 0 (d2l's bias init). Returns an :class:`Initializer`.
+@overload
+def zeros() -> Initializer: ...
+@overload
+def zeros(key: jax.Array, shape: Sequence[int], dtype: DTypeLike = ...) -> jax.Array: ...
+def zeros(
+    key: jax.Array | None = None, shape: Sequence[int] | None = None, dtype: DTypeLike = None
+) -> Initializer | jax.Array:
+    """W = 0 (d2l's bias init): an initializer itself, like ``jax.nn.initializers.zeros``.
 
-    >>> zeros()(jax.random.key(0), (3,)).tolist()
-    [0.0, 0.0, 0.0]
+    ``zeros(key, shape, dtype)`` returns the zeros, so ``nn.Dense(bias_init=ij.init.zeros)``
+    works; ``zeros()`` returns ``zeros`` (the builder form every other scheme has, which
+    :func:`get` and the registry call).
+
+    >>> zeros(jax.random.key(0), (3,)).tolist(), zeros() is zeros
+    ([0.0, 0.0, 0.0], True)
     """
-    return constant(0.0)
+    return _fill(zeros, 0.0, key, shape, dtype)
 
 
-def ones() -> Initializer:
-    """W = 1 (e.g. a normalization scale). Returns an :class:`Initializer`.
+@overload
+def ones() -> Initializer: ...
+@overload
+def ones(key: jax.Array, shape: Sequence[int], dtype: DTypeLike = ...) -> jax.Array: ...
+def ones(
+    key: jax.Array | None = None, shape: Sequence[int] | None = None, dtype: DTypeLike = None
+) -> Initializer | jax.Array:
+    """W = 1 (e.g. a normalization scale): an initializer itself, like ``jax``'s ``ones``.
 
-    >>> ones()(jax.random.key(0), (2,)).tolist()
-    [1.0, 1.0]
+    >>> ones(jax.random.key(0), (2,)).tolist(), ones() is ones
+    ([1.0, 1.0], True)
     """
-    return constant(1.0)
+    return _fill(ones, 1.0, key, shape, dtype)
+
+
+def _fill(me: Any, value: float, key: Any, shape: Sequence[int] | None, dtype: DTypeLike) -> Any:
+    if key is None and shape is None:
+        return me
+    if shape is None:
+        raise TypeError("called as an initializer, (key, shape, dtype): shape is missing")
+    dt, _ = dtypes(dtype)
+    return jnp.full(as_shape(shape), value, dt)
 
 
 # ---------------------------------------------------------------- fixed-scale schemes
@@ -265,11 +192,11 @@ def normal(sigma: ArrayLike = 0.01) -> Initializer:
     >>> w.shape, bool(abs(w.std() - 0.01) < 1e-3)
     ((784, 256), True)
     """
-    sigma = _check_scale("sigma", sigma)
+    sigma = check_scale("sigma", sigma)
 
     def init(key: jax.Array, shape: Sequence[int], dtype: DTypeLike = jnp.float32) -> jax.Array:
-        dt, cdt = _dtypes(dtype)
-        return (_as(sigma, cdt) * jax.random.normal(key, _shape(shape), cdt)).astype(dt)
+        dt, cdt = dtypes(dtype)
+        return (cast(sigma, cdt) * jax.random.normal(key, as_shape(shape), cdt)).astype(dt)
 
     return init
 
@@ -277,7 +204,9 @@ def normal(sigma: ArrayLike = 0.01) -> Initializer:
 def uniform(sigma: ArrayLike = 0.01) -> Initializer:
     """W ~ U(−√3σ, √3σ): the symmetric uniform with standard deviation σ.
 
-    Var[W] = (2√3σ)²/12 = σ².
+    Var[W] = (2√3σ)²/12 = σ². Not ``jax.nn.initializers.uniform(scale)``, which draws
+    U[0, scale) (non-negative, std scale/√12): here σ is the std of a zero-mean uniform, so
+    ``uniform`` and ``normal`` of the same σ give weights of the same variance.
 
     Args:
       sigma: the standard deviation σ >= 0 (not the bound), float or (traced) scalar.
@@ -289,12 +218,12 @@ def uniform(sigma: ArrayLike = 0.01) -> Initializer:
     >>> bool(abs(w).max() <= 3**0.5 * 0.1)
     True
     """
-    sigma = _check_scale("sigma", sigma)
+    sigma = check_scale("sigma", sigma)
 
     def init(key: jax.Array, shape: Sequence[int], dtype: DTypeLike = jnp.float32) -> jax.Array:
-        dt, cdt = _dtypes(dtype)
-        z = _unit(key, _shape(shape), cdt, "uniform")
-        return (_as(sigma, cdt) * z).astype(dt)
+        dt, cdt = dtypes(dtype)
+        z = unit_draws(key, as_shape(shape), cdt, "uniform")
+        return (cast(sigma, cdt) * z).astype(dt)
 
     return init
 
@@ -319,443 +248,17 @@ def truncated_normal(
     >>> bool(abs(w).max() <= 0.2)
     True
     """
-    sigma = _check_scale("sigma", sigma)
+    sigma = check_scale("sigma", sigma)
     lower, upper = float(lower), float(upper)
     if not lower < upper:
         raise ValueError(f"need lower < upper, got lower={lower}, upper={upper}")
 
     def init(key: jax.Array, shape: Sequence[int], dtype: DTypeLike = jnp.float32) -> jax.Array:
-        dt, cdt = _dtypes(dtype)
-        z = jax.random.truncated_normal(key, lower, upper, _shape(shape), cdt)
-        return (_as(sigma, cdt) * z).astype(dt)
+        dt, cdt = dtypes(dtype)
+        z = jax.random.truncated_normal(key, lower, upper, as_shape(shape), cdt)
+        return (cast(sigma, cdt) * z).astype(dt)
 
     return init
-
-
-# ---------------------------------------------------------------- fan-based schemes
-
-
-def _fan(mode: str, fan_in: int, fan_out: int) -> float:
-    return {
-        "fan_in": fan_in,
-        "fan_out": fan_out,
-        "fan_avg": (fan_in + fan_out) / 2,
-        "fan_geo_avg": math.sqrt(fan_in * fan_out),
-    }[mode]
-
-
-def variance_scaling(
-    scale: ArrayLike,
-    mode: str = "fan_in",
-    distribution: str = "truncated_normal",
-    in_axis: int = -2,
-    out_axis: int = -1,
-) -> Initializer:
-    """Var[W] = scale / n, n = fan_in, fan_out, (fan_in + fan_out)/2 or √(fan_in·fan_out).
-
-    The general form of Glorot & Bengio (2010), He et al. (2015, arXiv:1502.01852) and
-    LeCun et al. (1998, Efficient BackProp). ``distribution``:
-
-    - ``"truncated_normal"``: N(0, 1) truncated to ±2, divided by 0.87962566103423978 (its
-      std) and scaled by √(scale/n), so the variance is exact — JAX's default;
-    - ``"normal"``: a plain Gaussian with std √(scale/n);
-    - ``"uniform"``: U(−√(3·scale/n), √(3·scale/n)).
-
-    Args:
-      scale: scale >= 0, float or (traced) scalar.
-      mode: ``"fan_in"``, ``"fan_out"``, ``"fan_avg"`` or ``"fan_geo_avg"``.
-      distribution: ``"truncated_normal"``, ``"normal"`` or ``"uniform"``.
-      in_axis, out_axis: the fan axes, see :func:`fans`.
-
-    Returns:
-      An :class:`Initializer`.
-
-    >>> w = variance_scaling(2.0, "fan_in", "normal")(jax.random.key(0), (784, 256))
-    >>> bool(abs(w.var() * 784 - 2.0) < 0.1)
-    True
-    """
-    scale = _check_scale("scale", scale)
-    _choice("mode", mode, MODES)
-    _choice("distribution", distribution, DISTRIBUTIONS)
-
-    def std_rule(s: jax.Array, fan_in: int, fan_out: int) -> jax.Array:
-        return jnp.sqrt(s / _fan(mode, fan_in, fan_out))
-
-    return _fan_scheme(scale, std_rule, distribution, in_axis, out_axis)
-
-
-def xavier_normal(gain: ArrayLike = 1.0, in_axis: int = -2, out_axis: int = -1) -> Initializer:
-    """Glorot & Bengio (2010): W ~ N(0, gain² · 2/(n_in + n_out)), a plain Gaussian.
-
-    Std = gain·√(2/(n_in + n_out)). JAX's ``glorot_normal`` is a truncated normal of the same
-    variance, ``variance_scaling(1, "fan_avg", "truncated_normal")``; torch's is plain.
-
-    Args:
-      gain: gain >= 0 (see :func:`gain`), float or (traced) scalar.
-      in_axis, out_axis: the fan axes, see :func:`fans`.
-
-    Returns:
-      An :class:`Initializer`.
-
-    >>> xavier_normal(gain=5 / 3)(jax.random.key(0), (784, 256)).shape
-    (784, 256)
-    """
-    gain = _check_scale("gain", gain)
-
-    def std_rule(g: jax.Array, n_in: int, n_out: int) -> jax.Array:
-        return g * math.sqrt(2.0 / (n_in + n_out))
-
-    return _fan_scheme(gain, std_rule, "normal", in_axis, out_axis)
-
-
-def xavier_uniform(gain: ArrayLike = 1.0, in_axis: int = -2, out_axis: int = -1) -> Initializer:
-    """Glorot & Bengio (2010): W ~ U(−b, b), b = gain·√(6/(n_in + n_out)).
-
-    Var[W] = gain² · 2/(n_in + n_out). Same distribution as JAX's ``glorot_uniform`` and
-    torch's ``xavier_uniform_``.
-
-    Args:
-      gain: gain >= 0 (see :func:`gain`), float or (traced) scalar.
-      in_axis, out_axis: the fan axes, see :func:`fans`.
-
-    Returns:
-      An :class:`Initializer`.
-
-    >>> w = xavier_uniform()(jax.random.key(0), (784, 256))
-    >>> bool(abs(w).max() <= (6 / (784 + 256)) ** 0.5)
-    True
-    """
-    gain = _check_scale("gain", gain)
-
-    def std_rule(g: jax.Array, n_in: int, n_out: int) -> jax.Array:
-        return g * math.sqrt(2.0 / (n_in + n_out))
-
-    return _fan_scheme(gain, std_rule, "uniform", in_axis, out_axis)
-
-
-def he_normal(gain: ArrayLike = 1.0, in_axis: int = -2, out_axis: int = -1) -> Initializer:
-    """He et al. (2015, arXiv:1502.01852): W ~ N(0, gain² · 2/n_in), a plain Gaussian.
-
-    Std = gain·√(2/n_in), so gain = 1 is He's scheme for ReLU. torch's ``kaiming_normal_``
-    takes the √2 as its gain instead (std = gain/√n_in); ours has it built in. JAX's
-    ``he_normal`` is a truncated normal of the same variance,
-    ``variance_scaling(2, "fan_in", "truncated_normal")``.
-
-    Args:
-      gain: an extra gain >= 0 on top of He's √2, float or (traced) scalar.
-      in_axis, out_axis: the fan axes, see :func:`fans`.
-
-    Returns:
-      An :class:`Initializer`.
-
-    >>> w = he_normal()(jax.random.key(0), (784, 256))
-    >>> bool(abs(w.var() * 784 / 2 - 1) < 0.05)
-    True
-    """
-    gain = _check_scale("gain", gain)
-
-    def std_rule(g: jax.Array, n_in: int, n_out: int) -> jax.Array:
-        return g * math.sqrt(2.0 / n_in)
-
-    return _fan_scheme(gain, std_rule, "normal", in_axis, out_axis)
-
-
-def he_uniform(gain: ArrayLike = 1.0, in_axis: int = -2, out_axis: int = -1) -> Initializer:
-    """He et al. (2015, arXiv:1502.01852): W ~ U(−b, b), b = gain·√(6/n_in).
-
-    Var[W] = gain² · 2/n_in, so gain = 1 is He's scheme (torch: gain √2 passed explicitly).
-    Same distribution as JAX's ``he_uniform``.
-
-    Args:
-      gain: an extra gain >= 0 on top of He's √2, float or (traced) scalar.
-      in_axis, out_axis: the fan axes, see :func:`fans`.
-
-    Returns:
-      An :class:`Initializer`.
-
-    >>> w = he_uniform()(jax.random.key(0), (3, 3, 16, 32))
-    >>> bool(abs(w).max() <= (6 / 144) ** 0.5)
-    True
-    """
-    gain = _check_scale("gain", gain)
-
-    def std_rule(g: jax.Array, n_in: int, n_out: int) -> jax.Array:
-        return g * math.sqrt(2.0 / n_in)
-
-    return _fan_scheme(gain, std_rule, "uniform", in_axis, out_axis)
-
-
-def lecun_normal(gain: ArrayLike = 1.0, in_axis: int = -2, out_axis: int = -1) -> Initializer:
-    """LeCun et al. (1998, Efficient BackProp): W ~ N(0, gain²/n_in), a plain Gaussian.
-
-    Std = gain·√(1/n_in). JAX's ``lecun_normal`` is a truncated normal of the same variance,
-    ``variance_scaling(1, "fan_in", "truncated_normal")``; torch has no LeCun init.
-
-    Args:
-      gain: gain >= 0, float or (traced) scalar.
-      in_axis, out_axis: the fan axes, see :func:`fans`.
-
-    Returns:
-      An :class:`Initializer`.
-
-    >>> lecun_normal()(jax.random.key(0), (784, 256)).shape
-    (784, 256)
-    """
-    gain = _check_scale("gain", gain)
-
-    def std_rule(g: jax.Array, n_in: int, n_out: int) -> jax.Array:
-        return g * math.sqrt(1.0 / n_in)
-
-    return _fan_scheme(gain, std_rule, "normal", in_axis, out_axis)
-
-
-def lecun_uniform(gain: ArrayLike = 1.0, in_axis: int = -2, out_axis: int = -1) -> Initializer:
-    """LeCun et al. (1998, Efficient BackProp): W ~ U(−b, b), b = gain·√(3/n_in).
-
-    Var[W] = gain²/n_in. Same distribution as JAX's ``lecun_uniform``.
-
-    Args:
-      gain: gain >= 0, float or (traced) scalar.
-      in_axis, out_axis: the fan axes, see :func:`fans`.
-
-    Returns:
-      An :class:`Initializer`.
-
-    >>> w = lecun_uniform()(jax.random.key(0), (784, 256))
-    >>> bool(abs(w).max() <= (3 / 784) ** 0.5)
-    True
-    """
-    gain = _check_scale("gain", gain)
-
-    def std_rule(g: jax.Array, n_in: int, n_out: int) -> jax.Array:
-        return g * math.sqrt(1.0 / n_in)
-
-    return _fan_scheme(gain, std_rule, "uniform", in_axis, out_axis)
-
-
-glorot_normal = xavier_normal
-glorot_uniform = xavier_uniform
-kaiming_normal = he_normal
-kaiming_uniform = he_uniform
-
-
-def orthogonal(gain: ArrayLike = 1.0, column_axis: int = -1) -> Initializer:
-    """Saxe et al. (2013, arXiv:1312.6120): a random (semi-)orthogonal W scaled by gain.
-
-    WᵀW = gain²·I when W (as a matrix) is tall or square, WWᵀ = gain²·I when it is wide; the
-    matrix has the column_axis as columns and all other axes flattened into rows. Each entry
-    has variance gain²/max(rows, cols). Drawn as Q of the QR decomposition of a Gaussian
-    matrix, with Q's columns multiplied by sign(diag R) so that Q is Haar-distributed
-    (Mezzadri 2007, math-ph/0609050), not biased by the QR routine's sign convention.
-
-    Args:
-      gain: gain >= 0, float or (traced) scalar.
-      column_axis: the axis that indexes the columns.
-
-    Returns:
-      An :class:`Initializer`.
-
-    >>> w = orthogonal()(jax.random.key(0), (64, 32))
-    >>> bool(jnp.allclose(w.T @ w, jnp.eye(32), atol=1e-5))
-    True
-    """
-    gain = _check_scale("gain", gain)
-
-    def init(key: jax.Array, shape: Sequence[int], dtype: DTypeLike = jnp.float32) -> jax.Array:
-        shape = _shape(shape)
-        dt, cdt = _dtypes(dtype)
-        if len(shape) < 2:
-            raise ValueError(f"orthogonal needs a shape of rank >= 2, got shape {shape}")
-        c = _axis(column_axis, shape, "column_axis")
-        n_cols = shape[c]
-        n_rows = math.prod(shape) // n_cols if n_cols else 0
-        if n_rows * n_cols == 0:
-            return jnp.zeros(shape, dt)
-        a = jax.random.normal(key, (max(n_rows, n_cols), min(n_rows, n_cols)), cdt)
-        q, r = jnp.linalg.qr(a)
-        d = jnp.sign(jnp.diagonal(r))
-        q = q * jnp.where(d == 0, 1.0, d)[None, :]
-        w = q if n_rows >= n_cols else q.T
-        w = jnp.moveaxis(w.reshape(*shape[:c], *shape[c + 1 :], n_cols), -1, c)
-        return (_as(gain, cdt) * w).astype(dt)
-
-    return init
-
-
-def delta_orthogonal(gain: ArrayLike = 1.0) -> Initializer:
-    """Xiao et al. (2018, arXiv:1806.05393): a conv kernel that is orthogonal at its centre.
-
-    For a kernel of shape ``(*k, c_in, c_out)`` with c_out >= c_in, every spatial tap is zero
-    except the centre ``k // 2``, which holds a random (semi-)orthogonal c_in × c_out matrix
-    H with H Hᵀ = gain²·I (see :func:`orthogonal`). The convolution then maps each input
-    position to itself by an isometry (times gain), the "delta-orthogonal" init that lets
-    very deep vanilla CNNs reach dynamical isometry at criticality. For a rank-2 shape (a
-    dense layer) it is :func:`orthogonal`, tall or wide.
-
-    Args:
-      gain: gain >= 0, float or (traced) scalar (for tanh at criticality, σ_w = gain).
-
-    Returns:
-      An :class:`Initializer`; ValueError for c_out < c_in.
-
-    >>> w = delta_orthogonal()(jax.random.key(0), (3, 3, 4, 8))
-    >>> bool(jnp.allclose(w[1, 1] @ w[1, 1].T, jnp.eye(4), atol=1e-5)), float(abs(w[0]).max())
-    (True, 0.0)
-    """
-    gain = _check_scale("gain", gain)
-    centre_init = orthogonal(gain)
-
-    def init(key: jax.Array, shape: Sequence[int], dtype: DTypeLike = jnp.float32) -> jax.Array:
-        shape = _shape(shape)
-        dt, _ = _dtypes(dtype)
-        if len(shape) < 2:
-            raise ValueError(f"delta_orthogonal needs a shape of rank >= 2, got shape {shape}")
-        if len(shape) == 2:  # a dense layer (e.g. a CNN's head): plain orthogonal
-            return centre_init(key, shape, dt)
-        c_in, c_out = shape[-2], shape[-1]
-        if c_out < c_in:
-            raise ValueError(
-                f"delta_orthogonal needs out channels >= in channels (an isometry), got "
-                f"shape {shape}: {c_in} in, {c_out} out"
-            )
-        centre = centre_init(key, (c_in, c_out), dt)
-        w = jnp.zeros(shape, dt)
-        return w.at[tuple(k // 2 for k in shape[:-2])].set(centre)
-
-    return init
-
-
-# ---------------------------------------------------------------- gains
-
-# torch.nn.init.calculate_gain's conventional values (leaky_relu is computed from its slope).
-_CONVENTIONAL_GAINS = {
-    "linear": 1.0,
-    "identity": 1.0,
-    "conv": 1.0,
-    "conv1d": 1.0,
-    "conv2d": 1.0,
-    "conv3d": 1.0,
-    "sigmoid": 1.0,
-    "tanh": 5.0 / 3.0,
-    "relu": math.sqrt(2.0),
-    "selu": 0.75,
-}
-_LEAKY_SLOPE = 0.01
-# Elementwise jax.nn activations looked up by name (with their default arguments).
-_JAX_NN_ACTIVATIONS = tuple(
-    "celu elu hard_sigmoid hard_silu hard_swish hard_tanh log_sigmoid mish relu6 silu "
-    "soft_sign softplus sparse_plus squareplus swish".split()
-)
-
-
-def _identity(x: jax.Array) -> jax.Array:
-    return x
-
-
-def _activations(param: float | None) -> dict[str, Callable[[jax.Array], jax.Array]]:
-    slope = _LEAKY_SLOPE if param is None else float(param)
-    fns: dict[str, Callable[[jax.Array], jax.Array]] = dict.fromkeys(
-        ("linear", "identity", "conv", "conv1d", "conv2d", "conv3d"), _identity
-    )
-    fns.update(
-        sigmoid=jax.nn.sigmoid,
-        tanh=jnp.tanh,
-        relu=jax.nn.relu,
-        selu=jax.nn.selu,
-        leaky_relu=functools.partial(jax.nn.leaky_relu, negative_slope=slope),
-        gelu=functools.partial(jax.nn.gelu, approximate=False),  # the exact (erf) GELU
-        softsign=jax.nn.soft_sign,
-    )
-    for name in _JAX_NN_ACTIVATIONS:
-        if hasattr(jax.nn, name):  # guard against renames across jax versions
-            fns[name] = getattr(jax.nn, name)
-    return fns
-
-
-def _activation(activation: str | Callable, param: float | None) -> Callable:
-    if callable(activation):
-        if param is not None:
-            raise ValueError("param is only used with activation='leaky_relu'")
-        return activation
-    fns = _activations(param)
-    _choice("activation", activation, sorted(fns))
-    if param is not None and activation != "leaky_relu":
-        raise ValueError(f"param is only used with activation='leaky_relu', not {activation!r}")
-    return fns[activation]
-
-
-# Gauss–Hermite (200 nodes) is off by 1e-5 for selu: quadrature of a smooth rule across a
-# kink converges slowly. So integrate the N(0, 1) density piecewise with Gauss–Legendre,
-# breaking at every kink of the built-in activations (0, ±1, ±3, ±6); |z| > 12 has mass 1e-33.
-_BREAKPOINTS = (-12.0, -6.0, -3.0, -1.0, 0.0, 1.0, 3.0, 6.0, 12.0)
-
-
-@functools.cache
-def _gaussian_quadrature(n: int = 64) -> tuple[np.ndarray, np.ndarray]:
-    """Nodes z and weights w with E[f(z)] ≈ Σ w f(z) for z ~ N(0, 1)."""
-    x, w = np.polynomial.legendre.leggauss(n)
-    lo, hi = np.array(_BREAKPOINTS[:-1])[:, None], np.array(_BREAKPOINTS[1:])[:, None]
-    z = (hi - lo) / 2 * x + (hi + lo) / 2
-    pdf = np.exp(-(z**2) / 2) / math.sqrt(2 * math.pi)
-    return z.ravel(), ((hi - lo) / 2 * w * pdf).ravel()
-
-
-def forward_gain(activation: str | Callable, param: float | None = None) -> float:
-    """g = 1/√E[φ(z)²], z ~ N(0, 1): the gain that keeps the forward second moment fixed.
-
-    With Var[W] = g²/n_in and unit-variance inputs, pre-activations keep unit variance
-    through φ. E is computed in float64 by Gauss–Legendre quadrature of the N(0, 1) density,
-    piecewise between the kinks of the built-in activations: exact to ~1e-15 for them (and
-    ~1e-15 for smooth callables; a callable with a kink elsewhere converges more slowly).
-
-    Args:
-      activation: a name (see :func:`gain`) or an elementwise jax-compatible callable.
-      param: leaky_relu's negative slope (default 0.01); only for ``"leaky_relu"``.
-
-    Returns:
-      g as a Python float.
-
-    >>> round(forward_gain("relu") ** 2, 12)
-    2.0
-    """
-    phi = _activation(activation, param)
-    x, w = _gaussian_quadrature()
-    # Evaluate eagerly in float64 even when called while some jit is tracing.
-    with jax.ensure_compile_time_eval(), jax.enable_x64(True):
-        y = np.asarray(phi(jnp.asarray(x)), dtype=np.float64)
-    second_moment = float(np.sum(w * y**2))
-    if not (math.isfinite(second_moment) and second_moment > 0):
-        raise ValueError(f"E[φ(z)²] = {second_moment} for {activation!r}; no finite gain")
-    return 1.0 / math.sqrt(second_moment)
-
-
-def gain(activation: str | Callable, param: float | None = None) -> float:
-    """The gain for an activation: the conventional value where one exists, else numeric.
-
-    Conventional (torch's ``calculate_gain``): linear, identity, conv, conv1d/2d/3d and
-    sigmoid 1; tanh 5/3; relu √2; leaky_relu √(2/(1 + a²)) with a = param (default 0.01);
-    selu 3/4. Every other name (gelu — the exact erf form —, elu, celu, silu/swish, softsign,
-    softplus, mish, ...; ``jax.nn`` functions with their defaults) and any callable gets
-    :func:`forward_gain`, 1/√E[φ(z)²]. The two differ: e.g. the numeric gain of sigmoid is
-    1.85, not 1, and of tanh 1.59, not 5/3.
-
-    Args:
-      activation: a name or an elementwise jax-compatible callable.
-      param: leaky_relu's negative slope; only for ``"leaky_relu"``.
-
-    Returns:
-      The gain, a Python float, to pass as ``gain=`` to xavier/he/lecun/orthogonal.
-
-    >>> gain("tanh")
-    1.6666666666666667
-    """
-    if isinstance(activation, str) and activation in _CONVENTIONAL_GAINS:
-        _activation(activation, param)  # rejects a param it does not use
-        return _CONVENTIONAL_GAINS[activation]
-    if activation == "leaky_relu":
-        a = _LEAKY_SLOPE if param is None else float(param)
-        return math.sqrt(2.0 / (1.0 + a**2))
-    return forward_gain(activation, param)
 
 
 # ---------------------------------------------------------------- registry

@@ -20,43 +20,26 @@ diagnostics it cannot record.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from functools import partial
 from typing import Any
 
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
 
+from initjax import activations as acts
 from initjax import init as schemes
 from initjax import nets, parametrization
 
 Array = jax.Array
 
-ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
-    "relu": nn.relu,
-    "leaky_relu": partial(nn.leaky_relu, negative_slope=0.01),
-    "tanh": jnp.tanh,
-    "sigmoid": nn.sigmoid,
-    "softsign": nn.soft_sign,
-    "gelu": partial(nn.gelu, approximate=False),
-    "selu": nn.selu,
-    "linear": lambda x: x,
-}
-
 
 def activation_names() -> tuple[str, ...]:
-    """Names accepted by ``MLP(activation=...)``."""
-    return tuple(sorted(ACTIVATIONS))
+    """Names accepted by ``MLP(activation=...)`` (:mod:`initjax.activations`)."""
+    return acts.names()
 
 
 def activation(name: str) -> Callable[[Array], Array]:
     """The activation function called ``name``; ValueError lists the valid names."""
-    try:
-        return ACTIVATIONS[name]
-    except KeyError:
-        raise ValueError(
-            f"unknown activation {name!r}; valid choices: {', '.join(activation_names())}"
-        ) from None
+    return acts.get(name).fn
 
 
 class SoftmaxRegression(nn.Module):

@@ -81,10 +81,6 @@ def curves_by(
         ax.legend(title=variables.label(var[by], by), fontsize=7, title_fontsize=7)
 
 
-def sigma_label(sigma: float) -> str:
-    return "0" if sigma == 0 else f"{sigma:g}"
-
-
 def symlog_sigma(ax: Any, sigmas: np.ndarray) -> None:
     """An x axis for σ grids that include 0: symmetric log with a linear part below the
     smallest positive σ."""
@@ -93,3 +89,17 @@ def symlog_sigma(ax: Any, sigmas: np.ndarray) -> None:
         ax.set_xscale("symlog", linthresh=float(positive.min()))
     elif positive.size:
         ax.set_xscale("log")
+
+
+def label(ax: Any, xlabel: str, ylabel: str, title: str, fontsize: float = 7) -> None:
+    """Axis labels, a small title and the legend: the finishing of every panel."""
+    ax.set(xlabel=xlabel, ylabel=ylabel)
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=fontsize)
+
+
+def log2_axis(ax: Any, values: np.ndarray) -> None:
+    """A base-2 log x axis ticked at the powers of two among ``values`` (depths, widths)."""
+    ax.set_xscale("log", base=2)
+    ticks = [int(d) for d in values if int(d) & (int(d) - 1) == 0]
+    ax.set_xticks(ticks, [str(d) for d in ticks])

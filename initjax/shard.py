@@ -12,6 +12,8 @@ of its first cell; the caller drops the padded cells from the result.
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Sequence
 from typing import Any
 
 import jax
@@ -86,3 +88,40 @@ def initialize(
     jax.distributed.initialize(
         coordinator_address=coordinator, num_processes=num_processes, process_id=process_id
     )
+
+
+SVD_DIAGNOSTICS = ("weight_rank", "layer_jacobian_sv")
+"""Recorded diagnostics that take an SVD (see :func:`grid_devices`)."""
+
+
+def grid_devices(record: Sequence[str], devices: list[Any] | None) -> list[Any] | None:
+    """The devices a grid that records ``record`` shards over: ``devices``, unless that would hang.
+
+    In jaxlib 0.10.2 a program that runs ``jnp.linalg.svd`` inside a grid sharded over two or
+    more XLA:CPU devices *of one process* can deadlock. A sweep that records an SVD diagnostic
+    (:data:`SVD_DIAGNOSTICS`) on such a mesh therefore runs on one device per process instead
+    (a warning says so; the result is the same, only slower), and an explicit ``devices`` list
+    that asks for it is refused with an error.
+    """
+    svd = [n for n in record if n in SVD_DIAGNOSTICS]
+    devs = jax.devices() if devices is None else list(devices)
+    here = [d for d in devs if d.process_index == jax.process_index()]
+    if not svd or sum(d.platform == "cpu" for d in here) < 2:
+        return devices
+    if devices is not None:
+        raise ValueError(
+            f"recording {svd} in a grid sharded over {len(here)} CPU devices of one process can "
+            "deadlock (XLA:CPU, jaxlib 0.10.2); pass one device per process, e.g. "
+            "devices=jax.devices()[:1], or record no SVD diagnostic"
+        )
+    first: dict[int, Any] = {}
+    for d in devs:
+        first.setdefault(d.process_index, d)
+    one_each = list(first.values())
+    warnings.warn(
+        f"recording {svd}: this sweep runs on {len(one_each)} device(s), one per process, not "
+        f"{len(devs)} (SVDs in a grid sharded over several XLA:CPU devices of one process can "
+        "deadlock)",
+        stacklevel=3,
+    )
+    return one_each

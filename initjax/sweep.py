@@ -44,14 +44,12 @@ import xarray as xr
 from initjax import aggregate, checkpoint, lock, plan, results, seal, train, variables
 from initjax import data as datasets
 from initjax.grid import (  # re-exported: the engine's names, as users have met them here
-    SVD_DIAGNOSTICS,
     Grid,
     Position,
     SweepState,
     advance_grid,
     attrs,
     compile_count,
-    grid_devices,
     init_grid,
     init_std,
     sigma_attrs,
@@ -64,14 +62,12 @@ from initjax.train import Config
 __all__ = [
     "INNER",
     "NOT_OUTER",
-    "SVD_DIAGNOSTICS",
     "Grid",
     "Position",
     "SweepState",
     "advance_grid",
     "attrs",
     "compile_count",
-    "grid_devices",
     "init_grid",
     "init_std",
     "outer_axes",

@@ -8,7 +8,7 @@ Convention: W_ij ~ N(0, σ_w²/N), b_i ~ N(0, σ_b²), h^l = W^l φ(h^{l−1}) +
 drawn over σ_w² and σ_b² (e.g. Schoenholz's σ_w² ∈ [1, 4], σ_b² = 0.05 is sigma_w ∈ [1, 2],
 sigma_b = √0.05). q^l is the per-unit second moment of h^l; c^l the correlation of two inputs.
 
-Activations: a name in :data:`ACTIVATIONS` (the same functions as ``initjax.models``: exact-erf
+Activations: a name of :mod:`initjax.activations` (the same table as ``initjax.models``: exact-erf
 GELU, leaky ReLU slope 0.01) or any elementwise callable jnp → jnp; φ′ is taken by ``jax.jvp``.
 relu, leaky_relu and linear are positively homogeneous and use closed forms (Cho & Saul's
 arc-cosine kernels), everything else quadrature.
@@ -27,9 +27,7 @@ q* and c* come from ``lax.while_loop``: differentiate through them in forward mo
 
 from __future__ import annotations
 
-import dataclasses
 import functools
-import math
 from collections.abc import Callable
 
 import jax
@@ -37,265 +35,35 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from initjax import activations as acts
+from initjax.errors import unknown
+from initjax.meanfield import (
+    critical_kernel,
+    deriv,
+    k_c_star,
+    k_chi1,
+    k_xi_c,
+    k_xi_q,
+    m_phiphi,
+    qmap,
+    solve_q_star,
+    tolerance,
+)
+
 Array = jax.Array
 Activation = str | Callable[[Array], Array]
 
 
-@dataclasses.dataclass(frozen=True)
-class _Act:
-    """An activation plus what the theory can exploit about it (hashable: a static jit arg)."""
-
-    fn: Callable[[Array], Array]
-    slope: float | None = None  # φ(u) = max(u, 0) + slope·min(u, 0): homogeneous, closed forms
-    odd: bool = False  # φ(−u) = −φ(u): at σ_b = 0 the transition is σ_w = 1/|φ′(0)|
-
-
-def _identity(x: Array) -> Array:
-    return x
-
-
-ACTIVATIONS: dict[str, _Act] = {
-    "tanh": _Act(jnp.tanh, odd=True),
-    "relu": _Act(jax.nn.relu, slope=0.0),
-    "linear": _Act(_identity, slope=1.0),
-    "sigmoid": _Act(jax.nn.sigmoid),
-    "erf": _Act(jax.scipy.special.erf, odd=True),
-    "hard_tanh": _Act(jax.nn.hard_tanh, odd=True),
-    "selu": _Act(jax.nn.selu),
-    "gelu": _Act(functools.partial(jax.nn.gelu, approximate=False)),
-    "softsign": _Act(jax.nn.soft_sign, odd=True),
-    "leaky_relu": _Act(functools.partial(jax.nn.leaky_relu, negative_slope=0.01), slope=0.01),
-}
-
-# ---------------------------------------------------------------- quadrature rules (numpy, f64)
-_EDGES = np.array([0.0, 1e-3, 1e-2, 0.1, 0.3, 1.0, 2.0, 3.5, 5.5, 8.0, 11.0])
-_GL_X, _GL_W = np.polynomial.legendre.leggauss(16)
-_TH_X, _TH_W = np.polynomial.legendre.leggauss(24)
-
-
-def _graded_rule(weight: Callable[[np.ndarray], np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    lo, hi = _EDGES[:-1, None], _EDGES[1:, None]
-    x = lo + (hi - lo) * (_GL_X[None, :] + 1.0) / 2.0
-    return x.ravel(), ((hi - lo) / 2.0 * _GL_W[None, :] * weight(x)).ravel()
-
-
-# ∫_0^∞ h(z) ρ(z) dz (weights sum to 1/2) and ∫_0^∞ h(r) r e^{−r²/2} dr (weights sum to 1).
-_Z, _WZ = _graded_rule(lambda z: np.exp(-z * z / 2.0) / math.sqrt(2.0 * math.pi))
-_R, _WR = _graded_rule(lambda r: r * np.exp(-r * r / 2.0))
-
-
-def _expect_1d(f: Callable[[Array], Array], q: Array) -> Array:
-    """∫Dz f(√q z), for elementwise f."""
-    z = jnp.asarray(_Z, q.dtype)
-    u = jnp.sqrt(q) * z
-    return jnp.sum(jnp.asarray(_WZ, q.dtype) * (f(u) + f(-u)))
-
-
-def _expect_2d(f: Callable[[Array, Array], Array], q: Array, c: Array) -> Array:
-    """∫Dz1 Dz2 f(u1, u2), u1 = √q z1, u2 = √q (c z1 + √(1−c²) z2), in polar coordinates."""
-    dt = q.dtype
-    beta = jnp.arccos(jnp.clip(c, -1.0, 1.0))  # u2 = √q r cos(θ − β)
-    kink = jnp.where(beta <= math.pi / 2, beta + math.pi / 2, beta - math.pi / 2)
-    a, b = jnp.minimum(kink, math.pi / 2), jnp.maximum(kink, math.pi / 2)
-    lo = jnp.stack([jnp.zeros((), dt), a, b])
-    hi = jnp.stack([a, b, jnp.full((), math.pi, dt)])
-    x, w = jnp.asarray(_TH_X, dt), jnp.asarray(_TH_W, dt)
-    theta = (lo[:, None] + (hi - lo)[:, None] * (x[None, :] + 1.0) / 2.0).reshape(-1)
-    w_theta = ((hi - lo)[:, None] / 2.0 * w[None, :]).reshape(-1) / (2.0 * math.pi)
-    r = jnp.asarray(_R, dt)[:, None]
-    u1 = jnp.sqrt(q) * r * jnp.cos(theta)[None, :]
-    u2 = jnp.sqrt(q) * r * jnp.cos(theta - beta)[None, :]
-    w2 = jnp.asarray(_WR, dt)[:, None] * w_theta[None, :]
-    return jnp.sum(w2 * (f(u1, u2) + f(-u1, -u2)))
-
-
-def _deriv(fn: Callable[[Array], Array]) -> Callable[[Array], Array]:
-    return lambda u: jax.jvp(fn, (u,), (jnp.ones_like(u),))[1]
-
-
-# -------------------------------------------------- the Gaussian moments the maps are made of
-def _m_phi2(act: _Act, q: Array) -> Array:
-    """∫Dz φ(√q z)²."""
-    if act.slope is not None:
-        return q * (1.0 + act.slope**2) / 2.0
-    return _expect_1d(lambda u: act.fn(u) ** 2, q)
-
-
-def _m_dphi2(act: _Act, q: Array) -> Array:
-    """∫Dz φ′(√q z)²; q-independent for homogeneous φ."""
-    if act.slope is not None:
-        return jnp.full_like(q, (1.0 + act.slope**2) / 2.0)
-    dphi = _deriv(act.fn)
-    return _expect_1d(lambda u: dphi(u) ** 2, jnp.minimum(q, 1e12))  # q* = ∞: the limit
-
-
-def _m_phiphi(act: _Act, q: Array, c: Array) -> Array:
-    """∫Dz1Dz2 φ(u1)φ(u2) (arc-cosine kernel of degree 1 for homogeneous φ)."""
-    if act.slope is not None:
-        a, c = act.slope, jnp.clip(c, -1.0, 1.0)
-        k1 = (jnp.sqrt(1.0 - c * c) + (math.pi - jnp.arccos(c)) * c) / (2.0 * math.pi)
-        return q * (a * c + (1.0 - a) ** 2 * k1)
-    return _expect_2d(lambda u1, u2: act.fn(u1) * act.fn(u2), q, c)
-
-
-def _m_dphidphi(act: _Act, q: Array, c: Array) -> Array:
-    """∫Dz1Dz2 φ′(u1)φ′(u2) (arc-cosine kernel of degree 0 for homogeneous φ)."""
-    if act.slope is not None:
-        a, c = act.slope, jnp.clip(c, -1.0, 1.0)
-        return a + (1.0 - a) ** 2 * (math.pi - jnp.arccos(c)) / (2.0 * math.pi)
-    dphi = _deriv(act.fn)
-    return _expect_2d(lambda u1, u2: dphi(u1) * dphi(u2), q, c)
-
-
-# ----------------------------------------------------------------- jitted scalar kernels
-_STATIC = ("act", "max_iter")
-_MAX_ITER = 200
-
-
-def _tol(tol: float | None, x: Array) -> Array:
-    return jnp.asarray(16 * jnp.finfo(x.dtype).eps if tol is None else tol, x.dtype)
-
-
-def _qmap(act: _Act, q: Array, sw: Array, sb: Array) -> Array:
-    return sw**2 * _m_phi2(act, q) + sb**2
-
-
-def _qmap_slope(act: _Act, q: Array, sw: Array, sb: Array) -> Array:
-    """∂q^l/∂q^{l−1}; at q = 0 taken as the limit (√q is not differentiable there)."""
-    q_safe = jnp.maximum(q, 1e-20)
-    return jax.jvp(lambda x: _qmap(act, x, sw, sb), (q_safe,), (jnp.ones_like(q),))[1]
-
-
-@functools.partial(jax.jit, static_argnames=_STATIC)
-def _q_star(act: _Act, sw: Array, sb: Array, q0: Array, max_iter: int, tol: Array) -> Array:
-    if act.slope is not None:  # q ← m q + σ_b² with m = χ₁: solve it
-        m = sw**2 * (1.0 + act.slope**2) / 2.0
-        marginal = jnp.abs(m - 1.0) <= 8 * jnp.finfo(sw.dtype).eps
-        q_fix = jnp.where(m < 1.0, sb**2 / jnp.where(m < 1.0, 1.0 - m, 1.0), jnp.inf)
-        return jnp.where(marginal, jnp.where(sb == 0.0, q0, jnp.inf), q_fix)
-
-    State = tuple[Array, Array, Array, Array, Array]  # i, q, done, climbing, last Newton |Δq|
-
-    def step(state: State) -> State:
-        i, q, _, _, last = state
-        f, g_slope = _qmap(act, q, sw, sb), _qmap_slope(act, q, sw, sb) - 1.0
-        newton = q - (f - q) / jnp.where(g_slope < 0.0, g_slope, -1.0)
-        # Plain iteration first (it moves monotonically towards q*), then Newton: near the
-        # critical line the map's slope → 1 and iteration alone would take thousands of steps.
-        use = (i >= 20) & (g_slope < 0.0) & (newton >= 0.0) & jnp.isfinite(newton)
-        q_new = jnp.where(use, newton, f)
-        dq = jnp.abs(q_new - q)
-        # relative (q* may be tiny), or Newton steps stopped shrinking: float noise reached
-        done = (dq <= tol * jnp.abs(q_new)) | (use & (dq >= last))
-        climbing = (f > q) & (g_slope >= 0.0)  # going up with slope ≥ 1: no q* ahead
-        return i + 1, q_new, done, climbing, jnp.where(use, dq, jnp.inf)
-
-    def cond(state: State) -> Array:
-        i, q, done, _, _ = state
-        return (i < max_iter) & ~done & jnp.isfinite(q)
-
-    false, inf = jnp.zeros((), bool), jnp.full_like(q0, jnp.inf)
-    init = (jnp.zeros((), jnp.int32), q0, false, false, inf)
-    _, q, done, climbing, _ = lax.while_loop(cond, step, init)
-    return jnp.where(jnp.isfinite(q) & (done | ~climbing), q, jnp.inf)
-
-
-@functools.partial(jax.jit, static_argnames=_STATIC)
-def _c_star(
-    act: _Act, sw: Array, sb: Array, qs: Array, ordered: Array, max_iter: int, tol: Array
-) -> Array:
-    """c* at q = q* > 0 by Newton from c = 0: the c-map is convex with c_map(1) = 1, so from the
-    left Newton climbs monotonically to its smallest fixed point (c* < 1 iff χ₁ > 1)."""
-
-    def step(state: tuple[Array, Array, Array]) -> tuple[Array, Array, Array]:
-        i, c, _ = state
-        g = (sw**2 * _m_phiphi(act, qs, c) + sb**2) / qs - c
-        g_slope = sw**2 * _m_dphidphi(act, qs, c) - 1.0  # Price: ∂c^l/∂c^{l−1} = σ_w²E[φ′φ′]
-        c_new = jnp.clip(c - g / jnp.minimum(g_slope, -1e-12), 0.0, 1.0)
-        return i + 1, c_new, (c_new - c <= tol)  # no more upward progress: converged or noise
-
-    def cond(state: tuple[Array, Array, Array]) -> Array:
-        return (state[0] < max_iter) & ~state[2]
-
-    init = (jnp.zeros((), jnp.int32), jnp.zeros_like(qs), ordered)  # ordered: c* = 1, no loop
-    return jnp.where(ordered, 1.0, lax.while_loop(cond, step, init)[1])
-
-
-# Each maps (act, σ_w, σ_b, q0) to one quantity at the length map's fixed point q*.
-def _k_q_star(act: _Act, sw: Array, sb: Array, q0: Array) -> Array:
-    return _q_star(act, sw, sb, q0, _MAX_ITER, _tol(None, sw))
-
-
-def _k_chi1(act: _Act, sw: Array, sb: Array, q0: Array) -> Array:
-    return sw**2 * _m_dphi2(act, _k_q_star(act, sw, sb, q0))
-
-
-def _k_c_star(act: _Act, sw: Array, sb: Array, q0: Array) -> Array:
-    qs = _k_q_star(act, sw, sb, q0)
-    ordered = sw**2 * _m_dphi2(act, qs) <= 1.0  # includes q* = 0 (σ_b = 0)
-    q_ok = jnp.where(jnp.isfinite(qs) & (qs > 0.0), qs, 1.0)
-    cs = _c_star(act, sw, sb, q_ok, ordered, _MAX_ITER, _tol(None, sw))
-    return jnp.where(jnp.isfinite(qs), cs, jnp.nan)
-
-
-def _k_xi_c(act: _Act, sw: Array, sb: Array, q0: Array) -> Array:
-    """−1/ln χ_c with χ_c = χ₁ when ordered (c* = 1), else σ_w² E[φ′φ′] at c*; NaN at q* = ∞."""
-    qs = _k_q_star(act, sw, sb, q0)
-    chi_1 = sw**2 * _m_dphi2(act, qs)
-    chi_c = chi_1
-    if act.slope is None:  # homogeneous φ with a finite q* is never chaotic
-        q_ok = jnp.where(jnp.isfinite(qs) & (qs > 0.0), qs, 1.0)
-        cs = _c_star(act, sw, sb, q_ok, chi_1 <= 1.0, _MAX_ITER, _tol(None, sw))
-        chi_c = jnp.where(chi_1 <= 1.0, chi_1, sw**2 * _m_dphidphi(act, q_ok, cs))
-    return jnp.where(jnp.isfinite(qs), _depth_scale(chi_c), jnp.nan)
-
-
-def _k_xi_q(act: _Act, sw: Array, sb: Array, q0: Array) -> Array:
-    qs = _k_q_star(act, sw, sb, q0)
-    slope = _qmap_slope(act, jnp.where(jnp.isfinite(qs), qs, 1.0), sw, sb)
-    return jnp.where(jnp.isfinite(qs), _depth_scale(slope), jnp.nan)
-
-
-def _depth_scale(chi: Array) -> Array:
-    """−1/ln χ, infinite at χ ≥ 1 (where ln χ ≥ 0 would give a negative or −∞ scale)."""
-    return jnp.where(chi >= 1.0, jnp.inf, -1.0 / jnp.log(chi))
-
-
-@functools.partial(jax.jit, static_argnames=(*_STATIC, "steps"))
-def _critical(act: _Act, sb: Array, lo: Array, hi: Array, max_iter: int, steps: int) -> Array:
-    if act.slope is not None:  # χ₁ = σ_w²(1 + a²)/2 whatever q is
-        return jnp.full_like(sb, math.sqrt(2.0 / (1.0 + act.slope**2)))
-    one, tol = jnp.ones_like(sb), 16 * jnp.finfo(sb.dtype).eps
-
-    def ordered(sw: Array) -> Array:  # NaN (q* = ∞ for unbounded φ) counts as chaotic
-        return sw**2 * _m_dphi2(act, _q_star(act, sw, sb, one, max_iter, tol)) < 1.0
-
-    def bisect(_: int, bounds: tuple[Array, Array]) -> tuple[Array, Array]:
-        a, b = bounds
-        mid = jnp.sqrt(a * b)  # geometric: the bracket spans decades
-        is_ordered = ordered(mid)
-        return jnp.where(is_ordered, mid, a), jnp.where(is_ordered, b, mid)
-
-    a, b = lax.fori_loop(0, steps, bisect, (lo, hi))
-    found = ordered(lo) & ~ordered(hi)
-    sw_c = jnp.where(found, jnp.sqrt(a * b), jnp.nan)
-    if act.odd:
-        # At σ_b = 0 the ordered phase has q* = 0, so χ₁ = σ_w²φ′(0)² exactly there; on the chaotic
-        # side χ₁ − 1 grows only like (σ_w − σ_c)², which float32 bisection resolves to ~1e-3.
-        dphi0 = _deriv(act.fn)(jnp.zeros_like(sb))
-        sw_c = jnp.where(sb == 0.0, 1.0 / jnp.abs(dphi0), sw_c)
-    return sw_c
+_Act = acts.Activation  # fn, odd, slope: what the theory exploits (hashable: a static jit arg)
 
 
 # ----------------------------------------------------------------------------- public API
 def _resolve(activation: Activation) -> _Act:
     if isinstance(activation, str):
-        if activation not in ACTIVATIONS:
-            raise ValueError(
-                f"unknown activation {activation!r}; valid names: {', '.join(sorted(ACTIVATIONS))}"
-                " (or pass an elementwise callable jnp -> jnp)"
-            )
-        return ACTIVATIONS[activation]
+        if activation not in acts.TABLE:
+            hint = " (or pass an elementwise callable jnp -> jnp)"
+            raise unknown("activation", activation, acts.names(), hint)
+        return acts.TABLE[activation]
     if callable(activation):
         return _Act(activation)
     raise ValueError(f"activation must be a name or a callable, got {activation!r}")
@@ -336,7 +104,7 @@ def q_map(
     Args:
       q: q^{l−1}, second moment per unit of the previous pre-activations (≥ 0).
       sigma_w, sigma_b: standard deviations (weights N(0, σ_w²/N), biases N(0, σ_b²)).
-      activation: a name in ``ACTIVATIONS`` or an elementwise callable.
+      activation: a name of :mod:`initjax.activations` or an elementwise callable.
 
     Returns:
       q^l, broadcast over the arguments.
@@ -352,7 +120,7 @@ def q_map(
         _nonneg(sigma_w, "sigma_w"),
         _nonneg(sigma_b, "sigma_b"),
     )
-    return jnp.vectorize(functools.partial(_qmap, act))(q, sw, sb)
+    return jnp.vectorize(functools.partial(qmap, act))(q, sw, sb)
 
 
 def q_star(
@@ -392,7 +160,7 @@ def q_star(
         _nonneg(sigma_b, "sigma_b"),
         _nonneg(q0, "q0", _MOMENT),
     )
-    fn = functools.partial(_q_star, act, max_iter=max_iter, tol=_tol(tol, sw))
+    fn = functools.partial(solve_q_star, act, max_iter=max_iter, tol=tolerance(tol, sw))
     return jnp.vectorize(fn)(sw, sb, q0_)
 
 
@@ -415,7 +183,7 @@ def chi1(
 
     Poole et al. 2016, χ₁ and the order-to-chaos transition; Schoenholz et al. 2017.
     """
-    return _broadcast_at_q_star(_k_chi1, sigma_w, sigma_b, activation, q0)
+    return _broadcast_at_q_star(k_chi1, sigma_w, sigma_b, activation, q0)
 
 
 def c_map(
@@ -450,7 +218,7 @@ def c_map(
     )
 
     def one(c: Array, q: Array, sw: Array, sb: Array) -> Array:
-        return (sw**2 * _m_phiphi(act, q, c) + sb**2) / _qmap(act, q, sw, sb)
+        return (sw**2 * m_phiphi(act, q, c) + sb**2) / qmap(act, q, sw, sb)
 
     return jnp.vectorize(one)(c_, q_, sw, sb)
 
@@ -474,7 +242,7 @@ def c_star(
 
     Poole et al. 2016, the correlation map's fixed point; Schoenholz et al. 2017.
     """
-    return _broadcast_at_q_star(_k_c_star, sigma_w, sigma_b, activation, q0)
+    return _broadcast_at_q_star(k_c_star, sigma_w, sigma_b, activation, q0)
 
 
 def xi_c(
@@ -500,7 +268,7 @@ def xi_c(
 
     Schoenholz et al. 2017, the depth scale of correlations.
     """
-    return _broadcast_at_q_star(_k_xi_c, sigma_w, sigma_b, activation, q0)
+    return _broadcast_at_q_star(k_xi_c, sigma_w, sigma_b, activation, q0)
 
 
 def xi_q(
@@ -521,7 +289,7 @@ def xi_q(
 
     Schoenholz et al. 2017, the depth scale of lengths.
     """
-    return _broadcast_at_q_star(_k_xi_q, sigma_w, sigma_b, activation, q0)
+    return _broadcast_at_q_star(k_xi_q, sigma_w, sigma_b, activation, q0)
 
 
 def critical_sigma_w(
@@ -558,7 +326,7 @@ def critical_sigma_w(
     lo, hi = (jnp.asarray(b, sb.dtype) for b in bracket)
     if not 0.0 < bracket[0] < bracket[1]:
         raise ValueError(f"bracket must be (low, high) with 0 < low < high, got {bracket!r}")
-    return jnp.vectorize(lambda sb: _critical(act, sb, lo, hi, 200, steps))(sb)
+    return jnp.vectorize(lambda sb: critical_kernel(act, sb, lo, hi, 200, steps))(sb)
 
 
 def predicted_variances(
@@ -599,7 +367,7 @@ def predicted_variances(
 
     def one(q0: Array, sw: Array, sb: Array) -> Array:
         def layer(q: Array, _: None) -> tuple[Array, Array]:
-            q_next = _qmap(act, q, sw, sb)
+            q_next = qmap(act, q, sw, sb)
             return q_next, q_next
 
         q1 = sw**2 * q0 + sb**2
@@ -636,3 +404,31 @@ def trainable_depth(
     if not factor > 0.0:
         raise ValueError(f"factor must be > 0, got {factor!r}")
     return factor * xi_c(sigma_w, sigma_b, activation, q0=q0)
+
+
+def v_d(q: object, activation: Activation = "tanh") -> np.ndarray:
+    """v_D(q) = E[φ′(√q z)⁴]/E[φ′(√q z)²]² − 1, z ~ N(0, 1): the spread one φ adds to J's spectrum.
+
+    Pennington et al. 2017 (arXiv:1711.04735): with free W, the spread Var(s²)/E[s²]² of the
+    input–output Jacobian adds v_D(q^l) per nonlinearity (:mod:`initjax.spectra`). Piecewise-
+    linear φ (slope a below 0, 1 above) have v_D = 2(1 + a⁴)/(1 + a²)² − 1 for every q (ReLU 1,
+    linear 0). Otherwise a trapezoid rule on a fine grid (spectrally accurate for smooth φ′;
+    Gauss–Hermite nodes are too sparse for tanh's narrow sech⁴(√q z) at large q), in float64
+    numpy; tanh uses φ′ = 1 − tanh², any other φ its derivative by ``jax.jvp``.
+
+    >>> float(v_d(1.0, "relu"))
+    1.0
+    """
+    q_ = np.asarray(q, dtype=np.float64)
+    act = _resolve(activation)
+    if act.slope is not None:
+        a = act.slope
+        return np.full_like(q_, 2 * (1 + a**4) / (1 + a**2) ** 2 - 1)
+    z = np.linspace(-12.0, 12.0, 9601)
+    w = np.exp(-(z**2) / 2)
+    u = np.sqrt(q_)[..., None] * z
+    if act.fn is jnp.tanh:
+        d2 = (1 - np.tanh(u) ** 2) ** 2
+    else:
+        d2 = np.asarray(deriv(act.fn)(jnp.asarray(u)), np.float64) ** 2
+    return (d2**2 @ w) * w.sum() / (d2 @ w) ** 2 - 1

@@ -5,11 +5,16 @@ this conftest (pytest imports it before any test module).
 """
 
 import os
+from pathlib import Path
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 _flags = os.environ.get("XLA_FLAGS", "")
 if "xla_force_host_platform_device_count" not in _flags:
     os.environ["XLA_FLAGS"] = (_flags + " --xla_force_host_platform_device_count=2").strip()
+
+# The research scripts of this checkout, whatever the working directory or installed copy.
+EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
+os.environ["INITJAX_EXPERIMENTS"] = str(EXPERIMENTS)
 
 import jax  # noqa: E402
 import pytest  # noqa: E402
@@ -51,15 +56,33 @@ def quick_runs(tmp_path_factory):
     return the same rows) and ``quick_runs.root`` is the output folder, laid out as
     ``initjax reproduce --quick`` lays out ``runs/``.
     """
-    from initjax.experiments import base
+    from initjax import study
 
     root = tmp_path_factory.mktemp("runs")
     done: dict[str, list] = {}
 
     def get(name: str) -> list:
         if name not in done:
-            done[name] = base.run_one(name, root, "quick", progress=False)
+            done[name] = study.run_one(name, root, "quick", progress=False)
         return done[name]
 
     get.root = root  # type: ignore[attr-defined]
     return get
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests that use an experiment's quick run are end to end: ``-m "not e2e"`` skips them.
+
+    ``slow`` tests are left out unless ``-m`` names them (``-m slow``); this is done here
+    rather than with ``addopts = -m "not slow"`` so that ``-m "not e2e"`` does not bring them
+    back (a second ``-m`` replaces the first).
+    """
+    for item in items:
+        if "quick_runs" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.e2e)
+    if "slow" in (config.getoption("markexpr") or ""):
+        return
+    kept = [item for item in items if item.get_closest_marker("slow") is None]
+    if len(kept) < len(items):
+        config.hook.pytest_deselected(items=[i for i in items if i not in kept])
+        items[:] = kept

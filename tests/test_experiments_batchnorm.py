@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
-from initjax import results
-from initjax.experiments import batchnorm
+from initjax import results, study
+
+batchnorm = study.load("batchnorm")
 
 
 @pytest.fixture(scope="module")
@@ -60,3 +61,14 @@ def test_figures_exist(bn, quick_runs):
     out = quick_runs.root / "batchnorm"
     assert (out / "batchnorm.png").stat().st_size > 10_000
     assert (out / "batchnorm.svg").exists()
+
+
+def test_measure_on_quick_results(bn):
+    rows, res = bn
+    m = batchnorm.measure(res)
+    assert m["seeds"] == res.sizes["seed"] and m["s_lo"] < m["s_mid"] < m["s_hi"]
+    assert m["decades"]["batchnorm"] > m["decades"]["none"]
+    assert np.all(np.abs(m["ratio"] - 1) < 0.1)
+    assert batchnorm.verdict(m) == rows
+    m["decades"] = {"batchnorm": 0.0, "none": 1.0}  # BN narrowing the window fails the row
+    assert row(batchnorm.verdict(m), "C9: BN widens").passed is False

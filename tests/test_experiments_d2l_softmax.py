@@ -5,7 +5,9 @@ import math
 import numpy as np
 import pytest
 
-from initjax import results
+from initjax import results, study
+
+exp = study.load("d2l_softmax")
 
 
 @pytest.fixture(scope="module")
@@ -34,3 +36,14 @@ def test_d2l_verdict_rows_all_pass_and_figures_exist(d2l, quick_runs):
     out = quick_runs.root / "d2l_softmax"
     assert (out / "d2l_softmax.png").stat().st_size > 10_000
     assert (out / "d2l_softmax.svg").exists()
+
+
+def test_measure_on_quick_results(d2l):
+    rows, res = d2l
+    m = exp.measure(res)
+    assert len(m["acc"]) == 3 and m["epochs"] == 10 and m["big_sigma"] == 1.0
+    assert 0.43 <= np.mean(m["loss"]) <= 0.47 and np.mean(m["init_loss_big"]) > 2 * math.log(10)
+    assert max(abs(r - 1) for r in m["logit_ratio"]) < 0.1
+    assert exp.verdict(m) == rows
+    m["zero_acc"] = [a - 0.02 for a in m["acc"]]  # W = 0 two points worse would fail C1
+    assert exp.verdict(m)[1].passed is False

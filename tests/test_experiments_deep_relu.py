@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from initjax import init, results
-from initjax.experiments import deep_relu
+from initjax import init, results, study
+
+deep_relu = study.load("deep_relu")
 
 
 @pytest.fixture(scope="module")
@@ -67,3 +68,15 @@ def test_quick_rows_all_decided_and_pass_and_figures_exist(deep, quick_runs):
     out = quick_runs.root / "deep_relu"
     assert (out / "deep_relu.png").stat().st_size > 10_000
     assert (out / "deep_relu.svg").exists()
+
+
+def test_measure_on_quick_results(deep):
+    rows, res = deep
+    m = deep_relu.measure(res)
+    assert (m["mid"], m["deep"], m["epochs"]) == (10, 30, 10)
+    assert np.all(np.asarray(m["final_loss_deep"]["he"]) < deep_relu.LOSS_THRESHOLD)
+    assert np.all(np.abs(np.asarray(m["final_loss_deep"]["xavier"]) - math.log(10)) < 0.02)
+    assert m["act_ratio"]["xavier"] == pytest.approx(2**-0.5, abs=0.05)
+    assert deep_relu.verdict(m) == rows
+    m["final_loss_deep"]["xavier"] = [1.0] * len(m["final_loss_deep"]["xavier"])  # it learned
+    assert row(deep_relu.verdict(m), "C8 at 30 layers: Xavier stalls").passed is False

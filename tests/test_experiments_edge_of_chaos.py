@@ -3,8 +3,10 @@
 import numpy as np
 import pytest
 
-from initjax import data, results, theory
-from initjax.experiments.edge_of_chaos import CONFIGS, SIGMA_B2, trainable
+from initjax import data, results, study, theory
+
+exp = study.load("edge_of_chaos")
+CONFIGS, SIGMA_B2, trainable = exp.CONFIGS, exp.SIGMA_B2, exp.trainable
 
 
 @pytest.fixture(scope="module")
@@ -61,3 +63,15 @@ def test_figures_exist(eoc):
     _, out = eoc
     assert (out / "edge_of_chaos.png").stat().st_size > 10_000
     assert (out / "edge_of_chaos.svg").exists()
+
+
+def test_measure_on_quick_results(eoc):
+    rows, out = eoc
+    m = exp.measure(exp.load(out))
+    assert m["q_worst_rel_error"] <= exp.Q_TOLERANCE
+    assert abs(m["critical_sigma_w2"] - exp.PUBLISHED_CRITICAL_SW2) < 0.01
+    assert len(m["deepest_trainable"]) == len(m["sigma_w2"]) == 4
+    assert m["sigma_w2"][m["best"]] == m["sigma_w2"][m["nearest_critical"]] == 1.76
+    assert exp.verdict(m) == rows
+    m["critical_sigma_w2"] = 2.0  # a wrong critical point fails its row
+    assert row(exp.verdict(m), "critical init").passed is False

@@ -5,14 +5,16 @@ import math
 import numpy as np
 import pytest
 
-from initjax.experiments import saturation
+from initjax import study
+
+saturation = study.load("saturation")
 
 
 @pytest.fixture(scope="module")
 def sat(quick_runs):
     rows = quick_runs("saturation")
     out = quick_runs.root / "saturation"
-    return rows, saturation._load(out), out
+    return rows, saturation.load(out), out
 
 
 def row(rows, start):
@@ -22,7 +24,7 @@ def row(rows, start):
 
 def test_saturating_scale_solves_max_softmax_equal_to_099():
     g = np.random.default_rng(1).standard_normal((50, 10))
-    s = saturation._saturating_scale(g)
+    s = saturation.saturating_scale(g)
     p = np.exp(s[:, None] * g)
     np.testing.assert_allclose((p / p.sum(1, keepdims=True)).max(1), 0.99, rtol=1e-9)
 
@@ -75,3 +77,15 @@ def test_figures_exist(sat):
     _, _, out = sat
     assert (out / "saturation.png").stat().st_size > 10_000
     assert (out / "saturation.svg").exists()
+
+
+def test_measure_on_quick_results(sat):
+    rows, nets, _ = sat
+    m = saturation.measure(nets)
+    assert m["smallest"] * 1e4 <= m["largest"]
+    assert max(m["dev"].values()) <= m["tol"]
+    assert abs(math.log(m["s50"] / m["p50"])) <= math.log(1.25)
+    assert set(m["first_err"]) == {"tanh_2", "sigmoid_2"} == set(m["deep"])
+    assert saturation.verdict(m) == rows
+    m["first_err"]["tanh_2"] = 0.2  # a first layer off its prediction fails the row
+    assert row(saturation.verdict(m), "C2: large σ saturates tanh").passed is False

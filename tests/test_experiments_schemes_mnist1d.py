@@ -6,7 +6,9 @@ import jax
 import numpy as np
 import pytest
 
-from initjax import init, results
+from initjax import init, results, study
+
+exp = study.load("schemes_mnist1d")
 
 
 @pytest.fixture(scope="module")
@@ -61,3 +63,13 @@ def test_quick_rows_all_pass_and_figures_exist(schemes, quick_runs):
     out = quick_runs.root / "schemes_mnist1d"
     assert (out / "schemes_mnist1d.png").stat().st_size > 10_000
     assert (out / "schemes_mnist1d.svg").exists()
+
+
+def test_measure_on_quick_results(schemes):
+    rows, res = schemes
+    m = exp.measure(res)
+    assert set(m["acc"]) == {str(r) for r in res.run.values} and m["steps"] > 0
+    assert np.all(m["acc"]["zeros"] <= m["majority"] + 1e-6)
+    assert exp.verdict(m) == rows
+    m["acc"]["zeros"] = m["acc"]["zeros"] + 0.5  # an all-zero net that learned fails C1
+    assert exp.verdict(m)[2].passed is False

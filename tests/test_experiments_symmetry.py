@@ -5,8 +5,9 @@ import math
 import numpy as np
 import pytest
 
-from initjax import results
-from initjax.experiments import symmetry
+from initjax import results, study
+
+symmetry = study.load("symmetry")
 
 
 @pytest.fixture(scope="module")
@@ -86,3 +87,16 @@ def test_figures_exist(sym):
     _, _, out = sym
     assert (out / "symmetry.png").stat().st_size > 10_000
     assert (out / "symmetry.svg").exists()
+
+
+def test_measure_on_quick_results(sym):
+    rows, r, _ = sym
+    m = symmetry.measure(r)
+    assert m["data"] == "MNIST-1D" and m["hidden"] == 128
+    assert m["dist"].max() == 0.0 and np.all(m["rank"] == 1)
+    assert m["moved"].max() == 0.0
+    assert np.all(np.abs(m["zero_loss"] - m["prior_entropy"]) <= 1e-3)
+    assert [c["sigma"] for c in m["bias"]] == [0.01, 0.1]
+    assert symmetry.verdict(m) == rows
+    m["dist"] = m["dist"] + 1e-3  # hidden units drifting apart would fail the C1 row
+    assert row(symmetry.verdict(m), "C1 (MLP, constant W): hidden units").passed is False

@@ -4,6 +4,7 @@ jax.nn.initializers, gains, orthogonality, vmap/jit over traced scales, errors, 
 import doctest
 import math
 
+import chex
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -431,11 +432,57 @@ def test_fans_examples():
     assert ii.fans((784, 256)) == (784, 256)
     assert ii.fans((32, 16, 3, 3), in_axis=1, out_axis=0) == (144, 288)  # torch layout
     assert ii.fans((5,), in_axis=0, out_axis=0) == (5, 5)
+    # Sequences of axes, as jax.nn.initializers accepts: fans multiply over them.
+    assert ii.fans((4, 5, 6), in_axis=(0, 1), out_axis=2) == (20, 6)
+    assert ii.fans((2, 3, 4, 5), in_axis=(-2,), out_axis=[0, 1]) == (4 * 5, 6 * 5)
+    with pytest.raises(ValueError, match="same axis"):
+        ii.fans((4, 5, 6), in_axis=(0, 1), out_axis=(1, 2))
 
 
-def test_docstring_examples_run():
-    result = doctest.testmod(ii, extraglobs={"jax": jax, "jnp": jnp})
-    assert result.attempted > 20 and result.failed == 0
+def test_sequence_axes_give_jax_variance():
+    shape, axes = (8, 16, 64), {"in_axis": (0, 1), "out_axis": 2}  # fan_in = 128 by hand
+    ours = np.asarray(ii.variance_scaling(1.0, "fan_in", "uniform", **axes)(KEY, shape))
+    theirs = jax.nn.initializers.variance_scaling(1.0, "fan_in", "uniform", **axes)(KEY, shape)
+    np.testing.assert_allclose(ours, np.asarray(theirs), rtol=1e-6)
+    assert abs(ours.var() * 128 - 1) < 0.05
+
+
+def test_zeros_and_ones_are_initializers_like_jaxs():
+    for ours, theirs in (
+        (ii.zeros, jax.nn.initializers.zeros),
+        (ii.ones, jax.nn.initializers.ones),
+    ):
+        for dtype in (jnp.float32, jnp.bfloat16):
+            got, want = ours(KEY, (2, 3), dtype), theirs(KEY, (2, 3), dtype)
+            chex.assert_equal_shape([got, want])
+            chex.assert_trees_all_equal_dtypes(got, want)
+            chex.assert_trees_all_equal(got, want)
+        assert ours() is ours and ii.get(ours.__name__) is ours  # the builder form
+    dense = nn.Dense(3, bias_init=ii.zeros, kernel_init=ii.ones)
+    params = dense.init(KEY, jnp.ones((1, 2)))["params"]
+    np.testing.assert_array_equal(params["bias"], 0.0)
+    np.testing.assert_array_equal(params["kernel"], 1.0)
+    with pytest.raises(TypeError, match="shape is missing"):
+        ii.zeros(KEY)
+
+
+def test_uniform_is_not_jaxs_uniform():
+    # ours: zero mean, std σ; jax's uniform(scale): U[0, scale), std scale/√12
+    w = np.asarray(ii.uniform(0.1)(KEY, (400, 300)))
+    assert abs(w.mean()) < 1e-3 and abs(w.std() - 0.1) < 1e-3
+    v = np.asarray(jax.nn.initializers.uniform(0.1)(KEY, (400, 300)))
+    assert v.min() >= 0 and abs(v.std() - 0.1 / math.sqrt(12)) < 1e-3
+
+
+@pytest.mark.parametrize(
+    "module", ["init", "initializer", "fan_schemes", "gains", "activations", "errors"]
+)
+def test_docstring_examples_run(module):
+    import importlib
+
+    mod = importlib.import_module(f"initjax.{module}")
+    result = doctest.testmod(mod, extraglobs={"jax": jax, "jnp": jnp})
+    assert result.attempted >= 1 and result.failed == 0
 
 
 # ---------------------------------------------------------------- errors

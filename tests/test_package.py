@@ -11,12 +11,17 @@ ROOT = Path(__file__).resolve().parents[1]
 # Lower index = lower layer (DESIGN.md). A module may import only modules at a lower index
 # (or the same layer group, listed together).
 LAYERS = [
+    {"errors"},
     {"aggregate", "variables", "docfields", "logs"},
     {"plugins"},
     {"data"},
+    {"activations"},
+    {"initializer", "gains"},
+    {"fan_schemes"},
     {"init"},
     {"nets", "parametrization"},
     {"models"},
+    {"spectra", "meanfield"},
     {"diagnostics", "theory", "lsuv"},
     {"shard"},
     {"config", "coerce"},
@@ -25,8 +30,9 @@ LAYERS = [
     {"results", "checkpoint", "seal", "lock", "space", "stop"},
     {"sweep"},
     {"plots"},
+    {"report"},
+    {"study"},
     {"sweep_report", "tensorboard"},
-    {"experiments"},
     {"cli", "cli_args", "config_file", "cli_report"},
 ]
 
@@ -116,3 +122,12 @@ def test_readme_library_examples_run_and_say_what_they_show():
                 ij.init.unregister(name)
         if "tiny_cnn" in ij.models.names():
             ij.models.unregister("tiny_cnn")
+
+
+def test_every_library_module_is_exported():
+    import initjax
+
+    parts = {"__init__", "cli_args", "errors", "initializer", "fan_schemes", "gains", "meanfield"}
+    modules = {p.stem for p in (ROOT / "initjax").glob("*.py")} - parts
+    assert modules <= set(initjax.__all__), modules - set(initjax.__all__)
+    assert initjax.checkpoint.__name__ == "initjax.checkpoint"

@@ -1,14 +1,10 @@
 """REPORT.md from saved results: claims C1–C9, verdicts, figures, the note's errors, failures."""
 
-import json
 import re
 import types
 
-import pytest
-
-from initjax import results
-from initjax.experiments import base, report
-from initjax.experiments.base import Row
+from initjax import report, results, study
+from initjax.report import Row
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(16)
 D2L_ROWS = [
@@ -29,7 +25,7 @@ D2L_ROWS = [
 def fake_runs(root, name="d2l_softmax", rows=D2L_ROWS, seconds=12.5):
     out = root / name
     out.mkdir(parents=True)
-    base.save_verdict(out, rows)
+    report.save_verdict(out, rows)
     results.write_json(out / "run.json", {"name": name, "scale": "quick", "seconds": seconds})
     (out / f"{name}.png").write_bytes(PNG)
     return out
@@ -42,7 +38,7 @@ def claims_table(text):
 
 def test_report_from_one_experiment_marks_the_rest_not_run(tmp_path):
     fake_runs(tmp_path)
-    path = report.write_report(tmp_path)
+    path = study.report(tmp_path)
     text = path.read_text()
     assert path == tmp_path / "REPORT.md"
     claims = claims_table(text)
@@ -58,17 +54,17 @@ def test_report_from_one_experiment_marks_the_rest_not_run(tmp_path):
     # The verdict table: the rows of d2l_softmax, then one "not run" row per other experiment.
     verdicts = text.split("## Verdicts")[1].split("\n## ")[0]
     assert "large σ saturates \\| at start" in verdicts  # a "|" in a cell is escaped
-    for name in base.EXPERIMENTS[1:]:
-        assert re.search(
-            rf"^\| \[{name}\]\(#{name}\) \|.*\| (not run|not implemented) \|", verdicts, re.M
-        )
+    others = study.names(include_extra=False)[1:]
+    assert "symmetry" in others and "throughput" not in others
+    for name in others:
+        assert re.search(rf"^\| \[{name}\]\(#{name}\) \|.*\| not run \|", verdicts, re.M)
     assert "12.5 s at quick scale (measured)" in text
     assert "`initjax run d2l_softmax --quick`" in text
 
 
 def test_what_the_note_got_wrong_lists_known_errors_and_rows_that_say_so(tmp_path):
     fake_runs(tmp_path)
-    text = report.write_report(tmp_path).read_text()
+    text = study.report(tmp_path).read_text()
     wrong = text.split("## What the note got wrong")[1].split("\n## ")[0]
     assert "1/(n_in+n_out)" in wrong and "2/(n_in+n_out)" in wrong
     assert "does not apply to softmax regression" in wrong
@@ -76,32 +72,7 @@ def test_what_the_note_got_wrong_lists_known_errors_and_rows_that_say_so(tmp_pat
     assert "(Not yet checked by a run.)" in wrong  # C5: nothing ran that names it
 
 
-def test_reproduce_records_a_failure_and_goes_on(tmp_path, monkeypatch):
-    ran = []
-
-    def run_one(name, out_root, scale="quick", progress=True):
-        ran.append(name)
-        if name == "symmetry":
-            raise RuntimeError("boom")
-        fake_runs(out_root, name, rows=[Row(f"C9: {name}", "a", "s", "o", True, "w")])
-        return base.load_verdict(out_root / name)
-
-    monkeypatch.setattr(base, "run_one", run_one)
-    with pytest.raises(report.ExperimentsFailed) as e:
-        report.reproduce("quick", tmp_path, names=["symmetry", "batchnorm"], progress=False)
-    assert ran == ["symmetry", "batchnorm"] and list(e.value.failed) == ["symmetry"]
-    error = json.loads((tmp_path / "symmetry" / "error.json").read_text())
-    assert error["error"] == "RuntimeError: boom" and "Traceback" in error["traceback"]
-    text = (tmp_path / "REPORT.md").read_text()
-    assert re.search(
-        r"^\| \[symmetry\]\(#symmetry\) \|.*\| error \| RuntimeError: boom \|$", text, re.M
-    )
-    assert "pass (1 of 1 rows)" in claims_table(text)["C9"][1]
-    with pytest.raises(ValueError, match="valid choices"):
-        report.reproduce("quick", tmp_path, names=["nonsense"], progress=False)
-
-
-def test_report_redraws_figures_and_verdicts_from_saved_results(tmp_path, monkeypatch):
+def test_report_redraws_figures_and_verdicts_from_saved_results(tmp_path):
     out = fake_runs(tmp_path)
     (out / "results.nc").write_bytes(b"")  # "saved results" for the fake module below
     calls = []
@@ -111,27 +82,34 @@ def test_report_redraws_figures_and_verdicts_from_saved_results(tmp_path, monkey
         (out_dir / "new.png").write_bytes(PNG)
         return [out_dir / "new.png"]
 
-    def verdict(out_dir):
-        calls.append("verdict")
-        return [Row("C4: redrawn", "a", "s", "o", True, "from saved results")]
+    def load(out_dir):
+        calls.append("load")
+        return {"saved": 1}
 
-    fake = types.SimpleNamespace(
+    def measure(saved):
+        return {"value": saved["saved"]}
+
+    def verdict(m):
+        calls.append("verdict")
+        return [Row("C4: redrawn", "a", "s", str(m["value"]), True, "from saved results")]
+
+    fake = types.ModuleType("d2l_softmax")
+    fake.__dict__.update(
         NAME="d2l_softmax",
         QUESTION="why?",
         CLAIMS=("C4",),
         RUNTIME={},
         figures=figures,
+        load=load,
+        measure=measure,
         verdict=verdict,
     )
-    real_import = report._import
-    monkeypatch.setattr(
-        report, "_import", lambda name: (fake, "") if name == "d2l_softmax" else real_import(name)
-    )
-    text = report.write_report(tmp_path, redraw=True).read_text()
-    assert calls == ["figures", "verdict"]
+    modules = {"d2l_softmax": fake}
+    text = report.write_report(tmp_path, modules, redraw=True, judge=study.judge).read_text()
+    assert calls == ["figures", "load", "verdict"]
     assert "(d2l_softmax/new.png)" in text.replace("<", "(").replace(">", ")")
     assert "C4: redrawn" in text and "pass (1 of 1 rows)" in claims_table(text)["C4"][1]
-    assert base.load_verdict(out)[0].claim == "C4: redrawn"
+    assert report.load_verdict(out)[0].claim == "C4: redrawn"
 
 
 def test_claim_ids_come_from_the_claim_text():
@@ -143,13 +121,13 @@ def test_claim_ids_come_from_the_claim_text():
 def test_report_over_this_sessions_quick_runs(quick_runs):
     """The real thing, without extra training: whatever experiments this test session ran
     (the experiment tests come first in a full run) are reported, the rest marked as such."""
-    text = report.write_report(quick_runs.root).read_text()
+    text = study.report(quick_runs.root).read_text()
     assert sorted(claims_table(text)) == [f"C{i}" for i in range(1, 10)]
     links = re.findall(r"!\[[^\]]*\]\(<([^>]+)>\)", text)
     assert all((quick_runs.root / link).is_file() for link in links)
-    for name in base.EXPERIMENTS:
+    for name in study.names():
         if (quick_runs.root / name / "verdict.json").exists():
-            rows = base.load_verdict(quick_runs.root / name)
+            rows = report.load_verdict(quick_runs.root / name)
             assert all(_cell_text(r.claim) in text for r in rows)
             assert f"{name}/" in "".join(links) or not list((quick_runs.root / name).glob("*.png"))
 

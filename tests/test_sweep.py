@@ -2,7 +2,7 @@ import jax
 import numpy as np
 import pytest
 
-from initjax import sweep, train
+from initjax import shard, sweep, train
 from initjax.data import Dataset
 
 
@@ -208,9 +208,9 @@ def test_svd_diagnostics_run_on_one_device_per_process():
         record=("weight_rank",), probe_size=32,
     )  # fmt: skip
     with pytest.warns(UserWarning, match="deadlock"):
-        assert sweep.grid_devices(cfg, None) == jax.devices()[:1]
-    assert sweep.grid_devices(cfg.replace(record=("grad_norm",)), None) is None
-    assert sweep.grid_devices(cfg, jax.devices()[1:]) == jax.devices()[1:]
+        assert shard.grid_devices(cfg.record, None) == jax.devices()[:1]
+    assert shard.grid_devices(("grad_norm",), None) is None
+    assert shard.grid_devices(cfg.record, jax.devices()[1:]) == jax.devices()[1:]
     with pytest.raises(ValueError, match=r"deadlock.*devices=jax\.devices"):
         sweep.run(cfg, data, seeds=2, progress=False, devices=jax.devices())
     with pytest.warns(UserWarning, match=r"1 device.*one per process, not 2"):

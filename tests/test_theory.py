@@ -269,7 +269,7 @@ def test_shapes_broadcast():
 
 # -------------------------------------------------------------------------- errors
 def test_bad_activation_name_lists_the_valid_ones():
-    with pytest.raises(ValueError, match=r"valid names: .*relu.*tanh"):
+    with pytest.raises(ValueError, match=r"valid choices: .*relu.*tanh"):
         theory.chi1(1.0, 0.0, "tahn")
 
 
@@ -287,3 +287,27 @@ def test_bad_activation_name_lists_the_valid_ones():
 def test_invalid_arguments_raise(call):
     with pytest.raises(ValueError, match="must be"):
         call()
+
+
+def test_v_d_against_scipy_quadrature():
+    from scipy import integrate, stats
+
+    def moment(q, power):
+        f = lambda z: (1 - np.tanh(math.sqrt(q) * z) ** 2) ** power * stats.norm.pdf(z)  # noqa: E731
+        return integrate.quad(f, -np.inf, np.inf)[0]
+
+    for q in (0.01, 0.5, 1.0, 3.0):
+        expected = moment(q, 4) / moment(q, 2) ** 2 - 1
+        np.testing.assert_allclose(theory.v_d(np.asarray(q), "tanh"), expected, rtol=1e-6)
+    np.testing.assert_array_equal(theory.v_d(np.ones(3), "relu"), 1.0)
+    np.testing.assert_array_equal(theory.v_d(np.ones(2), "linear"), 0.0)
+    # leaky ReLU: φ′ ∈ {a, 1} half the time each
+    a = 0.01
+    np.testing.assert_allclose(
+        theory.v_d(1.0, "leaky_relu"), ((1 + a**4) / 2) / ((1 + a**2) / 2) ** 2 - 1
+    )
+    # erf through autodiff, against scipy: φ′(u) = 2/√π exp(−u²)
+    q = 0.7
+    d = lambda z, p: (2 / math.sqrt(math.pi) * np.exp(-q * z**2)) ** p * stats.norm.pdf(z)  # noqa: E731
+    m2, m4 = (integrate.quad(d, -np.inf, np.inf, args=(p,))[0] for p in (2, 4))
+    np.testing.assert_allclose(theory.v_d(q, "erf"), m4 / m2**2 - 1, rtol=1e-5)

@@ -5,8 +5,10 @@ import json
 import numpy as np
 import pytest
 
-from initjax.experiments import _bench as B
-from initjax.experiments import throughput as T
+from initjax import study
+
+T = study.load("throughput")
+B = T.B  # the helper beside the script (experiments/_bench.py)
 
 
 def test_flop_count_of_one_step_matches_a_hand_count():
@@ -82,7 +84,7 @@ def test_at_m1_the_jax_variants_train_the_same_run(quick):
                 np.testing.assert_allclose(losses[v], losses["jax-loop"], rtol=1e-5)
         # From the same weights at σ = 0.01 the first loss is close to ln 10.
         assert abs(c["jax_first_loss"] - np.log(10)) < 0.05
-        if B._torch() is not None:
+        if B.torch_module() is not None:
             assert c["ok_torch"]
             for t in c["torch_first_loss"].values():
                 np.testing.assert_allclose(t, c["jax_first_loss"], rtol=1e-5)
@@ -101,10 +103,20 @@ def test_without_torch_the_torch_rows_are_reported_as_not_run(monkeypatch, fashi
     monkeypatch.setattr(T, "IN_PROCESS", {"torch-loop": B.torch_loop, "torch-vmap": B.torch_vmap})
     w = B.workload("softmax", fashion_mnist, steps=2, device=None)
     rows: list = []
-    assert T._benches(w, T.CONFIGS["quick"], state=None, m=1, rows=rows) == {}
+    assert T.make_benches(w, T.CONFIGS["quick"], state=None, m=1, rows=rows) == {}
     assert [(r["variant"], r["status"]) for r in rows] == [
         ("torch-loop", "not run"),
         ("torch-vmap", "not run"),
     ]
     assert all(set(r) == set(T.ROW_KEYS) and "not installed" in r["note"] for r in rows)
     assert T.machine()["torch"] is None
+
+
+def test_measure_on_quick_results(quick):
+    rows, rep, _ = quick
+    m = T.measure(rep)
+    assert m["scale"] == "quick" and m["peak"]["gflops"] > 0
+    assert {r["variant"] for r in m["rows"]} >= {"initjax"}
+    assert T.verdict(m) == rows
+    # a quick run decides nothing about the targets (they are set for the full scale)
+    assert all(r.passed is None for r in rows if r.source.startswith("issue 9 target"))

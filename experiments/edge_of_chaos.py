@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -36,10 +37,11 @@ import pandas as pd
 import xarray as xr
 
 from initjax import data as datasets
-from initjax import models, plots, results, sweep, theory, train
-from initjax.experiments.base import Row, check_scale, mean_spread
+from initjax import models, plots, results, study, sweep, theory, train
+from initjax.study import Row, check_scale, mean_spread
 
 NAME = "edge_of_chaos"
+ORDER = 7
 QUESTION = "Which init scales let deep tanh nets train, and does mean-field theory say why?"
 CLAIMS = ("C3",)
 RUNTIME = {"quick": "~35 s (2 CPU cores)", "full": "~40 min (2 CPU cores; estimated)"}
@@ -247,38 +249,59 @@ def trainable(heat: xr.Dataset) -> xr.DataArray:
     return acc >= CHANCE + 0.5 * (float(acc.max()) - CHANCE)
 
 
-def verdict(out_dir: Path) -> list[Row]:
-    out_dir = Path(out_dir)
-    heat = results.load(out_dir / "trainability.nc")
-    qmap = results.load(out_dir / "qmap.nc")
-    crit = float(heat.attrs["critical_sigma_w2"])
-    rel = (qmap.q_measured.mean("seed") - qmap.q_predicted) / qmap.q_predicted
-    worst = float(np.abs(rel).max())
+def load(out_dir: Path) -> dict[str, xr.Dataset]:
+    return {n: results.load(Path(out_dir) / f"{n}.nc") for n in ("trainability", "qmap")}
 
+
+def measure(r: dict[str, xr.Dataset]) -> dict[str, Any]:
+    """q^l theory error; the critical σ_w²; deepest trainable depth per σ_w²; where the deepest
+    nets train best; how the trainable cells sit against the 6 ξ_c boundary."""
+    heat, qmap = r["trainability"], r["qmap"]
+    rel = (qmap.q_measured.mean("seed") - qmap.q_predicted) / qmap.q_predicted
     ok = trainable(heat).transpose("depth", "sigma")
     depth = heat.depth.values
     predicted = depth[:, None] <= heat.six_xi_c_at_sigma.values[None, :]
     beyond = ~predicted
-    deepest = [
-        int(depth[ok.values[:, j]].max()) if ok.values[:, j].any() else 0
-        for j in range(ok.sizes["sigma"])
-    ]
     acc_deep = heat.train_acc.isel(epoch=-1, depth=-1).fillna(CHANCE)
     best_j = int(acc_deep.mean("seed").argmax("sigma"))
-    sw2 = heat.sigma.values
-    near = int(np.argmin(np.abs(sw2 - crit)))
-    dmax = int(depth.max())
     n_beyond = int(beyond.sum())
-    frac_beyond = float((~ok.values)[beyond].mean()) if n_beyond else float("nan")
-    agree = float((ok.values == predicted).mean())
+    crit = float(heat.attrs["critical_sigma_w2"])
+    sw2 = heat.sigma.values
+    return {
+        "q_worst_rel_error": float(np.abs(rel).max()), "q_pairs": int(rel.size),
+        "q_width": int(qmap.attrs["width"]), "q_seeds": int(qmap.sizes["seed"]),
+        "q_seed_worst": np.abs(qmap.q_measured / qmap.q_predicted - 1).max("layer").values,
+        "critical_sigma_w2": crit, "depth_max": int(depth.max()), "sigma_w2": sw2.tolist(),
+        "deepest_trainable": [
+            int(depth[ok.values[:, j]].max()) if ok.values[:, j].any() else 0
+            for j in range(ok.sizes["sigma"])
+        ],
+        "best": best_j, "nearest_critical": int(np.argmin(np.abs(sw2 - crit))),
+        "acc_deepest_best": acc_deep.isel(sigma=best_j).values,
+        "acc_deepest_first": acc_deep.isel(sigma=0).values,
+        "cells_beyond": n_beyond,
+        "beyond_untrainable": float((~ok.values)[beyond].mean()) if n_beyond else float("nan"),
+        "agree": float((ok.values == predicted).mean()),
+    }  # fmt: skip
+
+
+def verdict(m: dict[str, Any]) -> list[Row]:
+    worst, crit, dmax, sw2 = (
+        m["q_worst_rel_error"],
+        m["critical_sigma_w2"],
+        m["depth_max"],
+        m["sigma_w2"],
+    )
+    best_j, near, deepest = m["best"], m["nearest_critical"], m["deepest_trainable"]
+    n_beyond, frac_beyond, agree = m["cells_beyond"], m["beyond_untrainable"], m["agree"]
     return [
         Row(
             "C3: theory of signal propagation (length map q^l)",
             f"simulated q^l within {Q_TOLERANCE:.0%} of q^l = σ_w²∫Dz tanh(√q^(l−1) z)² + σ_b²",
             "Poole et al. 2016, eq. (3); initjax.theory.predicted_variances",
-            f"max |rel. error| {worst:.2%} over {rel.size} (σ_w², layer) pairs "
-            f"(width {qmap.attrs['width']}, {qmap.sizes['seed']} seeds); per-seed spread "
-            f"{mean_spread(np.abs(qmap.q_measured / qmap.q_predicted - 1).max('layer'), 3)}",
+            f"max |rel. error| {worst:.2%} over {m['q_pairs']} (σ_w², layer) pairs "
+            f"(width {m['q_width']}, {m['q_seeds']} seeds); per-seed spread "
+            f"{mean_spread(m['q_seed_worst'], 3)}",
             bool(worst <= Q_TOLERANCE),
             "mean-field theory predicts the forward signal of a finite random net",
         ),
@@ -294,8 +317,8 @@ def verdict(out_dir: Path) -> list[Row]:
             "C3: the deepest nets train only near the critical point",
             f"at depth {dmax} the best σ_w² is the grid value nearest {crit:.2f}",
             "Schoenholz et al. 2017, Fig. 5 (trainable wedge around criticality)",
-            f"best at σ_w² = {sw2[best_j]:g}: acc {mean_spread(acc_deep.isel(sigma=best_j))} vs "
-            f"{mean_spread(acc_deep.isel(sigma=0))} at σ_w² = {sw2[0]:g}; deepest trainable "
+            f"best at σ_w² = {sw2[best_j]:g}: acc {mean_spread(m['acc_deepest_best'])} vs "
+            f"{mean_spread(m['acc_deepest_first'])} at σ_w² = {sw2[0]:g}; deepest trainable "
             f"depth per σ_w²: {dict(zip([f'{v:g}' for v in sw2], deepest, strict=True))}",
             bool(abs(sw2[best_j] - sw2[near]) <= 0.25 + 1e-9),
             "ordered nets forget the input, chaotic ones scramble it; critical ones do neither",
@@ -312,3 +335,7 @@ def verdict(out_dir: Path) -> list[Row]:
             else "depth scale ξ_c bounds trainable depth",
         ),
     ]
+
+
+if __name__ == "__main__":
+    raise SystemExit(study.main(__file__))

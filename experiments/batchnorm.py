@@ -28,8 +28,8 @@ recover): C9 is half true. A diverged run counts as chance (accuracy 0.1).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -38,10 +38,11 @@ import pandas as pd
 import xarray as xr
 
 from initjax import data as datasets
-from initjax import models, plots, results, sweep, train
-from initjax.experiments.base import Row, check_scale, mean_spread
+from initjax import models, plots, results, study, sweep, train
+from initjax.study import Row, check_scale, mean_spread
 
 NAME = "batchnorm"
+ORDER = 8
 QUESTION = "Does BatchNorm make the final accuracy insensitive to the init scale σ?"
 CLAIMS = ("C9",)
 RUNTIME = {"quick": "~30 s (2 CPU cores)", "full": "~1.2 h (2 CPU cores, estimated)"}
@@ -53,39 +54,18 @@ LOGIT_INITS = 4  # inits over which the BN logit scale at init is averaged
 EPS_FREE = 0.01  # from this σ on, BN's ε is < 1% of the batch variance it divides by
 
 
-@dataclass(frozen=True)
-class Settings:
-    dataset: str
-    hidden: tuple[int, ...]
-    seeds: int
-    epochs: int
-    sigmas: tuple[float, ...] = SIGMAS
-    activation: str = "relu"
-    lr: float = 0.01
-    momentum: float = 0.9
-    batch_size: int = 100
-
-
+# One Config per scale (batch_norm is switched per sweep) and its grid over σ.
+BASE = train.Config(
+    model="mlp", hidden=(100, 100), activation="relu", scheme="normal", optimizer="momentum",
+    lr=0.01, momentum=0.9, batch_size=100, epochs=20, dataset="mnist1d",
+)  # fmt: skip
 CONFIGS = {
-    "quick": Settings(dataset="mnist1d", hidden=(100, 100), seeds=2, epochs=20),
-    "full": Settings(dataset="fashion_mnist", hidden=(256, 256), seeds=5, epochs=20),
+    "quick": (BASE, {"seeds": 2, "sigmas": SIGMAS}),
+    "full": (
+        BASE.replace(hidden=(256, 256), dataset="fashion_mnist"),
+        {"seeds": 5, "sigmas": SIGMAS},
+    ),
 }
-
-
-def _config(s: Settings, batch_norm: bool) -> train.Config:
-    return train.Config(
-        model="mlp",
-        hidden=s.hidden,
-        activation=s.activation,
-        scheme="normal",
-        batch_norm=batch_norm,
-        optimizer="momentum",
-        lr=s.lr,
-        momentum=s.momentum,
-        batch_size=s.batch_size,
-        epochs=s.epochs,
-        dataset=s.dataset,
-    )
 
 
 def _bn_logit_rms(cfg: train.Config, sigmas: tuple[float, ...], x: np.ndarray) -> np.ndarray:
@@ -112,12 +92,12 @@ def _bn_logit_rms(cfg: train.Config, sigmas: tuple[float, ...], x: np.ndarray) -
 
 
 def run(out_dir: Path, scale: str = "quick", progress: bool = True) -> None:
-    s = CONFIGS[check_scale(scale)]
-    data = datasets.load(s.dataset)
+    base, grid = CONFIGS[check_scale(scale)]
+    data = datasets.load(base.dataset)
     parts, configs = [], {}
     for bn in (False, True):
-        cfg = _config(s, bn)
-        res = sweep.run(cfg, data, s.seeds, sigmas=s.sigmas, progress=progress)
+        cfg = base.replace(batch_norm=bn)
+        res = sweep.run(cfg, data, grid["seeds"], sigmas=grid["sigmas"], progress=progress)
         parts.append(res.squeeze("lr", drop=True))
         configs[f"config_{NORMS[bn]}"] = cfg.to_json()
     attrs = parts[0].attrs
@@ -125,9 +105,10 @@ def run(out_dir: Path, scale: str = "quick", progress: bool = True) -> None:
     ds.attrs.update(attrs | configs)
     ds["bn_logit_rms_init"] = (
         "sigma",
-        _bn_logit_rms(_config(s, True), s.sigmas, data.x_train[:1000]),
+        _bn_logit_rms(base.replace(batch_norm=True), grid["sigmas"], data.x_train[:1000]),
     )
-    ds["bn_logit_rms_predicted"] = ("sigma", np.asarray(s.sigmas) * np.sqrt(s.hidden[-1] / 2))
+    predicted = np.asarray(grid["sigmas"]) * np.sqrt(base.hidden[-1] / 2)
+    ds["bn_logit_rms_predicted"] = ("sigma", predicted)
     results.save(ds, Path(out_dir) / "results.nc")
 
 
@@ -200,8 +181,12 @@ def figures(out_dir: Path) -> list[Path]:
     return plots.save(fig, Path(out_dir) / "batchnorm")
 
 
-def verdict(out_dir: Path) -> list[Row]:
-    res = results.load(Path(out_dir) / "results.nc")
+def load(out_dir: Path) -> xr.Dataset:
+    return results.load(Path(out_dir) / "results.nc")
+
+
+def measure(res: xr.Dataset) -> dict[str, Any]:
+    """The numbers the verdict reads, from the saved results."""
     acc = final_acc(res)
     sig = res.sigma.values
     last = final_test_acc(res)
@@ -221,13 +206,27 @@ def verdict(out_dir: Path) -> list[Row]:
     # first layer), so BN scales its output down and the prediction does not apply there.
     big = sig >= EPS_FREE
     ratio = (res.bn_logit_rms_init / res.bn_logit_rms_predicted).values[big]
+    return {
+        "seeds": int(res.sizes["seed"]), "n_div": n_div, "spread": spread, "win": win,
+        "decades": decades, "s_lo": s_lo, "s_hi": s_hi, "s_mid": s_mid, "bn_lo": bn_lo,
+        "bn_mid": bn_mid, "plain_lo": plain_lo, "bn_hi": bn_hi, "best_bn": best_bn,
+        "ratio": ratio,
+    }  # fmt: skip
+
+
+def verdict(m: dict[str, Any]) -> list[Row]:
+    n_div, spread, win, decades, ratio = (
+        m[k] for k in ("n_div", "spread", "win", "decades", "ratio")
+    )
+    s_lo, s_hi, s_mid, best_bn = m["s_lo"], m["s_hi"], m["s_mid"], m["best_bn"]
+    bn_lo, bn_mid, plain_lo, bn_hi = (m[k] for k in ("bn_lo", "bn_mid", "plain_lo", "bn_hi"))
     return [
         Row(
             "C9: BN lessens σ-sensitivity (spread over σ)",
             f"max − min of final test acc over σ ∈ [{s_lo:g}, {s_hi:g}] smaller with BN",
             "the note's C9; Ioffe & Szegedy 2015, arXiv:1502.03167, §1",
             f"spread: BN {spread['batchnorm']:.3f}, no BN {spread['none']:.3f} "
-            f"(seed means, {res.sizes['seed']} seeds; diverged runs, counted as chance: "
+            f"(seed means, {m['seeds']} seeds; diverged runs, counted as chance: "
             f"BN {n_div['batchnorm']}, no BN {n_div['none']})",
             bool(spread["batchnorm"] < spread["none"]),
             "σ ≥ 1 fails with or without BN (unnormalized output layer; BN's hidden weights "
@@ -261,3 +260,7 @@ def verdict(out_dir: Path) -> list[Row]:
             "a huge σ on the unnormalized head gives confident wrong logits SGD must undo",
         ),
     ]
+
+
+if __name__ == "__main__":
+    raise SystemExit(study.main(__file__))

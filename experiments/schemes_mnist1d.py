@@ -29,17 +29,18 @@ the σ = 0.01 ones land within 67–68% (Adam rescales steps); zeros stays at on
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import xarray as xr
 
 from initjax import data as datasets
-from initjax import plots, results, sweep, train
-from initjax.experiments.base import Row, check_scale, mean_spread
+from initjax import plots, results, study, sweep, train
+from initjax.study import Row, check_scale, mean_spread
 
 NAME = "schemes_mnist1d"
+ORDER = 12
 QUESTION = "Do logistic regression and an MLP hit MNIST-1D's published accuracy, and which init schemes matter?"
 CLAIMS = ("C1", "C8")
 RUNTIME = {"quick": "~40 s (2 CPU cores)", "full": "~3 min (2 CPU cores, measured)"}
@@ -76,47 +77,39 @@ QUICKSTART = {"logistic": 0.315, "mlp": 0.646}
 TOL = {"logistic": 0.03, "mlp": 0.04}
 
 
-@dataclass(frozen=True)
-class Settings:
-    seeds: int
-    runs: tuple[tuple[str, str, float], ...]
-    epochs: int = 150  # 6000 steps of 100 examples
-    hidden: tuple[int, ...] = (100, 100)
-    lr: float = 0.01
-    batch_size: int = 100
-
-
-CONFIGS = {"quick": Settings(seeds=2, runs=QUICK_RUNS), "full": Settings(seeds=5, runs=FULL_RUNS)}
-
-
-def _config(s: Settings, model: str, scheme: str) -> train.Config:
-    return train.Config(
-        model=model,
-        hidden=s.hidden,
-        activation="relu",
-        scheme=scheme,
-        optimizer="adam",
-        lr=s.lr,
-        batch_size=s.batch_size,
-        epochs=s.epochs,
-        dataset="mnist1d",
-    )
+# Adam 1e-2, batch 100, 150 epochs (6000 steps) of the quickstart's 40-100-100-10 MLP; the
+# model and scheme are set per run. The grid: seeds and the (label, scheme, scale) runs.
+BASE = train.Config(
+    model="mlp", hidden=(100, 100), activation="relu", scheme="normal", optimizer="adam",
+    lr=0.01, batch_size=100, epochs=150, dataset="mnist1d",
+)  # fmt: skip
+CONFIGS = {
+    "quick": (BASE, {"seeds": 2, "runs": QUICK_RUNS}),
+    "full": (BASE, {"seeds": 5, "runs": FULL_RUNS}),
+}
 
 
 def run(out_dir: Path, scale: str = "quick", progress: bool = True) -> None:
-    s = CONFIGS[check_scale(scale)]
+    base, grid = CONFIGS[check_scale(scale)]
     data = datasets.load("mnist1d")
     Job = tuple[str, str, str, tuple[tuple[str, float], ...]]
     jobs: list[Job] = [(LOGISTIC, "softmax", "lecun_uniform", ((LOGISTIC, TORCH_GAIN),))]
-    for scheme in dict.fromkeys(r[1] for r in s.runs):
+    for scheme in dict.fromkeys(r[1] for r in grid["runs"]):
         jobs.append(
-            (scheme, "mlp", scheme, tuple((lab, g) for lab, sch, g in s.runs if sch == scheme))
+            (
+                scheme,
+                "mlp",
+                scheme,
+                tuple((lab, g) for lab, sch, g in grid["runs"] if sch == scheme),
+            )
         )
     parts, configs = [], {}
     for key, model, scheme, labelled in jobs:
-        cfg = _config(s, model, scheme)
+        cfg = base.replace(model=model, scheme=scheme)
         configs[f"config_{key}"] = cfg.to_json()
-        res = sweep.run(cfg, data, s.seeds, sigmas=[g for _, g in labelled], progress=progress)
+        res = sweep.run(
+            cfg, data, grid["seeds"], sigmas=[g for _, g in labelled], progress=progress
+        )
         res = res.squeeze("lr", drop=True).drop_attrs()
         res = res.assign_coords(
             run=("sigma", [lab for lab, _ in labelled]),
@@ -125,7 +118,7 @@ def run(out_dir: Path, scale: str = "quick", progress: bool = True) -> None:
         )
         parts.append(res.swap_dims(sigma="run"))
     ds = xr.concat(parts, dim="run")
-    ds.attrs.update(sweep.attrs(_config(s, "mlp", "normal")) | configs)
+    ds.attrs.update(sweep.attrs(base) | configs)
     ds.attrs["majority_test_share"] = float(np.bincount(data.y_test).max() / data.num_test)
     results.save(ds, Path(out_dir) / "results.nc")
 
@@ -175,8 +168,23 @@ def figures(out_dir: Path) -> list[Path]:
     return plots.save(fig, Path(out_dir) / "schemes_mnist1d")
 
 
-def _anchor_row(res: xr.Dataset, kind: str, label: str) -> Row:
-    acc = res.test_acc.isel(epoch=-1).sel(run=label).values
+def load(out_dir: Path) -> xr.Dataset:
+    return results.load(Path(out_dir) / "results.nc")
+
+
+def measure(res: xr.Dataset) -> dict[str, Any]:
+    """Final test accuracy per seed of each run (scheme); the majority class's test share."""
+    last = res.test_acc.isel(epoch=-1)
+    return {
+        "acc": {str(r): last.sel(run=r).values for r in res.run.values},
+        "best": float(last.mean("seed").max()),
+        "majority": float(res.attrs["majority_test_share"]),
+        "steps": int(res.epoch.max()) * 40,
+    }
+
+
+def _anchor_row(m: dict[str, Any], kind: str, label: str) -> Row:
+    acc = m["acc"][label]
     ref = (README[kind], QUICKSTART[kind])
     near = min(ref, key=lambda r: abs(acc.mean() - r))
     what = "logistic regression" if kind == "logistic" else "MLP (torch default init)"
@@ -184,7 +192,7 @@ def _anchor_row(res: xr.Dataset, kind: str, label: str) -> Row:
         f"MNIST-1D {what}",
         f"test acc {ref[0]:.1%} (README) or {ref[1]:.1%} (quickstart), ±{TOL[kind] * 100:.0f} points",
         "Greydanus 2020 (arXiv:2011.14439), mnist1d README and quickstart notebook",
-        f"{mean_spread(acc)} after {int(res.epoch.max()) * 40} steps",
+        f"{mean_spread(acc)} after {m['steps']} steps",
         bool(abs(acc.mean() - near) <= TOL[kind]),
         "quickstart settings; plain MLP (no residual), zero bias, reshuffled batches"
         if kind == "mlp"
@@ -192,17 +200,14 @@ def _anchor_row(res: xr.Dataset, kind: str, label: str) -> Row:
     )
 
 
-def verdict(out_dir: Path) -> list[Row]:
-    res = results.load(Path(out_dir) / "results.nc")
-    last = res.test_acc.isel(epoch=-1)
-    majority = float(res.attrs["majority_test_share"])
-    zeros = last.sel(run="zeros").values
-    fan = [lab for lab in FAN_BASED if lab in res.run.values]
-    fan_acc = last.sel(run=fan).mean("seed")
+def verdict(m: dict[str, Any]) -> list[Row]:
+    majority, zeros = m["majority"], m["acc"]["zeros"]
+    fan = [lab for lab in FAN_BASED if lab in m["acc"]]
+    fan_acc = np.asarray([m["acc"][lab].mean() for lab in fan])
     lo_ok, hi_ok = QUICKSTART["mlp"] - TOL["mlp"], README["mlp"] + TOL["mlp"]
     rows = [
-        _anchor_row(res, "logistic", LOGISTIC),
-        _anchor_row(res, "mlp", "torch default"),
+        _anchor_row(m, "logistic", LOGISTIC),
+        _anchor_row(m, "mlp", "torch default"),
         Row(
             "C1: an all-zero ReLU MLP cannot learn",
             f"test acc = one class's share (≤ {majority:.3f}): only the output bias moves",
@@ -216,14 +221,13 @@ def verdict(out_dir: Path) -> list[Row]:
             f"every fan-based scheme within [{lo_ok:.3f}, {hi_ok:.3f}]",
             "Greydanus 2020 (quickstart 64.6% to README 68%, ±4 points)",
             f"seed means {float(fan_acc.min()):.3f}–{float(fan_acc.max()):.3f} "
-            f"(worst: {fan[int(np.argmin(fan_acc.values))]})",
+            f"(worst: {fan[int(np.argmin(fan_acc))]})",
             bool(float(fan_acc.min()) >= lo_ok and float(fan_acc.max()) <= hi_ok),
             "at 2 hidden layers with Adam the variance rule barely matters",
         ),
     ]
-    if "constant(0.01)" in res.run.values:
-        const = last.sel(run="constant(0.01)").values
-        best = float(last.mean("seed").max())
+    if "constant(0.01)" in m["acc"]:
+        const, best = m["acc"]["constant(0.01)"], m["best"]
         rows.append(
             Row(
                 "C1: constant weights keep hidden units identical",
@@ -235,3 +239,7 @@ def verdict(out_dir: Path) -> list[Row]:
             )
         )
     return rows
+
+
+if __name__ == "__main__":
+    raise SystemExit(study.main(__file__))

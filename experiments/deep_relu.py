@@ -29,8 +29,8 @@ Xavier seeds (1 of 5 xavier_normal) escape after 23–48 epochs: at this width a
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -39,10 +39,11 @@ import pandas as pd
 import xarray as xr
 
 from initjax import data as datasets
-from initjax import models, plots, results, sweep, train
-from initjax.experiments.base import Row, check_scale, mean_spread
+from initjax import models, plots, results, study, sweep, train
+from initjax.study import Row, check_scale, mean_spread
 
 NAME = "deep_relu"
+ORDER = 6
 QUESTION = "Does He init train a 30-layer ReLU MLP where Xavier stalls, and start earlier at moderate depth?"
 CLAIMS = ("C3", "C8")
 RUNTIME = {"quick": "~35 s (2 CPU cores)", "full": "~9 min (2 CPU cores, measured)"}
@@ -60,40 +61,24 @@ INITS = {
 PROBE, STAT_SEEDS = 512, 8
 
 
-@dataclass(frozen=True)
-class Settings:
-    depths: tuple[int, ...]
-    """Hidden layers per net: a moderate depth, then the deep one (last)."""
-    width: int
-    """Units per hidden layer."""
-    seeds: int
-    epochs: int
-    glorot: bool = False
-    """Also train Glorot's xavier_normal (fan average), one more sweep per depth."""
-    lr: float = 0.01
-    momentum: float = 0.9
-    batch_size: int = 100
-
-
+# He's ImageNet recipe without weight decay, on MNIST-1D; hidden is set per depth and scheme
+# per init. The grid: depths (a moderate one, then the deep one, last), width, seeds, and
+# whether Glorot's xavier_normal (fan average) is trained too (one more sweep per depth).
+BASE = train.Config(
+    model="mlp", hidden=(64,), activation="relu", scheme="he_normal", optimizer="momentum",
+    lr=0.01, momentum=0.9, batch_size=100, epochs=10, dataset="mnist1d",
+)  # fmt: skip
 CONFIGS = {
-    "quick": Settings(depths=(10, 30), width=64, seeds=3, epochs=10),
-    "full": Settings(depths=(22, 30), width=128, seeds=5, epochs=50, glorot=True),
+    "quick": (BASE, {"depths": (10, 30), "width": 64, "seeds": 3, "glorot": False}),
+    "full": (
+        BASE.replace(epochs=50),
+        {"depths": (22, 30), "width": 128, "seeds": 5, "glorot": True},
+    ),
 }
 
 
-def _config(s: Settings, depth: int, scheme: str) -> train.Config:
-    return train.Config(
-        model="mlp",
-        hidden=(s.width,) * depth,
-        activation="relu",
-        scheme=scheme,
-        optimizer="momentum",
-        lr=s.lr,
-        momentum=s.momentum,
-        batch_size=s.batch_size,
-        epochs=s.epochs,
-        dataset="mnist1d",
-    )
+def config(base: train.Config, grid: dict, depth: int, scheme: str) -> train.Config:
+    return base.replace(hidden=(grid["width"],) * depth, scheme=scheme)
 
 
 def _init_stats(cfg: train.Config, gain: float, data: datasets.Dataset) -> tuple[list, list]:
@@ -121,18 +106,18 @@ def _init_stats(cfg: train.Config, gain: float, data: datasets.Dataset) -> tuple
 
 
 def run(out_dir: Path, scale: str = "quick", progress: bool = True) -> None:
-    s = CONFIGS[check_scale(scale)]
+    base, grid = CONFIGS[check_scale(scale)]
     data = datasets.load("mnist1d")
     per_depth, configs = [], {}
-    for depth in s.depths:
-        cfg = _config(s, depth, "he_normal")
-        res = sweep.run(cfg, data, s.seeds, sigmas=(XAVIER_GAIN, HE_GAIN), progress=progress)
+    for depth in grid["depths"]:
+        cfg = config(base, grid, depth, "he_normal")
+        res = sweep.run(cfg, data, grid["seeds"], sigmas=(XAVIER_GAIN, HE_GAIN), progress=progress)
         res = res.squeeze("lr", drop=True).assign_coords(init=("sigma", ["xavier", "he"]))
         parts = [res.swap_dims(sigma="init")]
         configs[f"config_L{depth}"] = cfg.to_json()
-        if s.glorot:
-            gcfg = _config(s, depth, "xavier_normal")
-            g = sweep.run(gcfg, data, s.seeds, sigmas=(1.0,), progress=progress)
+        if grid["glorot"]:
+            gcfg = config(base, grid, depth, "xavier_normal")
+            g = sweep.run(gcfg, data, grid["seeds"], sigmas=(1.0,), progress=progress)
             g = g.squeeze("lr", drop=True).assign_coords(init=("sigma", ["glorot"]))
             parts.append(g.swap_dims(sigma="init"))
             configs[f"config_L{depth}_glorot"] = gcfg.to_json()
@@ -140,14 +125,14 @@ def run(out_dir: Path, scale: str = "quick", progress: bool = True) -> None:
         per_depth.append(xr.concat([p.drop_attrs() for p in parts], dim="init").assign_attrs(attrs))
     ds = xr.concat(
         [p.drop_attrs() for p in per_depth],
-        dim=pd.Index(list(s.depths), name="depth"),
+        dim=pd.Index(list(grid["depths"]), name="depth"),
         join="outer",
     )
     ds.attrs.update(per_depth[0].attrs | configs)
     # Init-time signal statistics of the deepest net, for each init trained.
-    deep = s.depths[-1]
+    deep = grid["depths"][-1]
     stats = {
-        init: _init_stats(_config(s, deep, scheme), gain, data)
+        init: _init_stats(config(base, grid, deep, scheme), gain, data)
         for init, scheme, gain in (
             ("xavier", "he_normal", XAVIER_GAIN),
             ("he", "he_normal", HE_GAIN),
@@ -191,7 +176,7 @@ def _stall_why(res: xr.Dataset, depth: int, init: str) -> str:
 
 
 def figures(out_dir: Path) -> list[Path]:
-    res = results.load(Path(out_dir) / "results.nc")
+    res = load(out_dir)
     fig, axes = plots.figure(ncols=2, nrows=2, size=(4.8, 3.4))
     colors = {"xavier": "tab:blue", "he": "tab:red", "glorot": "tab:green"}
     for ax, depth in zip(axes[:2], res.depth.values, strict=True):
@@ -233,22 +218,41 @@ def figures(out_dir: Path) -> list[Path]:
     return plots.save(fig, Path(out_dir) / "deep_relu")
 
 
-def verdict(out_dir: Path) -> list[Row]:
-    res = results.load(Path(out_dir) / "results.nc")
+def load(out_dir: Path) -> xr.Dataset:
+    return results.load(Path(out_dir) / "results.nc")
+
+
+def measure(res: xr.Dataset) -> dict[str, Any]:
+    """Per seed: epochs to learn at the moderate depth, final losses and accuracies at the
+    deepest; per-layer activation-std ratios and the Xavier/He gradient ratio at init."""
     mid, deep = (int(d) for d in res.depth.values[[0, -1]])
     last = res.train_loss.isel(epoch=-1)
-    n_ep = int(res.epoch.max())
     t_mid = epochs_to(res.train_loss.sel(depth=mid))
-    he_mid, xa_mid = t_mid.sel(init="he").values, t_mid.sel(init="xavier").values
-    he_deep, xa_deep = (last.sel(depth=deep, init=i).values for i in ("he", "xavier"))
     acc_deep = res.test_acc.isel(epoch=-1).sel(depth=deep)
-    ratio_he = per_layer_ratio(res.act_std_init.sel(init="he").values)
-    ratio_xa = per_layer_ratio(res.act_std_init.sel(init="xavier").values)
     g = res.grad_norm_init
-    g_ratio = float(np.exp(np.mean(np.log(g.sel(init="xavier") / g.sel(init="he")))))
-    g_pred = 2.0 ** (-deep / 2)
     div = res.diverged.sel(depth=deep).sum("seed")
-    div_note = "" if not div.any() else f"; diverged runs: {div.to_series().to_dict()}"
+    inits = [str(i) for i in res.init.values]
+    return {
+        "mid": mid, "deep": deep, "epochs": int(res.epoch.max()),
+        "epochs_to_learn_mid": {i: t_mid.sel(init=i).values.tolist() for i in ("he", "xavier")},
+        "final_loss_mid": {i: last.sel(depth=mid, init=i).values.tolist() for i in ("he", "xavier")},
+        "final_loss_deep": {i: last.sel(depth=deep, init=i).values.tolist() for i in inits},
+        "test_acc_deep": {i: acc_deep.sel(init=i).values.tolist() for i in ("he", "xavier")},
+        "act_ratio": {i: per_layer_ratio(res.act_std_init.sel(init=i).values)
+                      for i in ("he", "xavier")},
+        "grad_ratio": float(np.exp(np.mean(np.log(g.sel(init="xavier") / g.sel(init="he"))))),
+        "diverged_deep": {} if not div.any() else div.to_series().to_dict(),
+        "stall_why": {i: _stall_why(res, deep, i) for i in inits if i != "he"},
+    }  # fmt: skip
+
+
+def verdict(m: dict[str, Any]) -> list[Row]:
+    mid, deep, n_ep = m["mid"], m["deep"], m["epochs"]
+    he_mid, xa_mid = (np.asarray(m["epochs_to_learn_mid"][i]) for i in ("he", "xavier"))
+    he_deep, xa_deep = (np.asarray(m["final_loss_deep"][i]) for i in ("he", "xavier"))
+    ratio_he, ratio_xa = m["act_ratio"]["he"], m["act_ratio"]["xavier"]
+    g_ratio, g_pred = m["grad_ratio"], 2.0 ** (-deep / 2)
+    div_note = f"; diverged runs: {m['diverged_deep']}" if m["diverged_deep"] else ""
     rows = [
         Row(
             f"C8 at {mid} layers: both inits learn, He earlier",
@@ -256,8 +260,8 @@ def verdict(out_dir: Path) -> list[Row]:
             "He et al. 2015, arXiv:1502.01852, Fig. 3 (22 layers)",
             f"epochs to train loss < {LOSS_THRESHOLD}: He {mean_spread(he_mid, 1)}, "
             f"Xavier {mean_spread(xa_mid, 1)}; final loss He "
-            f"{mean_spread(last.sel(depth=mid, init='he'))}, Xavier "
-            f"{mean_spread(last.sel(depth=mid, init='xavier'))}",
+            f"{mean_spread(m['final_loss_mid']['he'])}, Xavier "
+            f"{mean_spread(m['final_loss_mid']['xavier'])}",
             bool(
                 np.isfinite(he_mid).all()
                 and np.isfinite(xa_mid).all()
@@ -270,7 +274,7 @@ def verdict(out_dir: Path) -> list[Row]:
             f"He converges (we ask: train loss < {LOSS_THRESHOLD} for every seed)",
             "He et al. 2015, Fig. 4 (30 layers)",
             f"final train loss {mean_spread(he_deep)}; test acc "
-            f"{mean_spread(acc_deep.sel(init='he'))} after {n_ep} epochs{div_note}",
+            f"{mean_spread(m['test_acc_deep']['he'])} after {n_ep} epochs{div_note}",
             bool(np.all(he_deep < LOSS_THRESHOLD)),
             "std √(2/n_in) keeps the forward and backward signal level through ReLUs",
         ),
@@ -279,9 +283,9 @@ def verdict(out_dir: Path) -> list[Row]:
             f"train loss stays at ln 10 = {LN10:.3f} (±{STALL_TOL}); 'completely stalls'",
             "He et al. 2015, Fig. 4 (30 layers)",
             f"final train loss {mean_spread(xa_deep)}; test acc "
-            f"{mean_spread(acc_deep.sel(init='xavier'))} after {n_ep} epochs",
+            f"{mean_spread(m['test_acc_deep']['xavier'])} after {n_ep} epochs",
             bool(np.all(np.abs(xa_deep - LN10) < STALL_TOL)),
-            _stall_why(res, deep, "xavier"),
+            m["stall_why"]["xavier"],
         ),
         Row(
             f"C3: per-layer activation scale at init ({deep} layers)",
@@ -301,8 +305,8 @@ def verdict(out_dir: Path) -> list[Row]:
             "every layer's gradient is tiny, not only the first layers': SGD barely moves",
         ),
     ]
-    if "glorot" in res.init.values:
-        gl = last.sel(depth=deep, init="glorot").values
+    if "glorot" in m["final_loss_deep"]:
+        gl = np.asarray(m["final_loss_deep"]["glorot"])
         rows.append(
             Row(
                 f"C8 at {deep} layers: Glorot's xavier_normal (fan average) also stalls",
@@ -310,7 +314,11 @@ def verdict(out_dir: Path) -> list[Row]:
                 "He et al. 2015, Fig. 4, with Glorot & Bengio 2010's √(2/(n_in+n_out))",
                 f"final train loss {mean_spread(gl)}",
                 bool(np.all(np.abs(gl - LN10) < STALL_TOL)),
-                _stall_why(res, deep, "glorot") + "; = √(1/n) on the square hidden layers",
+                m["stall_why"]["glorot"] + "; = √(1/n) on the square hidden layers",
             )
         )
     return rows
+
+
+if __name__ == "__main__":
+    raise SystemExit(study.main(__file__))

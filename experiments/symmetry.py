@@ -36,15 +36,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import jax
 import numpy as np
 import xarray as xr
 
 from initjax import data as datasets
-from initjax import plots, results, sweep, train
-from initjax.experiments.base import Row, check_scale, mean_spread
+from initjax import plots, results, study, sweep, train
+from initjax.study import Row, check_scale, mean_spread
 
 NAME = "symmetry"
+ORDER = 2
 QUESTION = "Is random init needed to break symmetry: softmax, constant and zero MLPs, biases?"
 CLAIMS = ("C1", "C6")
 RUNTIME = {"quick": "~30 s (2 CPU cores)", "full": "~10 min (2 CPU cores, estimated)"}
@@ -104,12 +104,8 @@ def run(out_dir: Path, scale: str = "quick", progress: bool = True) -> None:
     s = CONFIGS[check_scale(scale)]
     data = datasets.load(s.dataset)
     for part, (cfg, scales) in _configs(s).items():
-        # weight_rank (an SVD) inside the sweep's epoch scan deadlocks XLA:CPU when the grid
-        # is sharded over several host devices (jax 0.10.2); one device avoids it.
-        devices = jax.devices()[:1] if "weight_rank" in cfg.record else None
-        res = sweep.run(
-            cfg, data, seeds=s.seeds, sigmas=scales, progress=progress, devices=devices
-        ).squeeze("lr")
+        # weight_rank is an SVD: on CPU the sweep runs it on one device (shard.grid_devices).
+        res = sweep.run(cfg, data, seeds=s.seeds, sigmas=scales, progress=progress).squeeze("lr")
         if part == "constant":
             res = res.assign(_prior(data))
         results.save(res, Path(out_dir) / f"{part}.nc")
@@ -133,12 +129,12 @@ def constant_prediction(acc: np.ndarray, test_freq: np.ndarray) -> np.ndarray:
     return np.where(hit.any(-1), hit.argmax(-1), -1)
 
 
-def _load(out_dir: Path) -> dict[str, xr.Dataset]:
+def load(out_dir: Path) -> dict[str, xr.Dataset]:
     return {p: results.load(Path(out_dir) / f"{p}.nc") for p in PARTS}
 
 
 def figures(out_dir: Path) -> list[Path]:
-    r = _load(out_dir)
+    r = load(out_dir)
     s = _settings(r)
     fig, axes = plots.figure(ncols=2, nrows=2, size=(5.2, 3.6))
     ax_a, ax_b, ax_c, ax_d = axes
@@ -248,26 +244,18 @@ def _settings(r: dict[str, xr.Dataset]) -> _Meta:
     return _Meta(const.dataset, const.hidden[0], float(noisy.bias_scale or 0.0))
 
 
-def verdict(out_dir: Path) -> list[Row]:
-    r = _load(out_dir)
+def measure(r: dict[str, xr.Dataset]) -> dict[str, Any]:
+    """Every number the verdict reads: accuracies per seed, the constant nets' symmetry
+    distances and ranks, what moved in the all-zero net, and the zero- vs random-bias pairs."""
     s = _settings(r)
     last = {p: d.isel(epoch=-1) for p, d in r.items()}
-    acc0 = last["softmax"].test_acc.sel(sigma=0.0).values
-    acc1 = last["softmax"].test_acc.sel(sigma=0.01).values
     const = r["constant"]
     pos = const.where(const.sigma > 0, drop=True).sel(layer="hidden_0")
-    dist, rank = pos.symmetry_distance.values, pos.weight_rank.values
-    const_acc = last["constant"].test_acc.where(const.sigma > 0, drop=True).values
-    gauss_acc = last["gaussian_zero_bias"].test_acc.values
     zero = const.sel(sigma=0.0)
-    moved = np.concatenate([np.abs(zero.weight_std.values).ravel(), zero.grad_norm.values.ravel()])
-    zero_loss = last["constant"].train_loss.sel(sigma=0.0).values
     zero_acc = last["constant"].test_acc.sel(sigma=0.0).values
-    h = float(const.prior_entropy)
-    predicted = constant_prediction(zero_acc, const.test_class_freq.values)
     noisy = r["constant_random_bias"].sel(layer="hidden_0").isel(epoch=-1)
-    bias_rows = []
     n_test = {"mnist1d": 1000, "fashion_mnist": 10000}.get(s.dataset, 1000)
+    bias = []
     for sigma in r["gaussian_zero_bias"].sigma.values:
         a = last["gaussian_zero_bias"].test_acc.sel(sigma=sigma).values
         b = last["gaussian_random_bias"].test_acc.sel(sigma=sigma).values
@@ -275,21 +263,53 @@ def verdict(out_dir: Path) -> list[Row]:
         # over the seeds, and at least 1 point.
         p = float(np.mean([a.mean(), b.mean()]))
         tol = max(0.01, 2 * math.sqrt(2 * p * (1 - p) / (n_test * a.size)))
-        diff = float(b.mean() - a.mean())
-        bias_rows.append(
-            Row(
-                f"C6: zero vs random bias (W ~ N(0, {sigma:g}²))",
-                f"|Δ test acc| ≤ {tol:.3f} (2 binomial SE, ≥ 1 point)",
-                "the note (C6); Goodfellow et al. 2016 §8.4: biases may start at 0",
-                f"b = 0: {mean_spread(a)}; b ~ N(0, {s.bias_sigma:g}²): {mean_spread(b)}; "
-                f"Δ = {diff:+.4f}",
-                bool(abs(diff) <= tol),
-                "random biases neither help nor hurt: zero bias is fine once W is random",
-            )
+        bias.append({"sigma": float(sigma), "zero": a, "random": b, "tol": tol,
+                     "diff": float(b.mean() - a.mean())})  # fmt: skip
+    return {
+        "data": str(s), "hidden": s.hidden, "bias_sigma": s.bias_sigma,
+        "acc0": last["softmax"].test_acc.sel(sigma=0.0).values,
+        "acc1": last["softmax"].test_acc.sel(sigma=0.01).values,
+        "dist": pos.symmetry_distance.values, "rank": pos.weight_rank.values,
+        "const_acc": last["constant"].test_acc.where(const.sigma > 0, drop=True).values,
+        "gauss_acc": last["gaussian_zero_bias"].test_acc.values,
+        "moved": np.concatenate(
+            [np.abs(zero.weight_std.values).ravel(), zero.grad_norm.values.ravel()]
+        ),
+        "zero_loss": last["constant"].train_loss.sel(sigma=0.0).values,
+        "zero_acc": zero_acc,
+        "prior_entropy": float(const.prior_entropy),
+        "majority": int(const.majority_class),
+        "predicted": constant_prediction(zero_acc, const.test_class_freq.values),
+        "bias": bias,
+        "noisy_dist": noisy.symmetry_distance.values,
+        "noisy_rank": noisy.weight_rank.values,
+    }  # fmt: skip
+
+
+def verdict(m: dict[str, Any]) -> list[Row]:
+    acc0, acc1, dist, rank = m["acc0"], m["acc1"], m["dist"], m["rank"]
+    const_acc, gauss_acc, moved = m["const_acc"], m["gauss_acc"], m["moved"]
+    zero_loss, zero_acc, h, predicted = (
+        m["zero_loss"],
+        m["zero_acc"],
+        m["prior_entropy"],
+        m["predicted"],
+    )
+    bias_rows = [
+        Row(
+            f"C6: zero vs random bias (W ~ N(0, {c['sigma']:g}²))",
+            f"|Δ test acc| ≤ {c['tol']:.3f} (2 binomial SE, ≥ 1 point)",
+            "the note (C6); Goodfellow et al. 2016 §8.4: biases may start at 0",
+            f"b = 0: {mean_spread(c['zero'])}; b ~ N(0, {m['bias_sigma']:g}²): "
+            f"{mean_spread(c['random'])}; Δ = {c['diff']:+.4f}",
+            bool(abs(c["diff"]) <= c["tol"]),
+            "random biases neither help nor hurt: zero bias is fine once W is random",
         )
+        for c in m["bias"]
+    ]
     return [
         Row(
-            f"C1 (softmax, {s}): W = 0 learns like N(0, 0.01²)",
+            f"C1 (softmax, {m['data']}): W = 0 learns like N(0, 0.01²)",
             f"|Δ test acc| ≤ {SAME_ACC} (the same accuracy)",
             "convexity; ∇W = Xᵀ(P−Y)/m has distinct columns at W = 0 (cs231n; d2l exercise)",
             f"W = 0: {mean_spread(acc0, 4)}; σ = 0.01: {mean_spread(acc1, 4)}",
@@ -303,7 +323,7 @@ def verdict(out_dir: Path) -> list[Row]:
             f"max distance {dist.max():g} and rank {int(rank.min())}–{int(rank.max())} over "
             f"{dist.size} (seed, c, epoch) cells",
             bool(dist.max() == 0.0 and np.all(rank == 1)),
-            f"SGD keeps all {s.hidden} hidden units equal: the net is a one-unit net",
+            f"SGD keeps all {m['hidden']} hidden units equal: the net is a one-unit net",
         ),
         Row(
             "C1 (MLP, constant W): a one-unit net learns less",
@@ -324,7 +344,7 @@ def verdict(out_dir: Path) -> list[Row]:
         Row(
             "C1 (ReLU MLP, W = 0): only the output bias learns (the class prior)",
             f"train loss = H(prior) = {h:.4f} nats (±1e-3); one class predicted for every "
-            f"input (majority training class: {int(const.majority_class)})",
+            f"input (majority training class: {m['majority']})",
             "b_out → log prior minimizes the loss when the logits are x-independent",
             f"train loss {mean_spread(zero_loss, 4)}; test acc {mean_spread(zero_acc)} = test "
             f"frequency of class {', '.join(str(c) for c in sorted(set(predicted.tolist())))}",
@@ -337,9 +357,13 @@ def verdict(out_dir: Path) -> list[Row]:
             "C6: random biases alone also break the symmetry",
             "constant W + random b: symmetry distance > 0 and rank > 1 after training",
             "units with different biases see different activation patterns",
-            f"distance {mean_spread(noisy.symmetry_distance.values)}; rank "
-            f"{int(noisy.weight_rank.min())}–{int(noisy.weight_rank.max())}",
-            bool(np.all(noisy.symmetry_distance.values > 0) and np.all(noisy.weight_rank > 1)),
+            f"distance {mean_spread(m['noisy_dist'])}; rank "
+            f"{int(m['noisy_rank'].min())}–{int(m['noisy_rank'].max())}",
+            bool(np.all(m["noisy_dist"] > 0) and np.all(m["noisy_rank"] > 1)),
             "weight randomness is sufficient, not necessary (the note implies necessary)",
         ),
     ]
+
+
+if __name__ == "__main__":
+    raise SystemExit(study.main(__file__))

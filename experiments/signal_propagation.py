@@ -31,7 +31,6 @@ Xavier's ReLU slope −0.347 = −½ ln 2, He's ≈ 0; (n_in + n_out)·Var = 2.0
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,11 +44,11 @@ from matplotlib.ticker import MaxNLocator
 
 from initjax import data as datasets
 from initjax import diagnostics as dg
-from initjax import init as schemes
-from initjax import models, plots, results, sweep, train
-from initjax.experiments.base import Row, check_scale, mean_spread
+from initjax import models, plots, results, study, sweep, train
+from initjax.study import Row, check_scale, mean_spread
 
 NAME = "signal_propagation"
+ORDER = 4
 QUESTION = (
     "Do activations and gradients keep their scale through depth at init, and are they Gaussian?"
 )
@@ -66,9 +65,9 @@ NETS = {  # name: (activation, scheme, gains); the ReLU net's two inits are one 
 }
 RECORD = ("act_std", "preact_std", "preact_grad_norm", "preact_kurtosis", "preact_ks")
 JACOBIAN_EXAMPLES = 2  # SVDs cost O(n³) each; 2 × n singular values per layer suffice
-VAR_SCHEMES = ("xavier_normal", "xavier_uniform", "he_normal", "he_uniform")
 NORMAL_KS = 0.05  # "≈ Gaussian": the CDF within 5 points everywhere
 NORMAL_KURTOSIS = 1.0
+FIRST_KURTOSIS_TOL = 0.2  # layer 1's pooled kurtosis vs the Gaussian-scale-mixture prediction
 
 
 @dataclass(frozen=True)
@@ -82,16 +81,11 @@ class Settings:
     """Training examples kept (test: a quarter): only the epoch-0 losses use them."""
     depth: int = 5
     relu_depth: int = 30
-    pairs: tuple[tuple[int, int], ...] = ((784, 256), (256, 256), (256, 10), (40, 1000), (1000, 1000))  # fmt: skip
-    entries: int = 250_000
-    """Weights drawn per (scheme, shape) for the variance check (C5)."""
 
 
 CONFIGS = {
     "quick": Settings("mnist1d", seeds=3, width=256, probe=256, subset=1000),
-    "full": Settings(
-        "fashion_mnist", seeds=5, width=1000, probe=500, subset=2000, entries=2_000_000
-    ),
+    "full": Settings("fashion_mnist", seeds=5, width=1000, probe=500, subset=2000),
 }
 
 
@@ -121,11 +115,10 @@ def run(out_dir: Path, scale: str = "quick", progress: bool = True) -> None:
                 ("seed", "sigma", "layer" if key.startswith("layer") else "hidden_layer"),
                 np.asarray(value),
             )
-        res["pred_first_kurtosis"] = _first_layer_kurtosis(
+        res["pred_first_kurtosis"] = first_layer_kurtosis(
             np.asarray(x, np.float64), "uniform" in scheme
         )
         results.save(res, Path(out_dir) / f"{name}.nc")
-    results.save(variance_table(s.pairs, s.entries), Path(out_dir) / "variance.nc")
 
 
 def _init_params(cfg: train.Config, seeds: int, gains: tuple[float, ...], x: jax.Array) -> Any:
@@ -165,7 +158,7 @@ def _direct_stats(model: Any, x: jax.Array, jacobian: bool) -> Any:
     return jax.jit(jax.vmap(jax.vmap(one)))
 
 
-def _first_layer_kurtosis(x_BxD: np.ndarray, uniform: bool) -> float:
+def first_layer_kurtosis(x_BxD: np.ndarray, uniform: bool) -> float:
     """Expected pooled excess kurtosis of z = x W for W i.i.d. zero-mean (Gaussian or uniform).
 
     Example b's z is a sum with variance q_b ∝ ‖x_b‖² and excess kurtosis κ_b = κ_W Σx⁴/(Σx²)²
@@ -176,54 +169,11 @@ def _first_layer_kurtosis(x_BxD: np.ndarray, uniform: bool) -> float:
     return float(np.mean((3 + kappa) * q**2) / np.mean(q) ** 2 - 3)
 
 
-def variance_table(pairs: tuple[tuple[int, int], ...], entries: int) -> xr.Dataset:
-    """Empirical Var[W] and max|W| of at least ``entries`` weights per scheme and shape.
-
-    Var is E[W²] (the schemes are zero-mean by construction); its relative standard error is
-    √(2/entries) for a normal, less for a uniform.
-    """
-    var, top = (np.asarray(a, np.float64) for a in _draw_stats(pairs, entries))
-    n_in = np.array([p[0] for p in pairs], dtype=np.float64)
-    n_out = np.array([p[1] for p in pairs], dtype=np.float64)
-    xavier = np.char.startswith(np.array(VAR_SCHEMES), "xavier")[:, None]
-    theory = np.where(xavier, 2 / (n_in + n_out)[None, :], 2 / n_in[None, :])
-    return xr.Dataset(
-        {
-            "var": (("scheme", "pair"), var),
-            "var_theory": (("scheme", "pair"), theory),  # 2/(n_in + n_out) or 2/n_in
-            "max_abs": (("scheme", "pair"), top),
-            # U(−b, b) has Var b²/3: b = √(6/(n_in + n_out)) (Xavier), √(6/n_in) (He)
-            "bound": (("scheme", "pair"), np.sqrt(3 * theory)),
-            "n_in": ("pair", n_in),
-            "n_out": ("pair", n_out),
-        },
-        coords={"scheme": list(VAR_SCHEMES), "pair": [f"{a}x{b}" for a, b in pairs]},
-        attrs={"entries": entries},
-    )
+def load(out_dir: Path) -> dict[str, xr.Dataset]:
+    return {n: results.load(Path(out_dir) / f"{n}.nc") for n in NETS}
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1))
-def _draw_stats(pairs: tuple[tuple[int, int], ...], entries: int) -> tuple[jax.Array, jax.Array]:
-    """(E[W²], max|W|), each (scheme, pair): every draw in one program (one compilation)."""
-    var, top = [], []
-    for i, name in enumerate(VAR_SCHEMES):
-        init = schemes.get(name)
-        for j, shape in enumerate(pairs):
-            keys = jax.random.split(
-                jax.random.key(100 * i + j), -(-entries // (shape[0] * shape[1]))
-            )
-            w = jax.vmap(lambda k, s=shape, f=init: f(k, s))(keys)
-            var.append(jnp.mean(w**2))
-            top.append(jnp.max(jnp.abs(w)))
-    shape_ = (len(VAR_SCHEMES), len(pairs))
-    return jnp.stack(var).reshape(shape_), jnp.stack(top).reshape(shape_)
-
-
-def _load(out_dir: Path) -> dict[str, xr.Dataset]:
-    return {n: results.load(Path(out_dir) / f"{n}.nc") for n in (*NETS, "variance")}
-
-
-def _inits(r: dict[str, xr.Dataset]) -> dict[str, xr.Dataset]:
+def inits(r: dict[str, xr.Dataset]) -> dict[str, xr.Dataset]:
     """One dataset (seed, layer dims) per init: the two Glorot nets, ReLU Xavier and He."""
     relu = r["relu"]
     return {
@@ -261,8 +211,8 @@ def _per_layer(ax: Any, res: xr.DataArray, label: str, **kwargs: Any) -> None:
 
 
 def figures(out_dir: Path) -> list[Path]:
-    r = _load(out_dir)
-    n = _inits(r)
+    r = load(out_dir)
+    n = inits(r)
     cfg = train.Config.from_json(str(r["glorot_standard"].attrs["config"]))
     data = {"mnist1d": "MNIST-1D", "fashion_mnist": "Fashion-MNIST"}.get(cfg.dataset, cfg.dataset)
     fig, axes = plots.figure(ncols=3, nrows=2, size=(4.6, 3.5))
@@ -323,21 +273,42 @@ def figures(out_dir: Path) -> list[Path]:
     return plots.save(fig, Path(out_dir) / "signal_propagation")
 
 
-def verdict(out_dir: Path) -> list[Row]:
-    r = _load(out_dir)
-    n = _inits(r)
+def measure(r: dict[str, xr.Dataset]) -> dict[str, Any]:
+    """Per seed: Glorot's mean Jacobian singular values and gradient factors, the ReLU nets'
+    log-std slopes; normality worst cases (seed means); layer 1's pooled vs predicted kurtosis."""
+    n = inits(r)
     width = train.Config.from_json(str(r["glorot_standard"].attrs["config"])).hidden[0]
     # hidden layers 2…5: the square Jacobians (layer 1 maps the input)
     sv = {
-        k: n[k].layer_jacobian_sv.isel(layer=slice(1, -1)).mean("layer").values for k in GLOROT_SV
+        k: n[k].layer_jacobian_sv.isel(layer=slice(1, -1)).mean("layer").values.tolist()
+        for k in GLOROT_SV
     }
     factor = {
-        k: np.exp([layer_slope(v[::-1], 0) for v in grad_rms(n[k]).values]) for k in GLOROT_SV
+        k: np.exp([layer_slope(v[::-1], 0) for v in grad_rms(n[k]).values]).tolist()
+        for k in GLOROT_SV
     }
-    slope = {k: np.array([layer_slope(v) for v in n[k].act_std.values]) for k in ("xavier", "he")}
-    gslope = {
-        k: np.array([layer_slope(v) for v in grad_rms(n[k]).values]) for k in ("xavier", "he")
+    slope = {k: [layer_slope(v) for v in n[k].act_std.values] for k in ("xavier", "he")}
+    gslope = {k: [layer_slope(v) for v in grad_rms(n[k]).values] for k in ("xavier", "he")}
+    pooled = {}
+    for k in ("normalized", "he"):  # layers ≥ 2
+        deep = n[k].isel(hidden_layer=slice(1, None))
+        pooled[k] = _gaussian(deep.preact_ks, deep.preact_kurtosis)
+    per_example = {k: _gaussian(n[k].example_ks, n[k].example_kurtosis) for k in n}
+    first = {
+        k: (
+            float(n[k].preact_kurtosis.isel(hidden_layer=0).mean()),
+            float(n[k].pred_first_kurtosis),
+        )
+        for k in n
     }
+    return {"width": width, "sv": sv, "factor": factor, "slope": slope, "gslope": gslope,
+            "pooled": pooled, "per_example": per_example, "first_kurtosis": first}  # fmt: skip
+
+
+def verdict(m: dict[str, Any]) -> list[Row]:
+    width = m["width"]
+    sv, factor = ({k: np.asarray(v) for k, v in m[key].items()} for key in ("sv", "factor"))
+    slope, gslope = ({k: np.asarray(v) for k, v in m[key].items()} for key in ("slope", "gslope"))
     glorot = " vs ".join(f"{k} {mean_spread(sv[k])}" for k in GLOROT_SV)
     rows = [
         Row(
@@ -387,17 +358,19 @@ def verdict(out_dir: Path) -> list[Row]:
             "layer 1 gets ≈ 2^(−14.5) of layer 30's gradient under Xavier",
         ),
     ]
-    return rows + _normality_rows(n) + _variance_rows(r["variance"])
+    return rows + _normality_rows(m)
 
 
-def _gaussian(ks: xr.DataArray, kurtosis: xr.DataArray) -> tuple[float, float, bool]:
-    """Worst layer (seed means) of KS and |excess kurtosis|, and whether both are in bounds."""
-    worst_ks = float(ks.mean("seed").max())
-    worst_k = float(np.abs(kurtosis.mean("seed")).max())
-    return worst_ks, worst_k, worst_ks <= NORMAL_KS and worst_k <= NORMAL_KURTOSIS
+def _gaussian(ks: xr.DataArray, kurtosis: xr.DataArray) -> tuple[float, float]:
+    """Worst layer (seed means) of KS and |excess kurtosis|."""
+    return float(ks.mean("seed").max()), float(np.abs(kurtosis.mean("seed")).max())
 
 
-def _normality_rows(n: dict[str, xr.Dataset]) -> list[Row]:
+def _normal(worst: tuple[float, float]) -> bool:
+    return worst[0] <= NORMAL_KS and worst[1] <= NORMAL_KURTOSIS
+
+
+def _normality_rows(m: dict[str, Any]) -> list[Row]:
     crit = f"KS ≤ {NORMAL_KS} and |excess kurtosis| ≤ {NORMAL_KURTOSIS} in every layer (seed means)"
     rows = []
     why = {
@@ -406,79 +379,41 @@ def _normality_rows(n: dict[str, xr.Dataset]) -> list[Row]:
         "∝ ‖h_b‖², which a deep ReLU net at finite width spreads out): heavier tails",
     }
     for k, what in (("normalized", "tanh, 5 layers"), ("he", "ReLU, 30 layers")):
-        deep = n[k].isel(hidden_layer=slice(1, None))
-        ks, kurt, ok = _gaussian(deep.preact_ks, deep.preact_kurtosis)
+        ks, kurt = m["pooled"][k]
         rows.append(
             Row(
                 f"C7 ({what}): pooled pre-activations ≈ Gaussian (layers ≥ 2)",
                 crit,
                 "the note (C7): CLT over a unit's n inputs",
                 f"worst layer: KS {ks:.3f}, kurtosis {kurt:.2f}",
-                ok,
+                _normal((ks, kurt)),
                 why[k],
             )
         )
-    per = [_gaussian(n[k].example_ks, n[k].example_kurtosis) for k in n]
-    first = {
-        k: (
-            float(n[k].preact_kurtosis.isel(hidden_layer=0).mean()),
-            float(n[k].pred_first_kurtosis),
-        )
-        for k in n
-    }
+    per, first = m["per_example"], m["first_kurtosis"]
     rows += [
         Row(
             "C7: per example (the CLT's own claim), pre-activations ≈ Gaussian",
             crit + ", each example standardized over the units",
             "CLT: z_j = Σ_i h_i W_ij over units j, for one input",
             "worst layer: KS "
-            + ", ".join(f"{k} {p[0]:.3f}" for k, p in zip(n, per, strict=True))
+            + ", ".join(f"{k} {p[0]:.3f}" for k, p in per.items())
             + "; kurtosis "
-            + ", ".join(f"{k} {p[1]:.2f}" for k, p in zip(n, per, strict=True)),
-            all(p[2] for p in per),
+            + ", ".join(f"{k} {p[1]:.2f}" for k, p in per.items()),
+            all(_normal(p) for p in per.values()),
             "the note's CLT argument holds for one input in every layer of all four nets",
         ),
         Row(
             "C7: layer 1's pooled kurtosis is the spread of ‖x‖",
             "3(E[(1 + κ_b/3) q_b²]/E[q_b]² − 1), q_b ∝ ‖x_b‖², within 0.2",
             "Gaussian scale mixture; κ_b = −1.2 Σx⁴/(Σx²)² for uniform W",
-            ", ".join(f"{k} {m:.2f} vs {p:.2f}" for k, (m, p) in first.items()),
-            all(abs(m - p) <= 0.2 for m, p in first.values()),
+            ", ".join(f"{k} {mm:.2f} vs {pp:.2f}" for k, (mm, pp) in first.items()),
+            all(abs(mm - pp) <= FIRST_KURTOSIS_TOL for mm, pp in first.values()),
             "non-Gaussian pooled histograms in layer 1 come from the data, not from the CLT",
         ),
     ]
     return rows
 
 
-def _variance_rows(v: xr.Dataset) -> list[Row]:
-    ratio = v["var"] / v.var_theory
-    xavier, he = (
-        ratio.sel(scheme=["xavier_normal", "xavier_uniform"]),
-        ratio.sel(scheme=["he_normal", "he_uniform"]),
-    )
-    fill = (v.max_abs / v.bound).sel(scheme=["xavier_uniform", "he_uniform"])
-    note = (v["var"] * (v.n_in + v.n_out)).sel(scheme=["xavier_normal", "xavier_uniform"])
-    return [
-        Row(
-            "C5: Xavier Var = 2/(n_in+n_out), not the note's table's 1/(n_in+n_out)",
-            "(n_in + n_out)·Var[W] = 2 (±2%); the note's table gives 1",
-            "Glorot & Bengio 2010 eq. 12 and 16; torch/JAX glorot_*",
-            f"(n_in + n_out)·Var = {float(note.min()):.3f}–{float(note.max()):.3f} over "
-            f"{note.size} (scheme, shape) cells",
-            bool(np.all(np.abs(xavier - 1) <= 0.02)),
-            "the note's table is wrong by a factor 2 (it lists 1/(n_in+n_out))",
-        ),
-        Row(
-            "C5: He Var = 2/n_in; uniform bounds √(6/(n_in+n_out)) and √(6/n_in)",
-            "n_in·Var[W] = 2 (±2%); max|W| within the bound and > 99% of it",
-            "He et al. 2015 eq. 10; Glorot & Bengio 2010 eq. 16",
-            f"n_in·Var / 2 = {float(he.min()):.3f}–{float(he.max()):.3f}; max|W| / bound "
-            f"{float(fill.min()):.4f}–{float(fill.max()):.4f} (float32: ≤ 1 + 1e-6)",
-            bool(
-                np.all(np.abs(he - 1) <= 0.02)
-                and float(fill.max()) <= 1 + 1e-6
-                and float(fill.min()) > 0.99
-            ),
-            "the note's He formulas and both uniform bounds are right",
-        ),
-    ]
+if __name__ == "__main__":
+    raise SystemExit(study.main(__file__))

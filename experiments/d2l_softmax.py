@@ -13,51 +13,51 @@ ends a few points lower after 10 epochs.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import jax
 import numpy as np
+import xarray as xr
 
 from initjax import data as datasets
-from initjax import plots, results, sweep, train
-from initjax.experiments.base import Row, check_scale, mean_spread
+from initjax import plots, results, study, sweep, train
+from initjax.study import Row, check_scale, mean_spread
 
 NAME = "d2l_softmax"
+ORDER = 1
 QUESTION = "Why N(0, 0.01²) for d2l's softmax regression, and what do σ = 0 or σ = 1 do?"
 CLAIMS = ("C1", "C2", "C4")
 RUNTIME = {"quick": "~30 s (2 CPU cores)", "full": "~1 min (2 CPU cores)"}
 
 
-@dataclass(frozen=True)
-class Settings:
-    seeds: int
-    sigmas: tuple[float, ...] = (0.0, 1e-3, 1e-2, 1e-1, 1.0)
-    epochs: int = 10
-
-
-CONFIGS = {"quick": Settings(seeds=3), "full": Settings(seeds=5)}
-
-# d2l's published settings.
-D2L = train.Config(model="softmax", scheme="normal", lr=0.1, batch_size=256, epochs=10)
 # Anchors: d2l train_ch3 checks (loss < 0.5, acc > 0.7); reported runs: loss ≈ 0.447, test
 # accuracy 0.81–0.83; Xiao et al. 2017 Table 3: sklearn LogisticRegression 0.842.
 D2L_LOSS = (0.43, 0.47)
 D2L_ACC = 0.81
 XIAO_LR = 0.842
+ZERO_INIT_TOL = 0.005  # "W = 0 breaks nothing": within half a point of σ = 0.01
+LOGIT_RTOL = 0.1  # measured logit RMS at init vs σ·sqrt(E‖x‖²)
+
+# d2l's published settings, and the grid over σ (seeds differ by scale).
+D2L = train.Config(model="softmax", scheme="normal", lr=0.1, batch_size=256, epochs=10)
+SIGMAS = (0.0, 1e-3, 1e-2, 1e-1, 1.0)
+CONFIGS = {
+    "quick": (D2L, {"seeds": 3, "sigmas": SIGMAS}),
+    "full": (D2L, {"seeds": 5, "sigmas": SIGMAS}),
+}
 
 
 def run(out_dir: Path, scale: str = "quick", progress: bool = True) -> None:
-    s = CONFIGS[check_scale(scale)]
+    cfg, grid = CONFIGS[check_scale(scale)]
     data = datasets.load("fashion_mnist")
-    cfg = D2L.replace(epochs=s.epochs)
-    res = sweep.run(cfg, data, seeds=s.seeds, sigmas=s.sigmas, progress=progress)
+    res = sweep.run(cfg, data, seeds=grid["seeds"], sigmas=grid["sigmas"], progress=progress)
     # C4: measured RMS of the initial logits (16 inits, first 2000 images) next to the
     # prediction σ·sqrt(E‖x‖²) for x W with W ~ N(0, σ²). One init is not enough: the mean
     # image dominates E[x xᵀ], so a single draw's logit scale fluctuates by ~10%.
     x = data.x_train[:2000]
     measured = []
-    for sigma in s.sigmas:
+    for sigma in grid["sigmas"]:
         model = train.build_model(cfg, sigma)
         sq = [
             np.mean(np.asarray(model.apply(model.init(jax.random.key(k), x[:1]), x)) ** 2)
@@ -67,13 +67,17 @@ def run(out_dir: Path, scale: str = "quick", progress: bool = True) -> None:
     res["logit_std_at_init"] = ("sigma", np.asarray(measured))
     res["logit_std_predicted"] = (
         "sigma",
-        np.asarray(s.sigmas) * float(np.sqrt((np.linalg.norm(x, axis=1) ** 2).mean())),
+        np.asarray(grid["sigmas"]) * float(np.sqrt((np.linalg.norm(x, axis=1) ** 2).mean())),
     )
     results.save(res.squeeze("lr"), Path(out_dir) / "results.nc")
 
 
+def load(out_dir: Path) -> xr.Dataset:
+    return results.load(Path(out_dir) / "results.nc")
+
+
 def figures(out_dir: Path) -> list[Path]:
-    res = results.load(Path(out_dir) / "results.nc")
+    res = load(out_dir)
     fig, (ax_loss, ax_acc, ax_sig) = plots.figure(ncols=3)
     plots.curves_by(ax_loss, res.batch_loss, "sigma", fmt="σ={:g}")
     ax_loss.set_yscale("log")
@@ -102,19 +106,32 @@ def figures(out_dir: Path) -> list[Path]:
     return plots.save(fig, Path(out_dir) / "d2l_softmax")
 
 
-def verdict(out_dir: Path) -> list[Row]:
-    res = results.load(Path(out_dir) / "results.nc")
+def measure(res: xr.Dataset) -> dict[str, Any]:
+    """Final loss and accuracy per seed at σ = 0.01, σ = 0 and the largest σ; initial loss at
+    the largest σ; best mean accuracy; measured / predicted logit RMS at init for σ > 0."""
     last = res.isel(epoch=-1)
-    d2l = last.sel(sigma=0.01)
-    loss, acc = d2l.batch_loss.values, d2l.test_acc.values
-    zero_acc = last.test_acc.sel(sigma=0.0).values
     sigmas = res.sigma.values
     big = float(sigmas.max())
-    init_loss_big = res.train_loss.isel(epoch=0).sel(sigma=big).values
-    acc_big = last.test_acc.sel(sigma=big).values
-    best = last.test_acc.mean("seed").max().item()
     pos = sigmas > 0
-    ratio = res.logit_std_at_init.values[pos] / res.logit_std_predicted.values[pos]
+    return {
+        "epochs": int(res.epoch.max()),
+        "loss": last.batch_loss.sel(sigma=0.01).values.tolist(),
+        "acc": last.test_acc.sel(sigma=0.01).values.tolist(),
+        "zero_acc": last.test_acc.sel(sigma=0.0).values.tolist(),
+        "big_sigma": big,
+        "init_loss_big": res.train_loss.isel(epoch=0).sel(sigma=big).values.tolist(),
+        "acc_big": last.test_acc.sel(sigma=big).values.tolist(),
+        "best_acc": last.test_acc.mean("seed").max().item(),
+        "logit_ratio": (
+            res.logit_std_at_init.values[pos] / res.logit_std_predicted.values[pos]
+        ).tolist(),
+    }
+
+
+def verdict(m: dict[str, Any]) -> list[Row]:
+    loss, acc, zero_acc = (np.asarray(m[k]) for k in ("loss", "acc", "zero_acc"))
+    init_loss_big, acc_big = np.asarray(m["init_loss_big"]), np.asarray(m["acc_big"])
+    big, best, ratio = m["big_sigma"], m["best_acc"], np.asarray(m["logit_ratio"])
     return [
         Row(
             "d2l reproduction (σ = 0.01)",
@@ -129,7 +146,7 @@ def verdict(out_dir: Path) -> list[Row]:
             "zero init within 0.5 points of σ = 0.01",
             "convexity; ∇W = Xᵀ(P−Y)/m has distinct columns (cs231n, d2l exercise)",
             f"acc at σ=0 {mean_spread(zero_acc)} vs {mean_spread(acc)}",
-            bool(abs(zero_acc.mean() - acc.mean()) <= 0.005),
+            bool(abs(zero_acc.mean() - acc.mean()) <= ZERO_INIT_TOL),
             "the note's symmetry argument does not apply to softmax regression",
         ),
         Row(
@@ -145,15 +162,19 @@ def verdict(out_dir: Path) -> list[Row]:
             "logit RMS at init = σ·sqrt(E‖x‖²), within 10%",
             "Var(xᵀw) = σ²‖x‖² for w ~ N(0, σ²I)",
             f"measured / predicted logit RMS: {ratio.min():.3f}–{ratio.max():.3f} over σ > 0",
-            bool(np.all(np.abs(ratio - 1) < 0.1)),
+            bool(np.all(np.abs(ratio - 1) < LOGIT_RTOL)),
             "σ = 0.01 gives logits of std ≈ 0.1: softmax starts near uniform (loss ≈ ln 10)",
         ),
         Row(
             "Linear-model ceiling on Fashion-MNIST",
             f"sklearn LogisticRegression {XIAO_LR} (standardized inputs)",
             "Xiao et al. 2017, arXiv:1708.07747, Table 3",
-            f"best mean test acc over σ after {int(res.epoch.max())} epochs: {best:.3f}",
+            f"best mean test acc over σ after {m['epochs']} epochs: {best:.3f}",
             bool(0.80 <= best <= XIAO_LR + 0.01),
             "10 epochs of SGD on /255 pixels lands 1–2 points under a converged LR",
         ),
     ]
+
+
+if __name__ == "__main__":
+    raise SystemExit(study.main(__file__))

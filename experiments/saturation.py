@@ -32,16 +32,18 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import xarray as xr
 from scipy.special import logsumexp, ndtr
 
 from initjax import data as datasets
-from initjax import plots, results, sweep, train
-from initjax.experiments.base import Row, check_scale, mean_spread
+from initjax import plots, results, study, sweep, train
+from initjax.study import Row, check_scale, mean_spread
 
 NAME = "saturation"
+ORDER = 3
 QUESTION = "At which init σ do the softmax and tanh/sigmoid units saturate, and what does it cost?"
 CLAIMS = ("C2", "C4")
 RUNTIME = {"quick": "~25 s (2 CPU cores)", "full": "~30 min (2 CPU cores, estimated)"}
@@ -146,7 +148,7 @@ def _softmax_predictions(
     # fluctuation of std σ·sqrt(Σ_k ‖m_k‖²) from one draw of W to the next.
     m_KxD = (np.eye(k)[data.y_train] - 1 / k).T @ x / len(x)
     g_MxK = np.random.default_rng(0).standard_normal((MC_DRAWS, k))
-    s_star = np.sort(_saturating_scale(g_MxK))
+    s_star = np.sort(saturating_scale(g_MxK))
 
     def saturated(sigma: float, nrm: np.ndarray) -> float:
         return float(np.mean(np.searchsorted(s_star, sigma * nrm) / MC_DRAWS))
@@ -168,7 +170,7 @@ def _softmax_predictions(
     }
 
 
-def _saturating_scale(g_MxK: np.ndarray) -> np.ndarray:
+def saturating_scale(g_MxK: np.ndarray) -> np.ndarray:
     """s* per row g: max softmax(s·g) = 0.99 at s = s* (it rises monotonically in s).
 
     max softmax(s·g) = 1 / Σ_j exp(−s·d_j) with gaps d_j = max(g) − g_j ≥ 0; bisection on log s.
@@ -192,7 +194,7 @@ def crossing(sigmas: np.ndarray, frac: np.ndarray, level: float = 0.5) -> float:
     return float(np.exp(np.log(sigmas[i - 1]) + t * (np.log(sigmas[i]) - np.log(sigmas[i - 1]))))
 
 
-def _load(out_dir: Path) -> dict[str, xr.Dataset]:
+def load(out_dir: Path) -> dict[str, xr.Dataset]:
     """The saved nets in a fixed order (the scale decides which exist)."""
     every = [net_name(a, d) for a, d in dict.fromkeys(CONFIGS["full"].nets + CONFIGS["quick"].nets)]
     return {n: results.load(p) for n in every if (p := Path(out_dir) / f"{n}.nc").exists()}
@@ -206,7 +208,7 @@ def _label(name: str) -> str:
 
 
 def figures(out_dir: Path) -> list[Path]:
-    nets = _load(out_dir)
+    nets = load(out_dir)
     sm = nets["softmax"]
     cfg = train.Config.from_json(str(sm.attrs["config"]))
     fig, axes = plots.figure(ncols=3, nrows=2, size=(4.6, 3.5))
@@ -300,8 +302,8 @@ def figures(out_dir: Path) -> list[Path]:
     return plots.save(fig, Path(out_dir) / "saturation")
 
 
-def verdict(out_dir: Path) -> list[Row]:
-    nets = _load(out_dir)
+def measure(nets: Any) -> dict[str, Any]:
+    """The numbers the verdict reads, from the saved results."""
     sm = nets["softmax"]
     sig = sm.sigma.values
     smallest, largest = float(sig.min()), float(sig.max())
@@ -328,20 +330,42 @@ def verdict(out_dir: Path) -> list[Row]:
         for n, r in hidden.items()
     }
     acc = {n: r.test_acc.isel(epoch=-1) for n, r in nets.items()}
-    drop = {n: float(a.mean("seed").max() - a.sel(sigma=largest).mean()) for n, a in acc.items()}
-    deep = [n for n in hidden if n.endswith("_2")]
-    small_drop = {
-        n: float(acc[n].mean("seed").max() - acc[n].sel(sigma=smallest).mean()) for n in deep
+    best = {n: float(a.mean("seed").max()) for n, a in acc.items()}
+    at = {  # final test accuracy (seed mean) at the smallest and the largest σ
+        edge: {n: float(a.sel(sigma=value).mean()) for n, a in acc.items()}
+        for edge, value in (("smallest", smallest), ("largest", largest))
     }
+    return {
+        "smallest": smallest, "largest": largest, "epochs": int(sm.epoch.max()),
+        "init_small": {n: float(v.mean()) for n, v in init_small.items()}, "dev": dev,
+        "spread": spread, "tol": tol, "s50": s50, "p50": p50, "loss0": loss0.tolist(),
+        "pred_loss": pred_loss.tolist(), "rel": rel.tolist(),
+        "init_loss_largest": sm.train_loss.isel(epoch=0).sel(sigma=largest).values.tolist(),
+        "first_err": first_err,
+        "first_saturated_largest": {
+            n: float(r.saturation.isel(epoch=0, hidden_layer=0).sel(sigma=largest).mean())
+            for n, r in hidden.items()
+        },
+        "best_acc": best, "acc_at": at,
+        # 2-hidden-layer nets: too small a σ
+        "deep": [n for n in hidden if n.endswith("_2")],
+    }  # fmt: skip
+
+
+def verdict(m: dict[str, Any]) -> list[Row]:
+    smallest, largest, tol, spread = m["smallest"], m["largest"], m["tol"], m["spread"]
+    s50, p50, rel, best, at = m["s50"], m["p50"], np.asarray(m["rel"]), m["best_acc"], m["acc_at"]
+    drop = {n: best[n] - at["largest"][n] for n in best}
+    small_drop = {n: best[n] - at["smallest"][n] for n in m["deep"]}
     return [
         Row(
             "C4: small σ keeps the initial loss at ln 10",
             f"|mean initial loss − ln 10| ≤ {tol:.2g} at σ = {smallest:g}, every net (1e-3, or "
             "3 standard errors of the first-order term if larger)",
             "uniform softmax over 10 classes; L − ln 10 = −Σ_k w_k·m_k + O(σ²), std σ‖m‖",
-            "; ".join(f"{n} {v.mean():.5f}" for n, v in init_small.items())
+            "; ".join(f"{n} {v:.5f}" for n, v in m["init_small"].items())
             + f" (ln 10 = {LN10:.5f}; first-order std per seed {spread:.1e})",
-            bool(max(dev.values()) <= tol),
+            bool(max(m["dev"].values()) <= tol),
             "small logits: the softmax starts near uniform, whatever the model",
         ),
         Row(
@@ -357,9 +381,9 @@ def verdict(out_dir: Path) -> list[Row]:
             f"initial loss = E[logsumexp(z) − z_y], within 15%, for σ ≥ {p50:.2g}",
             "same Monte Carlo (z ~ N(0, σ²‖x‖²I))",
             f"max relative error {rel.max():.3f} over {rel.size} σ; at σ = {largest:g}: "
-            f"{mean_spread(sm.train_loss.isel(epoch=0).sel(sigma=largest).values, 1)} nats "
-            f"vs predicted {pred_loss[-1]:.1f} (ln 10 = {LN10:.2f})",
-            bool(rel.size > 0 and rel.max() <= 0.15 and loss0[-1] > 10 * LN10),
+            f"{mean_spread(m['init_loss_largest'], 1)} nats "
+            f"vs predicted {m['pred_loss'][-1]:.1f} (ln 10 = {LN10:.2f})",
+            bool(rel.size > 0 and rel.max() <= 0.15 and m["loss0"][-1] > 10 * LN10),
             "a confidently wrong softmax pays ≈ σ‖x‖·E[max z − z_y] nats",
         ),
         Row(
@@ -368,34 +392,30 @@ def verdict(out_dir: Path) -> list[Row]:
             "z¹ ~ N(0, σ²‖x‖²); u = atanh(0.99) = 2.65 (tanh), ln 99 = 4.60 (sigmoid)",
             "; ".join(
                 f"{n}: max |measured − predicted| {e:.3f}, "
-                f"{float(hidden[n].saturation.isel(epoch=0, hidden_layer=0).sel(sigma=largest).mean()):.2f} saturated at σ = {largest:g}"
-                for n, e in first_err.items()
+                f"{m['first_saturated_largest'][n]:.2f} saturated at σ = {largest:g}"
+                for n, e in m["first_err"].items()
             ),
-            bool(max(first_err.values()) <= 0.05),
+            bool(max(m["first_err"].values()) <= 0.05),
             "saturated units pass almost no gradient (φ' ≈ 0)",
         ),
         Row(
             "C2: saturation at init costs accuracy",
             f"final test acc at σ = {largest:g} more than 5 points below the best σ, every net",
             "consequence of C2",
-            "; ".join(
-                f"{n}: {float(acc[n].sel(sigma=largest).mean()):.3f} vs best "
-                f"{float(acc[n].mean('seed').max()):.3f}"
-                for n in nets
-            ),
+            "; ".join(f"{n}: {at['largest'][n]:.3f} vs best {best[n]:.3f}" for n in best),
             bool(min(drop.values()) > 0.05),
-            f"after {int(sm.epoch.max())} epochs SGD has not undone the confident wrong start",
+            f"after {m['epochs']} epochs SGD has not undone the confident wrong start",
         ),
         Row(
             "C4: 'suitably scaled' cuts both ways (2-hidden-layer nets)",
             f"final test acc at σ = {smallest:g} more than 5 points below the best σ",
             "vanishing signal: with tiny W, every layer's backprop gradient carries a factor σ",
-            "; ".join(
-                f"{n}: {float(acc[n].sel(sigma=smallest).mean()):.3f} vs best "
-                f"{float(acc[n].mean('seed').max()):.3f}"
-                for n in deep
-            ),
-            bool(deep) and bool(min(small_drop.values()) > 0.05),
+            "; ".join(f"{n}: {at['smallest'][n]:.3f} vs best {best[n]:.3f}" for n in m["deep"]),
+            bool(m["deep"]) and bool(min(small_drop.values()) > 0.05),
             "too small a σ stalls deep nets at the saddle W = 0; the note only warns of large σ",
         ),
     ]
+
+
+if __name__ == "__main__":
+    raise SystemExit(study.main(__file__))

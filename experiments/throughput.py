@@ -2,7 +2,7 @@
 
 Question: does a grid of M runs cost little more than its FLOPs? Two workloads — d2l's softmax
 regression (784→10) and an MLP 784-256-10 (ReLU) — train one epoch of Fashion-MNIST (batch 256,
-SGD, fp32) as M runs, with each variant of :mod:`initjax.experiments._bench` (jax-loop,
+SGD, fp32) as M runs, with each variant of ``_bench.py`` (beside it) (jax-loop,
 jax-seq, initjax, initjax-sharded, torch-loop, torch-vmap), on the same data, batch order and
 initial weights.
 
@@ -13,7 +13,7 @@ sharded variant runs in its own process (N virtual CPU devices must be set befor
 so it is not interleaved. The fp32 GEMM peak (2048³ matmul, jnp and numpy, median) is measured
 in the same process before (and at full scale after) the variants; the highest is the peak. FLOPs per step and model are
 4·B·P for softmax regression and 6·B·P for the MLP, P = weight-matrix entries (no biases):
-see :func:`initjax.experiments._bench.flops_per_step`.
+see ``_bench.flops_per_step``.
 
 Command: ``initjax run throughput --quick`` (M ∈ {1, 4}, 10 steps, 2 repeats; ~40 s on 2 CPU
 cores: numbers only show the machinery works) or ``--full`` (M ∈ {1, 4, 16, 64, 256}, whole
@@ -36,13 +36,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import _bench as B
 import jax
 import numpy as np
-
-from initjax import data as datasets
-from initjax import results, shard
-from initjax.experiments import _bench as B
-from initjax.experiments._throughput_report import (  # noqa: F401  (the experiment's API)
+from _throughput_report import (  # noqa: F401  (the experiment's API)
     MEMORY_LIMIT_MB,
     PARAM_ATOL,
     SANITY_RTOL,
@@ -50,11 +47,17 @@ from initjax.experiments._throughput_report import (  # noqa: F401  (the experim
     figures,
     load,
     markdown,
+    measure,
     verdict,
 )
-from initjax.experiments.base import check_scale
+
+from initjax import data as datasets
+from initjax import results, shard, study
+from initjax.study import check_scale
 
 NAME = "throughput"
+ORDER = 100
+EXTRA = True  # measures the machine, not a claim: `reproduce` skips it
 QUESTION = "Does a vmapped grid of M runs cost little more than its FLOPs on this machine?"
 CLAIMS = ()
 RUNTIME = {"quick": "~40 s (2 CPU cores)", "full": "~36 min (2 CPU cores)"}
@@ -122,7 +125,7 @@ def _version(pkg: str) -> str | None:
 def machine() -> dict[str, Any]:
     """The device this ran on and what else shaped the numbers (load, versions, threads)."""
     dev = jax.devices()[0]
-    torch = B._torch()
+    torch = B.torch_module()
     cpu_model = platform.processor()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -190,7 +193,7 @@ def _sanity(name: str, out: dict[str, B.Outcome], sharded_loss: float | None) ->
     }
 
 
-def _benches(w: B.Workload, s: Settings, state: Any, m: int, rows: list) -> dict[str, B.Bench]:
+def make_benches(w: B.Workload, s: Settings, state: Any, m: int, rows: list) -> dict[str, B.Bench]:
     """The in-process variants that run at this M; rows for those that do not."""
     out = {}
     for v, make in IN_PROCESS.items():
@@ -218,7 +221,7 @@ def _measure(w: B.Workload, s: Settings, monitor: B.RssMonitor, progress: bool) 
     states = B.initial_states(w, max(s.ms))
     for m in s.ms:
         state = B.place(states, m, mesh)
-        benches = _benches(w, s, state, m, rows)
+        benches = make_benches(w, s, state, m, rows)
         first: dict[str, float] = {}
         rss: dict[str, float] = {}
         times: dict[str, list[float]] = {v: [] for v in benches}
@@ -399,3 +402,7 @@ def run(out_dir: Path, scale: str = "quick", progress: bool = True) -> None:
     bad = {n: c for n, c in sanity.items() if not c["ok_jax"] or c["ok_torch"] is False}
     if bad:
         raise AssertionError(f"throughput: variants disagree at M = 1 (see results.json): {bad}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(study.main(__file__))

@@ -20,7 +20,7 @@ A :class:`Bench` is one variant at one M: ``compile_s`` (ahead-of-time lower + c
 JAX program, None for torch), ``reset()`` (untimed: fresh copies of the initial state) and
 ``run()`` (timed: one epoch of M runs, blocking until done; returns an :class:`Outcome`).
 
-Run as ``python -m initjax.experiments._bench SPEC_JSON`` it is the worker that times the
+Run as ``python experiments/_bench.py SPEC_JSON`` it is the worker that times the
 vmapped grid in a fresh process (:func:`worker`).
 """
 
@@ -294,7 +294,7 @@ def initjax(w: Workload, state: TrainState, m: int, arrays: DataArrays | None = 
     return Bench(run, reset, compile_s, dots)
 
 
-def _torch() -> ModuleType | None:
+def torch_module() -> ModuleType | None:
     """torch when the ``[bench]`` extra is installed, else None (tests patch this)."""
     try:
         import torch
@@ -314,7 +314,7 @@ def tune_torch_threads(w: Workload) -> dict[str, Any] | None:
     slower than one thread when the cores are shared, so the baseline is not left to chance.
     Sets ``torch.set_num_threads`` for the rest of the process; returns what it measured.
     """
-    torch = _torch()
+    torch = torch_module()
     if torch is None or torch_device(torch) != "cpu":
         return None
     x = torch.from_numpy(np.array(w.arrays.x_train[: w.cfg.batch_size]))
@@ -375,7 +375,7 @@ def _torch_params(layers: list[str], named: dict[str, Any], index: Any) -> dict[
 
 
 def torch_loop(w: Workload, state: TrainState, m: int) -> Bench | None:
-    torch = _torch()
+    torch = torch_module()
     if torch is None:
         return None
     dev, batches, layers, stacked, lrs = _torch_inputs(torch, w, state, m)
@@ -415,7 +415,7 @@ def torch_loop(w: Workload, state: TrainState, m: int) -> Bench | None:
 
 
 def torch_vmap(w: Workload, state: TrainState, m: int) -> Bench | None:
-    torch = _torch()
+    torch = torch_module()
     if torch is None:
         return None
     from torch.func import functional_call, grad_and_value, vmap
@@ -633,7 +633,7 @@ def launch_worker(spec: dict[str, Any], timeout: float) -> dict[str, Any]:
         env["JAX_PLATFORMS"] = "cpu"
     else:  # on an accelerator this process already holds most of its memory
         env["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
-    cmd = [sys.executable, "-m", "initjax.experiments._bench", json.dumps(spec)]
+    cmd = [sys.executable, str(Path(__file__).resolve()), json.dumps(spec)]
     try:
         done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:

@@ -1,6 +1,6 @@
 """The throughput benchmark's report: its markdown tables, figure and verdict rows.
 
-Reads only ``results.json`` (what :func:`initjax.experiments.throughput.run` wrote), so
+Reads only ``results.json`` (what ``throughput.run`` wrote), so
 ``initjax report`` redraws it without measuring again. The targets are issue 9's, for 2 CPU
 cores.
 """
@@ -11,9 +11,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+import _bench as B
+
 from initjax import plots
-from initjax.experiments import _bench as B
-from initjax.experiments.base import Row
+from initjax.study import Row
 
 VARIANTS = ("jax-loop", "jax-seq", "initjax", "initjax-sharded", "torch-loop", "torch-vmap")
 MEMORY_LIMIT_MB = 4096
@@ -182,8 +183,14 @@ def _compile_trend(rep: dict[str, Any]) -> str:
     return "compile s by M: " + "; ".join(parts)
 
 
-def verdict(out_dir: Path) -> list[Row]:
-    rep = load(out_dir)
+def measure(rep: dict[str, Any]) -> dict[str, Any]:
+    """The numbers the verdict reads: the scale, the GEMM peak, the per-(workload, variant, M)
+    rows, the memory check and the sanity checks (``results.json`` is already numbers)."""
+    keys = ("scale", "peak", "workloads", "rows", "memory", "sanity")
+    return {k: rep[k] for k in keys}
+
+
+def verdict(rep: dict[str, Any]) -> list[Row]:
     decide = rep["scale"] == "full"
     peak = rep["peak"]
     src = "issue 9 target (2 CPU cores)"

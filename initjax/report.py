@@ -1,30 +1,26 @@
-"""Run every experiment and write ``REPORT.md``: verdicts, figures, claims, the note's errors.
+"""``REPORT.md`` from saved results: verdict rows, figures, claims C1–C9, the note's errors.
 
-``reproduce`` trains (through :func:`initjax.experiments.base.run_one`); ``write_report``
-only reads what the experiments saved under ``out_root/<name>/`` (``verdict.json``,
-``run.json``, figures, netCDF results), so ``initjax report`` re-makes the report (and, with
-``redraw=True``, the figures and verdicts) without training. An experiment whose module is not
-written yet, that was never run, or whose run failed is reported as such, never skipped.
+A verdict is a list of :class:`Row` saved as ``verdict.json`` beside an experiment's results.
+``write_report`` only reads what the experiments saved under ``out_root/<name>/``
+(``verdict.json``, ``run.json``, ``error.json``, figures), so the report can be re-made
+without training; with ``redraw=True`` it asks each experiment module for its figures and
+verdict again (from saved results). Finding and running experiments is :mod:`initjax.study`'s
+job; an experiment that was never run, or whose run failed, is reported as such, never skipped.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime
-import importlib
-import importlib.util
 import json
 import re
-import time
-import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from initjax import results
-from initjax.experiments import base
-from initjax.experiments.base import Row
 
 REPORT = "REPORT.md"
 ERROR = "error.json"
@@ -41,18 +37,6 @@ CLAIM_TEXT = {
     "C7": "by the CLT, pre-activations at init are ≈ Gaussian",
     "C8": "Xavier for tanh/sigmoid, He for ReLU; He better for deep nets",
     "C9": "BatchNorm lessens sensitivity to init",
-}
-# Which claims each experiment addresses (issue 6), used while its module does not exist yet.
-PLANNED_CLAIMS = {
-    "d2l_softmax": ("C1", "C2", "C4"),
-    "symmetry": ("C1", "C6"),
-    "saturation": ("C2", "C4"),
-    "signal_propagation": ("C3", "C5", "C7"),
-    "deep_relu": ("C8",),
-    "edge_of_chaos": ("C3",),
-    "batchnorm": ("C9",),
-    "orthogonal_lsuv": ("C3",),
-    "schemes_mnist1d": ("C5", "C8"),
 }
 # Known errors of the note, listed whatever was run (ANCHORS.md).
 NOTE_ERRORS = (
@@ -71,90 +55,41 @@ NOTE_ERRORS = (
 )
 
 
-class ExperimentsFailed(RuntimeError):
-    """Raised by :func:`reproduce` after the report is written when some experiments failed."""
+@dataclass(frozen=True)
+class Row:
+    """One line of a verdict table."""
 
-    def __init__(self, report: Path, failed: dict[str, str]):
-        self.report, self.failed = report, failed
-        super().__init__(
-            f"{len(failed)} experiment(s) failed: "
-            + "; ".join(f"{k}: {v}" for k, v in failed.items())
-            + f" (details in {report})"
-        )
+    claim: str
+    """Claim id and a few words, e.g. ``"C2 large σ saturates the softmax"``."""
+    anchor: str
+    """The published or derived number we compare with."""
+    source: str
+    """Where the anchor comes from (paper, table, or formula)."""
+    ours: str
+    """Our value: mean ± spread over seeds, with units."""
+    passed: bool | None
+    """True/False when this scale decides it; None when it does not (e.g. quick scale)."""
+    why: str
+    """One line: why it passed or failed, or what the note got wrong."""
 
-
-# ----------------------------------------------------------------------------- running
-
-
-def run_experiment(
-    name: str, out_root: str | Path, scale: str = "quick", progress: bool = True
-) -> list[Row]:
-    """``base.run_one`` that leaves ``out_root/name/error.json`` behind when it fails."""
-    out_dir = Path(out_root) / name
-    (out_dir / ERROR).unlink(missing_ok=True)
-    t0 = time.perf_counter()
-    try:
-        return base.run_one(name, Path(out_root), scale, progress=progress)
-    except Exception as e:
-        missing = isinstance(e, ModuleNotFoundError) and e.name == f"initjax.experiments.{name}"
-        results.write_json(
-            out_dir / ERROR,
-            {
-                "name": name,
-                "scale": scale,
-                "seconds": round(time.perf_counter() - t0, 1),
-                "error": "not implemented yet" if missing else f"{type(e).__name__}: {e}",
-                "traceback": traceback.format_exc(),
-            },
-        )
-        raise
+    @property
+    def status(self) -> str:
+        return {True: "pass", False: "FAIL", None: "n/a"}[self.passed]
 
 
-def reproduce(
-    scale: str = "quick",
-    out_root: str | Path = "runs",
-    names: Sequence[str] | None = None,
-    progress: bool = True,
-) -> Path:
-    """Run ``names`` (default: every experiment) at ``scale``, then write ``REPORT.md``.
-
-    A failing experiment is recorded (its ``error.json`` and a row in the report) and the
-    others still run; :class:`ExperimentsFailed` is raised at the end if any failed.
-    Returns the report's path.
-    """
-    from tqdm.auto import tqdm
-
-    base.check_scale(scale)
-    todo = tuple(base.EXPERIMENTS if names is None else names)
-    for name in todo:
-        if name not in base.names():
-            raise ValueError(
-                f"unknown experiment {name!r}; valid choices: {', '.join(base.names())}"
-            )
-    root = Path(out_root)
-    root.mkdir(parents=True, exist_ok=True)
-    failed: dict[str, str] = {}
-    bar = tqdm(todo, disable=not progress, unit="experiment", desc="reproduce")
-    for i, name in enumerate(bar, 1):
-        bar.set_description(f"[{i}/{len(todo)}] {name}")
-        t0 = time.perf_counter()
-        try:
-            rows = run_experiment(name, root, scale, progress=progress)
-        except Exception as e:
-            failed[name] = f"{type(e).__name__}: {e}".splitlines()[0][:300]
-            line = f"[{i}/{len(todo)}] {name}: FAILED ({failed[name]})"
-        else:
-            line = f"[{i}/{len(todo)}] {name}: {_counts(rows)} in {time.perf_counter() - t0:.0f} s"
-        if progress:
-            bar.write(line)
-    bar.close()
-    report = write_report(root)
-    if failed:
-        raise ExperimentsFailed(report, failed)
-    return report
+def save_verdict(out_dir: Path, rows: Sequence[Row]) -> Path:
+    path = Path(out_dir) / "verdict.json"
+    results.write_json(path, [dataclasses.asdict(r) for r in rows])
+    return path
 
 
-def _counts(rows: Sequence[Row]) -> str:
+def load_verdict(out_dir: Path) -> list[Row]:
+    raw = json.loads((Path(out_dir) / "verdict.json").read_text())
+    return [Row(**r) for r in raw]
+
+
+def counts(rows: Sequence[Row]) -> str:
+    """``"5 rows: 4 pass, 1 FAIL, 0 n/a"``."""
     n = {s: sum(r.status == s for r in rows) for s in ("pass", "FAIL", "n/a")}
     return f"{len(rows)} rows: {n['pass']} pass, {n['FAIL']} FAIL, {n['n/a']} n/a"
 
@@ -169,7 +104,7 @@ class Entry:
     name: str
     out_dir: Path
     module: ModuleType | None = None
-    status: str = "not run"  # done | not run | error | not implemented
+    status: str = "not run"  # done | not run | error
     reason: str = ""
     rows: list[Row] = dataclasses.field(default_factory=list)
     run: dict[str, Any] = dataclasses.field(default_factory=dict)
@@ -179,48 +114,59 @@ class Entry:
     @property
     def claims(self) -> tuple[str, ...]:
         declared = getattr(self.module, "CLAIMS", None)
-        return tuple(declared) if declared else PLANNED_CLAIMS.get(self.name, ())
+        return tuple(declared) if declared else tuple(self.run.get("claims", ()))
 
     @property
     def question(self) -> str:
-        return str(getattr(self.module, "QUESTION", "")) or "(module not written yet)"
+        return str(getattr(self.module, "QUESTION", "") or self.run.get("question", "")) or "—"
 
 
-def _import(name: str) -> tuple[ModuleType | None, str]:
-    if importlib.util.find_spec(f"initjax.experiments.{name}") is None:
-        return None, f"not implemented yet (no module initjax.experiments.{name})"
-    try:
-        return importlib.import_module(f"initjax.experiments.{name}"), ""
-    except Exception as e:
-        return None, f"module fails to import: {type(e).__name__}: {e}"
+Modules = Mapping[str, "ModuleType | str"]
+"""Experiment name → its module, or why it could not be imported (a message)."""
 
 
-def collect(out_root: str | Path, redraw: bool = False) -> list[Entry]:
-    """One :class:`Entry` per experiment of ``base.EXPERIMENTS`` (and extras that were run).
+Judge = Callable[[ModuleType, Path], "list[Row]"]
+"""Verdict rows of an experiment module from its saved results (``initjax.study.judge``)."""
+
+
+def collect(
+    out_root: str | Path, modules: Modules, redraw: bool = False, judge: Judge | None = None
+) -> list[Entry]:
+    """One :class:`Entry` per experiment in ``modules`` (extras only when they were run),
+    then one per other experiment folder under ``out_root`` with saved results.
 
     With ``redraw``, figures and verdicts of experiments with saved results are made again
     from those results (no training); a failure there is noted, and the saved ones are kept.
     """
     root = Path(out_root)
-    names = [*base.EXPERIMENTS, *(n for n in base.EXTRA if (root / n / "run.json").exists())]
+
+    def ran(name: str) -> bool:
+        return (root / name / "run.json").exists() or (root / name / ERROR).exists()
+
+    names = [n for n, m in modules.items() if not getattr(m, "EXTRA", False) or ran(n)]
+    if root.is_dir():
+        names += sorted(p.name for p in root.iterdir() if p.name not in modules and ran(p.name))
     entries = []
     for name in names:
         e = Entry(name, root / name)
-        e.module, import_problem = _import(name)
+        found = modules.get(name, f"no script {name}.py among the experiments")
+        e.module, import_problem = (None, found) if isinstance(found, str) else (found, "")
         err = _read_json(e.out_dir / ERROR)
         if err is not None:
             e.status, e.reason = "error", str(err.get("error", "unknown error"))
             e.run = err
         elif (e.out_dir / "verdict.json").exists():
             e.status, e.run = "done", _read_json(e.out_dir / "run.json") or {}
-            if redraw:
-                _redraw(e)
+            if redraw and judge is not None:
+                _redraw(e, judge)
             try:
-                e.rows = base.load_verdict(e.out_dir)
+                e.rows = load_verdict(e.out_dir)
             except (OSError, ValueError, TypeError) as ex:
                 e.status, e.reason = "error", f"verdict.json unreadable: {ex}"
+            if import_problem:
+                e.notes.append(import_problem)
         elif e.module is None:
-            e.status, e.reason = "not implemented", import_problem
+            e.status, e.reason = "error", import_problem
         else:
             e.reason = f"no results in {e.out_dir}"
         e.figures = sorted(e.out_dir.glob("*.png")) if e.out_dir.is_dir() else []
@@ -228,7 +174,7 @@ def collect(out_root: str | Path, redraw: bool = False) -> list[Entry]:
     return entries
 
 
-def _redraw(e: Entry) -> None:
+def _redraw(e: Entry, judge: Judge) -> None:
     if e.module is None or not any(e.out_dir.glob("*.nc")):
         return
     try:
@@ -236,7 +182,7 @@ def _redraw(e: Entry) -> None:
     except Exception as ex:
         e.notes.append(f"figures not redrawn ({type(ex).__name__}: {ex}); older ones shown")
     try:
-        base.save_verdict(e.out_dir, e.module.verdict(e.out_dir))
+        save_verdict(e.out_dir, judge(e.module, e.out_dir))
     except Exception as ex:
         e.notes.append(f"verdict not recomputed ({type(ex).__name__}: {ex}); saved one shown")
 
@@ -408,8 +354,11 @@ def render(entries: Sequence[Entry], root: Path) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def write_report(out_root: str | Path = "runs", redraw: bool = False) -> Path:
-    """Write ``out_root/REPORT.md`` from saved results (``redraw``: figures/verdicts too)."""
+def write_report(
+    out_root: str | Path, modules: Modules, redraw: bool = False, judge: Judge | None = None
+) -> Path:
+    """Write ``out_root/REPORT.md`` from saved results (``redraw``: figures and, through
+    ``judge``, verdicts too)."""
     root = Path(out_root)
-    entries = collect(root, redraw=redraw)
+    entries = collect(root, modules, redraw=redraw, judge=judge)
     return results.write_text(root / REPORT, render(entries, root))

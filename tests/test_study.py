@@ -1,0 +1,172 @@
+"""The experiment machinery: finding experiments/, loading scripts by path, run, reproduce."""
+
+import json
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from initjax import cli, report, study
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SCRIPT = '''
+"""A fake experiment for the machinery's tests."""
+import json
+from pathlib import Path
+
+from initjax import results, study
+from initjax.study import Row
+
+NAME = "{name}"
+ORDER = {order}
+QUESTION = "does {name} work?"
+CLAIMS = ("C9",)
+RUNTIME = {{"quick": "0 s", "full": "0 s"}}
+CONFIGS = {{"quick": 1, "full": 2}}
+
+
+def run(out_dir, scale="quick", progress=True):
+    if {fail}:
+        raise RuntimeError("boom")
+    results.write_json(Path(out_dir) / "numbers.json", {{"n": CONFIGS[scale]}})
+
+
+def figures(out_dir):
+    return []
+
+
+def load(out_dir):
+    return results.read_json(Path(out_dir) / "numbers.json") if hasattr(results, "read_json") \
+        else __import__("json").loads((Path(out_dir) / "numbers.json").read_text())
+
+
+def measure(saved):
+    return {{"n": saved["n"]}}
+
+
+def verdict(m):
+    return [Row("C9: {name}", "n = 1", "here", str(m["n"]), m["n"] >= 1, "fine")]
+
+
+if __name__ == "__main__":
+    raise SystemExit(study.main(__file__))
+'''
+
+
+def fake_experiments(root, **fails):
+    root.mkdir(parents=True, exist_ok=True)
+    for order, (name, fail) in enumerate(fails.items()):
+        body = SCRIPT.format(name=name, order=10 - order, fail=fail)
+        (root / f"{name}.py").write_text(textwrap.dedent(body))
+    (root / "_helper.py").write_text("X = 1\n")  # a helper beside the scripts, not one of them
+    return root
+
+
+def test_the_checkout_holds_every_experiment_and_no_helper_is_one():
+    names = study.names()
+    assert study.where() == ROOT / "experiments"
+    assert names[:2] == ("d2l_softmax", "symmetry") and names[-1] == "throughput"
+    assert "throughput" not in study.names(include_extra=False)
+    assert not any(n.startswith("_") for n in names)
+    assert not (ROOT / "initjax" / "experiments").exists()
+
+
+def test_where_prefers_the_explicit_folder_then_the_environment(tmp_path, monkeypatch):
+    exps = fake_experiments(tmp_path / "mine", alpha=False)
+    assert study.where(exps) == exps.resolve()
+    monkeypatch.setenv(study.ENV, str(exps))
+    assert study.names() == ("alpha",)
+    monkeypatch.setenv(study.ENV, str(tmp_path / "nowhere"))
+    with pytest.raises(study.ExperimentsNotFound, match=r"nowhere does not exist.*INITJAX"):
+        study.where()
+
+
+def test_where_finds_experiments_in_the_working_directory(tmp_path, monkeypatch):
+    monkeypatch.delenv(study.ENV)
+    fake_experiments(tmp_path / "experiments", beta=False)
+    monkeypatch.chdir(tmp_path)
+    assert study.where() == (tmp_path / "experiments").resolve()
+    assert study.names() == ("beta",)
+
+
+def test_where_falls_back_to_the_source_checkout(tmp_path, monkeypatch):
+    monkeypatch.delenv(study.ENV)
+    monkeypatch.chdir(tmp_path)  # no experiments/ here: the checkout initjax comes from
+    assert study.where() == ROOT / "experiments"
+
+
+def test_load_names_valid_choices_and_orders_by_ORDER(tmp_path):
+    exps = fake_experiments(tmp_path / "e", first=False, second=False)
+    assert study.names(exps) == ("second", "first")  # ORDER 9 before ORDER 10
+    with pytest.raises(ValueError, match=r"unknown experiment 'third'; valid choices: first, sec"):
+        study.load("third", exps)
+    assert study.load("first", exps).QUESTION == "does first work?"
+
+
+def test_reproduce_records_a_failure_and_goes_on(tmp_path):
+    exps = fake_experiments(tmp_path / "e", good=False, bad=True)
+    out = tmp_path / "runs"
+    with pytest.raises(study.ExperimentsFailed) as e:
+        study.reproduce("quick", out, progress=False, directory=exps)
+    assert list(e.value.failed) == ["bad"]
+    error = json.loads((out / "bad" / "error.json").read_text())
+    assert error["error"] == "RuntimeError: boom" and "Traceback" in error["traceback"]
+    assert report.load_verdict(out / "good")[0].claim == "C9: good"
+    text = (out / "REPORT.md").read_text()
+    assert re.search(r"^\| \[bad\]\(#bad\) \|.*\| error \| RuntimeError: boom \|$", text, re.M)
+    with pytest.raises(ValueError, match="valid choices: bad, good"):
+        study.reproduce("quick", out, only=["nonsense"], progress=False, directory=exps)
+    with pytest.raises(ValueError, match="valid choices: quick, full"):
+        study.reproduce("medium", out, progress=False, directory=exps)
+
+
+def test_a_script_runs_on_its_own(tmp_path):
+    exps = fake_experiments(tmp_path / "e", solo=False)
+    done = subprocess.run(
+        [sys.executable, str(exps / "solo.py"), "--full", "--out", str(tmp_path / "runs")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "[pass] C9: solo" in done.stdout
+    assert json.loads((tmp_path / "runs" / "solo" / "numbers.json").read_text()) == {"n": 2}
+    assert json.loads((tmp_path / "runs" / "solo" / "run.json").read_text())["scale"] == "full"
+
+
+def test_report_without_scripts_uses_saved_verdicts(tmp_path, monkeypatch):
+    exps = fake_experiments(tmp_path / "e", kept=False)
+    study.run_one("kept", tmp_path / "runs", directory=exps)
+    monkeypatch.setenv(study.ENV, str(tmp_path / "gone"))
+    text = study.report(tmp_path / "runs").read_text()
+    assert "C9: kept" in text
+
+
+def test_cli_run_outside_a_checkout_exits_2_saying_where(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv(study.ENV)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(study, "_source_checkout", lambda: None)  # as from a wheel
+    assert cli.main(["run", "saturation", "--quick"]) == 2
+    err = capsys.readouterr().err
+    assert "no experiments/ folder found" in err and "--experiments DIR" in err
+    assert cli.main(["reproduce", "--quick"]) == 2
+    assert "INITJAX_EXPERIMENTS" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_cli_run_with_an_experiments_folder(tmp_path, capsys):
+    exps = fake_experiments(tmp_path / "e", gamma=False)
+    out = tmp_path / "runs"
+    argv = ["run", "gamma", "--quick", "--quiet", "--out", str(out), "--experiments", str(exps)]
+    assert cli.main(argv) == 0
+    assert "[pass] C9: gamma" in capsys.readouterr().out
+    assert (out / "REPORT.md").is_file()
+    with pytest.raises(SystemExit) as e:
+        cli.main(["run", "delta", "--experiments", str(exps)])
+    assert e.value.code == 2
+    assert "valid choices: gamma" in capsys.readouterr().err
