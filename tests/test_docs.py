@@ -7,9 +7,11 @@ cells and the generated gallery (one page per experiment script, every figure co
 
 from __future__ import annotations
 
+import html as htmllib
 import json
 import os
 import pickle
+import re
 import subprocess
 import sys
 import time
@@ -41,6 +43,11 @@ def site(tmp_path_factory):
     return out, time.monotonic() - start
 
 
+def _text(path: Path) -> str:
+    """A page's visible text (code is highlighted span by span)."""
+    return htmllib.unescape(re.sub(r"<[^>]+>", "", path.read_text()))
+
+
 def test_every_tutorial_executed_without_error(site):
     out, seconds = site
     assert TUTORIALS, "no tutorials found under docs/tutorials"
@@ -69,8 +76,8 @@ def test_gallery_has_a_page_and_the_figures_of_every_experiment(site):
     assert [p["name"] for p in manifest] == names
     images = {p.name for p in (out / "html" / "_images").iterdir()}
     for page in manifest:
-        html = (out / "html" / "gallery" / f"{page['name']}.html").read_text()
-        assert f"initjax run {page['name']} --quick" in html
+        text = _text(out / "html" / "gallery" / f"{page['name']}.html")
+        assert f"initjax run {page['name']} --quick" in text and "Question." in text
         for fig in page["figures"]:
             assert Path(fig).name in images, (page["name"], fig)
     assert any(page["figures"] for page in manifest), "no committed figure reached the gallery"
@@ -79,11 +86,11 @@ def test_gallery_has_a_page_and_the_figures_of_every_experiment(site):
 def test_api_cli_and_scheme_pages_are_generated(site):
     out, _ = site
     html = out / "html"
-    config = (html / "api" / "initjax.config.html").read_text()
+    config = _text(html / "api" / "initjax.config.html")
     assert "eval_every" in config and "Evaluate train/test metrics" in config  # field docs
-    cli = (html / "cli.html").read_text()
+    cli = _text(html / "cli.html")
     for command in ("sweep", "run", "reproduce", "report", "list"):
         assert f"initjax {command}" in cli
     assert "--checkpoint-every" in cli
-    schemes = (html / "api" / "schemes.html").read_text()
+    schemes = _text(html / "api" / "schemes.html")
     assert "he_normal" in schemes and "xavier_uniform" in schemes

@@ -199,48 +199,57 @@ def _verdict_table(folder: Path) -> str:
 def _prose(doc: str) -> str:
     """A docstring as Markdown: rST ``code`` reads the same; section labels become bold."""
     doc = re.sub(r"``([^`]+)``", r"`\1`", doc)
+    doc = re.sub(r":(?:mod|func|class|meth|attr|data):`~?([^`]+)`", r"`\1`", doc)
     return re.sub(r"^(\w[\w ()/-]{0,40}):(\s)", r"**\1:**\2", doc, flags=re.M)
+
+
+def _committed(name: str, out: Path) -> tuple[list[Path], list[str]]:
+    """Figures and result blocks (verdict tables, results Markdown) committed for ``name``."""
+    figures: list[Path] = []
+    blocks: list[str] = []
+    for folder in results_dirs(name):
+        where = os.path.relpath(folder, ROOT)
+        figures += sorted(folder.glob("*.png"))
+        table = _verdict_table(folder)
+        if table:
+            blocks.append(f"Verdict rows from `{where}/verdict.json`:\n\n{table}")
+        for md in sorted(folder.glob("*.md")):
+            blocks.append(
+                f"Committed results, `{where}/{md.name}`:\n\n```{{include}} "
+                f"{os.path.relpath(md, out)}\n:heading-offset: 1\n:relative-images:\n```\n"
+            )
+    return figures, blocks
 
 
 def gallery_page(exp: dict[str, Any], out: Path) -> dict[str, Any]:
     name = exp["NAME"]
     runtime = exp.get("RUNTIME", {})
     readme = _readme_rows().get(name, {})
-    rel = os.path.relpath(exp["path"], ROOT)
     lines = [f"# {name}\n", f"**Question.** {exp['QUESTION']}\n"]
-    if exp.get("CLAIMS"):
-        lines.append(f"**Claims:** {', '.join(exp['CLAIMS'])} · **script:** `{rel}`\n")
+    claims = ", ".join(exp.get("CLAIMS", ())) or "—"
+    lines.append(f"**Claims:** {claims} · **script:** `{os.path.relpath(exp['path'], ROOT)}`\n")
     lines.append(
         "**Command:**\n\n```\n"
         f"initjax run {name} --quick   # {runtime.get('quick', '')}\n"
         f"initjax run {name} --full    # {runtime.get('full', '')}\n```\n"
     )
-    figures: list[Path] = []
-    verdicts = []
-    for folder in results_dirs(name):
-        figures += sorted(folder.glob("*.png"))
-        table = _verdict_table(folder)
-        if table:
-            verdicts.append(
-                f"Verdict rows from `{os.path.relpath(folder, ROOT)}/verdict.json`:\n\n{table}"
-            )
+    figures, blocks = _committed(name, out)
     if figures:
         lines.append("## Figures\n")
         for fig in figures:
-            rel_fig = os.path.relpath(fig, out)
             lines.append(
-                f"```{{figure}} {rel_fig}\n:width: 100%\n\n`{os.path.relpath(fig, ROOT)}`\n```\n"
+                f"```{{figure}} {os.path.relpath(fig, out)}\n:width: 100%\n\n"
+                f"`{os.path.relpath(fig, ROOT)}`\n```\n"
             )
     lines.append("## Result\n")
-    if verdicts:
-        lines += verdicts
     if readme:
         lines.append(
             "From the experiments README (measured by the test suite at quick scale):\n\n"
             "| anchor | our result (quick) |\n|---|---|\n"
             f"| {readme.get('anchor', '')} | {readme.get('our result (quick)', '')} |\n"
         )
-    if not verdicts and not readme:
+    lines += blocks
+    if not blocks and not readme:
         lines.append(f"No committed results yet: `initjax run {name} --quick` makes them.\n")
     lines.append(f"## About this experiment\n\n{_prose(exp['doc'])}\n")
     _write(out / f"{name}.md", "\n".join(lines))
