@@ -231,7 +231,13 @@ def gallery_page(exp: dict[str, Any], out: Path) -> dict[str, Any]:
     lines.append(
         "**Command:**\n\n```\n"
         f"initjax run {name} --quick   # {runtime.get('quick', '')}\n"
-        f"initjax run {name} --full    # {runtime.get('full', '')}\n```\n"
+        f"initjax run {name} --full    # {runtime.get('full', '')}\n"
+        + (
+            f"python {os.path.relpath(exp['path'], ROOT)} --quick --out runs   # the script alone\n"
+            if exp["path"].parent == ROOT / "experiments"
+            else ""
+        )
+        + "```\n"
     )
     figures, blocks = _committed(name, out)
     if figures:
