@@ -322,5 +322,5 @@ def setup(app: Any) -> dict[str, Any]:
     app.setup_extension("sphinx.ext.napoleon")
     _napoleon_skips_attributes(app)
     app.connect("builder-inited", generate)
-    app.connect("autodoc-process-docstring", plain_math)
+    app.connect("autodoc-process-docstring", plain_math, priority=400)  # before napoleon
     return {"version": "1", "parallel_read_safe": True}
