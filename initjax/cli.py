@@ -48,7 +48,9 @@ def _epilog() -> str:
     fields = ", ".join(cli_args.flag(n) for n in cli_args.config_field_names())
     return (
         "`initjax sweep` takes one flag per training-config field (initjax.train.Config): "
-        f"{fields}. See `initjax sweep --help` for what each means."
+        f"{fields}. See `initjax sweep --help` for what each means.\n\n"
+        "Documentation (tutorials, API, CLI, experiments): docs/ in the source checkout; build "
+        "it with `python -m sphinx -b html docs docs/_build/html`."
     )
 
 
