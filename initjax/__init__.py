@@ -37,6 +37,17 @@ _SUBMODULES = (
     "report",
     "study",
     "plugins",
+    "memory",
+    "plan",
+    "grid_values",
+    "coerce",
+    "seal",
+    "lock",
+    "stop",
+    "space",
+    "docfields",
+    "config_file",
+    "cli_report",
     "cli",
 )
 

@@ -343,7 +343,7 @@ def blown_up(ds: xr.Dataset) -> xr.DataArray:
 def with_blowups(ds: xr.Dataset) -> xr.Dataset:
     """``ds`` with the per-cell variable ``blown_up`` (see :func:`blown_up`)."""
     flag = blown_up(ds)
-    return ds.assign(blown_up=flag) if flag.ndim else ds
+    return variables.describe(ds.assign(blown_up=flag)) if flag.ndim else ds
 
 
 def summary(ds: xr.Dataset, max_rows: int = 40) -> str:

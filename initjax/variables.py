@@ -28,6 +28,7 @@ DESCRIPTIONS: dict[str, tuple[str, str]] = {
     # per run
     "diverged": ("run diverged (a non-finite or blown-up loss)", "1"),
     "diverged_step": ("first step of the epoch that diverged, counted from 0 (-1: never)", "step"),
+    "blown_up": ("final loss above 10× the loss at init, not flagged by training", "1"),
     "diverged_epoch": ("first epoch whose metrics are NaN (-1: never)", "epoch"),
     "init_std": ("std of the initial kernel (per layer)", "1"),
     "config": ("the slice's train.Config (JSON)", "1"),

@@ -213,7 +213,7 @@ def test_fingerprint_mismatch_refuses_and_overwrite_proceeds(tmp_path, capsys):
     ("args", "expected"),
     [
         (["--scheme", "gaussian"], ["unknown scheme 'gaussian'", "he_normal", "xavier_uniform"]),
-        (["--activation", "swish"], ["unknown activation 'swish'", "relu", "tanh"]),
+        (["--activation", "swish9"], ["unknown activation 'swish9'", "relu", "tanh"]),
         (["--dataset", "cifar"], ["unknown dataset 'cifar'", "mnist1d", "fashion_mnist"]),
         (["--sigmas", "logspace:1:2"], ["logspace:START:STOP:NUM", "linspace:START:STOP:NUM"]),
         (["--sigmas", "0,a"], ["cannot read '0,a'", "a comma list"]),

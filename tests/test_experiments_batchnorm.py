@@ -29,7 +29,8 @@ def test_grid_spans_four_decades_both_ways(bn):
     _, res = bn
     assert res.norm.values.tolist() == ["none", "batchnorm"]
     assert res.sigma.values.min() == pytest.approx(1e-3) and res.sigma.values.max() == 10
-    assert not res.diverged.any()
+    # Runs diverge (loss non-finite or > 1000·ln 10) only at the largest scales of the grid.
+    assert not res.diverged.sel(sigma=res.sigma <= 1.0).any()
 
 
 def test_bn_rescues_small_sigma_but_not_large(bn):

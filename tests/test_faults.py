@@ -101,7 +101,7 @@ def test_finished_folder_is_sealed_and_a_flipped_byte_is_rebuilt_from_the_csv(
 ):
     out = copy_of(finished, tmp_path)
     assert sorted(p.name for p in out.iterdir()) == [
-        "fingerprint.json", "results.csv", "results.nc", "results.seal.json",
+        "fingerprint.json", "results.csv", "results.nc", "results.seal.json", "sweep.toml",
     ]  # fmt: skip
     flip_byte(out / "results.nc")
     with pytest.raises(results.DamagedResults, match="SHA-256 differs"):
@@ -282,7 +282,7 @@ def test_rerun_cleans_leftover_temp_files_and_stale_checkpoints(finished, tmp_pa
     err = capsys.readouterr().err
     assert ".results.nc.abc123.tmp" in err and "results are complete" in err
     assert sorted(p.name for p in out.iterdir()) == [
-        "fingerprint.json", "results.csv", "results.nc", "results.seal.json",
+        "fingerprint.json", "results.csv", "results.nc", "results.seal.json", "sweep.toml",
     ]  # fmt: skip
 
 

@@ -319,7 +319,8 @@ class UserMLP(nn.Module):
 def test_a_user_model_in_the_documented_form_records_diagnostics_like_the_builtin():
     data = tiny_dataset()
     base = dict(hidden=(8, 8), activation="tanh", scheme="xavier_normal", dataset="synthetic",
-                num_classes=3, batch_size=16, epochs=2, record=("preact_std", "grad_norm"))  # fmt: skip
+                num_classes=3, batch_size=16, epochs=2, record=("preact_std", "grad_norm"),
+                probe_size=64)  # fmt: skip
 
     def factory(kernel_init, bias_init, num_classes, cfg):
         return UserMLP(cfg.hidden, kernel_init, bias_init, num_classes)

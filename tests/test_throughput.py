@@ -99,7 +99,7 @@ def test_quick_verdict_decides_no_target_but_the_sanity_check(quick):
 
 
 def test_without_torch_the_torch_rows_are_reported_as_not_run(monkeypatch, fashion_mnist):
-    monkeypatch.setattr(B, "_torch", lambda: None)
+    monkeypatch.setattr(B, "torch_module", lambda: None)
     monkeypatch.setattr(T, "IN_PROCESS", {"torch-loop": B.torch_loop, "torch-vmap": B.torch_vmap})
     w = B.workload("softmax", fashion_mnist, steps=2, device=None)
     rows: list = []
