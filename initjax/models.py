@@ -26,8 +26,8 @@ import flax.linen as nn
 import jax
 
 from initjax import activations as acts
+from initjax import cell_layout, nets, parametrization
 from initjax import init as schemes
-from initjax import nets, parametrization
 
 Array = jax.Array
 
@@ -60,6 +60,7 @@ class SoftmaxRegression(nn.Module):
             self.num_classes,
             kernel_init=self.kernel_init,
             bias_init=self.bias_init,
+            dot_general=cell_layout.dense_dot_general,
             name="output",
         )(x)
 
@@ -87,7 +88,11 @@ class MLP(nn.Module):
         phi = activation(self.activation)
         for i, width in enumerate(self.hidden):
             dense = nn.Dense(
-                width, kernel_init=self.kernel_init, bias_init=self.bias_init, name=f"hidden_{i}"
+                width,
+                kernel_init=self.kernel_init,
+                bias_init=self.bias_init,
+                dot_general=cell_layout.dense_dot_general,
+                name=f"hidden_{i}",
             )
             z = dense(x)
             dense.sow("intermediates", "preact", z)
@@ -101,6 +106,7 @@ class MLP(nn.Module):
             self.num_classes,
             kernel_init=self.output_init or self.kernel_init,
             bias_init=self.bias_init,
+            dot_general=cell_layout.dense_dot_general,
             name="output",
         )(x)
 

@@ -35,6 +35,7 @@ Callables must stay hashable (functions are), since the Config is a static jit a
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 from collections.abc import Callable
@@ -47,8 +48,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from initjax import cell_layout, models
 from initjax import data as datasets
-from initjax import models
 from initjax.config import (  # re-exported: train.Config & co. are the public names
     CALLABLE_FIELDS as CALLABLE_FIELDS,
 )
@@ -377,7 +378,7 @@ def train_epochs(
 
 
 def train_epochs_grid(
-    cfg: Config, data: DataArrays, states: TrainState, n_epochs: int
+    cfg: Config, data: DataArrays, states: TrainState, n_epochs: int, layout: str | None = None
 ) -> tuple[TrainState, dict[str, Array]]:
     """:func:`train_epochs` for a grid: ``states`` has a leading cell axis (every cell at the
     same epoch, as in a sweep); metrics come back as (cells, epochs, ...). Pure.
@@ -390,12 +391,19 @@ def train_epochs_grid(
     are equal. The result is the same computation: equal to ``vmap(train_epochs)`` up to the
     float32 rounding of a different summation order. ``order="per_seed"`` is
     ``vmap(train_epochs)``.
+
+    ``layout`` (default: :func:`initjax.cell_layout.layout_for` the model) is where the cells'
+    kernels keep their cell axis during an epoch (:mod:`initjax.cell_layout`); the state
+    comes back with the cell axis in front either way.
     """
     if cfg.order == "per_seed":
         return jax.vmap(lambda s: train_epochs(cfg, data, s, n_epochs))(states)
     model = build_model(cfg)
     step = _step_fn(cfg, model, data)
-    step_cells = jax.vmap(step, in_axes=(0, None))  # the batch is shared by all cells
+    layout = layout or cell_layout.layout_for(cfg.model)
+    cell_axes, gemm = cell_layout.axes(states, layout), layout == "gemm"
+    # the batch is shared by all cells; each leaf's cell axis where cell_axes puts it
+    step_cells = jax.vmap(step, in_axes=(cell_axes, None), out_axes=(cell_axes, 0))
     advance_cells = jax.vmap(functools.partial(_advance, cfg), in_axes=(0, 0, 1))
 
     def close_cells(
@@ -418,8 +426,11 @@ def train_epochs_grid(
         def body(s: TrainState, idx_B: Array) -> tuple[TrainState, Array]:
             return step_cells(s, (data.x_train[idx_B], data.y_train[idx_B]))
 
-        trained, losses_NxM = jax.lax.scan(body, states, order_NxB)
-        return close_cells(states, trained, losses_NxM)
+        with cell_layout.kernel_order_gradients() if gemm else contextlib.nullcontext():
+            laid, losses_NxM = jax.lax.scan(
+                body, cell_layout.to_layout(states, cell_axes), order_NxB
+            )
+        return close_cells(states, cell_layout.from_layout(laid, cell_axes), losses_NxM)
 
     new, metrics = jax.lax.scan(one_epoch, states, None, length=n_epochs)
     return new, {k: jnp.moveaxis(v, 0, 1) for k, v in metrics.items()}  # (cells, epochs, ...)

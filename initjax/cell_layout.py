@@ -1,0 +1,127 @@
+"""Where a grid keeps its cell axis while it trains: in front, or inside the GEMM layout.
+
+A grid's :class:`~initjax.train.TrainState` has its cell axis in front: a Dense kernel of M
+cells is (M, D, K). That is the layout of results and checkpoints, but not the one the step's
+matmuls want. With the batch shared by all cells, layer one's forward is one GEMM
+(B×D)·(D×M·K) and its weight gradient one GEMM (D×B)·(B×M·K) — over a kernel laid out
+(D, M, K), i.e. (D, M·K) in memory. Vmapping the step over a leading cell axis makes XLA
+transpose every kernel (and its gradient) between (M, D, K) and (D, M·K) at every step; on the
+softmax grid at M = 256 that costs about a quarter of the step (issue 18).
+
+``"gemm"`` moves the cell axis of every leaf with two or more per-cell dimensions (kernels and
+the optimizer moments shaped like them) to the second-to-last place, ``(..., D, M, K)``, once
+per epoch instead of per step, and vmaps the step with that axis: the kernel is then already
+in the GEMM's layout, forward and backward. Leaves of lower rank (biases, BatchNorm
+statistics, keys, counters) keep the cell axis in front. The computation is the same; only the
+summation order of XLA's kernels may differ (float32 rounding).
+
+Which layout is faster depends on the model and M; :data:`LAYOUT` holds what the throughput
+benchmark (``experiments/throughput.py``) measured, and the benchmark reports both.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+from collections.abc import Iterator
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+LAYOUTS = ("front", "gemm")
+
+# Decided by the throughput benchmark (docs/throughput/): models not named here keep "front".
+LAYOUT: dict[str, str] = {"softmax": "gemm"}
+
+
+def layout_for(model: object) -> str:
+    """The cell layout the grid trains ``model`` (a Config.model value) in."""
+    return LAYOUT.get(model, "front") if isinstance(model, str) else "front"
+
+
+def axes(tree: Any, layout: str) -> Any:
+    """Per-leaf cell axis of ``tree`` (cell axis in front) under ``layout``: a pytree of ints."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown cell layout {layout!r}; valid layouts: {', '.join(LAYOUTS)}")
+    if layout == "front":
+        return jax.tree.map(lambda _: 0, tree)
+    return jax.tree.map(lambda x: x.ndim - 2 if x.ndim >= 3 else 0, tree)
+
+
+def to_layout(tree: Any, cell_axes: Any) -> Any:
+    """Move each leaf's cell axis from the front to its place in ``cell_axes``."""
+    return jax.tree.map(lambda x, a: jnp.moveaxis(x, 0, a), tree, cell_axes)
+
+
+def from_layout(tree: Any, cell_axes: Any) -> Any:
+    """Inverse of :func:`to_layout`: every cell axis back in front."""
+    return jax.tree.map(lambda x, a: jnp.moveaxis(x, a, 0), tree, cell_axes)
+
+
+def _contract_last(lhs: jax.Array, rhs: jax.Array) -> jax.Array:
+    return jax.lax.dot_general(lhs, rhs, (((lhs.ndim - 1,), (0,)), ((), ())))
+
+
+@jax.custom_vjp
+def _dense_matmul(x: jax.Array, kernel: jax.Array) -> jax.Array:
+    return _contract_last(x, kernel)
+
+
+def _dense_fwd(x: jax.Array, kernel: jax.Array) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
+    return _contract_last(x, kernel), (x, kernel)
+
+
+def _dense_bwd(res: tuple[jax.Array, jax.Array], g: jax.Array) -> tuple[jax.Array, jax.Array]:
+    x, kernel = res
+    batch = tuple(range(x.ndim - 1))
+    dx = jax.lax.dot_general(g, kernel, (((g.ndim - 1,), (1,)), ((), ())))
+    # x contracted with g over the batch axes: the result comes out (D, K), the kernel's own
+    # order, where JAX's rule for dot_general computes (K, D) and transposes it.
+    dkernel = jax.lax.dot_general(x, g, ((batch, batch), ((), ())))
+    return dx, dkernel
+
+
+_dense_matmul.defvjp(_dense_fwd, _dense_bwd)
+
+
+_KERNEL_ORDER_GRADIENTS = contextvars.ContextVar("kernel_order_gradients", default=False)
+
+
+@contextlib.contextmanager
+def kernel_order_gradients() -> Iterator[None]:
+    """While tracing inside this block, :func:`dense_dot_general` differentiates its kernel in
+    the kernel's own order (a custom VJP: reverse mode only). Outside it (diagnostics that use
+    forward-mode Jacobians, single runs) it is ``lax.dot_general``."""
+    token = _KERNEL_ORDER_GRADIENTS.set(True)
+    try:
+        yield
+    finally:
+        _KERNEL_ORDER_GRADIENTS.reset(token)
+
+
+def dense_dot_general(
+    lhs: jax.Array,
+    rhs: jax.Array,
+    dimension_numbers: Any,
+    precision: Any = None,
+    preferred_element_type: Any = None,
+) -> jax.Array:
+    """``lax.dot_general`` for ``nn.Dense(dot_general=...)``; inside
+    :func:`kernel_order_gradients`, its kernel gradient keeps the kernel's (D, K) order, so a
+    grid's kernels in the ``"gemm"`` layout need no transpose, forward or backward.
+
+    Any other contraction (or a precision/dtype request) is passed to ``lax.dot_general``.
+    """
+    (contract, batch) = dimension_numbers
+    if (
+        _KERNEL_ORDER_GRADIENTS.get()
+        and tuple(contract[0]) == (lhs.ndim - 1,)
+        and tuple(contract[1]) == (0,)
+        and batch == ((), ())
+        and rhs.ndim == 2
+        and precision is None
+        and preferred_element_type is None
+    ):
+        return _dense_matmul(lhs, rhs)
+    return jax.lax.dot_general(lhs, rhs, dimension_numbers, precision, preferred_element_type)

@@ -1,0 +1,95 @@
+"""The grid's cell layouts (issue 18): where the cell axis goes, and that it changes no number."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from initjax import cell_layout, grid, train
+from initjax.data import Dataset
+
+
+def _tiny(n_train=96, n_test=32, dim=12, classes=4) -> Dataset:
+    rng = np.random.default_rng(3)
+    w = rng.normal(size=(dim, classes))
+    x = rng.normal(size=(n_train + n_test, dim)).astype(np.float32)
+    y = np.argmax(x @ w, axis=1).astype(np.int32)
+    return Dataset("synthetic", x[:n_train], y[:n_train], x[n_train:], y[n_train:])
+
+
+def test_gemm_layout_puts_the_cell_axis_before_the_last_axis_of_kernels_only():
+    tree = {
+        "kernel": jnp.zeros((5, 7, 3)),  # (cells, D, K)
+        "conv": jnp.zeros((5, 3, 3, 2, 4)),  # (cells, h, w, in, out)
+        "bias": jnp.zeros((5, 3)),
+        "key": jnp.zeros((5, 2), jnp.uint32),
+        "count": jnp.zeros((5,)),
+    }
+    axes = cell_layout.axes(tree, "gemm")
+    assert axes == {"kernel": 1, "conv": 3, "bias": 0, "key": 0, "count": 0}
+    laid = cell_layout.to_layout(tree, axes)
+    assert laid["kernel"].shape == (7, 5, 3) and laid["conv"].shape == (3, 3, 2, 5, 4)
+    x = jnp.arange(5 * 7 * 3.0).reshape(5, 7, 3)
+    back = cell_layout.from_layout(cell_layout.to_layout({"k": x}, {"k": 1}), {"k": 1})
+    np.testing.assert_array_equal(back["k"], x)
+    assert jax.tree.leaves(cell_layout.axes(tree, "front")) == [0] * 5
+    with pytest.raises(ValueError, match="valid layouts: front, gemm"):
+        cell_layout.axes(tree, "rows")
+
+
+def test_dense_dot_general_gradient_is_lax_dot_generals_and_forward_mode_still_works():
+    k1, k2 = jax.random.split(jax.random.key(0))
+    x, w = jax.random.normal(k1, (6, 5)), jax.random.normal(k2, (5, 3))
+    dims = (((1,), (0,)), ((), ()))
+
+    def loss(dot, x, w):
+        return jnp.sum(jnp.tanh(dot(x, w, dims)) ** 2)
+
+    want = jax.grad(loss, argnums=(1, 2))(jax.lax.dot_general, x, w)
+    with cell_layout.kernel_order_gradients():
+        got = jax.grad(loss, argnums=(1, 2))(cell_layout.dense_dot_general, x, w)
+    for g, e in zip(got, want, strict=True):
+        np.testing.assert_allclose(g, e, rtol=1e-5, atol=1e-6)
+    # Outside the block it is lax.dot_general: forward-mode Jacobians (diagnostics) work.
+    jac = jax.jacfwd(lambda x: cell_layout.dense_dot_general(x, w, dims))(x)
+    assert jac.shape == (6, 3, 6, 5)
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        dict(model="softmax", optimizer="sgd"),
+        dict(model="mlp", hidden=(16, 8), activation="tanh", optimizer="momentum"),
+        dict(model="mlp", hidden=(16,), optimizer="adam", weight_decay=1e-3),
+    ],
+    ids=["softmax-sgd", "mlp-momentum", "mlp-adam"],
+)
+def test_both_layouts_train_a_grid_to_the_same_state_and_metrics(cfg):
+    data = _tiny()
+    config = train.Config(
+        dataset="synthetic", num_classes=4, batch_size=16, epochs=2, scheme="he_normal", **cfg
+    )
+    arrays = train.DataArrays.from_dataset(data)
+    g = grid.Grid.make([0, 1], [0.5, 1.0], [0.05])
+    seeds, sigmas, lrs = (jnp.asarray(c) for c in g.cells())
+    state, _ = grid.init_grid(config, arrays, seeds, sigmas, lrs)
+    out = {
+        layout: train.train_epochs_grid(config, arrays, state, 2, layout=layout)
+        for layout in cell_layout.LAYOUTS
+    }
+    (s_front, m_front), (s_gemm, m_gemm) = out["front"], out["gemm"]
+    # Both hand the state back with the cell axis in front, as results and checkpoints expect.
+    assert jax.tree.map(jnp.shape, s_front) == jax.tree.map(jnp.shape, s_gemm)
+    for a, b in zip(jax.tree.leaves(s_front), jax.tree.leaves(s_gemm), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    for name in m_front:
+        np.testing.assert_allclose(m_front[name], m_gemm[name], rtol=1e-5, atol=1e-6)
+    # and the states really trained (not the initial state handed back)
+    before = jax.tree.leaves(state.params)[0]
+    assert not np.allclose(before, jax.tree.leaves(s_gemm.params)[0])
+
+
+def test_layout_table_names_known_layouts_and_defaults_to_front():
+    assert set(cell_layout.LAYOUT.values()) <= set(cell_layout.LAYOUTS)
+    assert cell_layout.layout_for("no-such-model") == "front"
+    assert cell_layout.layout_for(lambda *a: None) == "front"  # a callable model factory
