@@ -273,10 +273,17 @@ def jax_seq(w: Workload, state: TrainState, m: int) -> Bench:
     return Bench(run, lambda: None, compile_s, dots)
 
 
-def initjax(w: Workload, state: TrainState, m: int, arrays: DataArrays | None = None) -> Bench:
-    """``sweep.advance_grid`` on ``state`` (already placed, maybe padded past ``m`` cells)."""
+def initjax(
+    w: Workload,
+    state: TrainState,
+    m: int,
+    arrays: DataArrays | None = None,
+    layout: str | None = None,
+) -> Bench:
+    """``sweep.advance_grid`` on ``state`` (already placed, maybe padded past ``m`` cells);
+    ``layout``: the grid's cell layout (None: initjax's default for the model)."""
     data = w.arrays if arrays is None else arrays
-    compile_s, dots = _aot(sweep.advance_grid, w.cfg, data, state, 1)
+    compile_s, dots = _aot(sweep.advance_grid, w.cfg, data, state, 1, layout)
     fresh: list[TrainState] = []
 
     def reset() -> None:  # advance_grid donates its state: every run starts from a copy
@@ -284,7 +291,7 @@ def initjax(w: Workload, state: TrainState, m: int, arrays: DataArrays | None = 
         jax.block_until_ready(fresh)
 
     def run() -> Callable[[], Outcome]:
-        out = sweep.advance_grid(w.cfg, data, fresh.pop(), 1)
+        out = sweep.advance_grid(w.cfg, data, fresh.pop(), 1, layout)
         jax.block_until_ready(out)
         new, metrics = out
         return lambda: Outcome(

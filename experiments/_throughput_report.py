@@ -16,7 +16,10 @@ import _bench as B
 from initjax import plots
 from initjax.study import Row
 
-VARIANTS = ("jax-loop", "jax-seq", "initjax", "initjax-sharded", "torch-loop", "torch-vmap")
+VARIANTS = (
+    "jax-loop", "jax-seq", "initjax", "initjax-front", "initjax-gemm", "initjax-sharded",
+    "torch-loop", "torch-vmap",
+)  # fmt: skip
 MEMORY_LIMIT_MB = 4096
 SANITY_RTOL = 1e-5  # losses: the same fp32 computation in another program order
 PARAM_ATOL = 1e-4
@@ -40,7 +43,8 @@ TABLE = (  # (column, row key, format)
     ("variant", "variant", "s"), ("M", "M", "d"), ("s/epoch", "s_per_epoch", ".3g"),
     ("ms/model-epoch", "ms_per_model_epoch", ".3g"), ("GFLOP/s", "gflops", ".1f"),
     ("% peak", "pct_peak", ".1f"), ("× torch-loop", "speedup_vs_torch_loop", ".2f"),
-    ("× jax-seq", "speedup_vs_jax_seq", ".2f"), ("compile s", "compile_s", ".2f"),
+    ("× jax-seq", "speedup_vs_jax_seq", ".2f"), ("% ceiling", "pct_ceiling", ".0f"),
+    ("compile s", "compile_s", ".2f"),
     ("peak RSS MB", "rss_peak_mb", ".0f"),
 )  # fmt: skip
 
@@ -103,6 +107,38 @@ def markdown(report: dict[str, Any]) -> str:
     mem = report["memory"]
     if mem["status"] == "measured":
         lines.append(f"\nSoftmax grid of M = {mem['M']}: peak RSS {mem['rss_peak_mb']:.0f} MB.")
+    layouts = report.get("default_layouts") or {}
+    if layouts:
+        lines.append(
+            "\nCell layouts (`initjax.cell_layout`): the initjax row is each model's default ("
+            + ", ".join(f"{n}: {v}" for n, v in layouts.items())
+            + "); initjax-front / initjax-gemm force the other one."
+        )
+    ev = report.get("evaluation_share")
+    if ev:
+        sec = ev["seconds"]
+        lines.append(
+            f"\nEvaluation, softmax grid of M = {ev['M']}, one whole epoch: "
+            f"{sec['train_only']:.3g} s training only, {sec['full_evaluation']:.3g} s with the "
+            f"per-epoch evaluation of all {ev['examples_evaluated']:,} examples "
+            f"(**{100 * ev['share_full']:.0f}%** of the epoch), {sec['eval_2000_examples']:.3g} s "
+            f"with `eval_examples=2000` ({100 * ev['share_2000']:.0f}%). `eval_every=k` skips "
+            "the evaluation on k − 1 of every k epochs (the last epoch is always evaluated)."
+        )
+    scaling = report.get("scaling") or []
+    if scaling:
+        lines += ["\n## Large grids: time per epoch and peak memory vs M\n",
+                  "| workload | devices | M | s/epoch | ms/model-epoch | peak RSS MB | note |",
+                  "|---|---|---|---|---|---|---|"]  # fmt: skip
+        for r in scaling:
+            per = None if r["s_per_epoch"] is None else 1e3 * r["s_per_epoch"] / r["M"]
+            cells = [r["workload"], str(r["devices"]), str(r["M"]), _fmt(r["s_per_epoch"]),
+                     _fmt(per), _fmt(r["rss_peak_mb"], ".0f"), r.get("note", "")]  # fmt: skip
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append(
+            f"\nEach point is its own process ({scaling[0]['steps']} steps timed after the "
+            "compiling call, scaled to an epoch): its RSS is that grid's high-water mark."
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -136,7 +172,34 @@ def figures(out_dir: Path) -> list[Path]:
         f"One epoch of M runs on {m['device_kind']} ({m['platform']}, {m['cpu_count']} CPU cores)"
     )
     fig.suptitle(f"{title}; dashed: extrapolated", fontsize=9)
-    return plots.save(fig, Path(out_dir) / "throughput")
+    paths = plots.save(fig, Path(out_dir) / "throughput")
+    scaling = [r for r in rep.get("scaling") or [] if r["s_per_epoch"] is not None]
+    if scaling:
+        paths += _scaling_figure(scaling, f"{title}: large grids", Path(out_dir) / "scaling")
+    return paths
+
+
+def _scaling_figure(rows: list[dict], title: str, stem: Path) -> list[Path]:
+    """Seconds per epoch and peak RSS against M, per workload and device count."""
+    fig, (ax_t, ax_m) = plots.figure(ncols=2)
+    for (name, n), pts in _groups(rows).items():
+        ms = [r["M"] for r in pts]
+        (line,) = ax_t.plot(ms, [r["s_per_epoch"] for r in pts], "o-", label=f"{name}, {n} dev")
+        ax_t.plot(ms, [pts[0]["s_per_epoch"] * m / ms[0] for m in ms], ":", color=line.get_color())
+        ax_m.plot(ms, [r["rss_peak_mb"] for r in pts], "o-", color=line.get_color(),
+                  label=f"{name}, {n} dev")  # fmt: skip
+    ax_t.set(xscale="log", yscale="log", xlabel="M", ylabel="s / epoch (dotted: linear in M)")
+    ax_m.set(xscale="log", yscale="log", xlabel="M", ylabel="peak RSS (MB)")
+    ax_t.legend(fontsize=7)
+    fig.suptitle(title, fontsize=9)
+    return plots.save(fig, stem)
+
+
+def _groups(rows: list[dict]) -> dict[tuple[str, int], list[dict]]:
+    out: dict[tuple[str, int], list[dict]] = {}
+    for r in sorted(rows, key=lambda r: r["M"]):
+        out.setdefault((r["workload"], r["devices"]), []).append(r)
+    return out
 
 
 # ----------------------------------------------------------------------------- verdict
@@ -186,7 +249,8 @@ def _compile_trend(rep: dict[str, Any]) -> str:
 def measure(rep: dict[str, Any]) -> dict[str, Any]:
     """The numbers the verdict reads: the scale, the GEMM peak, the per-(workload, variant, M)
     rows, the memory check and the sanity checks (``results.json`` is already numbers)."""
-    keys = ("scale", "peak", "workloads", "rows", "memory", "sanity")
+    keys = ("scale", "peak", "workloads", "rows", "memory", "sanity", "programs")
+    keys += ("softmax_gemm_ceiling", "evaluation_share")
     return {k: rep[k] for k in keys}
 
 
@@ -237,6 +301,7 @@ def verdict(rep: dict[str, Any]) -> list[Row]:
             ok,
             "met" if ok else (miss + why if x is not None else "n/a"),
         )
+    out += _layout_rows(rep, decide, src)
     ratios = []
     for name in rep["workloads"]:
         lo, hi = _at(rep, name, "initjax", 4), _at(rep, name, "initjax", 256)
@@ -278,5 +343,69 @@ def verdict(rep: dict[str, Any]) -> list[Row]:
             "the one-device speed", None,
             f"--devices {many['devices']} is {'faster' if q > 1.05 else 'no faster'} here; the "
             "CLI keeps one device by default so that a result does not depend on the core count",
+        ))  # fmt: skip
+    return out
+
+
+CEILING_TARGET = 90.0  # % of the same-shape GEMM-only ceiling (issue 18)
+CEILING_MS = (16, 64, 256)
+STEP_LIMIT = 1.3  # per-model time may not jump by more than this from one M to the next
+
+
+def _layout_rows(rep: dict[str, Any], decide: bool, src: str) -> list[Row]:
+    """Issue 18's rows: the softmax grid against its GEMM ceiling, the default layouts, the
+    evaluation share and linear scaling in M."""
+    out = []
+    rows = [r for r in rep["rows"] if r["variant"] == "initjax" and r.get("pct_ceiling")]
+    at = [r for r in rows if r["M"] in CEILING_MS] or rows[-1:]
+    low = min((r["pct_ceiling"] for r in at), default=None)
+    ours = ", ".join(f"M = {r['M']}: {r['pct_ceiling']:.0f}%" for r in at) or "not measured"
+    out.append(Row(
+        f"softmax grid ≥ {CEILING_TARGET:g}% of its GEMM-only ceiling at M ∈ {set(CEILING_MS)}",
+        f"≥ {CEILING_TARGET:g}% of the same GEMMs alone (same run)", "issue 18 target", ours,
+        (low >= CEILING_TARGET) if decide and low is not None else None,
+        "met" if low is not None and low >= CEILING_TARGET else _diagnose(rep, "softmax"),
+    ))  # fmt: skip
+    layouts = rep.get("default_layouts") or {}
+    worst, notes = None, []
+    for name, default in layouts.items():
+        alt = "initjax-" + ("front" if default == "gemm" else "gemm")
+        for r in (r for r in rep["rows"] if (r["workload"], r["variant"]) == (name, "initjax")):
+            other = next((o for o in rep["rows"] if (o["workload"], o["variant"], o["M"])
+                          == (name, alt, r["M"]) and o["s_per_epoch"]), None)  # fmt: skip
+            if other is None or (r["M"] < 16 and decide):
+                continue
+            q = r["s_per_epoch"] / other["s_per_epoch"]  # > 1: the default is slower
+            worst = q if worst is None else max(worst, q)
+            notes.append(f"{name} M = {r['M']}: {default} {q:.2f}× {alt[8:]}")
+    out.append(Row(
+        "Each model's default cell layout is the faster one (M ≥ 16)",
+        "time(default) ≤ 1.05 × time(other layout)", "this benchmark decides initjax's table",
+        "; ".join(notes) or "not measured", (worst <= 1.05) if decide and worst else None,
+        "the table in initjax.cell_layout.LAYOUT matches this machine" if worst and worst <= 1.05
+        else "change initjax.cell_layout.LAYOUT for the slower model",
+    ))  # fmt: skip
+    ev = rep.get("evaluation_share")
+    if ev:
+        out.append(Row(
+            "Share of a softmax-grid epoch spent evaluating", "measured (no target)", src,
+            f"M = {ev['M']}: {100 * ev['share_full']:.0f}% with every example, "
+            f"{100 * ev['share_2000']:.0f}% with eval_examples=2000", None,
+            "eval_every / eval_examples in Config and on the CLI make it cheaper",
+        ))  # fmt: skip
+    jumps = []
+    for (name, n), pts in _groups(
+        [r for r in rep.get("scaling") or [] if r["s_per_epoch"]]
+    ).items():
+        per = [r["s_per_epoch"] / r["M"] for r in pts]
+        for a, b, r in zip(per, per[1:], pts[1:], strict=False):
+            jumps.append((b / a, f"{name} {n} dev M = {r['M']}: {b / a:.2f}×"))
+    if jumps:
+        top = max(jumps)
+        out.append(Row(
+            "Cost grows linearly in M, with no step", f"per-model time never rises > {STEP_LIMIT}× "
+            "from one M to the next", "issue 18", "; ".join(t for _, t in jumps),
+            (top[0] <= STEP_LIMIT) if decide else None,
+            "no step" if top[0] <= STEP_LIMIT else f"largest step: {top[1]}",
         ))  # fmt: skip
     return out

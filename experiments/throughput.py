@@ -25,6 +25,7 @@ Writes ``results.json`` and ``results.md`` (tables) and ``throughput.png``/``.sv
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import itertools
 import os
@@ -37,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import _bench as B
+import _bench_scaling as BS
 import jax
 import numpy as np
 from _throughput_report import (  # noqa: F401  (the experiment's API)
@@ -51,8 +53,8 @@ from _throughput_report import (  # noqa: F401  (the experiment's API)
     verdict,
 )
 
+from initjax import cell_layout, results, shard, study
 from initjax import data as datasets
-from initjax import results, shard, study
 from initjax.study import check_scale
 
 NAME = "throughput"
@@ -66,6 +68,9 @@ IN_PROCESS = {
     "jax-loop": B.jax_loop,
     "jax-seq": B.jax_seq,
     "initjax": B.initjax,
+    # the grid in each cell layout (issue 18); the model's default layout is the initjax row
+    "initjax-front": functools.partial(B.initjax, layout="front"),
+    "initjax-gemm": functools.partial(B.initjax, layout="gemm"),
     "torch-loop": B.torch_loop,
     "torch-vmap": B.torch_vmap,
 }
@@ -74,7 +79,7 @@ LOOPS = ("jax-loop", "jax-seq", "torch-loop")
 ROW_KEYS = (
     "workload", "variant", "M", "status", "note", "process", "devices", "steps_measured",
     "s_per_epoch", "ms_per_model_epoch", "model_epochs_per_s", "gflops", "pct_peak",
-    "speedup_vs_torch_loop", "speedup_vs_jax_seq", "compile_s", "first_call_s", "times_s",
+    "speedup_vs_torch_loop", "speedup_vs_jax_seq", "pct_ceiling", "compile_s", "first_call_s", "times_s",
     "rss_peak_mb", "rss_source",
 )  # fmt: skip
 
@@ -100,16 +105,26 @@ class Settings:
     sharded_devices: int | None = None
     """Virtual CPU devices of initjax-sharded (None: ``os.cpu_count()``)."""
     workloads: tuple[str, ...] = ("softmax", "mlp")
+    eval_share_m: int | None = None
+    """M of the evaluation-share measurement (whole epochs, full data); None: skipped."""
+    scaling_ms: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    """(workload, Ms) of the large-grid scaling runs (time and memory per M); () skips them."""
+    scaling_steps: int = 20
+    """Batches timed per scaling point (scaled to an epoch)."""
+    scaling_devices: tuple[int, ...] = (1, 2)
+    """Device counts of the scaling runs (virtual CPU devices on a CPU)."""
 
 
 CONFIGS = {
     "quick": Settings(
         ms=(1, 4), steps=10, repeats=2, loop_max_m=None, torch_vmap_max_m=None, memory_m=None,
-        peak_repeats=3, peak_twice=False,
+        peak_repeats=3, peak_twice=False, eval_share_m=4,
+        scaling_ms=(("softmax", (8, 16)),), scaling_steps=4, scaling_devices=(1,),
     ),
     "full": Settings(
         ms=(1, 4, 16, 64, 256), steps=None, repeats=5, loop_max_m=16, torch_vmap_max_m=64,
-        memory_m=1024, peak_repeats=5, peak_twice=True,
+        memory_m=1024, peak_repeats=5, peak_twice=True, eval_share_m=64,
+        scaling_ms=(("softmax", (256, 1024, 4096)), ("mlp", (64, 256, 1024))),
     ),
 }  # fmt: skip
 SUBPROCESS_RSS = "VmHWM of its own process (whole process, all its M)"
@@ -196,7 +211,13 @@ def _sanity(name: str, out: dict[str, B.Outcome], sharded_loss: float | None) ->
 def make_benches(w: B.Workload, s: Settings, state: Any, m: int, rows: list) -> dict[str, B.Bench]:
     """The in-process variants that run at this M; rows for those that do not."""
     out = {}
+    default = f"initjax-{cell_layout.layout_for(w.cfg.model)}"
     for v, make in IN_PROCESS.items():
+        if v == default:
+            rows.append(
+                _row(w.name, v, m, "not run", "the model's default layout: the initjax row")
+            )
+            continue
         cap = {**dict.fromkeys(LOOPS, s.loop_max_m), "torch-vmap": s.torch_vmap_max_m}.get(v)
         if cap is not None and m > cap:
             if v not in LOOPS:  # loops are extrapolated instead
@@ -376,6 +397,12 @@ def run(out_dir: Path, scale: str = "quick", progress: bool = True) -> None:
     t0 = time.perf_counter()
     ceiling = [B.gemm_ceiling(softmax, m, s.repeats) for m in s.ms] if softmax else []
     wall["ceiling"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    evaluation = BS.evaluation_share(data, s.eval_share_m, s.repeats) if s.eval_share_m else None
+    wall["evaluation_share"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    scaling = BS.scaling(dict(s.scaling_ms), s.scaling_steps, s.scaling_devices)
+    wall["scaling"] = time.perf_counter() - t0
     if s.peak_twice:
         peaks.append(B.gemm_peak(repeats=s.peak_repeats))
     peak = max(peaks, key=lambda p: p["gflops"])
@@ -383,6 +410,10 @@ def run(out_dir: Path, scale: str = "quick", progress: bool = True) -> None:
     _finish(rows, works, peak["gflops"], steps_per_epoch)
     for c in ceiling:
         c["pct_peak"] = 100 * c["gflops"] / peak["gflops"]
+    by_m = {c["M"]: c for c in ceiling}
+    for r in rows:  # the softmax grid against the same-shape GEMM-only ceiling
+        if r["workload"] == "softmax" and r["gflops"] and r["M"] in by_m:
+            r["pct_ceiling"] = 100 * r["gflops"] / by_m[r["M"]]["gflops"]
     sharded_m1 = {
         r["workload"]: r["mean_loss"][0] for r in (answer or {}).get("rows", []) if r["M"] == 1
     }
@@ -394,7 +425,8 @@ def run(out_dir: Path, scale: str = "quick", progress: bool = True) -> None:
         "scale": scale, "settings": asdict(s), "steps_per_epoch": steps_per_epoch,
         "machine": info, "peak": peak | {"all": peaks}, "workloads": works, "rows": rows,
         "sanity": sanity, "memory": memory, "evaluation_in_epoch": evaluated,
-        "softmax_gemm_ceiling": ceiling,
+        "softmax_gemm_ceiling": ceiling, "evaluation_share": evaluation, "scaling": scaling,
+        "default_layouts": {n: cell_layout.layout_for(B.WORKLOADS[n].model) for n in s.workloads},
         "programs": programs, "wall_s": wall,
     }  # fmt: skip
     results.write_json(Path(out_dir) / "results.json", report)

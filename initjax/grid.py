@@ -98,12 +98,15 @@ def init_grid(
     return jax.vmap(lambda s, g, lr: train.init_run(cfg, data, s, g, lr))(seeds, sigmas, lrs)
 
 
-@functools.partial(jax.jit, static_argnames=("cfg", "n_epochs"), donate_argnames=("state",))
+@functools.partial(
+    jax.jit, static_argnames=("cfg", "n_epochs", "layout"), donate_argnames=("state",)
+)
 def advance_grid(
-    cfg: Config, data: DataArrays, state: TrainState, n_epochs: int
+    cfg: Config, data: DataArrays, state: TrainState, n_epochs: int, layout: str | None = None
 ) -> tuple[TrainState, dict[str, jax.Array]]:
-    """``train.train_epochs_grid``: every cell ``n_epochs`` further."""
-    return train.train_epochs_grid(cfg, data, state, n_epochs)
+    """``train.train_epochs_grid``: every cell ``n_epochs`` further (``layout``: the cells'
+    layout during the epochs, :mod:`initjax.cell_layout`; None: the model's default)."""
+    return train.train_epochs_grid(cfg, data, state, n_epochs, layout)
 
 
 def start(cfg: Config, arrays: DataArrays, grid: Grid, mesh: Any) -> SweepState:
