@@ -26,7 +26,6 @@ does; in the full heatmap the trainable region is a wedge around σ_w² ≈ 1.76
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,77 +49,67 @@ SIGMA_B2 = 0.05  # Schoenholz et al. 2017, Fig. 5–6
 PUBLISHED_CRITICAL_SW2 = 1.76  # σ_w² at χ₁ = 1 for tanh, σ_b² = 0.05 (their Fig. 1)
 Q_TOLERANCE = 0.05  # "within a few %": relative error of the seed-mean q^l
 CHANCE = 0.1  # 10 classes
+CRITICAL_ATOL = 0.01  # our quadrature's critical σ_w² vs the published 1.76
+BEST_SW2_ATOL = 0.25  # deepest nets: the best σ_w² within one full-grid step of the critical
+BEYOND_UNTRAINABLE = 0.9  # 6 ξ_c bound: this share of the cells beyond it do not train
 
 
-@dataclass(frozen=True)
-class Settings:
-    seeds: int
-    depths: tuple[int, ...]
-    """Hidden tanh layers (the output layer comes on top)."""
-    sigma_w2: tuple[float, ...]
-    """σ_w² grid (the sweep's σ axis)."""
-    width: int
-    """Units per hidden layer of the trained nets."""
-    epochs: int
-    lr: float = 0.02
-    """Plain SGD step (one value for every cell, as a fixed budget)."""
-    batch_size: int = 128
-    q_width: int = 1024
-    """Width of the net whose q^l is measured (mean field is exact as width → ∞). Once the
-    inputs' correlations have collapsed (ordered phase), q^l of one net fluctuates by
-    ≈ √(2/N) from seed to seed, so q_width · q_seeds ≳ 8000 keeps the seed mean within ~1.5%."""
-    q_depth: int = 10
-    q_seeds: int = 8
-    q_examples: int = 64
-    devices: int | None = None
-    """Devices the sweeps shard over (None: all); a quick run is compile-bound and one
-    device compiles ~30% faster than two."""
-
-
+# Plain SGD, one step size for every cell (a fixed budget); W ~ N(0, σ_w²/N) via
+# variance_scaling (the sweep's σ axis is σ_w²), b ~ N(0, σ_b²). Per scale two parts: the
+# trained nets (hidden width per Config, one sweep per depth of the grid) and the wide net whose
+# q^l is measured at init. Once the inputs' correlations have collapsed (ordered phase), q^l of
+# one net fluctuates by ≈ √(2/N) from seed to seed, so width · seeds ≳ 8000 keeps the seed mean
+# within ~1.5%. A quick run is compile-bound: on one device it compiles ~30% faster than on two.
+BASE = train.Config(
+    model="mlp", hidden=(64,), activation="tanh", scheme="variance_scaling",
+    scheme_kwargs=(("distribution", "normal"), ("mode", "fan_in")), bias_scheme="normal",
+    bias_scale=SIGMA_B2**0.5, optimizer="sgd", lr=0.02, batch_size=128, epochs=4,
+    dataset="mnist1d",
+)  # fmt: skip
+FULL = BASE.replace(epochs=30)
+QUICK_SW2 = (1.0, 1.76, 3.0, 4.0)
+FULL_SW2 = tuple(np.round(np.arange(1.0, 4.01, 0.25), 2))
 CONFIGS = {
-    "quick": Settings(
-        seeds=2, depths=(4, 32), sigma_w2=(1.0, 1.76, 3.0, 4.0), width=64, epochs=4, devices=1
-    ),
-    "full": Settings(
-        seeds=2,
-        depths=(4, 8, 16, 24, 32, 48, 64, 96, 128),
-        sigma_w2=tuple(np.round(np.arange(1.0, 4.01, 0.25), 2)),
-        width=64,
-        epochs=30,
-        q_width=1000,
-        q_depth=30,
-        q_seeds=16,
-        q_examples=256,
-    ),
+    "quick": {
+        "trainability": (
+            BASE,
+            {"seeds": 2, "depths": (4, 32), "sigma_w2": QUICK_SW2, "devices": 1},
+        ),
+        "qmap": (
+            BASE.replace(hidden=(1024,) * 10),
+            {"seeds": 8, "examples": 64, "sigma_w2": QUICK_SW2},
+        ),
+    },
+    "full": {
+        "trainability": (
+            FULL,
+            {
+                "seeds": 2,
+                "depths": (4, 8, 16, 24, 32, 48, 64, 96, 128),
+                "sigma_w2": FULL_SW2,
+                "devices": None,
+            },
+        ),
+        "qmap": (
+            FULL.replace(hidden=(1000,) * 30),
+            {"seeds": 16, "examples": 256, "sigma_w2": FULL_SW2},
+        ),
+    },
 }
 
 
-def config(s: Settings, depth: int, width: int) -> train.Config:
-    return train.Config(
-        model="mlp",
-        hidden=(width,) * depth,
-        activation="tanh",
-        scheme="variance_scaling",
-        scheme_kwargs=(("distribution", "normal"), ("mode", "fan_in")),
-        bias_scheme="normal",
-        bias_scale=SIGMA_B2**0.5,
-        optimizer="sgd",
-        lr=s.lr,
-        batch_size=s.batch_size,
-        epochs=s.epochs,
-        dataset="mnist1d",
-    )
+def deep(cfg: train.Config, depth: int) -> train.Config:
+    """``cfg`` with ``depth`` hidden layers of its width."""
+    return cfg.replace(hidden=(cfg.hidden[0],) * depth)
 
 
 def measure_q(cfg: train.Config, x: np.ndarray, seeds: int, sigma_w2: np.ndarray) -> np.ndarray:
-    """Per-layer mean of z² over examples and units at init: (seed, σ_w², layer)."""
-
-    x_BxD = jnp.asarray(x)
+    """Per-layer mean of z² over examples and units at init, for the sweep's own init draws:
+    (seed, σ_w², layer)."""
+    x_BxD, model = jnp.asarray(x), train.build_model(cfg)  # applies params: its init is unused
 
     def one(seed: jax.Array, sw2: jax.Array) -> jax.Array:
-        model = train.build_model(cfg, sw2)
-        init_key, _ = jax.random.split(jax.random.key(seed))  # as train.init_run
-        params = model.init(init_key, x_BxD[:1])["params"]
+        params = train.init_params(cfg, seed, sw2, x_BxD)
         _, preacts, _ = models.forward(model, {"params": params}, x_BxD)
         return jnp.stack([jnp.mean(z**2) for z in preacts])
 
@@ -130,43 +119,48 @@ def measure_q(cfg: train.Config, x: np.ndarray, seeds: int, sigma_w2: np.ndarray
 
 
 def run(out_dir: Path, scale: str = "quick", progress: bool = True) -> None:
-    s = CONFIGS[check_scale(scale)]
+    parts = CONFIGS[check_scale(scale)]
     out_dir = Path(out_dir)
     data = datasets.load("mnist1d")
-    sw2 = np.asarray(s.sigma_w2)
     sb = SIGMA_B2**0.5
 
     # (1) q^l: simulation vs the length map, each example with its own q^0 = |x|²/N.
-    x = np.asarray(data.x_train[: s.q_examples])
-    measured = measure_q(config(s, s.q_depth, s.q_width), x, s.q_seeds, sw2)
-    q0 = (x**2).mean(axis=1)
-    pred = theory.predicted_variances(s.q_depth, q0[:, None], np.sqrt(sw2)[None, :], sb)
-    layer = np.arange(1, s.q_depth + 1)
+    q_cfg, q = parts["qmap"]
+    sw2 = np.asarray(q["sigma_w2"])
+    x = np.asarray(data.x_train[: q["examples"]])
+    measured = measure_q(q_cfg, x, q["seeds"], sw2)
+    q_depth = len(q_cfg.hidden)
+    pred = theory.predicted_variances(
+        q_depth, (x**2).mean(axis=1)[:, None], np.sqrt(sw2)[None, :], sb
+    )
     qmap = xr.Dataset(
         {
             "q_measured": (("seed", "sigma_w2", "layer"), measured),
             "q_predicted": (("sigma_w2", "layer"), np.asarray(pred).mean(axis=0)[:, 1:]),
         },
-        coords={"seed": np.arange(s.q_seeds), "sigma_w2": sw2, "layer": layer},
-        attrs={"width": s.q_width, "examples": s.q_examples, "sigma_b2": SIGMA_B2},
+        coords={"seed": np.arange(q["seeds"]), "sigma_w2": sw2, "layer": np.arange(1, q_depth + 1)},
+        attrs={"width": q_cfg.hidden[0], "examples": q["examples"], "sigma_b2": SIGMA_B2},
     )
     results.save(qmap, out_dir / "qmap.nc")
 
     # (2) Trainability: one sweep (seeds × σ_w²) per depth, stacked along "depth".
-    runs, devices = [], None if s.devices is None else jax.devices()[: s.devices]
-    for depth in s.depths:
-        cfg = config(s, depth, s.width)
-        res = sweep.run(cfg, data, s.seeds, sigmas=sw2, progress=progress, devices=devices)
+    cfg, grid = parts["trainability"]
+    sw2 = np.asarray(grid["sigma_w2"])
+    devices = None if grid["devices"] is None else jax.devices()[: grid["devices"]]
+    runs = []
+    for depth in grid["depths"]:
+        res = sweep.run(deep(cfg, depth), data, grid["seeds"], sigmas=sw2, progress=progress,
+                        devices=devices)  # fmt: skip
         runs.append(res.squeeze("lr", drop=True).drop_attrs())
-    heat = xr.concat(runs, dim=pd.Index(list(s.depths), name="depth"))
-    grid = np.linspace(1.0, 4.0, 121)
-    six_xi_c = np.asarray(theory.trainable_depth(np.sqrt(np.concatenate([grid, sw2])), sb))
-    heat["six_xi_c"] = ("sigma_w2_grid", six_xi_c[: grid.size])  # one compile for both
-    heat["six_xi_c_at_sigma"] = ("sigma", six_xi_c[grid.size :])
-    heat = heat.assign_coords(sigma_w2_grid=grid)
+    heat = xr.concat(runs, dim=pd.Index(list(grid["depths"]), name="depth"))
+    sw2_grid = np.linspace(1.0, 4.0, 121)
+    six_xi_c = np.asarray(theory.trainable_depth(np.sqrt(np.concatenate([sw2_grid, sw2])), sb))
+    heat["six_xi_c"] = ("sigma_w2_grid", six_xi_c[: sw2_grid.size])  # one compile for both
+    heat["six_xi_c_at_sigma"] = ("sigma", six_xi_c[sw2_grid.size :])
+    heat = heat.assign_coords(sigma_w2_grid=sw2_grid)
     heat.attrs = {
-        "settings": json.dumps(asdict(s)),
-        "config_deepest": config(s, max(s.depths), s.width).to_json(),
+        "grid": json.dumps(grid, default=float),
+        "config_deepest": deep(cfg, max(grid["depths"])).to_json(),
         "critical_sigma_w2": float(theory.critical_sigma_w("tanh", sb)) ** 2,
         "sigma_b2": SIGMA_B2,
     }
@@ -310,7 +304,7 @@ def verdict(m: dict[str, Any]) -> list[Row]:
             f"σ_w² ≈ {PUBLISHED_CRITICAL_SW2} where χ₁ = 1",
             "Schoenholz et al. 2017, Fig. 1; Poole et al. 2016",
             f"σ_w² = {crit:.4f} (initjax.theory.critical_sigma_w, quadrature)",
-            bool(abs(crit - PUBLISHED_CRITICAL_SW2) < 0.01),
+            bool(abs(crit - PUBLISHED_CRITICAL_SW2) < CRITICAL_ATOL),
             "the note's 'good init' for deep tanh nets is this one point, not a range",
         ),
         Row(
@@ -320,16 +314,16 @@ def verdict(m: dict[str, Any]) -> list[Row]:
             f"best at σ_w² = {sw2[best_j]:g}: acc {mean_spread(m['acc_deepest_best'])} vs "
             f"{mean_spread(m['acc_deepest_first'])} at σ_w² = {sw2[0]:g}; deepest trainable "
             f"depth per σ_w²: {dict(zip([f'{v:g}' for v in sw2], deepest, strict=True))}",
-            bool(abs(sw2[best_j] - sw2[near]) <= 0.25 + 1e-9),
+            bool(abs(sw2[best_j] - sw2[near]) <= BEST_SW2_ATOL + 1e-9),
             "ordered nets forget the input, chaotic ones scramble it; critical ones do neither",
         ),
         Row(
             "C3: networks deeper than 6 ξ_c do not train",
-            "every cell with depth > 6 ξ_c(σ_w²) untrainable (≥ 90% of them)",
+            f"every cell with depth > 6 ξ_c(σ_w²) untrainable (≥ {BEYOND_UNTRAINABLE:.0%} of them)",
             "Schoenholz et al. 2017, Sec. 5, Fig. 5–6",
             f"{frac_beyond:.0%} of {n_beyond} cells beyond 6ξ_c untrainable; all cells: "
             f"{agree:.0%} agree with the 6ξ_c boundary (trainable = halfway from chance to best)",
-            None if n_beyond < 2 else bool(frac_beyond >= 0.9),
+            None if n_beyond < 2 else bool(frac_beyond >= BEYOND_UNTRAINABLE),
             "n/a with fewer than 2 cells beyond 6ξ_c"
             if n_beyond < 2
             else "depth scale ξ_c bounds trainable depth",

@@ -32,7 +32,6 @@ bias within noise; random biases alone make the hidden units differ.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,62 +49,57 @@ CLAIMS = ("C1", "C6")
 RUNTIME = {"quick": "~30 s (2 CPU cores)", "full": "~10 min (2 CPU cores, estimated)"}
 
 RECORD = ("symmetry_distance", "weight_rank", "weight_std", "grad_norm")
-PARTS = (
-    "softmax",
-    "constant",
-    "constant_random_bias",
-    "gaussian_zero_bias",
-    "gaussian_random_bias",
-)
 SAME_ACC = 0.005  # (a): "the same accuracy", as d2l_softmax's C1 row
+ONE_UNIT_DROP = 0.05  # (b): a one-unit net ends more than 5 points below the Gaussian MLP
+PRIOR_ATOL = 1e-3  # (c): final train loss of the all-zero net vs H(prior), in nats
+BIAS_TOL = 0.01  # (d): zero vs random bias "the same" within 2 binomial SE, at least 1 point
+SIGMAS = (0.01, 0.1)  # (d): Gaussian weight σ
+BIAS_SIGMA = 0.1  # (d): std of the random biases
+LN10 = math.log(10)
 
 
-@dataclass(frozen=True)
-class Settings:
-    dataset: str
-    seeds: int
-    hidden: int
-    """Width of the one-hidden-layer ReLU MLP."""
-    values: tuple[float, ...]
-    """Constant kernel values c for (b, c); 0 is the all-zero net."""
-    sigmas: tuple[float, ...] = (0.01, 0.1)
-    """Gaussian weight σ for (d)."""
-    bias_sigma: float = 0.1
-    """Std of the random biases in (d)."""
-    epochs: int = 10
-    batch_size: int = 256
-    lr: float = 0.1
-
-
-CONFIGS = {
-    "quick": Settings("mnist1d", seeds=3, hidden=128, values=(0.0, 0.01, 0.1), batch_size=128),
-    "full": Settings("fashion_mnist", seeds=5, hidden=256, values=(0.0, 0.001, 0.01)),
-}
-
-
-def _configs(s: Settings) -> dict[str, tuple[train.Config, tuple[float, ...]]]:
-    """Each part's config and its sweep's scale values (σ, or the constant c)."""
-    base = train.Config(
-        dataset=s.dataset, lr=s.lr, batch_size=s.batch_size, epochs=s.epochs, order="per_seed"
-    )
-    mlp = base.replace(model="mlp", hidden=(s.hidden,), activation="relu")
+def parts(base: train.Config, hidden: int, seeds: int, values: tuple[float, ...]) -> dict:
+    """Each part's Config and grid; the sweep's σ axis is the Gaussian σ, or for the constant
+    nets the kernel value c (0: the all-zero net)."""
+    mlp = base.replace(model="mlp", hidden=(hidden,), activation="relu")
     const = mlp.replace(scheme="constant", record=RECORD)
-    noisy = {"bias_scheme": "normal", "bias_scale": s.bias_sigma}
+    noisy = {"bias_scheme": "normal", "bias_scale": BIAS_SIGMA}
     return {
-        "softmax": (base.replace(model="softmax", scheme="normal", order="shared"), (0.0, 0.01)),
-        "constant": (const, s.values),
-        "constant_random_bias": (const.replace(**noisy), tuple(v for v in s.values if v > 0)),
-        "gaussian_zero_bias": (mlp.replace(scheme="normal"), s.sigmas),
-        "gaussian_random_bias": (mlp.replace(scheme="normal", **noisy), s.sigmas),
+        "softmax": (
+            base.replace(model="softmax", scheme="normal", order="shared"),
+            {"seeds": seeds, "sigmas": (0.0, 0.01)},
+        ),
+        "constant": (const, {"seeds": seeds, "sigmas": values}),
+        "constant_random_bias": (
+            const.replace(**noisy),
+            {"seeds": seeds, "sigmas": tuple(v for v in values if v > 0)},
+        ),
+        "gaussian_zero_bias": (mlp.replace(scheme="normal"), {"seeds": seeds, "sigmas": SIGMAS}),
+        "gaussian_random_bias": (
+            mlp.replace(scheme="normal", **noisy),
+            {"seeds": seeds, "sigmas": SIGMAS},
+        ),
     }
 
 
+# Plain SGD lr 0.1 for 10 epochs (d2l's settings at full scale). A seed sets the init and the
+# minibatch order (order="per_seed"), so a seed's zero- and random-bias nets are a pair.
+QUICK = train.Config(dataset="mnist1d", lr=0.1, batch_size=128, epochs=10, order="per_seed")
+FULL = QUICK.replace(dataset="fashion_mnist", batch_size=256)
+CONFIGS = {
+    "quick": parts(QUICK, hidden=128, seeds=3, values=(0.0, 0.01, 0.1)),
+    "full": parts(FULL, hidden=256, seeds=5, values=(0.0, 0.001, 0.01)),
+}
+PARTS = tuple(CONFIGS["quick"])
+
+
 def run(out_dir: Path, scale: str = "quick", progress: bool = True) -> None:
-    s = CONFIGS[check_scale(scale)]
-    data = datasets.load(s.dataset)
-    for part, (cfg, scales) in _configs(s).items():
+    configs = CONFIGS[check_scale(scale)]
+    data = datasets.load(configs["softmax"][0].dataset)
+    for part, (cfg, grid) in configs.items():
         # weight_rank is an SVD: on CPU the sweep runs it on one device (shard.grid_devices).
-        res = sweep.run(cfg, data, seeds=s.seeds, sigmas=scales, progress=progress).squeeze("lr")
+        res = sweep.run(cfg, data, progress=progress, **grid)  # seeds, sigmas
+        res = res.squeeze("lr")
         if part == "constant":
             res = res.assign(_prior(data))
         results.save(res, Path(out_dir) / f"{part}.nc")
@@ -135,7 +129,9 @@ def load(out_dir: Path) -> dict[str, xr.Dataset]:
 
 def figures(out_dir: Path) -> list[Path]:
     r = load(out_dir)
-    s = _settings(r)
+    cfg = saved_config(r, "constant")
+    bias_sigma = float(saved_config(r, "gaussian_random_bias").bias_scale or 0.0)
+    data = plots.dataset_name(cfg.dataset)
     fig, axes = plots.figure(ncols=2, nrows=2, size=(5.2, 3.6))
     ax_a, ax_b, ax_c, ax_d = axes
     for sigma in r["softmax"].sigma.values:
@@ -144,7 +140,7 @@ def figures(out_dir: Path) -> list[Path]:
         plots.band(ax_a, r["softmax"].epoch.values, runs, label=label, marker=".")
     ax_a.set_xlabel("epoch")
     ax_a.set_ylabel("test accuracy")
-    ax_a.set_title(f"(a) softmax regression ({s}): W = 0 learns", fontsize=9)
+    ax_a.set_title(f"(a) softmax regression ({data}): W = 0 learns", fontsize=9)
     ax_a.legend(fontsize=7)
 
     const, noisy = r["constant"], r["constant_random_bias"]
@@ -195,14 +191,9 @@ def figures(out_dir: Path) -> list[Path]:
         gauss.train_loss.transpose("seed", "epoch").values,
         label=f"W ~ N(0, {float(gauss.sigma):g}²): train loss",
     )
-    ax_c.axhline(math.log(10), color="k", ls=":", lw=1, label=f"ln 10 = {math.log(10):.4f}")
-    ax_c.axhline(
-        float(const.prior_entropy),
-        color="tab:red",
-        ls="--",
-        lw=1,
-        label=f"entropy of the class prior = {float(const.prior_entropy):.4f}",
-    )
+    plots.anchor_line(ax_c, LN10, f"ln 10 = {LN10:.4f}")
+    h = float(const.prior_entropy)
+    plots.anchor_line(ax_c, h, f"entropy of the class prior = {h:.4f}", color="tab:red", ls="--")
     moved = float(np.abs(zero.weight_std).max() + np.abs(zero.grad_norm).max())
     ax_c.text(
         0.03,
@@ -217,44 +208,32 @@ def figures(out_dir: Path) -> list[Path]:
     ax_c.legend(fontsize=7)
 
     for part, ls in (("gaussian_zero_bias", "-"), ("gaussian_random_bias", "--")):
-        bias = "b = 0" if part.endswith("zero_bias") else f"b ~ N(0, {s.bias_sigma:g}²)"
+        bias = "b = 0" if part.endswith("zero_bias") else f"b ~ N(0, {bias_sigma:g}²)"
         plots.curves_by(ax_d, r[part].test_acc, "sigma", fmt=f"W ~ N(0, {{:g}}²), {bias}", ls=ls)
     ax_d.set_ylabel("test accuracy")
     ax_d.set_title("(d) Gaussian-weight MLP: zero vs random biases", fontsize=9)
     ax_d.legend(fontsize=7)
-    fig.suptitle(f"Symmetry breaking on {s} (ReLU MLP, one hidden layer of {s.hidden} units; SGD)")
+    fig.suptitle(
+        f"Symmetry breaking on {data} (ReLU MLP, one hidden layer of {cfg.hidden[0]} units; SGD)"
+    )
     return plots.save(fig, Path(out_dir) / "symmetry")
 
 
-@dataclass(frozen=True)
-class _Meta:
-    dataset: str
-    hidden: int
-    bias_sigma: float
-
-    def __str__(self) -> str:
-        return {"mnist1d": "MNIST-1D", "fashion_mnist": "Fashion-MNIST"}.get(
-            self.dataset, self.dataset
-        )
-
-
-def _settings(r: dict[str, xr.Dataset]) -> _Meta:
-    const = train.Config.from_json(str(r["constant"].attrs["config"]))
-    noisy = train.Config.from_json(str(r["gaussian_random_bias"].attrs["config"]))
-    return _Meta(const.dataset, const.hidden[0], float(noisy.bias_scale or 0.0))
+def saved_config(r: dict[str, xr.Dataset], part: str) -> train.Config:
+    return train.Config.from_json(str(r[part].attrs["config"]))
 
 
 def measure(r: dict[str, xr.Dataset]) -> dict[str, Any]:
     """Every number the verdict reads: accuracies per seed, the constant nets' symmetry
     distances and ranks, what moved in the all-zero net, and the zero- vs random-bias pairs."""
-    s = _settings(r)
+    cfg, noisy_cfg = saved_config(r, "constant"), saved_config(r, "gaussian_random_bias")
     last = {p: d.isel(epoch=-1) for p, d in r.items()}
     const = r["constant"]
     pos = const.where(const.sigma > 0, drop=True).sel(layer="hidden_0")
     zero = const.sel(sigma=0.0)
     zero_acc = last["constant"].test_acc.sel(sigma=0.0).values
     noisy = r["constant_random_bias"].sel(layer="hidden_0").isel(epoch=-1)
-    n_test = {"mnist1d": 1000, "fashion_mnist": 10000}.get(s.dataset, 1000)
+    n_test = {"mnist1d": 1000, "fashion_mnist": 10000}.get(cfg.dataset, 1000)
     bias = []
     for sigma in r["gaussian_zero_bias"].sigma.values:
         a = last["gaussian_zero_bias"].test_acc.sel(sigma=sigma).values
@@ -262,11 +241,12 @@ def measure(r: dict[str, xr.Dataset]) -> dict[str, Any]:
         # "meaningful": more than 2 binomial standard errors of a difference of two means
         # over the seeds, and at least 1 point.
         p = float(np.mean([a.mean(), b.mean()]))
-        tol = max(0.01, 2 * math.sqrt(2 * p * (1 - p) / (n_test * a.size)))
+        tol = max(BIAS_TOL, 2 * math.sqrt(2 * p * (1 - p) / (n_test * a.size)))
         bias.append({"sigma": float(sigma), "zero": a, "random": b, "tol": tol,
                      "diff": float(b.mean() - a.mean())})  # fmt: skip
     return {
-        "data": str(s), "hidden": s.hidden, "bias_sigma": s.bias_sigma,
+        "data": plots.dataset_name(cfg.dataset), "hidden": cfg.hidden[0],
+        "bias_sigma": float(noisy_cfg.bias_scale or 0.0),
         "acc0": last["softmax"].test_acc.sel(sigma=0.0).values,
         "acc1": last["softmax"].test_acc.sel(sigma=0.01).values,
         "dist": pos.symmetry_distance.values, "rank": pos.weight_rank.values,
@@ -327,10 +307,10 @@ def verdict(m: dict[str, Any]) -> list[Row]:
         ),
         Row(
             "C1 (MLP, constant W): a one-unit net learns less",
-            "final test acc below the Gaussian-init MLP's by > 5 points",
+            f"final test acc below the Gaussian-init MLP's by > {100 * ONE_UNIT_DROP:.0f} points",
             "consequence of the row above",
             f"constant W: {mean_spread(const_acc)}; W ~ N(0, σ²): {mean_spread(gauss_acc)}",
-            bool(const_acc.mean() < gauss_acc.mean() - 0.05),
+            bool(const_acc.mean() < gauss_acc.mean() - ONE_UNIT_DROP),
             "equal initial weights waste the width, as the note says for hidden units",
         ),
         Row(
@@ -348,7 +328,7 @@ def verdict(m: dict[str, Any]) -> list[Row]:
             "b_out → log prior minimizes the loss when the logits are x-independent",
             f"train loss {mean_spread(zero_loss, 4)}; test acc {mean_spread(zero_acc)} = test "
             f"frequency of class {', '.join(str(c) for c in sorted(set(predicted.tolist())))}",
-            bool(np.all(np.abs(zero_loss - h) <= 1e-3) and np.all(predicted >= 0)),
+            bool(np.all(np.abs(zero_loss - h) <= PRIOR_ATOL) and np.all(predicted >= 0)),
             "with b = 0 the logits would tie (argmax class 0); SGD noise in b_out may pick "
             "another near-majority class when the prior is nearly uniform",
         ),

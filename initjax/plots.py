@@ -103,3 +103,25 @@ def log2_axis(ax: Any, values: np.ndarray) -> None:
     ax.set_xscale("log", base=2)
     ticks = [int(d) for d in values if int(d) & (int(d) - 1) == 0]
     ax.set_xticks(ticks, [str(d) for d in ticks])
+
+
+DATASET_NAMES = {"fashion_mnist": "Fashion-MNIST", "mnist1d": "MNIST-1D", "synthetic": "synthetic"}
+
+
+def dataset_name(dataset: str) -> str:
+    """How a figure's title names a dataset (``"mnist1d"`` → ``"MNIST-1D"``); others as given."""
+    return DATASET_NAMES.get(dataset, dataset)
+
+
+def anchor_line(
+    ax: Any,
+    value: float,
+    label: str | None = None,
+    vertical: bool = False,
+    color: Any = "k",
+    ls: str = ":",
+) -> None:
+    """A thin reference line at an anchor's value (a published number, a prediction): horizontal
+    at y = ``value``, or vertical at x = ``value``; ``label`` goes to the legend."""
+    line = ax.axvline if vertical else ax.axhline
+    line(float(value), color=color, ls=ls, lw=1, label=label)

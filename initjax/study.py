@@ -7,7 +7,8 @@ that imports only the public ``initjax`` API and defines:
   ``RUNTIME`` (``{"quick": "...", "full": "..."}``, measured on 2 CPU cores), ``ORDER`` (its
   place in REPORT.md, the order of the study note's argument) and, for a script that
   ``reproduce`` skips (it measures the machine, not a claim), ``EXTRA = True``;
-* ``CONFIGS``: ``{"quick": ..., "full": ...}``, its configs per scale;
+* ``CONFIGS``: ``{"quick": ..., "full": ...}``, its configs per scale: a ``train.Config`` and
+  its grid (``(cfg, {"seeds": 3, "sigmas": (...)})``), or a dict of such, one per part;
 * ``run(out_dir, scale="quick", progress=True) -> None``: trains through :mod:`initjax.sweep`
   and saves labelled results (netCDF via :mod:`initjax.results`) under ``out_dir``;
 * ``load(out_dir)``: the saved results (a Dataset, or a dict of them);

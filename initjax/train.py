@@ -249,6 +249,16 @@ def _recorded(
     return dict(diagnostics.record(cfg.record, model, state.params, state.batch_stats, probe))
 
 
+def init_params(cfg: Config, seed: Array, sigma: Array, x: Array) -> Any:
+    """The parameters :func:`init_run` draws for the run ``(seed, σ)``, from the init half of the
+    seed's key: to measure a sweep's cells at init outside the sweep (vmap over seed and σ).
+
+    ``x``: inputs of the model's shape (only ``x[:1]`` is used).
+    """
+    init_key, _ = jax.random.split(jax.random.key(seed))
+    return build_model(cfg, sigma).init(init_key, x[:1], train=False)["params"]
+
+
 def init_run(
     cfg: Config, data: DataArrays, seed: Array, sigma: Array, lr: Array
 ) -> tuple[TrainState, dict[str, Array]]:

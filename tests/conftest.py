@@ -6,6 +6,7 @@ this conftest (pytest imports it before any test module).
 
 import os
 from pathlib import Path
+from typing import Any, NamedTuple
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 _flags = os.environ.get("XLA_FLAGS", "")
@@ -68,6 +69,40 @@ def quick_runs(tmp_path_factory):
 
     get.root = root  # type: ignore[attr-defined]
     return get
+
+
+class QuickRun(NamedTuple):
+    """One experiment's quick run: its verdict rows, its saved results (``exp.load(out)``) and
+    its output folder."""
+
+    name: str
+    rows: list
+    results: Any
+    out: Path
+
+    def row(self, words: str, rows: list | None = None) -> Any:
+        """The one row whose claim contains ``words``, among ``rows`` (default: this run's)."""
+        (found,) = [r for r in (self.rows if rows is None else rows) if words in r.claim]
+        return found
+
+    @property
+    def failed(self) -> list[str]:
+        """Claims of the rows that did not pass (failed or n/a)."""
+        return [r.claim for r in self.rows if r.passed is not True]
+
+    def assert_figures(self) -> None:
+        """The figure is drawn: a PNG of some substance and an SVG beside it."""
+        assert (self.out / f"{self.name}.png").stat().st_size > 10_000
+        assert (self.out / f"{self.name}.svg").exists()
+
+
+@pytest.fixture(scope="module")
+def quick(request, quick_runs) -> QuickRun:
+    """The quick run of the experiment the test module loads as ``exp = study.load(NAME)``."""
+    exp = request.module.exp
+    rows = quick_runs(exp.NAME)
+    out = quick_runs.root / exp.NAME
+    return QuickRun(exp.NAME, rows, exp.load(out), out)
 
 
 def pytest_collection_modifyitems(config, items):

@@ -3,21 +3,14 @@
 import math
 
 import numpy as np
-import pytest
 
-from initjax import results, study
+from initjax import study
 
 exp = study.load("d2l_softmax")
 
 
-@pytest.fixture(scope="module")
-def d2l(quick_runs, fashion_mnist):
-    rows = quick_runs("d2l_softmax")
-    return rows, results.load(quick_runs.root / "d2l_softmax" / "results.nc")
-
-
-def test_d2l_reproduction_matches_published_numbers(d2l):
-    _, res = d2l
+def test_d2l_reproduction_matches_published_numbers(fashion_mnist, quick):
+    res = quick.results
     # d2l settings (N(0, 0.01²), b = 0, SGD lr 0.1, batch 256, 10 epochs), mean over 3 seeds.
     last = res.isel(epoch=-1).sel(sigma=0.01)
     assert res.sizes["seed"] >= 3 and int(res.epoch.max()) == 10
@@ -30,20 +23,16 @@ def test_d2l_reproduction_matches_published_numbers(d2l):
     np.testing.assert_allclose(res.train_loss.isel(epoch=0).sel(sigma=0.0), math.log(10), rtol=1e-5)
 
 
-def test_d2l_verdict_rows_all_pass_and_figures_exist(d2l, quick_runs):
-    rows, _ = d2l
-    assert [r.passed for r in rows] == [True] * len(rows), [r for r in rows if not r.passed]
-    out = quick_runs.root / "d2l_softmax"
-    assert (out / "d2l_softmax.png").stat().st_size > 10_000
-    assert (out / "d2l_softmax.svg").exists()
+def test_d2l_verdict_rows_all_pass_and_figures_exist(fashion_mnist, quick):
+    assert quick.failed == []
+    quick.assert_figures()
 
 
-def test_measure_on_quick_results(d2l):
-    rows, res = d2l
-    m = exp.measure(res)
+def test_measure_on_quick_results(fashion_mnist, quick):
+    m = exp.measure(quick.results)
     assert len(m["acc"]) == 3 and m["epochs"] == 10 and m["big_sigma"] == 1.0
     assert 0.43 <= np.mean(m["loss"]) <= 0.47 and np.mean(m["init_loss_big"]) > 2 * math.log(10)
     assert max(abs(r - 1) for r in m["logit_ratio"]) < 0.1
-    assert exp.verdict(m) == rows
+    assert exp.verdict(m) == quick.rows
     m["zero_acc"] = [a - 0.02 for a in m["acc"]]  # W = 0 two points worse would fail C1
-    assert exp.verdict(m)[1].passed is False
+    assert quick.row("C1 (softmax)", exp.verdict(m)).passed is False

@@ -1,22 +1,14 @@
 """deep_linear_orthogonal: Saxe 2013's depth-independent learning time at quick scale."""
 
 import numpy as np
-import pytest
 
 from initjax import study
 
 exp = study.load("deep_linear_orthogonal")
 
 
-@pytest.fixture(scope="module")
-def quick(quick_runs):
-    rows = quick_runs("deep_linear_orthogonal")
-    out = quick_runs.root / "deep_linear_orthogonal"
-    return rows, exp.load(out), out
-
-
 def test_measure_on_quick_results(quick):
-    _, linear, _ = quick
+    linear = quick.results
     m = exp.measure(linear)
     assert (m["depth_min"], m["depth_max"], m["epochs"]) == (1, 16, 30)
     # At depth 1 the two inits learn equally fast; at depth 16 only orthogonal learns in time.
@@ -29,13 +21,11 @@ def test_measure_on_quick_results(quick):
 
 
 def test_verdict_rows_pass_and_flip_with_the_anchor(quick):
-    rows, linear, _ = quick
-    assert [r.passed for r in rows] == [True, True]
-    m = exp.measure(linear)
+    assert [r.passed for r in quick.rows] == [True, True]
+    m = exp.measure(quick.results)
     m["orthogonal"]["growth"] = 3.0  # orthogonal slowing down with depth would fail the row
     assert exp.verdict(m)[0].passed is False
 
 
 def test_figures_exist(quick):
-    _, _, out = quick
-    assert (out / "deep_linear_orthogonal.png").stat().st_size > 10_000
+    quick.assert_figures()

@@ -6,20 +6,9 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from initjax import init, results, study
+from initjax import init, study
 
-deep_relu = study.load("deep_relu")
-
-
-@pytest.fixture(scope="module")
-def deep(quick_runs):
-    rows = quick_runs("deep_relu")
-    return rows, results.load(quick_runs.root / "deep_relu" / "results.nc")
-
-
-def row(rows, start):
-    (found,) = [r for r in rows if r.claim.startswith(start)]
-    return found
+exp = study.load("deep_relu")
 
 
 def test_xavier_gain_is_he_2015_xavier():
@@ -27,56 +16,51 @@ def test_xavier_gain_is_he_2015_xavier():
     import jax
 
     key = jax.random.key(0)
-    w = init.he_normal(deep_relu.XAVIER_GAIN)(key, (64, 64))
+    w = init.he_normal(exp.XAVIER_GAIN)(key, (64, 64))
     np.testing.assert_allclose(w, init.lecun_normal(1.0)(key, (64, 64)), rtol=1e-6)
 
 
 def test_epochs_to_threshold_and_layer_ratio():
     loss = xr.DataArray([[2.3, 2.1, 1.9, 1.5], [2.3, 2.3, 2.3, 2.3]], dims=("seed", "epoch"))
-    np.testing.assert_array_equal(deep_relu.epochs_to(loss, 2.0), [2.0, np.nan])
-    assert deep_relu.per_layer_ratio(0.5 * 0.7 ** np.arange(30)) == pytest.approx(0.7)
+    np.testing.assert_array_equal(exp.epochs_to(loss, 2.0), [2.0, np.nan])
+    assert exp.per_layer_ratio(0.5 * 0.7 ** np.arange(30)) == pytest.approx(0.7)
 
 
-def test_30_layers_he_trains_and_xavier_stalls(deep):
-    _, res = deep
+def test_30_layers_he_trains_and_xavier_stalls(quick):
+    res = quick.results
     assert res.depth.values.tolist() == [10, 30] and res.sizes["seed"] >= 3
     last = res.isel(epoch=-1).sel(depth=30)
-    assert float(last.train_loss.sel(init="he").max()) < deep_relu.LOSS_THRESHOLD
+    assert float(last.train_loss.sel(init="he").max()) < exp.LOSS_THRESHOLD
     np.testing.assert_allclose(last.train_loss.sel(init="xavier"), math.log(10), atol=0.02)
     assert float(last.test_acc.sel(init="he").min()) > 0.3  # chance is 0.1
     assert float(last.test_acc.sel(init="xavier").max()) < 0.15
 
 
-def test_moderate_depth_he_starts_first(deep):
-    _, res = deep
-    t = deep_relu.epochs_to(res.train_loss.sel(depth=10))
+def test_moderate_depth_he_starts_first(quick):
+    res = quick.results
+    t = exp.epochs_to(res.train_loss.sel(depth=10))
     assert np.isfinite(t).all()
     assert float(t.sel(init="he").mean()) < float(t.sel(init="xavier").mean())
 
 
-def test_xavier_shrinks_by_root_two_per_layer(deep):
-    rows, res = deep
-    ratio = deep_relu.per_layer_ratio(res.act_std_init.sel(init="xavier").values)
+def test_xavier_shrinks_by_root_two_per_layer(quick):
+    ratio = exp.per_layer_ratio(quick.results.act_std_init.sel(init="xavier").values)
     assert ratio == pytest.approx(2**-0.5, abs=0.05)
-    assert row(rows, "C3: per-layer").passed is True
+    assert quick.row("C3: per-layer").passed is True
 
 
-def test_quick_rows_all_decided_and_pass_and_figures_exist(deep, quick_runs):
-    rows, _ = deep
-    assert len(rows) == 5  # the Glorot row is full-scale only
-    assert [r.passed for r in rows] == [True] * len(rows), [r for r in rows if not r.passed]
-    out = quick_runs.root / "deep_relu"
-    assert (out / "deep_relu.png").stat().st_size > 10_000
-    assert (out / "deep_relu.svg").exists()
+def test_quick_rows_all_decided_and_pass_and_figures_exist(quick):
+    assert len(quick.rows) == 5  # the Glorot row is full-scale only
+    assert quick.failed == []
+    quick.assert_figures()
 
 
-def test_measure_on_quick_results(deep):
-    rows, res = deep
-    m = deep_relu.measure(res)
+def test_measure_on_quick_results(quick):
+    m = exp.measure(quick.results)
     assert (m["mid"], m["deep"], m["epochs"]) == (10, 30, 10)
-    assert np.all(np.asarray(m["final_loss_deep"]["he"]) < deep_relu.LOSS_THRESHOLD)
+    assert np.all(np.asarray(m["final_loss_deep"]["he"]) < exp.LOSS_THRESHOLD)
     assert np.all(np.abs(np.asarray(m["final_loss_deep"]["xavier"]) - math.log(10)) < 0.02)
     assert m["act_ratio"]["xavier"] == pytest.approx(2**-0.5, abs=0.05)
-    assert deep_relu.verdict(m) == rows
+    assert exp.verdict(m) == quick.rows
     m["final_loss_deep"]["xavier"] = [1.0] * len(m["final_loss_deep"]["xavier"])  # it learned
-    assert row(deep_relu.verdict(m), "C8 at 30 layers: Xavier stalls").passed is False
+    assert quick.row("C8 at 30 layers: Xavier stalls", exp.verdict(m)).passed is False

@@ -9,18 +9,6 @@ from initjax import study
 exp = study.load("dynamical_isometry")
 
 
-@pytest.fixture(scope="module")
-def quick(quick_runs):
-    rows = quick_runs("dynamical_isometry")
-    out = quick_runs.root / "dynamical_isometry"
-    return rows, exp.load(out), out
-
-
-def row(rows, words):
-    (match,) = [r for r in rows if words in r.claim]
-    return match
-
-
 def test_orthogonal_weights_of_every_draw_are_orthogonal():
     w = exp.weights(jax.random.key(0), "orthogonal", (2, 3, 8, 8))
     eye = np.broadcast_to(np.eye(8), (2, 3, 8, 8))
@@ -29,9 +17,9 @@ def test_orthogonal_weights_of_every_draw_are_orthogonal():
 
 
 def test_measure_on_quick_results(quick):
-    rows, spec, _ = quick
     for words in ("tanh reaches dynamical isometry", "ReLU nets cannot", "Free-probability"):
-        assert row(rows, words).passed is True
+        assert quick.row(words).passed is True
+    spec = quick.results
     m = exp.measure(spec)
     assert (m["depth"], m["width"], m["small_depth"]) == (32, 128, 8)
     assert m["theory_rel_error"] <= 0.15
@@ -45,12 +33,10 @@ def test_measure_on_quick_results(quick):
 
 
 def test_verdict_fails_when_theory_is_off(quick):
-    _, spec, _ = quick
-    m = exp.measure(spec)
+    m = exp.measure(quick.results)
     m["theory_rel_error"] = 0.5
-    assert row(exp.verdict(m), "Free-probability").passed is False
+    assert quick.row("Free-probability", exp.verdict(m)).passed is False
 
 
 def test_figures_exist(quick):
-    _, _, out = quick
-    assert (out / "dynamical_isometry.png").stat().st_size > 10_000
+    quick.assert_figures()

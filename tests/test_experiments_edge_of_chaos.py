@@ -1,77 +1,58 @@
 """edge_of_chaos at quick scale: mean-field theory of tanh nets (claim C3; Schoenholz 2017)."""
 
 import numpy as np
-import pytest
 
-from initjax import data, results, study, theory
+from initjax import data, study, theory
 
 exp = study.load("edge_of_chaos")
-CONFIGS, SIGMA_B2, trainable = exp.CONFIGS, exp.SIGMA_B2, exp.trainable
 
 
-@pytest.fixture(scope="module")
-def eoc(quick_runs):
-    rows = quick_runs("edge_of_chaos")
-    out = quick_runs.root / "edge_of_chaos"
-    return rows, out
-
-
-def row(rows, words):
-    (match,) = [r for r in rows if words in r.claim]
-    return match
-
-
-def test_length_map_simulation_matches_theory(eoc):
-    rows, out = eoc
-    assert row(rows, "length map").passed is True
-    qmap = results.load(out / "qmap.nc")
+def test_length_map_simulation_matches_theory(quick):
+    assert quick.row("length map").passed is True
+    qmap = quick.results["qmap"]
     rel = qmap.q_measured.mean("seed") / qmap.q_predicted - 1
     assert float(abs(rel).max()) <= 0.05
     # Layer 1 by hand: q^1 = σ_w² |x|²/N + σ_b², averaged over the probe examples.
-    x = data.load("mnist1d").x_train[: CONFIGS["quick"].q_examples]
-    q1 = qmap.sigma_w2.values * float((x.astype(np.float64) ** 2).mean()) + SIGMA_B2
+    _, q = exp.CONFIGS["quick"]["qmap"]
+    x = data.load("mnist1d").x_train[: q["examples"]]
+    q1 = qmap.sigma_w2.values * float((x.astype(np.float64) ** 2).mean()) + exp.SIGMA_B2
     np.testing.assert_allclose(qmap.q_predicted.sel(layer=1), q1, rtol=1e-4)
 
 
-def test_critical_point_is_the_published_one(eoc):
-    rows, out = eoc
-    assert row(rows, "critical init").passed is True
-    heat = results.load(out / "trainability.nc")
+def test_critical_point_is_the_published_one(quick):
+    assert quick.row("critical init").passed is True
+    heat = quick.results["trainability"]
     assert abs(heat.attrs["critical_sigma_w2"] - 1.76) < 0.01
     # 6ξ_c is infinite (or huge) at the critical point and ~22 at σ_w² = 1.
-    xi = float(theory.trainable_depth(1.0, SIGMA_B2**0.5))
+    xi = float(theory.trainable_depth(1.0, exp.SIGMA_B2**0.5))
     np.testing.assert_allclose(heat.six_xi_c_at_sigma.sel(sigma=1.0), xi, rtol=1e-5)
     assert 20 < xi < 24
 
 
-def test_only_near_critical_nets_train_deep(eoc):
-    rows, out = eoc
-    assert row(rows, "deepest nets").passed is True
-    heat = results.load(out / "trainability.nc")
+def test_only_near_critical_nets_train_deep(quick):
+    assert quick.row("deepest nets").passed is True
+    heat = quick.results["trainability"]
     acc = heat.train_acc.isel(epoch=-1).mean("seed")
     deep = acc.sel(depth=heat.depth.max())
     assert float(deep.sel(sigma=1.76)) > float(deep.sel(sigma=1.0)) + 0.1
     # Every σ_w² trains the shallow net; the ordered deep net is the untrainable cell.
-    ok = trainable(heat)
+    ok = exp.trainable(heat)
     assert bool(ok.sel(depth=heat.depth.min()).all())
     assert not bool(ok.sel(depth=heat.depth.max(), sigma=1.0))
     # One cell beyond 6ξ_c at quick scale: the row says n/a rather than deciding.
-    assert row(rows, "deeper than 6").passed is None
+    assert quick.row("deeper than 6").passed is None
 
 
-def test_figures_exist(eoc):
-    _, out = eoc
-    assert (out / "edge_of_chaos.png").stat().st_size > 10_000
-    assert (out / "edge_of_chaos.svg").exists()
+def test_figures_exist(quick):
+    quick.assert_figures()
 
 
-def test_measure_on_quick_results(eoc):
-    rows, out = eoc
-    m = exp.measure(exp.load(out))
+def test_measure_on_quick_results(quick):
+    m = exp.measure(quick.results)
     assert m["q_worst_rel_error"] <= exp.Q_TOLERANCE
     assert abs(m["critical_sigma_w2"] - exp.PUBLISHED_CRITICAL_SW2) < 0.01
     assert len(m["deepest_trainable"]) == len(m["sigma_w2"]) == 4
     assert m["sigma_w2"][m["best"]] == m["sigma_w2"][m["nearest_critical"]] == 1.76
-    assert exp.verdict(m) == rows
+    assert exp.verdict(m) == quick.rows
     m["critical_sigma_w2"] = 2.0  # a wrong critical point fails its row
-    assert row(exp.verdict(m), "critical init").passed is False
+    assert quick.row("critical init", exp.verdict(m)).passed is False

@@ -2,23 +2,14 @@
 
 import math
 
-import pytest
-
 from initjax import study
 
 exp = study.load("lsuv_unit_variance")
 
 
-@pytest.fixture(scope="module")
-def quick(quick_runs):
-    rows = quick_runs("lsuv_unit_variance")
-    out = quick_runs.root / "lsuv_unit_variance"
-    return rows, exp.load(out), out
-
-
 def test_measure_on_quick_results(quick):
-    rows, lsv, _ = quick
-    assert all(r.passed for r in rows) and len(rows) == 3
+    assert quick.failed == [] and len(quick.rows) == 3
+    lsv = quick.results
     m = exp.measure(lsv)
     assert m["max_dev_fit"] <= exp.LSUV_TOL
     assert max(max(r) for r in m["iterations"]) <= 10
@@ -31,12 +22,10 @@ def test_measure_on_quick_results(quick):
 
 
 def test_verdict_fails_beyond_the_tolerance(quick):
-    _, lsv, _ = quick
-    m = exp.measure(lsv)
+    m = exp.measure(quick.results)
     m["max_dev_fit"] = 0.2
     assert exp.verdict(m)[0].passed is False
 
 
 def test_figures_exist(quick):
-    _, _, out = quick
-    assert (out / "lsuv_unit_variance.png").stat().st_size > 10_000
+    quick.assert_figures()

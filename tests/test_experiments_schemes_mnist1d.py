@@ -4,22 +4,10 @@ import math
 
 import jax
 import numpy as np
-import pytest
 
-from initjax import init, results, study
+from initjax import init, study
 
 exp = study.load("schemes_mnist1d")
-
-
-@pytest.fixture(scope="module")
-def schemes(quick_runs):
-    rows = quick_runs("schemes_mnist1d")
-    return rows, results.load(quick_runs.root / "schemes_mnist1d" / "results.nc")
-
-
-def row(rows, start):
-    (found,) = [r for r in rows if r.claim.startswith(start)]
-    return found
 
 
 def test_folded_schemes_are_the_same_draws():
@@ -38,38 +26,35 @@ def test_folded_schemes_are_the_same_draws():
     assert float(abs(w).max()) > 0.99 / math.sqrt(40)
 
 
-def test_published_accuracies(schemes):
-    rows, res = schemes
+def test_published_accuracies(quick):
+    res = quick.results
     last = res.test_acc.isel(epoch=-1)
     assert int(res.epoch.max()) * 40 == 6000  # the quickstart's 6000 steps of 100 examples
     assert abs(float(last.sel(run="logistic").mean()) - 0.32) <= 0.03
     mlp = float(last.sel(run="torch default").mean())
     assert min(abs(mlp - 0.68), abs(mlp - 0.646)) <= 0.04
-    assert row(rows, "MNIST-1D logistic").passed is True
-    assert row(rows, "MNIST-1D MLP").passed is True
+    assert quick.row("MNIST-1D logistic").passed is True
+    assert quick.row("MNIST-1D MLP").passed is True
 
 
-def test_zero_init_mlp_predicts_one_class(schemes):
-    rows, res = schemes
+def test_zero_init_mlp_predicts_one_class(quick):
+    res = quick.results
     zeros = res.test_acc.sel(run="zeros")
     # Only the output bias learns: every epoch predicts a single class.
     assert float(zeros.max()) <= res.attrs["majority_test_share"] + 1e-6
-    assert row(rows, "C1: an all-zero").passed is True
+    assert quick.row("C1: an all-zero").passed is True
 
 
-def test_quick_rows_all_pass_and_figures_exist(schemes, quick_runs):
-    rows, _ = schemes
-    assert [r.passed for r in rows] == [True] * len(rows), [r for r in rows if not r.passed]
-    out = quick_runs.root / "schemes_mnist1d"
-    assert (out / "schemes_mnist1d.png").stat().st_size > 10_000
-    assert (out / "schemes_mnist1d.svg").exists()
+def test_quick_rows_all_pass_and_figures_exist(quick):
+    assert quick.failed == []
+    quick.assert_figures()
 
 
-def test_measure_on_quick_results(schemes):
-    rows, res = schemes
+def test_measure_on_quick_results(quick):
+    res = quick.results
     m = exp.measure(res)
     assert set(m["acc"]) == {str(r) for r in res.run.values} and m["steps"] > 0
     assert np.all(m["acc"]["zeros"] <= m["majority"] + 1e-6)
-    assert exp.verdict(m) == rows
+    assert exp.verdict(m) == quick.rows
     m["acc"]["zeros"] = m["acc"]["zeros"] + 0.5  # an all-zero net that learned fails C1
-    assert exp.verdict(m)[2].passed is False
+    assert quick.row("C1: an all-zero", exp.verdict(m)).passed is False

@@ -33,3 +33,20 @@ def test_curves_by_labels_axes_from_attrs_and_draws_a_legend():
     _, (bare,) = plots.figure()
     plots.curves_by(bare, acc, "sigma", legend=False)
     assert bare.get_legend() is None
+
+
+def test_anchor_line_draws_a_labelled_reference_line_either_way():
+    _, (ax,) = plots.figure()
+    plots.anchor_line(ax, 2.5, "ln 10-ish")
+    plots.anchor_line(ax, 0.1, "σ*", vertical=True, color="gray", ls="--")
+    flat, upright = ax.get_lines()
+    assert flat.get_ydata() == [2.5, 2.5] and list(flat.get_xdata()) == [0, 1]
+    assert upright.get_xdata() == [0.1, 0.1] and upright.get_linestyle() == "--"
+    assert [line.get_label() for line in (flat, upright)] == ["ln 10-ish", "σ*"]
+    assert flat.get_linewidth() == upright.get_linewidth() == 1
+
+
+def test_dataset_name_for_titles():
+    assert plots.dataset_name("mnist1d") == "MNIST-1D"
+    assert plots.dataset_name("fashion_mnist") == "Fashion-MNIST"
+    assert plots.dataset_name("my_data") == "my_data"

@@ -113,6 +113,20 @@ def test_same_seed_same_result_and_seed_changes_init():
     assert not np.array_equal(a.train_loss, c.train_loss)
 
 
+def test_init_params_are_the_draws_init_run_starts_from():
+    data = tiny_dataset()
+    cfg = train.Config(model="mlp", hidden=(5,), activation="tanh", scheme="he_normal",
+                       dataset="synthetic", num_classes=3, order="per_seed")  # fmt: skip
+    arrays = train.DataArrays.from_dataset(data)
+    for seed, sigma in ((0, 1.0), (3, 0.5)):
+        state, _ = train.init_run(
+            cfg, arrays, jnp.int32(seed), jnp.float32(sigma), jnp.float32(0.1)
+        )
+        params = train.init_params(cfg, jnp.int32(seed), jnp.float32(sigma), arrays.x_train)
+        assert jax.tree.structure(params) == jax.tree.structure(state.params)
+        jax.tree.map(np.testing.assert_array_equal, params, state.params)
+
+
 def test_divergent_run_is_flagged_with_its_step_and_nan_metrics():
     data = tiny_dataset(n_train=128)
     cfg = train.Config(

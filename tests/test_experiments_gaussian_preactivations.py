@@ -1,0 +1,50 @@
+"""gaussian_preactivations at quick scale (MNIST-1D, offline): claim C7."""
+
+import numpy as np
+import pytest
+
+from initjax import study
+
+exp = study.load("gaussian_preactivations")
+
+
+def test_first_layer_kurtosis_formula():
+    # equal norms: no scale mixture, so Gaussian W gives 0 and uniform W a negative kurtosis
+    x = np.ones((8, 4))
+    assert exp.first_layer_kurtosis(x, uniform=False) == pytest.approx(0.0)
+    assert exp.first_layer_kurtosis(x, uniform=True) == pytest.approx(-1.2 / 4)
+    # two norms: 3·Var(q)/E[q]² for a Gaussian scale mixture
+    x = np.array([[1.0, 0.0], [2.0, 0.0]])
+    assert exp.first_layer_kurtosis(x, uniform=False) == pytest.approx(
+        3 * (17 / 2) / (5 / 2) ** 2 - 3
+    )
+
+
+def test_every_quick_row_is_decided(quick):
+    assert len(quick.rows) == 4
+    assert all(r.passed is not None for r in quick.rows)
+    # the one expected failure: pooled over examples, deep ReLU pre-activations are a
+    # heavy-tailed scale mixture at width 256 (per example they are Gaussian, next row)
+    assert quick.failed == ["C7 (ReLU, 30 layers): pooled pre-activations ≈ Gaussian (layers ≥ 2)"]
+
+
+def test_normality_per_example_and_first_layer(quick):
+    n = quick.results
+    assert float(np.abs(n["he"].example_kurtosis.mean("seed")).max()) < 1.0
+    assert float(n["normalized"].preact_ks.max()) < 0.05
+    assert quick.row("C7 (tanh").passed
+    assert quick.row("C7: per example").passed
+    assert quick.row("C7: layer 1").passed
+
+
+def test_measure_on_quick_results(quick):
+    m = exp.measure(quick.results)
+    assert m["pooled"]["normalized"][0] < 0.05 and m["pooled"]["he"][1] > 1  # heavy tails
+    assert set(m["per_example"]) == set(m["first_kurtosis"]) == set(exp.LABELS)
+    assert exp.verdict(m) == quick.rows
+    m["pooled"]["he"] = (0.01, 0.1)  # a Gaussian deep ReLU net would pass that row
+    assert quick.row("C7 (ReLU", exp.verdict(m)).passed is True
+
+
+def test_figures_exist(quick):
+    quick.assert_figures()
