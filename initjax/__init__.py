@@ -24,6 +24,7 @@ _SUBMODULES = (
     "shard",
     "diagnostics",
     "spectra",
+    "statistics",
     "theory",
     "lsuv",
     "results",

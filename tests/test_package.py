@@ -21,7 +21,7 @@ LAYERS = [
     {"init"},
     {"nets", "parametrization"},
     {"models"},
-    {"spectra", "meanfield"},
+    {"spectra", "meanfield", "statistics"},
     {"diagnostics", "theory", "lsuv"},
     {"shard"},
     {"config", "coerce"},
