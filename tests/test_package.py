@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # (or the same layer group, listed together).
 LAYERS = [
     {"errors"},
-    {"aggregate", "variables", "docfields", "logs"},
+    {"aggregate", "variables", "docfields", "logs", "atomic"},
     {"plugins"},
     {"data"},
     {"activations"},
@@ -27,6 +27,7 @@ LAYERS = [
     {"config", "coerce"},
     {"train"},
     {"grid", "coordcheck", "grid_values", "memory", "plan"},
+    {"tables"},
     {"results", "checkpoint", "seal", "lock", "space", "stop"},
     {"sweep"},
     {"plots"},
