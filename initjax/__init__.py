@@ -13,6 +13,8 @@ _SUBMODULES = (
     "activations",
     "init",
     "data",
+    "dataset",
+    "fashion_mnist",
     "models",
     "nets",
     "parametrization",

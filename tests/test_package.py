@@ -14,6 +14,8 @@ LAYERS = [
     {"errors"},
     {"aggregate", "variables", "docfields", "logs", "atomic"},
     {"plugins"},
+    {"dataset"},
+    {"fashion_mnist"},
     {"data"},
     {"activations"},
     {"initializer", "gains"},
