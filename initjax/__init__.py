@@ -19,6 +19,7 @@ _SUBMODULES = (
     "nets",
     "parametrization",
     "config",
+    "step",
     "train",
     "grid",
     "coordcheck",

@@ -27,6 +27,7 @@ LAYERS = [
     {"diagnostics", "theory", "lsuv"},
     {"shard"},
     {"config", "coerce"},
+    {"step"},
     {"train"},
     {"grid", "coordcheck", "grid_values", "memory", "plan"},
     {"tables"},
