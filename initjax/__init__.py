@@ -40,6 +40,7 @@ _SUBMODULES = (
     "sweep_report",
     "tensorboard",
     "checkpoint",
+    "checkpointer",
     "report",
     "study",
     "plugins",

@@ -31,7 +31,7 @@ LAYERS = [
     {"train"},
     {"grid", "coordcheck", "grid_values", "memory", "plan"},
     {"tables"},
-    {"results", "checkpoint", "seal", "lock", "space", "stop"},
+    {"results", "checkpoint", "checkpointer", "seal", "lock", "space", "stop"},
     {"sweep"},
     {"plots"},
     {"report"},
