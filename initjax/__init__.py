@@ -55,6 +55,8 @@ _SUBMODULES = (
     "docfields",
     "config_file",
     "cli_report",
+    "cli_parser",
+    "cli_sweep",
     "cli",
 )
 

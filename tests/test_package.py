@@ -37,7 +37,7 @@ LAYERS = [
     {"report"},
     {"study"},
     {"sweep_report", "tensorboard"},
-    {"cli", "cli_args", "config_file", "cli_report"},
+    {"cli", "cli_args", "cli_parser", "cli_sweep", "config_file", "cli_report"},
 ]
 
 
