@@ -142,7 +142,9 @@ def _fill(value: float, name: str, doc: str) -> _Fill:
     """The initializer ``name`` that fills with ``value``, as jax's ``zeros``/``ones`` are."""
 
     def fill(
-        key: jax.Array | None = None, shape: Sequence[int] | None = None, dtype: DTypeLike = None
+        key: jax.Array | None = None,
+        shape: Sequence[int] | None = None,
+        dtype: DTypeLike | None = None,
     ) -> Any:
         if key is None and shape is None:
             return fill
