@@ -46,11 +46,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-import hashlib
 import json
 import shutil
-import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -61,18 +58,34 @@ import xarray as xr
 
 from initjax import data as datasets
 from initjax import grid as engine
-from initjax import lock, memory, results, seal, shard, space, stop
+from initjax import lock, memory, results, seal, shard, stop
+from initjax.checkpointer import CORRUPT, KEEP, MANIFEST, Checkpointer, log_stderr
 from initjax.grid import Grid, Position, SweepState
-from initjax.train import Config, DataArrays
+from initjax.train import Config
 
-KEEP = 2
 FINGERPRINT = "fingerprint.json"
 CHECKPOINTS = "checkpoints"
-CORRUPT = "corrupt"
 RESULTS = "results.nc"
 TABLE = "results.csv"
-MANIFEST = "initjax-files.sha256.json"
-_FORMAT = 1
+
+__all__ = [
+    "CHECKPOINTS",
+    "CORRUPT",
+    "FINGERPRINT",
+    "KEEP",
+    "MANIFEST",
+    "RESULTS",
+    "TABLE",
+    "Checkpointer",
+    "FingerprintMismatch",
+    "Interrupted",
+    "Outcome",
+    "check_folder",
+    "clear",
+    "finished",
+    "remove_leftovers",
+    "run",
+]
 
 
 class FingerprintMismatch(ValueError):
@@ -97,10 +110,6 @@ class Interrupted(Exception):
         self.epochs_done, self.epochs, self.signum = epochs_done, epochs, signum
         self.exit_code = stop.exit_code(signum)
         super().__init__(f"stopped after epoch {epochs_done} of {epochs}; checkpoint saved")
-
-
-def _log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 def check_folder(out_dir: Path, fp: dict[str, Any]) -> None:
@@ -138,204 +147,6 @@ def remove_leftovers(out_dir: Path) -> list[str]:
     return gone
 
 
-# ----------------------------------------------------------------------------- checkpoints
-
-
-def _abstract_state(cfg: Config, grid: Grid, data: datasets.Dataset) -> tuple[Any, dict]:
-    """Shapes of the per-cell state and epoch-0 metrics of ``grid`` (no computation)."""
-    arrays = DataArrays._make(
-        jax.ShapeDtypeStruct(a.shape, a.dtype)
-        for a in (data.x_train, data.y_train, data.x_test, data.y_test)
-    )
-    m = grid.size
-    cells = (
-        jax.ShapeDtypeStruct((m,), np.int32),
-        jax.ShapeDtypeStruct((m,), np.float32),
-        jax.ShapeDtypeStruct((m,), np.float32),
-    )
-    return jax.eval_shape(lambda a, s, g, lr: engine.init_grid(cfg, a, s, g, lr), arrays, *cells)
-
-
-class Checkpointer:
-    """Saves and restores a sweep's :class:`SweepState` under ``directory`` with orbax."""
-
-    def __init__(
-        self,
-        directory: Path,
-        cfg: Config,
-        grid: Grid,
-        data: datasets.Dataset,
-        fingerprint_hash: str,
-        keep: int = KEEP,
-        log: Callable[[str], None] = _log,
-    ):
-        self.directory = Path(directory).absolute()
-        self.grid, self.hash, self.keep, self.log = grid, fingerprint_hash, keep, log
-        state, first = _abstract_state(cfg, grid, data)
-        self._paths, self._treedef = _paths_and_treedef(state)
-        self._leaf_specs = jax.tree_util.tree_leaves(state)
-        self._metric_specs = first
-        self._writer: Any = None
-
-    def _manager(self) -> Any:
-        import orbax.checkpoint as ocp
-
-        # Each process uses orbax as if it were alone: process 0 writes (the state is
-        # gathered to host arrays first, so it holds every cell), every process reads.
-        me = jax.process_index()
-        alone = jax.process_count() == 1
-        self.directory.mkdir(parents=True, exist_ok=True)
-        options = ocp.CheckpointManagerOptions(
-            max_to_keep=self.keep,
-            enable_async_checkpointing=False,
-            create=alone,  # orbax refuses create=True with active_processes set
-            cleanup_tmp_directories=True,
-            multiprocessing_options=ocp.options.MultiprocessingOptions()
-            if alone
-            else ocp.options.MultiprocessingOptions(primary_host=me, active_processes={me}),
-        )
-        return ocp.CheckpointManager(self.directory, options=options, item_names=("state", "meta"))
-
-    # ---- save --------------------------------------------------------------------------
-
-    def save(self, state: SweepState) -> None:
-        """Write ``state`` (the real cells only, as host arrays) as checkpoint ``epochs_done``."""
-        import orbax.checkpoint as ocp
-
-        m = self.grid.size
-        # A collective when several processes share the grid: every process must call save.
-        leaves = [x[:m] for x in shard.to_host(jax.tree_util.tree_leaves(state.state))]
-        metrics = {k: np.asarray(v)[:m] for k, v in state.metrics.items()}
-        if jax.process_index() != 0:
-            return
-        meta = {
-            "format": _FORMAT,
-            "fingerprint": self.hash,
-            "epochs_done": state.epochs_done,
-            "cells": m,
-            "leaves": [_spec(p, a) for p, a in zip(self._paths, leaves, strict=True)],
-            "metrics": {k: _spec(k, a) for k, a in metrics.items()},
-        }
-        tree = {"leaves": {f"{i:04d}": a for i, a in enumerate(leaves)}, "metrics": metrics}
-        needed = 2 * space.tree_bytes(*leaves, *metrics.values()) + (1 << 20)
-        what = f"the checkpoint after epoch {state.epochs_done}"
-        space.require(self.directory.parent, needed, what)
-        if self._writer is None:
-            self._writer = self._manager()
-        try:
-            saved = self._writer.save(
-                state.epochs_done,
-                args=ocp.args.Composite(
-                    state=ocp.args.StandardSave(tree), meta=ocp.args.JsonSave(meta)
-                ),
-            )
-        except Exception as e:
-            raise space.translate(e, self.directory.parent, needed, what) from e
-        if not saved:
-            raise RuntimeError(
-                f"orbax refused to save epoch {state.epochs_done} in {self.directory} "
-                f"(existing steps: {self._writer.all_steps()})"
-            )
-        # Our own seal, written after orbax has finalized the step: the checksum of every
-        # file. A step without it (killed in between) or with a changed file is not resumed.
-        step_dir = self.directory / str(state.epochs_done)
-        results.write_json(step_dir / MANIFEST, _file_digests(step_dir))
-
-    def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
-
-    # ---- restore -----------------------------------------------------------------------
-
-    def restore(self, padded_cells: int) -> SweepState | None:
-        """The newest valid checkpoint, padded to ``padded_cells``; None when there is none.
-
-        Invalid checkpoints are reported and moved to ``../corrupt/``.
-        """
-        if not self.directory.exists():
-            return None
-        partial = sorted(p.name for p in self.directory.glob("*.orbax-checkpoint-tmp*"))
-        if partial:
-            self.log(f"ignoring partially written checkpoint(s): {', '.join(partial)}")
-        manager = self._manager()
-        try:
-            steps = sorted(manager.all_steps(), reverse=True)
-            for step in steps:
-                try:
-                    state = self._restore_step(manager, step)
-                except Exception as e:
-                    if jax.process_index() != 0:
-                        continue  # process 0 reports and moves it
-                    where = self._quarantine(step)
-                    self.log(
-                        f"checkpoint at epoch {step} is corrupt or incomplete ({_short(e)}); "
-                        f"moved to {where}; trying the previous one"
-                    )
-                    continue
-                return _pad(state, padded_cells)
-        finally:
-            manager.close()
-        if steps:
-            self.log("no valid checkpoint left: starting again from epoch 0")
-        return None
-
-    def _restore_step(self, manager: Any, step: int) -> SweepState:
-        import orbax.checkpoint as ocp
-
-        step_dir = self.directory / str(step)
-        try:
-            sealed = json.loads((step_dir / MANIFEST).read_text())
-        except (OSError, ValueError):
-            raise ValueError(f"no valid {MANIFEST}: the save did not finish") from None
-        found = _file_digests(step_dir)
-        if changed := sorted(
-            k for k in sealed.keys() | found.keys() if sealed.get(k) != found.get(k)
-        ):
-            raise ValueError(f"file checksum mismatch: {', '.join(changed[:3])}")
-        meta = manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore())).meta
-        if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
-            raise ValueError("missing or unknown checkpoint metadata")
-        if meta["fingerprint"] != self.hash:
-            raise ValueError("it belongs to another sweep (fingerprint differs)")
-        if meta["epochs_done"] != step or meta["cells"] != self.grid.size:
-            raise ValueError(f"metadata says epoch {meta['epochs_done']}, {meta['cells']} cells")
-        expected = [
-            [p, list(s.shape), np.dtype(s.dtype).str]
-            for p, s in zip(self._paths, self._leaf_specs, strict=True)
-        ]
-        if [[x["path"], x["shape"], x["dtype"]] for x in meta["leaves"]] != expected:
-            raise ValueError("its arrays do not have this sweep's structure")
-        if set(meta["metrics"]) != set(self._metric_specs):
-            raise ValueError(f"metrics {sorted(meta['metrics'])} differ from the sweep's")
-        zeros = lambda spec: np.zeros(tuple(spec["shape"]), spec["dtype"])  # noqa: E731
-        target = {
-            "leaves": {f"{i:04d}": zeros(x) for i, x in enumerate(meta["leaves"])},
-            "metrics": {k: zeros(x) for k, x in meta["metrics"].items()},
-        }
-        tree = manager.restore(
-            step, args=ocp.args.Composite(state=ocp.args.StandardRestore(target))
-        ).state
-        leaves = [np.asarray(tree["leaves"][f"{i:04d}"]) for i in range(len(meta["leaves"]))]
-        metrics = {k: np.asarray(v) for k, v in tree["metrics"].items()}
-        for spec, a in zip(meta["leaves"], leaves, strict=True):
-            _verify(spec, a)
-        for k, a in metrics.items():
-            _verify(meta["metrics"][k], a)
-            if a.shape[1] != step + 1:
-                raise ValueError(f"metric {k} has {a.shape[1]} epochs, expected {step + 1}")
-        state = jax.tree_util.tree_unflatten(self._treedef, leaves)
-        return SweepState(step, state, metrics)
-
-    def _quarantine(self, step: int) -> Path:
-        src = self.directory / str(step)
-        dest = self.directory.parent / CORRUPT / f"{step}-{time.strftime('%Y%m%d-%H%M%S')}"
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        if src.exists():
-            shutil.move(str(src), str(dest))
-        return dest
-
-
 def _barrier(name: str) -> None:
     """Wait for every process (no-op in a single process)."""
     if jax.process_count() > 1:
@@ -356,52 +167,6 @@ def _agree_on_epoch(epochs_done: int) -> None:
             f"process {jax.process_index()} found a checkpoint after epoch {epochs_done} but "
             f"process 0 found epoch {primary}: is --out a folder every process sees?"
         )
-
-
-def _file_digests(step_dir: Path) -> dict[str, str]:
-    """SHA-256 of every file under ``step_dir`` but the manifest, by relative path."""
-    out = {}
-    for path in sorted(step_dir.rglob("*")):
-        if path.is_file() and path.name != MANIFEST:
-            out[str(path.relative_to(step_dir))] = hashlib.sha256(path.read_bytes()).hexdigest()
-    return out
-
-
-def _paths_and_treedef(state: Any) -> tuple[list[str], Any]:
-    with_paths, treedef = jax.tree_util.tree_flatten_with_path(state)
-    return [jax.tree_util.keystr(p) for p, _ in with_paths], treedef
-
-
-def _spec(path: str, a: np.ndarray) -> dict[str, Any]:
-    return {
-        "path": path,
-        "shape": list(a.shape),
-        "dtype": np.dtype(a.dtype).str,
-        "sha256": results.digest(a),
-    }
-
-
-def _verify(spec: dict[str, Any], a: np.ndarray) -> None:
-    if list(a.shape) != spec["shape"] or np.dtype(a.dtype).str != spec["dtype"]:
-        raise ValueError(
-            f"{spec['path']}: read {a.dtype}{a.shape}, saved {spec['dtype']}{spec['shape']}"
-        )
-    if results.digest(a) != spec["sha256"]:
-        raise ValueError(f"{spec['path']}: checksum mismatch")
-
-
-def _short(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return f"{type(e).__name__}: {text[0][:200] if text else ''}"
-
-
-def _pad(state: SweepState, size: int) -> SweepState:
-    pad = lambda a: shard.pad_cells(np.asarray(a), size)  # noqa: E731
-    return SweepState(
-        state.epochs_done,
-        jax.tree_util.tree_map(pad, state.state),
-        {k: pad(v) for k, v in state.metrics.items()},
-    )
 
 
 # ----------------------------------------------------------------------------- the driver
@@ -426,7 +191,7 @@ def _one_writer(fn: Callable[..., Outcome]) -> Callable[..., Outcome]:
         held = lock.hold(out_dir) if jax.process_index() == 0 else contextlib.nullcontext()
         # Signals are handled from the start (not only while training): a Ctrl-C during the
         # restore is a stop request too, and a second one never unwinds into XLA.
-        with held, stop.StopOnSignal(kw.get("log", _log), kw.get("abort_message", "")):
+        with held, stop.StopOnSignal(kw.get("log", log_stderr), kw.get("abort_message", "")):
             return fn(cfg, data, grid, out_dir, **kw)
 
     return locked
@@ -443,7 +208,7 @@ def run(
     overwrite: bool = False,
     progress: bool = True,
     keep: int = KEEP,
-    log: Callable[[str], None] = _log,
+    log: Callable[[str], None] = log_stderr,
     position: Position = Position(),
     abort_message: str = "",
 ) -> Outcome:
@@ -505,9 +270,7 @@ def run(
             ds = engine.run(
                 cfg,
                 data,
-                grid.seeds.tolist(),
-                grid.sigmas.tolist(),
-                grid.lrs.tolist(),
+                *grid.values(),
                 progress=progress,
                 chunk_epochs=every,
                 resume=resume,
@@ -524,7 +287,7 @@ def run(
     return Outcome(ds, None if resume is None else resume.epochs_done, False)
 
 
-def finished(out: Path, fingerprint: str, log: Callable[[str], None] = _log) -> xr.Dataset:
+def finished(out: Path, fingerprint: str, log: Callable[[str], None] = log_stderr) -> xr.Dataset:
     """The complete results in ``out``, verified (rebuilt when damaged; sealed when older)."""
     if seal.is_sealed(out):
         return seal.reuse(out, fingerprint, log)

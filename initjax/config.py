@@ -25,6 +25,8 @@ import optax
 from initjax import coerce, docfields, models
 from initjax import data as datasets
 from initjax import init as schemes
+from initjax.errors import unknown
+from initjax.initializer import qualname
 
 Array = jax.Array
 
@@ -89,9 +91,7 @@ def unregister_optimizer(name: str) -> None:
 
 def label(value: Any) -> str:
     """A name for a Config value: the string itself, or ``module.qualname`` of a callable."""
-    if isinstance(value, str):
-        return value
-    return f"{getattr(value, '__module__', '?')}.{getattr(value, '__qualname__', repr(value))}"
+    return value if isinstance(value, str) else qualname(value)
 
 
 def _choice(what: str, value: Any, valid: tuple[str, ...], *, allow_callable: bool = False) -> None:
@@ -106,7 +106,7 @@ def _choice(what: str, value: Any, valid: tuple[str, ...], *, allow_callable: bo
         return
     if value not in valid:
         extra = " or a callable" if allow_callable else ""
-        raise ValueError(f"unknown {what} {value!r}; valid choices: {', '.join(valid)}{extra}")
+        raise unknown(what, value, valid, extra)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ Each is a builder returning ``init(key, shape, dtype)``; see :mod:`initjax.init`
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -93,6 +93,27 @@ def variance_scaling(
     return fan_scheme(scale, std_rule, distribution, in_axis, out_axis)
 
 
+# std / gain as a function of (fan_in, fan_out), per family of the gain-scaled schemes below
+_UNIT_STD: dict[str, Callable[[int, int], float]] = {
+    "xavier": lambda n_in, n_out: math.sqrt(2.0 / (n_in + n_out)),
+    "he": lambda n_in, n_out: math.sqrt(2.0 / n_in),
+    "lecun": lambda n_in, n_out: math.sqrt(1.0 / n_in),
+}
+
+
+def _gain_scheme(
+    gain: ArrayLike, family: str, distribution: str, in_axis: Axes, out_axis: Axes
+) -> Initializer:
+    """W = gain · unit_std(fan_in, fan_out) · Z, Z of unit variance: Glorot, He or LeCun."""
+    gain = check_scale("gain", gain)
+    unit_std = _UNIT_STD[family]
+
+    def std_rule(g: jax.Array, n_in: int, n_out: int) -> jax.Array:
+        return g * unit_std(n_in, n_out)
+
+    return fan_scheme(gain, std_rule, distribution, in_axis, out_axis)
+
+
 def xavier_normal(gain: ArrayLike = 1.0, in_axis: Axes = -2, out_axis: Axes = -1) -> Initializer:
     """Glorot & Bengio (2010): W ~ N(0, gain² · 2/(n_in + n_out)), a plain Gaussian.
 
@@ -109,12 +130,7 @@ def xavier_normal(gain: ArrayLike = 1.0, in_axis: Axes = -2, out_axis: Axes = -1
     >>> xavier_normal(gain=5 / 3)(jax.random.key(0), (784, 256)).shape
     (784, 256)
     """
-    gain = check_scale("gain", gain)
-
-    def std_rule(g: jax.Array, n_in: int, n_out: int) -> jax.Array:
-        return g * math.sqrt(2.0 / (n_in + n_out))
-
-    return fan_scheme(gain, std_rule, "normal", in_axis, out_axis)
+    return _gain_scheme(gain, "xavier", "normal", in_axis, out_axis)
 
 
 def xavier_uniform(gain: ArrayLike = 1.0, in_axis: Axes = -2, out_axis: Axes = -1) -> Initializer:
@@ -134,12 +150,7 @@ def xavier_uniform(gain: ArrayLike = 1.0, in_axis: Axes = -2, out_axis: Axes = -
     >>> bool(abs(w).max() <= (6 / (784 + 256)) ** 0.5)
     True
     """
-    gain = check_scale("gain", gain)
-
-    def std_rule(g: jax.Array, n_in: int, n_out: int) -> jax.Array:
-        return g * math.sqrt(2.0 / (n_in + n_out))
-
-    return fan_scheme(gain, std_rule, "uniform", in_axis, out_axis)
+    return _gain_scheme(gain, "xavier", "uniform", in_axis, out_axis)
 
 
 def he_normal(gain: ArrayLike = 1.0, in_axis: Axes = -2, out_axis: Axes = -1) -> Initializer:
@@ -161,12 +172,7 @@ def he_normal(gain: ArrayLike = 1.0, in_axis: Axes = -2, out_axis: Axes = -1) ->
     >>> bool(abs(w.var() * 784 / 2 - 1) < 0.05)
     True
     """
-    gain = check_scale("gain", gain)
-
-    def std_rule(g: jax.Array, n_in: int, n_out: int) -> jax.Array:
-        return g * math.sqrt(2.0 / n_in)
-
-    return fan_scheme(gain, std_rule, "normal", in_axis, out_axis)
+    return _gain_scheme(gain, "he", "normal", in_axis, out_axis)
 
 
 def he_uniform(gain: ArrayLike = 1.0, in_axis: Axes = -2, out_axis: Axes = -1) -> Initializer:
@@ -186,12 +192,7 @@ def he_uniform(gain: ArrayLike = 1.0, in_axis: Axes = -2, out_axis: Axes = -1) -
     >>> bool(abs(w).max() <= (6 / 144) ** 0.5)
     True
     """
-    gain = check_scale("gain", gain)
-
-    def std_rule(g: jax.Array, n_in: int, n_out: int) -> jax.Array:
-        return g * math.sqrt(2.0 / n_in)
-
-    return fan_scheme(gain, std_rule, "uniform", in_axis, out_axis)
+    return _gain_scheme(gain, "he", "uniform", in_axis, out_axis)
 
 
 def lecun_normal(gain: ArrayLike = 1.0, in_axis: Axes = -2, out_axis: Axes = -1) -> Initializer:
@@ -210,12 +211,7 @@ def lecun_normal(gain: ArrayLike = 1.0, in_axis: Axes = -2, out_axis: Axes = -1)
     >>> lecun_normal()(jax.random.key(0), (784, 256)).shape
     (784, 256)
     """
-    gain = check_scale("gain", gain)
-
-    def std_rule(g: jax.Array, n_in: int, n_out: int) -> jax.Array:
-        return g * math.sqrt(1.0 / n_in)
-
-    return fan_scheme(gain, std_rule, "normal", in_axis, out_axis)
+    return _gain_scheme(gain, "lecun", "normal", in_axis, out_axis)
 
 
 def lecun_uniform(gain: ArrayLike = 1.0, in_axis: Axes = -2, out_axis: Axes = -1) -> Initializer:
@@ -234,12 +230,7 @@ def lecun_uniform(gain: ArrayLike = 1.0, in_axis: Axes = -2, out_axis: Axes = -1
     >>> bool(abs(w).max() <= (3 / 784) ** 0.5)
     True
     """
-    gain = check_scale("gain", gain)
-
-    def std_rule(g: jax.Array, n_in: int, n_out: int) -> jax.Array:
-        return g * math.sqrt(1.0 / n_in)
-
-    return fan_scheme(gain, std_rule, "uniform", in_axis, out_axis)
+    return _gain_scheme(gain, "lecun", "uniform", in_axis, out_axis)
 
 
 glorot_normal = xavier_normal

@@ -60,6 +60,29 @@ class Grid:
             raise ValueError(f"lrs must be finite and > 0, got {grid.lrs.tolist()}")
         return grid
 
+    @classmethod
+    def of(
+        cls,
+        cfg: Config,
+        seeds: Iterable[int] | int,
+        sigmas: Iterable[float] | None = None,
+        lrs: Iterable[float] | None = None,
+    ) -> Grid:
+        """:meth:`make`, with ``[cfg.default_sigma()]`` and ``[cfg.lr]`` for values not given."""
+        return cls.make(
+            seeds,
+            [cfg.default_sigma()] if sigmas is None else sigmas,
+            [cfg.lr] if lrs is None else lrs,
+        )
+
+    def with_seeds(self, seeds: np.ndarray) -> Grid:
+        """This grid's σ and lr values with other ``seeds`` (a chunk of a sweep's seeds)."""
+        return Grid.make(np.asarray(seeds).tolist(), self.sigmas.tolist(), self.lrs.tolist())
+
+    def values(self) -> tuple[list[int], list[float], list[float]]:
+        """(seeds, σ, lr) as the lists :func:`run` takes: ``run(cfg, data, *grid.values())``."""
+        return self.seeds.tolist(), self.sigmas.tolist(), self.lrs.tolist()
+
     @property
     def shape(self) -> tuple[int, int, int]:
         return (self.seeds.size, self.sigmas.size, self.lrs.size)
@@ -173,11 +196,7 @@ def run(
       before training), ``diverged`` and ``diverged_step`` per cell, the config in attrs.
     """
     train._check_data(cfg, data)
-    grid = Grid.make(
-        seeds,
-        [cfg.default_sigma()] if sigmas is None else sigmas,
-        [cfg.lr] if lrs is None else lrs,
-    )
+    grid = Grid.of(cfg, seeds, sigmas, lrs)
     if chunk_epochs < 1:
         raise ValueError(f"chunk_epochs must be >= 1, got {chunk_epochs}")
     mesh = shard.grid_mesh(shard.grid_devices(cfg.record, devices))

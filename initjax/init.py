@@ -30,12 +30,14 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Sequence
-from typing import Any, overload
+from typing import Any, Protocol, overload
 
 import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike, DTypeLike
 
+from initjax import fan_schemes
+from initjax.errors import check_new_name
 from initjax.fan_schemes import (
     delta_orthogonal,
     glorot_normal,
@@ -61,46 +63,40 @@ from initjax.initializer import (
     as_shape,
     cast,
     check_choice,
+    check_initializer,
     check_scale,
+    default_scale_of,
     dtypes,
     fans,
+    qualname,
     unit_draws,
 )
 
 __all__ = [
-    "DISTRIBUTIONS",
-    "MODES",
-    "TRUNCATED_STD",
-    "Axes",
+    # the fan-based schemes (initjax.fan_schemes)
+    *fan_schemes.__all__,
+    # the protocol, fans and choices (initjax.initializer); gains (initjax.gains)
     "Initializer",
-    "constant",
-    "default_scale",
-    "delta_orthogonal",
+    "Axes",
     "fans",
-    "forward_gain",
+    "MODES",
+    "DISTRIBUTIONS",
+    "TRUNCATED_STD",
     "gain",
-    "get",
-    "glorot_normal",
-    "glorot_uniform",
-    "he_normal",
-    "he_uniform",
-    "kaiming_normal",
-    "kaiming_uniform",
-    "lecun_normal",
-    "lecun_uniform",
-    "names",
-    "normal",
-    "ones",
-    "orthogonal",
-    "register",
-    "scale_param",
-    "truncated_normal",
-    "uniform",
-    "unregister",
-    "variance_scaling",
-    "xavier_normal",
-    "xavier_uniform",
+    "forward_gain",
+    # this module: constant and fixed-scale schemes, the registry
+    "constant",
     "zeros",
+    "ones",
+    "normal",
+    "uniform",
+    "truncated_normal",
+    "register",
+    "unregister",
+    "names",
+    "get",
+    "scale_param",
+    "default_scale",
 ]
 
 
@@ -131,13 +127,40 @@ def constant(value: ArrayLike) -> Initializer:
     return init
 
 
-@overload
-def zeros() -> Initializer: ...
-@overload
-def zeros(key: jax.Array, shape: Sequence[int], dtype: DTypeLike = ...) -> jax.Array: ...
-def zeros(
-    key: jax.Array | None = None, shape: Sequence[int] | None = None, dtype: DTypeLike = None
-) -> Initializer | jax.Array:
+class _Fill(Protocol):
+    """An initializer that is its own builder: ``f(key, shape, dtype)`` fills, ``f() is f``."""
+
+    @overload
+    def __call__(self) -> Initializer: ...
+    @overload
+    def __call__(
+        self, key: jax.Array, shape: Sequence[int], dtype: DTypeLike = ...
+    ) -> jax.Array: ...
+
+
+def _fill(value: float, name: str, doc: str) -> _Fill:
+    """The initializer ``name`` that fills with ``value``, as jax's ``zeros``/``ones`` are."""
+
+    def fill(
+        key: jax.Array | None = None,
+        shape: Sequence[int] | None = None,
+        dtype: DTypeLike | None = None,
+    ) -> Any:
+        if key is None and shape is None:
+            return fill
+        if shape is None:
+            raise TypeError("called as an initializer, (key, shape, dtype): shape is missing")
+        dt, _ = dtypes(dtype)
+        return jnp.full(as_shape(shape), value, dt)
+
+    fill.__name__ = fill.__qualname__ = name
+    fill.__doc__ = doc
+    return fill  # type: ignore[return-value]  # overloads of one function, not expressible
+
+
+zeros = _fill(
+    0.0,
+    "zeros",
     """W = 0 (d2l's bias init): an initializer itself, like ``jax.nn.initializers.zeros``.
 
     ``zeros(key, shape, dtype)`` returns the zeros, so ``nn.Dense(bias_init=ij.init.zeros)``
@@ -146,32 +169,17 @@ def zeros(
 
     >>> zeros(jax.random.key(0), (3,)).tolist(), zeros() is zeros
     ([0.0, 0.0, 0.0], True)
-    """
-    return _fill(zeros, 0.0, key, shape, dtype)
-
-
-@overload
-def ones() -> Initializer: ...
-@overload
-def ones(key: jax.Array, shape: Sequence[int], dtype: DTypeLike = ...) -> jax.Array: ...
-def ones(
-    key: jax.Array | None = None, shape: Sequence[int] | None = None, dtype: DTypeLike = None
-) -> Initializer | jax.Array:
+    """,
+)
+ones = _fill(
+    1.0,
+    "ones",
     """W = 1 (e.g. a normalization scale): an initializer itself, like ``jax``'s ``ones``.
 
     >>> ones(jax.random.key(0), (2,)).tolist(), ones() is ones
     ([1.0, 1.0], True)
-    """
-    return _fill(ones, 1.0, key, shape, dtype)
-
-
-def _fill(me: Any, value: float, key: Any, shape: Sequence[int] | None, dtype: DTypeLike) -> Any:
-    if key is None and shape is None:
-        return me
-    if shape is None:
-        raise TypeError("called as an initializer, (key, shape, dtype): shape is missing")
-    dt, _ = dtypes(dtype)
-    return jnp.full(as_shape(shape), value, dt)
+    """,
+)
 
 
 # ---------------------------------------------------------------- fixed-scale schemes
@@ -325,15 +333,7 @@ def register(
     (3, 2)
     >>> unregister("doc_student_t")
     """
-    if not isinstance(name, str) or not name.isidentifier():
-        raise ValueError(f"a scheme name must be an identifier-like string, got {name!r}")
-    if name in _BUILTIN:
-        raise ValueError(f"{name!r} is a built-in init scheme; register yours under another name")
-    if name in _REGISTRY and not overwrite:
-        raise ValueError(
-            f"init scheme {name!r} is already registered; pass overwrite=True to replace it "
-            "or choose another name"
-        )
+    check_new_name("init scheme", name, _REGISTRY, _BUILTIN, overwrite=overwrite)
     if not callable(builder):
         raise TypeError(f"builder must be callable (**kwargs -> init), got {builder!r}")
     if scale_param is not None:
@@ -344,7 +344,7 @@ def register(
         takes_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
         if params and scale_param not in params and not takes_kwargs:
             raise ValueError(
-                f"scale_param={scale_param!r} is not an argument of {_qualname(builder)}; "
+                f"scale_param={scale_param!r} is not an argument of {qualname(builder)}; "
                 f"its arguments: {', '.join(params) or '(none)'}"
             )
     _REGISTRY[name] = (builder, scale_param)
@@ -365,53 +365,6 @@ def unregister(name: str) -> None:
     _entry(name)
     del _REGISTRY[name]
     _DEFAULTS.pop(name, None)
-
-
-def _qualname(obj: Any) -> str:
-    return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', repr(obj))}"
-
-
-def check_initializer(init: Any, name: str) -> None:
-    """Raise unless ``init(key, shape, dtype)`` returns a floating array of ``shape``.
-
-    Checked abstractly (``jax.eval_shape``): nothing is drawn.
-    """
-    if not callable(init):
-        raise TypeError(
-            f"init scheme {name!r}: its builder returned {type(init).__name__}, not an "
-            "initializer init(key, shape, dtype)"
-        )
-    shape = (5, 3)
-    try:
-        out = jax.eval_shape(lambda k: init(k, shape, jnp.float32), jax.random.key(0))
-    except Exception as e:
-        raise TypeError(
-            f"init scheme {name!r}: init(key, {shape}, float32) failed: {type(e).__name__}: {e}"
-        ) from e
-    if getattr(out, "shape", None) != shape or not jnp.issubdtype(out.dtype, jnp.floating):
-        raise ValueError(
-            f"init scheme {name!r}: init(key, {shape}, float32) returned "
-            f"{getattr(out, 'dtype', type(out).__name__)}{getattr(out, 'shape', '')}, "
-            f"expected a floating array of shape {shape}"
-        )
-
-
-def default_scale_of(
-    builder: Callable[..., Any], param: str | None, given: float | None = None
-) -> float:
-    """σ to use when none is given: ``given``, else ``param``'s default in ``builder``, else 1."""
-    if given is not None:
-        return float(given)
-    if param is None:
-        return 0.0
-    try:
-        default = inspect.signature(builder).parameters[param].default
-    except (KeyError, TypeError, ValueError):
-        default = inspect.Parameter.empty
-    if default is inspect.Parameter.empty or not isinstance(default, int | float):
-        # constant(value) and variance_scaling(scale) have no default; 0 and 1 are neutral.
-        return 0.0 if param == "value" else 1.0
-    return float(default)
 
 
 def is_builtin(name: str) -> bool:

@@ -3,15 +3,17 @@
 A scheme (:mod:`initjax.init`) is a builder returning ``init(key, shape, dtype)``; these are
 the pieces its body is made of: :func:`fans` in JAX's layout ``(*receptive_field, in, out)``
 (``in_axis``/``out_axis`` one axis or several, as ``jax.nn.initializers``), validation of a
-scale that may be traced, the dtype rule (draws in at least float32), and
-:func:`fan_scheme`, W = std(scale, fan_in, fan_out) · Z for a unit-variance Z.
+scale that may be traced, the dtype rule (draws in at least float32),
+:func:`fan_scheme`, W = std(scale, fan_in, fan_out) · Z for a unit-variance Z, and the checks
+the registry makes of a user's builder (:func:`check_initializer`, :func:`default_scale_of`).
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import jax
 import jax.numpy as jnp
@@ -30,10 +32,13 @@ __all__ = [
     "as_shape",
     "cast",
     "check_choice",
+    "check_initializer",
     "check_scale",
+    "default_scale_of",
     "dtypes",
     "fan_scheme",
     "fans",
+    "qualname",
     "unit_draws",
 ]
 
@@ -180,3 +185,51 @@ def fan_scheme(
         return (std * unit_draws(key, shape, cdt, distribution)).astype(dt)
 
     return init
+
+
+def qualname(obj: Any) -> str:
+    """``module.qualname`` of a callable, as messages and result labels name it."""
+    return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', repr(obj))}"
+
+
+def check_initializer(init: Any, name: str) -> None:
+    """Raise unless ``init(key, shape, dtype)`` returns a floating array of ``shape``.
+
+    Checked abstractly (``jax.eval_shape``): nothing is drawn.
+    """
+    if not callable(init):
+        raise TypeError(
+            f"init scheme {name!r}: its builder returned {type(init).__name__}, not an "
+            "initializer init(key, shape, dtype)"
+        )
+    shape = (5, 3)
+    try:
+        out = jax.eval_shape(lambda k: init(k, shape, jnp.float32), jax.random.key(0))
+    except Exception as e:
+        raise TypeError(
+            f"init scheme {name!r}: init(key, {shape}, float32) failed: {type(e).__name__}: {e}"
+        ) from e
+    if getattr(out, "shape", None) != shape or not jnp.issubdtype(out.dtype, jnp.floating):
+        raise ValueError(
+            f"init scheme {name!r}: init(key, {shape}, float32) returned "
+            f"{getattr(out, 'dtype', type(out).__name__)}{getattr(out, 'shape', '')}, "
+            f"expected a floating array of shape {shape}"
+        )
+
+
+def default_scale_of(
+    builder: Callable[..., Any], param: str | None, given: float | None = None
+) -> float:
+    """σ to use when none is given: ``given``, else ``param``'s default in ``builder``, else 1."""
+    if given is not None:
+        return float(given)
+    if param is None:
+        return 0.0
+    try:
+        default = inspect.signature(builder).parameters[param].default
+    except (KeyError, TypeError, ValueError):
+        default = inspect.Parameter.empty
+    if default is inspect.Parameter.empty or not isinstance(default, int | float):
+        # constant(value) and variance_scaling(scale) have no default; 0 and 1 are neutral.
+        return 0.0 if param == "value" else 1.0
+    return float(default)

@@ -1,7 +1,8 @@
 """The mean-field maps as jit-able scalar kernels, and the Gaussian integrals they are made of.
 
 The numerics behind :mod:`initjax.theory` (which documents the conventions and the quadrature,
-validates arguments and broadcasts): ∫Dz integrals by graded Gauss–Legendre quadrature, the
+and broadcasts), and the argument checks its functions share (:func:`resolve`, :func:`nonneg`,
+:func:`stds`, :func:`at_q_star`): ∫Dz integrals by graded Gauss–Legendre quadrature, the
 moments E[φ²], E[φ′²], E[φφ], E[φ′φ′], the q and c maps, their fixed points q* and c*, χ₁,
 the depth scales ξ and the critical σ_w by bisection. Each kernel takes an
 :class:`initjax.activations.Activation` (a static jit argument) and scalar arrays.
@@ -19,11 +20,16 @@ import numpy as np
 from jax import lax
 
 from initjax import activations as acts
+from initjax.errors import unknown
 
 Array = jax.Array
-_Act = acts.Activation
+Activation = str | Callable[[Array], Array]
+_Act = acts.Activation  # fn, odd, slope: what the theory exploits (hashable: a static jit arg)
 
 __all__ = [
+    "MOMENT",
+    "Activation",
+    "at_q_star",
     "critical_kernel",
     "deriv",
     "k_c_star",
@@ -32,8 +38,11 @@ __all__ = [
     "k_xi_c",
     "k_xi_q",
     "m_phiphi",
+    "nonneg",
     "qmap",
+    "resolve",
     "solve_q_star",
+    "stds",
     "tolerance",
 ]
 
@@ -256,3 +265,46 @@ def critical_kernel(act: _Act, sb: Array, lo: Array, hi: Array, max_iter: int, s
         dphi0 = deriv(act.fn)(jnp.zeros_like(sb))
         sw_c = jnp.where(sb == 0.0, 1.0 / jnp.abs(dphi0), sw_c)
     return sw_c
+
+
+# ---------------------------------------------------------------- arguments of theory's functions
+def resolve(activation: Activation) -> _Act:
+    """A name of :mod:`initjax.activations`, or an elementwise callable, as an Activation."""
+    if isinstance(activation, str):
+        if activation not in acts.TABLE:
+            hint = " (or pass an elementwise callable jnp -> jnp)"
+            raise unknown("activation", activation, acts.names(), hint)
+        return acts.TABLE[activation]
+    if callable(activation):
+        return _Act(activation)
+    raise ValueError(f"activation must be a name or a callable, got {activation!r}")
+
+
+MOMENT = "a second moment"
+
+
+def nonneg(x: object, name: str, what: str = "a standard deviation") -> Array:
+    """x as an array of JAX's default float; ValueError if it is concretely negative or NaN."""
+    if not isinstance(x, jax.core.Tracer):
+        v = np.asarray(x, dtype=np.float64)
+        if np.any(np.isnan(v) | (v < 0.0)):
+            raise ValueError(f"{name} must be {what} (>= 0), got {x!r}")
+    return jnp.asarray(x, dtype=jax.dtypes.canonicalize_dtype(jnp.float64))
+
+
+def stds(sigma_w: object, sigma_b: object) -> tuple[Array, Array]:
+    """(σ_w, σ_b), each checked by :func:`nonneg`."""
+    return nonneg(sigma_w, "sigma_w"), nonneg(sigma_b, "sigma_b")
+
+
+def at_q_star(
+    kernel: Callable[[_Act, Array, Array, Array], Array],
+    sigma_w: object,
+    sigma_b: object,
+    activation: Activation,
+    q0: object,
+) -> Array:
+    """kernel(act, σ_w, σ_b, q0) over the validated, broadcast arguments."""
+    act = resolve(activation)
+    sw, sb = stds(sigma_w, sigma_b)
+    return jnp.vectorize(functools.partial(kernel, act))(sw, sb, nonneg(q0, "q0", MOMENT))

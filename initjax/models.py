@@ -28,6 +28,7 @@ import jax
 from initjax import activations as acts
 from initjax import cell_layout, nets, parametrization
 from initjax import init as schemes
+from initjax.errors import check_new_name, unknown
 
 Array = jax.Array
 
@@ -165,15 +166,7 @@ def register(name: str, factory: ModelFactory, *, overwrite: bool = False) -> No
     Raises ValueError when ``name`` is taken (built-ins can never be replaced; a registered
     one only with ``overwrite=True``) and TypeError when ``factory`` is not callable.
     """
-    if not isinstance(name, str) or not name.isidentifier():
-        raise ValueError(f"a model name must be an identifier-like string, got {name!r}")
-    if name in _BUILTIN:
-        raise ValueError(f"{name!r} is a built-in model; register yours under another name")
-    if name in _REGISTRY and not overwrite:
-        raise ValueError(
-            f"model {name!r} is already registered; pass overwrite=True to replace it "
-            "or choose another name"
-        )
+    check_new_name("model", name, _REGISTRY, _BUILTIN, overwrite=overwrite)
     if not callable(factory):
         raise TypeError(
             f"a model factory must be callable (kernel_init, bias_init, num_classes, cfg) -> "
@@ -195,7 +188,7 @@ def factory(model: str | ModelFactory) -> ModelFactory:
     if callable(model):
         return model
     if model not in _REGISTRY:
-        raise ValueError(f"unknown model {model!r}; valid choices: {', '.join(names())}")
+        raise unknown("model", model, names())
     return _REGISTRY[model]
 
 

@@ -29,6 +29,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from initjax.errors import unknown
+
 Array = jax.Array
 RESIDUAL_INITS = ("standard", "zero", "fixup")
 
@@ -89,10 +91,7 @@ class ResMLP(nn.Module):
     def __call__(self, x: Array, train: bool = False) -> Array:
         del train
         if self.residual_init not in RESIDUAL_INITS:
-            raise ValueError(
-                f"unknown residual_init {self.residual_init!r}; valid choices: "
-                + ", ".join(RESIDUAL_INITS)
-            )
+            raise unknown("residual_init", self.residual_init, RESIDUAL_INITS)
         if len(set(self.hidden)) != 1:
             raise ValueError(f"resmlp blocks share one width; got hidden={tuple(self.hidden)}")
         width, depth = self.hidden[0], len(self.hidden)

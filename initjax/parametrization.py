@@ -40,6 +40,8 @@ from typing import Any
 import jax
 import optax
 
+from initjax.errors import unknown
+
 PARAMETRIZATIONS = ("sp", "ntk", "mup")
 ADAPTIVE = ("adam", "adamw", "rmsprop")
 """Optimizers whose update is invariant to the gradient's scale (Adam's lr column)."""
@@ -66,10 +68,7 @@ def multipliers(
     ``kind`` is ``kernel`` or ``bias``; ``m`` the layer's width multiplier n/n₀.
     """
     if parametrization not in PARAMETRIZATIONS:
-        raise ValueError(
-            f"unknown parametrization {parametrization!r}; valid choices: "
-            + ", ".join(PARAMETRIZATIONS)
-        )
+        raise unknown("parametrization", parametrization, PARAMETRIZATIONS)
     if parametrization == "sp" or layer_role == "other":
         return 1.0, 1.0
     if kind == "bias":

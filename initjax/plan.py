@@ -33,7 +33,7 @@ def seed_chunks(
     seeds = grid.seeds
 
     def fits(k: int) -> bool:
-        sub = engine.Grid.make(seeds[:k].tolist(), grid.sigmas.tolist(), grid.lrs.tolist())
+        sub = grid.with_seeds(seeds[:k])
         return memory.estimate(cfg, sub, data).total <= cap
 
     if fits(seeds.size):
@@ -43,7 +43,7 @@ def seed_chunks(
         mid = (lo + hi) // 2
         lo, hi = (mid, hi) if fits(mid) else (lo, mid)
     if lo == 0:
-        one = engine.Grid.make(seeds[:1].tolist(), grid.sigmas.tolist(), grid.lrs.tolist())
+        one = grid.with_seeds(seeds[:1])
         est = memory.estimate(cfg, one, data)
         raise memory.TooBig(
             f"one seed's grid ({one.size} cells) needs about {est.total / 1e9:.2f} GB "
@@ -95,7 +95,7 @@ def dry_run(
     for cfg in cfgs:
         chunks = seed_chunks(cfg, grid, data, max_memory)
         for chunk in chunks:
-            sub = engine.Grid.make(chunk.tolist(), grid.sigmas.tolist(), grid.lrs.tolist())
+            sub = grid.with_seeds(chunk)
             peak = max(peak, memory.estimate(cfg, sub, data).total)
             cells += sub.size
             programs += 1
@@ -114,7 +114,7 @@ def _probe(cfg: Config, seeds: np.ndarray, grid: engine.Grid, data: datasets.Dat
     probe = cfg.replace(epochs=2, evaluate=False, record=())
     stamps: list[float] = []
     engine.run(
-        probe, small, seeds.tolist(), grid.sigmas.tolist(), grid.lrs.tolist(),
+        probe, small, *grid.with_seeds(seeds).values(),
         progress=False, on_chunk=lambda _: stamps.append(time.perf_counter()),
     )  # fmt: skip
     return (stamps[1] - stamps[0]) / (n // cfg.batch_size)

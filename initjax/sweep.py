@@ -192,11 +192,7 @@ def run(
     """
     train._check_data(cfg, data)
     axes = outer_axes(cfg, over)
-    grid = Grid.make(
-        seeds,
-        [cfg.default_sigma()] if sigmas is None else sigmas,
-        [cfg.lr] if lrs is None else lrs,
-    )
+    grid = Grid.of(cfg, seeds, sigmas, lrs)
     if grid_kwargs and (axes or out is not None):
         raise ValueError(f"{sorted(grid_kwargs)} apply to a single in-memory grid only")
     names = [n for n, _ in axes]
@@ -206,8 +202,7 @@ def run(
     if not axes and len(chunks[0]) == 1:
         if out is None:
             return _warned(run_grid(
-                cfg, data, grid.seeds.tolist(), grid.sigmas.tolist(), grid.lrs.tolist(),
-                progress=progress, devices=devices, **grid_kwargs,
+                cfg, data, *grid.values(), progress=progress, devices=devices, **grid_kwargs
             ))  # fmt: skip
         return _warned(checkpoint.run(
             cfg, data, grid, out, every=checkpoint_every, overwrite=overwrite, progress=progress
@@ -257,10 +252,10 @@ def _run_parts(
             if len(seed_chunks) > 1:
                 label = f"{label} seeds {seeds_k[0]}..{seeds_k[-1]}".strip()
             where = Position(j, total, label)
-            part = Grid.make(seeds_k.tolist(), grid.sigmas.tolist(), grid.lrs.tolist())
+            part = grid.with_seeds(seeds_k)
             if folder is None:
                 ds = run_grid(
-                    sub, data, part.seeds.tolist(), part.sigmas.tolist(), part.lrs.tolist(),
+                    sub, data, *part.values(),
                     progress=kw["progress"], devices=kw["devices"], position=where,
                 )  # fmt: skip
             else:

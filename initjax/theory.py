@@ -28,16 +28,16 @@ q* and c* come from ``lax.while_loop``: differentiate through them in forward mo
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from initjax import activations as acts
-from initjax.errors import unknown
 from initjax.meanfield import (
+    MOMENT,
+    Activation,
+    at_q_star,
     critical_kernel,
     deriv,
     k_c_star,
@@ -45,53 +45,15 @@ from initjax.meanfield import (
     k_xi_c,
     k_xi_q,
     m_phiphi,
+    nonneg,
     qmap,
+    resolve,
     solve_q_star,
+    stds,
     tolerance,
 )
 
 Array = jax.Array
-Activation = str | Callable[[Array], Array]
-
-
-_Act = acts.Activation  # fn, odd, slope: what the theory exploits (hashable: a static jit arg)
-
-
-# ----------------------------------------------------------------------------- public API
-def _resolve(activation: Activation) -> _Act:
-    if isinstance(activation, str):
-        if activation not in acts.TABLE:
-            hint = " (or pass an elementwise callable jnp -> jnp)"
-            raise unknown("activation", activation, acts.names(), hint)
-        return acts.TABLE[activation]
-    if callable(activation):
-        return _Act(activation)
-    raise ValueError(f"activation must be a name or a callable, got {activation!r}")
-
-
-_MOMENT = "a second moment"
-
-
-def _nonneg(x: object, name: str, what: str = "a standard deviation") -> Array:
-    """x as an array of JAX's default float; ValueError if it is concretely negative or NaN."""
-    if not isinstance(x, jax.core.Tracer):
-        v = np.asarray(x, dtype=np.float64)
-        if np.any(np.isnan(v) | (v < 0.0)):
-            raise ValueError(f"{name} must be {what} (>= 0), got {x!r}")
-    return jnp.asarray(x, dtype=jax.dtypes.canonicalize_dtype(jnp.float64))
-
-
-def _broadcast_at_q_star(
-    kernel: Callable[[_Act, Array, Array, Array], Array],
-    sigma_w: object,
-    sigma_b: object,
-    activation: Activation,
-    q0: object,
-) -> Array:
-    """kernel(act, σ_w, σ_b, q0) over the validated, broadcast arguments."""
-    act = _resolve(activation)
-    sw, sb = _nonneg(sigma_w, "sigma_w"), _nonneg(sigma_b, "sigma_b")
-    return jnp.vectorize(functools.partial(kernel, act))(sw, sb, _nonneg(q0, "q0", _MOMENT))
 
 
 def q_map(
@@ -114,12 +76,9 @@ def q_map(
 
     Poole et al. 2016, the length map.
     """
-    act = _resolve(activation)
-    q, sw, sb = (
-        _nonneg(q, "q", _MOMENT),
-        _nonneg(sigma_w, "sigma_w"),
-        _nonneg(sigma_b, "sigma_b"),
-    )
+    act = resolve(activation)
+    q = nonneg(q, "q", MOMENT)
+    sw, sb = stds(sigma_w, sigma_b)
     return jnp.vectorize(functools.partial(qmap, act))(q, sw, sb)
 
 
@@ -154,12 +113,9 @@ def q_star(
 
     Poole et al. 2016, the length map's fixed point.
     """
-    act = _resolve(activation)
-    sw, sb, q0_ = (
-        _nonneg(sigma_w, "sigma_w"),
-        _nonneg(sigma_b, "sigma_b"),
-        _nonneg(q0, "q0", _MOMENT),
-    )
+    act = resolve(activation)
+    sw, sb = stds(sigma_w, sigma_b)
+    q0_ = nonneg(q0, "q0", MOMENT)
     fn = functools.partial(solve_q_star, act, max_iter=max_iter, tol=tolerance(tol, sw))
     return jnp.vectorize(fn)(sw, sb, q0_)
 
@@ -183,7 +139,7 @@ def chi1(
 
     Poole et al. 2016, χ₁ and the order-to-chaos transition; Schoenholz et al. 2017.
     """
-    return _broadcast_at_q_star(k_chi1, sigma_w, sigma_b, activation, q0)
+    return at_q_star(k_chi1, sigma_w, sigma_b, activation, q0)
 
 
 def c_map(
@@ -207,15 +163,12 @@ def c_map(
 
     Poole et al. 2016, the correlation map.
     """
-    act = _resolve(activation)
+    act = resolve(activation)
     if not isinstance(c, jax.core.Tracer) and np.any(np.abs(np.asarray(c, np.float64)) > 1.0):
         raise ValueError(f"c must be a correlation in [-1, 1], got {c!r}")
     c_ = jnp.asarray(c, dtype=jax.dtypes.canonicalize_dtype(jnp.float64))
-    q_, sw, sb = (
-        _nonneg(q, "q", _MOMENT),
-        _nonneg(sigma_w, "sigma_w"),
-        _nonneg(sigma_b, "sigma_b"),
-    )
+    q_ = nonneg(q, "q", MOMENT)
+    sw, sb = stds(sigma_w, sigma_b)
 
     def one(c: Array, q: Array, sw: Array, sb: Array) -> Array:
         return (sw**2 * m_phiphi(act, q, c) + sb**2) / qmap(act, q, sw, sb)
@@ -242,7 +195,7 @@ def c_star(
 
     Poole et al. 2016, the correlation map's fixed point; Schoenholz et al. 2017.
     """
-    return _broadcast_at_q_star(k_c_star, sigma_w, sigma_b, activation, q0)
+    return at_q_star(k_c_star, sigma_w, sigma_b, activation, q0)
 
 
 def xi_c(
@@ -268,7 +221,7 @@ def xi_c(
 
     Schoenholz et al. 2017, the depth scale of correlations.
     """
-    return _broadcast_at_q_star(k_xi_c, sigma_w, sigma_b, activation, q0)
+    return at_q_star(k_xi_c, sigma_w, sigma_b, activation, q0)
 
 
 def xi_q(
@@ -289,7 +242,7 @@ def xi_q(
 
     Schoenholz et al. 2017, the depth scale of lengths.
     """
-    return _broadcast_at_q_star(k_xi_q, sigma_w, sigma_b, activation, q0)
+    return at_q_star(k_xi_q, sigma_w, sigma_b, activation, q0)
 
 
 def critical_sigma_w(
@@ -321,8 +274,8 @@ def critical_sigma_w(
 
     Poole et al. 2016 and Schoenholz et al. 2017, the phase diagram's critical line.
     """
-    act = _resolve(activation)
-    sb = _nonneg(sigma_b, "sigma_b")
+    act = resolve(activation)
+    sb = nonneg(sigma_b, "sigma_b")
     lo, hi = (jnp.asarray(b, sb.dtype) for b in bracket)
     if not 0.0 < bracket[0] < bracket[1]:
         raise ValueError(f"bracket must be (low, high) with 0 < low < high, got {bracket!r}")
@@ -358,12 +311,9 @@ def predicted_variances(
     """
     if not isinstance(depth, int | np.integer) or depth < 0:
         raise ValueError(f"depth must be an int >= 0, got {depth!r}")
-    act = _resolve(activation)
-    q0_, sw, sb = (
-        _nonneg(q0, "q0", _MOMENT),
-        _nonneg(sigma_w, "sigma_w"),
-        _nonneg(sigma_b, "sigma_b"),
-    )
+    act = resolve(activation)
+    q0_ = nonneg(q0, "q0", MOMENT)
+    sw, sb = stds(sigma_w, sigma_b)
 
     def one(q0: Array, sw: Array, sb: Array) -> Array:
         def layer(q: Array, _: None) -> tuple[Array, Array]:
@@ -420,7 +370,7 @@ def v_d(q: object, activation: Activation = "tanh") -> np.ndarray:
     1.0
     """
     q_ = np.asarray(q, dtype=np.float64)
-    act = _resolve(activation)
+    act = resolve(activation)
     if act.slope is not None:
         a = act.slope
         return np.full_like(q_, 2 * (1 + a**4) / (1 + a**2) ** 2 - 1)

@@ -8,6 +8,8 @@ A run is two pure functions, composed by :func:`run` into one compiled program a
 
 and :func:`train_epochs_grid`, the same for a grid of runs with the step vmapped inside the
 scan over batches (one GEMM per layer for all cells when the batch order is shared).
+Their parts below the epoch loop (:class:`TrainState`, :func:`train_step`, :func:`evaluate`,
+the per-epoch metrics) are :mod:`initjax.step`, re-exported here.
 
 **The scale argument ``sigma``** is the one number of the weight scheme that a grid varies: σ
 for ``normal``/``uniform``/``truncated_normal``, the gain for fan-based schemes (``xavier_*``,
@@ -40,13 +42,12 @@ import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from initjax import cell_layout, models
 from initjax import data as datasets
@@ -65,36 +66,16 @@ from initjax.config import optimizer as optimizer
 from initjax.config import optimizer_names as optimizer_names
 from initjax.config import register_optimizer as register_optimizer
 from initjax.config import unregister_optimizer as unregister_optimizer
+from initjax.step import (  # re-exported: train.TrainState & co. are the public names
+    DataArrays as DataArrays,
+)
+from initjax.step import TrainState as TrainState
+from initjax.step import epoch_metrics, finite, mask_diverged
+from initjax.step import evaluate as evaluate
+from initjax.step import loss_and_accuracy as loss_and_accuracy
+from initjax.step import train_step as train_step
 
 Array = jax.Array
-
-
-class DataArrays(NamedTuple):
-    """The dataset as device arrays; placed once and shared (never copied) by every run."""
-
-    x_train: Array
-    y_train: Array
-    x_test: Array
-    y_test: Array
-
-    @classmethod
-    def from_dataset(cls, data: datasets.Dataset) -> DataArrays:
-        return cls(
-            *(jnp.asarray(a) for a in (data.x_train, data.y_train, data.x_test, data.y_test))
-        )
-
-
-class TrainState(NamedTuple):
-    """Everything that changes during a run; a pytree (vmapped over a grid's cells)."""
-
-    params: Any
-    batch_stats: Any
-    opt_state: Any
-    lr: Array  # step size (float32 scalar)
-    data_key: Array  # raw uint32 key data; fold_in(key, epoch) orders that epoch's batches
-    epoch: Array  # epochs completed (int32)
-    step: Array  # steps taken (int32): the schedule's t
-    diverged_step: Array  # first step whose loss/params were non-finite; -1 if none (int32)
 
 
 def _check_data(cfg: Config, data: datasets.Dataset) -> None:
@@ -139,116 +120,6 @@ def _check_layers(cfg: Config, data: datasets.Dataset) -> None:
         ) from None
 
 
-def loss_and_accuracy(logits: Array, labels: Array) -> tuple[Array, Array]:
-    """Mean cross-entropy of softmax(logits) and accuracy (d2l's loss and metric)."""
-    loss = optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
-    acc = (jnp.argmax(logits, axis=-1) == labels).mean(dtype=jnp.float32)
-    return loss, acc
-
-
-def train_step(
-    state: TrainState,
-    batch: tuple[Array, Array],
-    *,
-    model: nn.Module,
-    tx: optax.GradientTransformation,
-    factor: Callable[[Array], Array] | None = None,
-) -> tuple[TrainState, Array]:
-    """One minibatch step ``(state, batch) -> (state, loss)``; pure.
-
-    θ ← θ − lr · factor(t) · direction(∇L, θ), with ``factor`` the lr schedule (None: 1).
-    """
-    x_BxD, y_B = batch
-
-    def loss_fn(params: Any) -> tuple[Array, Any]:
-        variables = {"params": params}
-        if state.batch_stats is not None:
-            variables["batch_stats"] = state.batch_stats
-            logits, updates = model.apply(variables, x_BxD, train=True, mutable=["batch_stats"])
-            new_stats = updates["batch_stats"]
-        else:
-            logits, new_stats = model.apply(variables, x_BxD, train=True), None
-        loss, _ = loss_and_accuracy(logits, y_B)
-        return loss, new_stats
-
-    (loss, new_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-    # optax's Adam computes decay ** count (float ** int32): allow standard promotion there
-    # even when a user (or the test suite) runs with strict promotion.
-    with jax.numpy_dtype_promotion("standard"):
-        direction, opt_state = tx.update(grads, state.opt_state, state.params)
-    eta = state.lr if factor is None else state.lr * factor(state.step)
-    params = jax.tree_util.tree_map(lambda p, u: p - eta * u, state.params, direction)
-    new = state._replace(
-        params=params, batch_stats=new_stats, opt_state=opt_state, step=state.step + 1
-    )
-    return new, loss
-
-
-def evaluate(
-    model: nn.Module, params: Any, batch_stats: Any, x: Array, y: Array, chunk: int
-) -> tuple[Array, Array]:
-    """Mean loss and accuracy over all of ``(x, y)``, in chunks of ``chunk`` examples."""
-    variables = {"params": params}
-    if batch_stats is not None:
-        variables["batch_stats"] = batch_stats
-
-    def sums(xc: Array, yc: Array) -> tuple[Array, Array]:
-        logits: Array = model.apply(variables, xc, train=False)  # type: ignore[assignment]
-        losses = optax.softmax_cross_entropy_with_integer_labels(logits, yc)
-        return losses.sum(), (jnp.argmax(logits, axis=-1) == yc).sum(dtype=jnp.float32)
-
-    n = x.shape[0]
-    chunk = min(chunk, n)
-    full = (n // chunk) * chunk
-    x_CxBxD = x[:full].reshape(n // chunk, chunk, x.shape[1])
-    y_CxB = y[:full].reshape(n // chunk, chunk)
-    loss_sums, correct = jax.lax.map(lambda c: sums(*c), (x_CxBxD, y_CxB))
-    loss_sum, n_correct = loss_sums.sum(), correct.sum()
-    if full < n:
-        tail_loss, tail_correct = sums(x[full:], y[full:])
-        loss_sum, n_correct = loss_sum + tail_loss, n_correct + tail_correct
-    return loss_sum / n, n_correct / n
-
-
-def _finite(tree: Any) -> Array:
-    leaves = [jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree_util.tree_leaves(tree)]
-    return jnp.stack(leaves).all()
-
-
-def _metrics(
-    cfg: Config, model: nn.Module, state: TrainState, data: DataArrays, examples: int = 0
-) -> dict[str, Array]:
-    """Train/test loss and accuracy (on the first ``examples`` of each split; 0: all) and the
-    recorded diagnostics of one run."""
-    if not cfg.evaluate:
-        nan = jnp.full((), jnp.nan, jnp.float32)
-        out = {"train_loss": nan, "train_acc": nan, "test_loss": nan, "test_acc": nan}
-        return out | _recorded(cfg, model, state, data)
-    n = examples or None
-    tr_loss, tr_acc = evaluate(
-        model, state.params, state.batch_stats, data.x_train[:n], data.y_train[:n],
-        cfg.eval_batch_size,
-    )  # fmt: skip
-    te_loss, te_acc = evaluate(
-        model, state.params, state.batch_stats, data.x_test[:n], data.y_test[:n],
-        cfg.eval_batch_size,
-    )  # fmt: skip
-    out = {"train_loss": tr_loss, "train_acc": tr_acc, "test_loss": te_loss, "test_acc": te_acc}
-    return out | _recorded(cfg, model, state, data)
-
-
-def _recorded(
-    cfg: Config, model: nn.Module, state: TrainState, data: DataArrays
-) -> dict[str, Array]:
-    """Diagnostics named in ``cfg.record``, measured on the first ``probe_size`` examples."""
-    if not cfg.record:
-        return {}
-    from initjax import diagnostics
-
-    probe = (data.x_train[: cfg.probe_size], data.y_train[: cfg.probe_size])
-    return dict(diagnostics.record(cfg.record, model, state.params, state.batch_stats, probe))
-
-
 def init_params(cfg: Config, seed: Array, sigma: Array, x: Array) -> Any:
     """The parameters :func:`init_run` draws for the run ``(seed, σ)``, from the init half of the
     seed's key: to measure a sweep's cells at init outside the sweep (vmap over seed and σ).
@@ -278,14 +149,9 @@ def init_run(
         step=jnp.zeros((), jnp.int32),
         diverged_step=jnp.full((), -1, jnp.int32),
     )
-    metrics = _metrics(cfg, model, state, data)
+    metrics = epoch_metrics(cfg, model, state, data)
     metrics["batch_loss"] = metrics["train_loss"]  # no step yet: the loss at init
-    return state, _mask_diverged(state, metrics)
-
-
-def _mask_diverged(state: TrainState, metrics: dict[str, Array]) -> dict[str, Array]:
-    bad = state.diverged_step >= 0
-    return {k: jnp.where(bad, jnp.full_like(v, jnp.nan), v) for k, v in metrics.items()}
+    return state, mask_diverged(state, metrics)
 
 
 def _epoch_order(cfg: Config, data_key: Array, epoch: Array, n: int) -> Array:
@@ -304,7 +170,7 @@ def _advance(cfg: Config, state: TrainState, trained: TrainState, losses_N: Arra
     """
     steps_per_epoch = losses_N.shape[0]
     bad_N = ~jnp.isfinite(losses_N) | (losses_N > loss_limit(cfg))
-    ok = _finite(trained.params) & ~jnp.any(bad_N) & (state.diverged_step < 0)
+    ok = finite(trained.params) & ~jnp.any(bad_N) & (state.diverged_step < 0)
     first_bad = jnp.argmax(bad_N).astype(jnp.int32)
     bad_step = (
         jnp.where(jnp.any(bad_N), first_bad, steps_per_epoch - 1) + state.epoch * steps_per_epoch
@@ -351,10 +217,10 @@ def _close_epoch(
 ) -> tuple[TrainState, dict[str, Array]]:
     """:func:`_advance` and the epoch's metrics, for one run."""
     new = _advance(cfg, state, trained, losses_N)
-    measure = functools.partial(_metrics, cfg, model, new, data)
+    measure = functools.partial(epoch_metrics, cfg, model, new, data)
     metrics = _scheduled_metrics(cfg, lambda n: measure(examples=n), new.epoch)
     metrics["batch_loss"] = losses_N.mean()
-    return new, _mask_diverged(new, metrics)
+    return new, mask_diverged(new, metrics)
 
 
 def loss_limit(cfg: Config) -> float:
@@ -422,12 +288,12 @@ def train_epochs_grid(
         new = advance_cells(states, trained, losses_NxM)  # losses are (steps, cells)
 
         def measure(examples: int) -> dict[str, Array]:
-            one = functools.partial(_metrics, cfg, model, data=data, examples=examples)
+            one = functools.partial(epoch_metrics, cfg, model, data=data, examples=examples)
             return jax.vmap(lambda s: one(state=s))(new)
 
         metrics = _scheduled_metrics(cfg, measure, states.epoch[0] + 1)
         metrics["batch_loss"] = losses_NxM.mean(axis=0)
-        return new, jax.vmap(_mask_diverged)(new, metrics)
+        return new, jax.vmap(mask_diverged)(new, metrics)
 
     def one_epoch(states: TrainState, _: None) -> tuple[TrainState, dict[str, Array]]:
         # order="shared": every cell's data key is key(cfg.data_seed) and its epoch the same
