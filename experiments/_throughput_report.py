@@ -111,7 +111,10 @@ def markdown(report: dict[str, Any]) -> str:
     if layouts:
         lines.append(
             "\nCell layouts (`initjax.cell_layout`): the initjax row is each model's default ("
-            + ", ".join(f"{n}: {v}" for n, v in layouts.items())
+            + "; ".join(
+                f"{n}: " + ", ".join(f"M = {m} {v}" for m, v in per_m.items())
+                for n, per_m in layouts.items()
+            )
             + "); initjax-front / initjax-gemm force the other one."
         )
     ev = report.get("evaluation_share")
@@ -250,8 +253,8 @@ def measure(rep: dict[str, Any]) -> dict[str, Any]:
     """The numbers the verdict reads: the scale, the GEMM peak, the per-(workload, variant, M)
     rows, the memory check and the sanity checks (``results.json`` is already numbers)."""
     keys = ("scale", "peak", "workloads", "rows", "memory", "sanity", "programs")
-    keys += ("softmax_gemm_ceiling", "evaluation_share")
-    return {k: rep[k] for k in keys}
+    keys += ("softmax_gemm_ceiling", "evaluation_share", "scaling", "default_layouts")
+    return {k: rep.get(k) for k in keys}
 
 
 def verdict(rep: dict[str, Any]) -> list[Row]:
@@ -368,9 +371,11 @@ def _layout_rows(rep: dict[str, Any], decide: bool, src: str) -> list[Row]:
     ))  # fmt: skip
     layouts = rep.get("default_layouts") or {}
     worst, notes = None, []
-    for name, default in layouts.items():
-        alt = "initjax-" + ("front" if default == "gemm" else "gemm")
+    for name, per_m in layouts.items():
+        per_m = {str(m): v for m, v in per_m.items()}  # JSON keys are strings
         for r in (r for r in rep["rows"] if (r["workload"], r["variant"]) == (name, "initjax")):
+            default = per_m.get(str(r["M"]), "front")
+            alt = "initjax-" + ("front" if default == "gemm" else "gemm")
             other = next((o for o in rep["rows"] if (o["workload"], o["variant"], o["M"])
                           == (name, alt, r["M"]) and o["s_per_epoch"]), None)  # fmt: skip
             if other is None or (r["M"] < 16 and decide):
@@ -379,16 +384,16 @@ def _layout_rows(rep: dict[str, Any], decide: bool, src: str) -> list[Row]:
             worst = q if worst is None else max(worst, q)
             notes.append(f"{name} M = {r['M']}: {default} {q:.2f}× {alt[8:]}")
     out.append(Row(
-        "Each model's default cell layout is the faster one (M ≥ 16)",
+        "Each model's default cell layout is the faster one (M ≥ 16 at full scale)",
         "time(default) ≤ 1.05 × time(other layout)", "this benchmark decides initjax's table",
         "; ".join(notes) or "not measured", (worst <= 1.05) if decide and worst else None,
-        "the table in initjax.cell_layout.LAYOUT matches this machine" if worst and worst <= 1.05
-        else "change initjax.cell_layout.LAYOUT for the slower model",
+        "initjax.cell_layout.GEMM_FROM matches this machine" if worst and worst <= 1.05
+        else "initjax.cell_layout.GEMM_FROM does not fit this machine at the M named",
     ))  # fmt: skip
     ev = rep.get("evaluation_share")
     if ev:
         out.append(Row(
-            "Share of a softmax-grid epoch spent evaluating", "measured (no target)", src,
+            "Share of a softmax-grid epoch spent evaluating", "measured (no target)", "issue 18",
             f"M = {ev['M']}: {100 * ev['share_full']:.0f}% with every example, "
             f"{100 * ev['share_2000']:.0f}% with eval_examples=2000", None,
             "eval_every / eval_examples in Config and on the CLI make it cheaper",

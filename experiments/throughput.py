@@ -211,7 +211,7 @@ def _sanity(name: str, out: dict[str, B.Outcome], sharded_loss: float | None) ->
 def make_benches(w: B.Workload, s: Settings, state: Any, m: int, rows: list) -> dict[str, B.Bench]:
     """The in-process variants that run at this M; rows for those that do not."""
     out = {}
-    default = f"initjax-{cell_layout.layout_for(w.cfg.model)}"
+    default = f"initjax-{cell_layout.layout_for(w.cfg.model, m)}"
     for v, make in IN_PROCESS.items():
         if v == default:
             rows.append(
@@ -426,7 +426,8 @@ def run(out_dir: Path, scale: str = "quick", progress: bool = True) -> None:
         "machine": info, "peak": peak | {"all": peaks}, "workloads": works, "rows": rows,
         "sanity": sanity, "memory": memory, "evaluation_in_epoch": evaluated,
         "softmax_gemm_ceiling": ceiling, "evaluation_share": evaluation, "scaling": scaling,
-        "default_layouts": {n: cell_layout.layout_for(B.WORKLOADS[n].model) for n in s.workloads},
+        "default_layouts": {n: {m: cell_layout.layout_for(B.WORKLOADS[n].model, m) for m in s.ms}
+                            for n in s.workloads},
         "programs": programs, "wall_s": wall,
     }  # fmt: skip
     results.write_json(Path(out_dir) / "results.json", report)

@@ -268,15 +268,15 @@ def train_epochs_grid(
     float32 rounding of a different summation order. ``order="per_seed"`` is
     ``vmap(train_epochs)``.
 
-    ``layout`` (default: :func:`initjax.cell_layout.layout_for` the model) is where the cells'
-    kernels keep their cell axis during an epoch (:mod:`initjax.cell_layout`); the state
+    ``layout`` (default: :func:`initjax.cell_layout.layout_for` the model and cell count) is
+    where the cells' kernels keep their cell axis during an epoch (:mod:`initjax.cell_layout`); the state
     comes back with the cell axis in front either way.
     """
     if cfg.order == "per_seed":
         return jax.vmap(lambda s: train_epochs(cfg, data, s, n_epochs))(states)
     model = build_model(cfg)
     step = _step_fn(cfg, model, data)
-    layout = layout or cell_layout.layout_for(cfg.model)
+    layout = layout or cell_layout.layout_for(cfg.model, states.epoch.shape[0])
     cell_axes, gemm = cell_layout.axes(states, layout), layout == "gemm"
     # the batch is shared by all cells; each leaf's cell axis where cell_axes puts it
     step_cells = jax.vmap(step, in_axes=(cell_axes, None), out_axes=(cell_axes, 0))

@@ -89,7 +89,9 @@ def test_both_layouts_train_a_grid_to_the_same_state_and_metrics(cfg):
     assert not np.allclose(before, jax.tree.leaves(s_gemm.params)[0])
 
 
-def test_layout_table_names_known_layouts_and_defaults_to_front():
-    assert set(cell_layout.LAYOUT.values()) <= set(cell_layout.LAYOUTS)
-    assert cell_layout.layout_for("no-such-model") == "front"
-    assert cell_layout.layout_for(lambda *a: None) == "front"  # a callable model factory
+def test_layout_choice_follows_the_measured_table_and_defaults_to_front():
+    for model, least in cell_layout.GEMM_FROM.items():
+        assert cell_layout.layout_for(model, least) == "gemm"
+        assert cell_layout.layout_for(model, least - 1) == "front"
+    assert cell_layout.layout_for("cnn", 4096) == "front"  # not measured: the safe default
+    assert cell_layout.layout_for(lambda *a: None, 4096) == "front"  # a user model factory
