@@ -227,9 +227,10 @@ def _diagnose(rep: dict[str, Any], workload: str) -> str:
         if workload == "softmax" and 64 in ceiling:
             return (
                 f"its GEMMs alone reach {ceiling[64]['pct_peak']:.0f}% of the peak at M = 64 "
-                "(softmax_gemm_ceiling); the rest of the step — bias, softmax, label gathers and "
-                "XLA's per-step transposes of the (M, D, K) weights to the (D, M·K) GEMM "
-                "layout and back — costs the difference"
+                "(softmax_gemm_ceiling); the rest of the step — bias, softmax, label gathers, "
+                "the per-cell reshuffles of the (B, M, K) logits and, in the front layout, the "
+                "per-step transposes of the (M, D, K) kernels (initjax.cell_layout) — costs "
+                "the difference"
             )
         return "see the dot shapes under programs in results.json"
     return (

@@ -39,6 +39,7 @@ from typing import Any
 
 import _bench as B
 import _bench_scaling as BS
+import _bench_torch as BT
 import jax
 import numpy as np
 from _throughput_report import (  # noqa: F401  (the experiment's API)
@@ -71,8 +72,8 @@ IN_PROCESS = {
     # the grid in each cell layout (issue 18); the model's default layout is the initjax row
     "initjax-front": functools.partial(B.initjax, layout="front"),
     "initjax-gemm": functools.partial(B.initjax, layout="gemm"),
-    "torch-loop": B.torch_loop,
-    "torch-vmap": B.torch_vmap,
+    "torch-loop": BT.torch_loop,
+    "torch-vmap": BT.torch_vmap,
 }
 LOOPS = ("jax-loop", "jax-seq", "torch-loop")
 """Variants that train the M runs one after another: their cost is linear in M."""
@@ -85,7 +86,10 @@ ROW_KEYS = (
 
 
 @dataclass(frozen=True)
-class Settings:
+class BenchGrid:
+    """What the benchmark varies and how often it times it (the workloads themselves are
+    ``train.Config`` values: ``_bench.WORKLOADS``)."""
+
     ms: tuple[int, ...]
     """Grid sizes M (runs trained together)."""
     steps: int | None
@@ -116,12 +120,12 @@ class Settings:
 
 
 CONFIGS = {
-    "quick": Settings(
+    "quick": BenchGrid(
         ms=(1, 4), steps=10, repeats=2, loop_max_m=None, torch_vmap_max_m=None, memory_m=None,
         peak_repeats=3, peak_twice=False, eval_share_m=4,
         scaling_ms=(("softmax", (8, 16)),), scaling_steps=4, scaling_devices=(1,),
     ),
-    "full": Settings(
+    "full": BenchGrid(
         ms=(1, 4, 16, 64, 256), steps=None, repeats=5, loop_max_m=16, torch_vmap_max_m=64,
         memory_m=1024, peak_repeats=5, peak_twice=True, eval_share_m=64,
         scaling_ms=(("softmax", (256, 1024, 4096)), ("mlp", (64, 256, 1024))),
@@ -140,7 +144,7 @@ def _version(pkg: str) -> str | None:
 def machine() -> dict[str, Any]:
     """The device this ran on and what else shaped the numbers (load, versions, threads)."""
     dev = jax.devices()[0]
-    torch = B.torch_module()
+    torch = BT.torch_module()
     cpu_model = platform.processor()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -161,7 +165,7 @@ def machine() -> dict[str, Any]:
         "numpy": np.__version__,
         "torch": None if torch is None else torch.__version__,
         "torch_threads": None if torch is None else torch.get_num_threads(),
-        "torch_device": None if torch is None else B.torch_device(torch),
+        "torch_device": None if torch is None else BT.torch_device(torch),
         "matmul_precision": str(getattr(jax.config, "jax_default_matmul_precision", None)),
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
         "python": sys.version.split()[0],
@@ -208,7 +212,7 @@ def _sanity(name: str, out: dict[str, B.Outcome], sharded_loss: float | None) ->
     }
 
 
-def make_benches(w: B.Workload, s: Settings, state: Any, m: int, rows: list) -> dict[str, B.Bench]:
+def make_benches(w: B.Workload, s: BenchGrid, state: Any, m: int, rows: list) -> dict[str, B.Bench]:
     """The in-process variants that run at this M; rows for those that do not."""
     out = {}
     default = f"initjax-{cell_layout.layout_for(w.cfg.model, m)}"
@@ -231,7 +235,7 @@ def make_benches(w: B.Workload, s: Settings, state: Any, m: int, rows: list) -> 
     return out
 
 
-def _measure(w: B.Workload, s: Settings, monitor: B.RssMonitor, progress: bool) -> dict[str, Any]:
+def _measure(w: B.Workload, s: BenchGrid, monitor: BS.RssMonitor, progress: bool) -> dict[str, Any]:
     """Time the in-process variants of one workload at every M (interleaved repeats)."""
     mesh = shard.grid_mesh([jax.devices()[0]])
     rows: list[dict] = []
@@ -279,7 +283,7 @@ def _measure(w: B.Workload, s: Settings, monitor: B.RssMonitor, progress: bool) 
     return {"rows": rows, "programs": programs, "outcomes": outcomes, "evaluated": evaluated}
 
 
-def _extrapolate(rows: list[dict], s: Settings) -> None:
+def _extrapolate(rows: list[dict], s: BenchGrid) -> None:
     """Loop variants past ``loop_max_m``: M × the per-run time at the largest measured M."""
     for name, v in itertools.product(s.workloads, LOOPS):
         measured = [
@@ -295,7 +299,7 @@ def _extrapolate(rows: list[dict], s: Settings) -> None:
                              compile_s=base["compile_s"], times_s=[per_run * m]))  # fmt: skip
 
 
-def _sharded(s: Settings, on_cpu: bool, progress: bool) -> tuple[list[dict], dict | None]:
+def _sharded(s: BenchGrid, on_cpu: bool, progress: bool) -> tuple[list[dict], dict | None]:
     """initjax-sharded rows, from a worker process with N devices (N virtual CPU devices)."""
     n = (s.sharded_devices or os.cpu_count() or 1) if on_cpu else jax.device_count()
 
@@ -322,7 +326,7 @@ def _sharded(s: Settings, on_cpu: bool, progress: bool) -> tuple[list[dict], dic
     return rows, answer
 
 
-def _memory(s: Settings) -> dict[str, Any]:
+def _memory(s: BenchGrid) -> dict[str, Any]:
     """Peak RSS of a process that trains a softmax grid of ``memory_m`` runs for one epoch."""
     if s.memory_m is None:
         return {"M": None, "status": "not run", "note": "full scale only"}
@@ -360,9 +364,9 @@ def run(out_dir: Path, scale: str = "quick", progress: bool = True) -> None:
     info = machine()
     wall: dict[str, float] = {}
     t0 = time.perf_counter()
-    peaks = [B.gemm_peak(repeats=s.peak_repeats)]
+    peaks = [BS.gemm_peak(repeats=s.peak_repeats)]
     wall["peak"] = time.perf_counter() - t0
-    monitor = B.RssMonitor()
+    monitor = BS.RssMonitor()
     rows: list[dict] = []
     programs, outcomes, works = {}, {}, {}
     evaluated = False
@@ -379,7 +383,7 @@ def run(out_dir: Path, scale: str = "quick", progress: bool = True) -> None:
             "batch": w.cfg.batch_size,
             "steps_measured": w.steps,
         }
-        works[name]["torch_threads"] = B.tune_torch_threads(w)
+        works[name]["torch_threads"] = BT.tune_torch_threads(w)
         got = _measure(w, s, monitor, progress)
         rows += got["rows"]
         programs[name], outcomes[name] = got["programs"], got["outcomes"]
@@ -395,7 +399,7 @@ def run(out_dir: Path, scale: str = "quick", progress: bool = True) -> None:
     memory = _memory(s)
     wall["memory"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    ceiling = [B.gemm_ceiling(softmax, m, s.repeats) for m in s.ms] if softmax else []
+    ceiling = [BS.gemm_ceiling(softmax, m, s.repeats) for m in s.ms] if softmax else []
     wall["ceiling"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     evaluation = BS.evaluation_share(data, s.eval_share_m, s.repeats) if s.eval_share_m else None
@@ -404,7 +408,7 @@ def run(out_dir: Path, scale: str = "quick", progress: bool = True) -> None:
     scaling = BS.scaling(dict(s.scaling_ms), s.scaling_steps, s.scaling_devices)
     wall["scaling"] = time.perf_counter() - t0
     if s.peak_twice:
-        peaks.append(B.gemm_peak(repeats=s.peak_repeats))
+        peaks.append(BS.gemm_peak(repeats=s.peak_repeats))
     peak = max(peaks, key=lambda p: p["gflops"])
     steps_per_epoch = data.num_train // B.BATCH
     _finish(rows, works, peak["gflops"], steps_per_epoch)

@@ -9,6 +9,7 @@ from initjax import study
 
 T = study.load("throughput")
 B = T.B  # the helper beside the script (experiments/_bench.py)
+BT = T.BT  # its torch variants (experiments/_bench_torch.py)
 
 def test_flop_count_of_one_step_matches_a_hand_count():
     softmax, mlp = B.WORKLOADS["softmax"], B.WORKLOADS["mlp"]
@@ -113,7 +114,7 @@ def test_at_m1_the_jax_variants_train_the_same_run(quick):
                 np.testing.assert_allclose(losses[v], losses["jax-loop"], rtol=1e-5)
         # From the same weights at σ = 0.01 the first loss is close to ln 10.
         assert abs(c["jax_first_loss"] - np.log(10)) < 0.05
-        if B.torch_module() is not None:
+        if BT.torch_module() is not None:
             assert c["ok_torch"]
             for t in c["torch_first_loss"].values():
                 np.testing.assert_allclose(t, c["jax_first_loss"], rtol=1e-5)
@@ -128,8 +129,8 @@ def test_quick_verdict_decides_no_target_but_the_sanity_check(quick):
 
 
 def test_without_torch_the_torch_rows_are_reported_as_not_run(monkeypatch, fashion_mnist):
-    monkeypatch.setattr(B, "torch_module", lambda: None)
-    monkeypatch.setattr(T, "IN_PROCESS", {"torch-loop": B.torch_loop, "torch-vmap": B.torch_vmap})
+    monkeypatch.setattr(BT, "torch_module", lambda: None)
+    monkeypatch.setattr(T, "IN_PROCESS", {"torch-loop": BT.torch_loop, "torch-vmap": BT.torch_vmap})
     w = B.workload("softmax", fashion_mnist, steps=2, device=None)
     rows: list = []
     assert T.make_benches(w, T.CONFIGS["quick"], state=None, m=1, rows=rows) == {}
