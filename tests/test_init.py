@@ -2,6 +2,7 @@
 jax.nn.initializers, gains, orthogonality, vmap/jit over traced scales, errors, properties."""
 
 import doctest
+import inspect
 import math
 
 import chex
@@ -570,7 +571,9 @@ def test_fans_property(case):
     assert fan_in * fan_out == math.prod(shape) * rf
 
 
-FAN_SCHEMES = {n for n in ii.names() if ii.scale_param(n) in ("gain", "scale")} - {"orthogonal"}
+# Schemes that take in_axis/out_axis (orthogonal and delta_orthogonal read the layout from the
+# shape and take no axes arguments).
+FAN_SCHEMES = {n for n in ii.names() if "in_axis" in inspect.signature(ii.builder(n)).parameters}
 
 
 @given(
