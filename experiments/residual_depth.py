@@ -1,0 +1,418 @@
+"""Which residual init keeps a deep un-normalized residual MLP trainable? (claims C3, C9)
+
+Question: a pre-activation residual MLP (``resmlp``: h ← h + α·W₂ φ(W₁ φ(h)), ReLU, He
+normal kernels, no normalization) starts with ``residual_init`` = ``standard`` (α = 1),
+``zero`` (α = 0, a learnable scalar per block: SkipInit, De & Smith 2020; ReZero,
+Bachlechner et al. 2020) or ``fixup`` (Zhang et al. 2019: W₁ × L^(−1/2), W₂ = 0, output
+layer 0, scalar biases and multipliers). Which of them train as the number of blocks L grows,
+compared with the same residual net with BatchNorm before each ReLU (``batchnorm``: the
+pre-activation ResNet block φ(BN(·)) of He et al. 2016, defined below and passed to Config as
+a model factory)?
+
+What is tested, precisely:
+
+* **Signal propagation at init** (no training; the residual stream h_l entering block l,
+  sown by the models, second moment pooled over 512 examples and the width, 4 inits, at
+  ``diag_depth`` blocks, at a wide ``diag_width`` and at the training width). With He kernels a standard branch has the variance of its input
+  (ReLU halves it, He's factor 2 restores it, twice), and branch and stream are uncorrelated,
+  so Var(h_{l+1}) = (1 + 1)·Var(h_l): the stream's RMS grows by √2 per block, Var(h_L) =
+  2^L Var(h_0) — Hanin & Rolnick 2018's mean length M_L ∝ Π(1 + η_l) with η_l = 1. With
+  BatchNorm the branch input is normalized, so each block adds variance ≈ 1 whatever h is:
+  Var(h_l) ≈ Var(h_0) + l, linear (De & Smith 2020, §2). Zero and Fixup blocks are the
+  identity at init (a sanity check, by construction: Var(h_l) = Var(h_0)).
+* **Trainability vs depth**: final train loss after a fixed budget of momentum-SGD epochs,
+  at the best lr of a small grid per (net, depth) (lrs whose runs diverged are left out), for
+  every seed, against chance ln 10 = 2.303. "Trains" means every seed ends below
+  ``TRAINED`` = ln 10 − 0.5 nats.
+
+Anchors: Fixup trains residual nets "even for networks with 10,000 layers" without
+normalization (Zhang et al. 2019, ICLR, arXiv:1901.09321, abstract and Fig. 3); SkipInit
+trains deep un-normalized ResNets (De & Smith 2020, NeurIPS, arXiv:2002.10444); standard init
+without normalization explodes (Hanin & Rolnick 2018, NeurIPS, arXiv:1803.01719, Thm. 5).
+
+Command: ``initjax run residual_depth --quick`` (MNIST-1D, width 32, depths 2 and 16 blocks,
+3 seeds, 2 lrs, 8 epochs; diagnostics at 64 blocks, widths 256 and 32. The depths are small because XLA's
+compile time of the unrolled blocks, not training, dominates: ~2.5 s per block per program on
+this 2-core machine) or ``--full`` (Fashion-MNIST, width 128, depths 4, 16, 64 and 128
+blocks, 5 seeds, 4 lrs, 10 epochs; diagnostics at 200 blocks, widths 1024 and 128; not run yet, hours of
+compilation are expected).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import xarray as xr
+
+from initjax import data as datasets
+from initjax import plots, results, study, sweep, train
+from initjax.study import Row, check_scale, mean_spread
+
+NAME = "residual_depth"
+ORDER = 20
+QUESTION = "Which residual init keeps a deep un-normalized residual MLP trainable?"
+CLAIMS = ("C3", "C9")
+RUNTIME = {
+    "quick": "~5 min (2 CPU cores shared, load ≈ 5; compile-bound)",
+    "full": "not run (est. hours)",
+}
+
+LN10 = math.log(10)
+TRAINED = LN10 - 0.5  # "trains": every seed's final train loss 0.5 nats below chance
+STANDARD_GROWTH = math.sqrt(2)  # RMS factor per standard block: Var × (1 + 1), Hanin & Rolnick
+GROWTH_TOL = 0.05
+BN_SLOPE = 1.0  # Var(h_l) − Var(h_0) ≈ l under BatchNorm (De & Smith 2020)
+BN_SLOPE_TOL = 0.2
+MATCH_BN_ACC = 0.03  # Fixup: "matches normalization": test accuracy within 3 points of BN
+IDENTITY_TOL = 1e-5
+NETS = ("standard", "zero", "fixup", "batchnorm")
+LABELS = {
+    "standard": "standard (α = 1)",
+    "zero": "zero α (SkipInit/ReZero)",
+    "fixup": "Fixup",
+    "batchnorm": "BatchNorm (pre-act)",
+}
+PROBE, STAT_SEEDS = 512, 4
+
+
+class BNResMLP(nn.Module):
+    """``resmlp`` with BatchNorm before each ReLU: h ← h + W₂ φ(BN(W₁ φ(BN(h)))) (He et al.
+    2016's pre-activation block), the same ``input``/``output`` layers and sown stream."""
+
+    hidden: Sequence[int]
+    num_classes: int
+    kernel_init: Callable[..., jax.Array]
+    bias_init: Callable[..., jax.Array]
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+        def bn(name: str) -> nn.BatchNorm:
+            return nn.BatchNorm(use_running_average=not train, momentum=0.9, name=name)
+
+        def dense(name: str, width: int) -> nn.Dense:
+            return nn.Dense(
+                width, kernel_init=self.kernel_init, bias_init=self.bias_init, name=name
+            )
+
+        width = self.hidden[0]
+        h = dense("input", width)(x)
+        for b in range(len(self.hidden)):
+            self.sow("intermediates", f"block_{b}_in", h)
+            u = dense(f"block_{b}_fc1", width)(nn.relu(bn(f"block_{b}_bn1")(h)))
+            h = h + dense(f"block_{b}_fc2", width)(nn.relu(bn(f"block_{b}_bn2")(u)))
+            self.sow("intermediates", f"block_{b}_out", h)
+        return dense("output", self.num_classes)(nn.relu(bn("bn_out")(h)))
+
+
+def bn_resmlp(kernel_init: Callable, bias_init: Callable, num_classes: int, cfg: Any) -> nn.Module:
+    """Model factory (Config(model=bn_resmlp)): the BatchNorm residual net of ``cfg.hidden``."""
+    return BNResMLP(cfg.hidden, num_classes, kernel_init, bias_init)
+
+
+# Momentum SGD (Fixup's optimizer) with He-normal kernels, ReLU; depth = len(hidden) blocks.
+BASE = train.Config(
+    model="resmlp", hidden=(32,), activation="relu", scheme="he_normal", optimizer="momentum",
+    momentum=0.9, batch_size=128, epochs=8, dataset="mnist1d",
+)  # fmt: skip
+CONFIGS = {
+    "quick": (
+        BASE,
+        {
+            "depths": (2, 16),
+            "width": 32,
+            "seeds": 3,
+            "lrs": (0.01, 0.03),
+            "diag_depth": 64,
+            "diag_width": 256,
+        },
+    ),
+    "full": (
+        BASE.replace(dataset="fashion_mnist", epochs=10),
+        {
+            "depths": (4, 16, 64, 128),
+            "width": 128,
+            "seeds": 5,
+            "lrs": (0.003, 0.01, 0.03, 0.1),
+            "diag_depth": 200,
+            "diag_width": 1024,
+        },
+    ),
+}
+KEEP = ("train_loss", "train_acc", "test_loss", "test_acc", "batch_loss", "diverged")
+
+
+def config(base: train.Config, width: int, depth: int, net: str) -> train.Config:
+    hidden = (width,) * depth
+    if net == "batchnorm":
+        return base.replace(model=bn_resmlp, hidden=hidden)
+    return base.replace(hidden=hidden, residual_init=net)
+
+
+def stream_stats(cfg: train.Config, data: datasets.Dataset, seeds: int = STAT_SEEDS) -> np.ndarray:
+    """Second moment E[h_l²] of the residual stream entering each block l (and leaving the
+    last: L + 1 values) at init, pooled over PROBE examples and the width; (seeds, L + 1).
+    BatchNorm uses the batch's statistics (training mode), as in the first step."""
+    x = jnp.asarray(data.x_train[:PROBE])
+    model = train.build_model(cfg, 1.0)
+    depth = len(cfg.hidden)
+    out = []
+    for k in range(seeds):
+        variables = model.init(jax.random.key(k), x[:2])
+        _, state = model.apply(variables, x, train=True, mutable=["intermediates", "batch_stats"])
+        inter = state["intermediates"]
+        stream = [inter[f"block_{b}_in"][0] for b in range(depth)]
+        stream.append(inter[f"block_{depth - 1}_out"][0])
+        out.append([float(jnp.mean(h.astype(jnp.float32) ** 2)) for h in stream])
+    return np.asarray(out)
+
+
+def run(out_dir: Path, scale: str = "quick", progress: bool = True) -> None:
+    base, grid = CONFIGS[check_scale(scale)]
+    data = datasets.load(base.dataset)
+    width, depths = grid["width"], tuple(grid["depths"])
+    kw = {"seeds": grid["seeds"], "sigmas": (1.0,), "lrs": grid["lrs"], "progress": progress}
+    hidden = [(width,) * d for d in depths]
+    plain = sweep.run(
+        config(base, width, depths[0], "standard"), data,
+        over={"residual_init": list(NETS[:3]), "hidden": hidden}, **kw,
+    )  # fmt: skip
+    bn = sweep.run(config(base, width, depths[0], "batchnorm"), data, over={"hidden": hidden}, **kw)
+    bn = bn.expand_dims(residual_init=["batchnorm"])
+    parts = [p[list(KEEP)].drop_attrs().squeeze("sigma", drop=True) for p in (plain, bn)]
+    ds = xr.concat(parts, dim="residual_init").rename(residual_init="net")
+    ds = ds.assign_coords(hidden=list(depths)).rename(hidden="depth")
+    ds.attrs.update({k: v for k, v in plain.attrs.items() if k != "config"})
+    ds.attrs["config_standard"] = config(base, width, depths[-1], "standard").to_json()
+    ds.attrs["width"], ds.attrs["dataset"] = width, base.dataset
+    # Signal propagation at init, at diag_depth blocks, for each net: at a wide width (the
+    # mean-field prediction's regime) and at the training width.
+    deep, widths = grid["diag_depth"], (grid["diag_width"], width)
+    m2 = [[stream_stats(config(base, w, deep, n), data) for n in NETS] for w in widths]
+    ds["stream_m2"] = (("diag_width", "net", "stat_seed", "block"), np.asarray(m2))
+    ds = ds.assign_coords(block=np.arange(deep + 1), diag_width=list(widths))
+    ds.stream_m2.attrs.update(
+        long_name="E[h_l²] of the residual stream entering block l (l = L: leaving the last)",
+        units="1",
+    )
+    ds.attrs["diag_depth"] = deep
+    results.save(ds, Path(out_dir) / "results.nc")
+
+
+def load(out_dir: Path) -> xr.Dataset:
+    return results.load(Path(out_dir) / "results.nc")
+
+
+def best_lr_final(res: xr.Dataset, metric: str = "train_loss") -> xr.DataArray:
+    """Final ``metric`` per (net, depth, seed) at the lr with the lowest seed-mean final train
+    loss among the lrs where no seed diverged (NaN where every lr diverged)."""
+    last = res.isel(epoch=-1)
+    loss = last.train_loss.where(~last.diverged.astype(bool))
+    score = loss.mean("seed", skipna=False)  # NaN when any seed diverged
+    ok = score.notnull().any("lr")
+    best = score.fillna(np.inf).argmin("lr")
+    return last[metric].isel(lr=best).where(ok)
+
+
+def growth_per_block(m2: np.ndarray) -> float:
+    """exp of the least-squares slope of log RMS = ½ log E[h²] over blocks: the RMS factor
+    per block (geometric mean over init seeds first)."""
+    log_rms = 0.5 * np.mean(np.log(np.asarray(m2, dtype=np.float64)), axis=0)
+    return float(np.exp(np.polyfit(np.arange(log_rms.size), log_rms, 1)[0]))
+
+
+def variance_slope(m2: np.ndarray) -> float:
+    """Least-squares slope of E[h_l²] − E[h_0²] over l (mean over init seeds): variance added
+    per block."""
+    m = np.mean(np.asarray(m2, dtype=np.float64), axis=0)
+    return float(np.polyfit(np.arange(m.size), m - m[0], 1)[0])
+
+
+def measure(res: xr.Dataset) -> dict[str, Any]:
+    """Per (net, depth): best-lr final train loss and test accuracy per seed, the best lr, the
+    initial train loss; per net at diag_depth: RMS growth per block, variance slope, and the
+    largest |E[h_l²]/E[h_0²] − 1|."""
+    loss, acc = best_lr_final(res), best_lr_final(res, "test_acc")
+    depths = [int(d) for d in res.depth.values]
+    init_loss = res.train_loss.isel(epoch=0, lr=0)  # before training: lr does not matter yet
+    m2 = res.stream_m2.isel(diag_width=0)  # the wide one
+    narrow = res.stream_m2.isel(diag_width=-1)
+    out: dict[str, Any] = {
+        "depths": depths, "epochs": int(res.epoch.max()), "diag_depth": int(res.attrs["diag_depth"]),
+        "lrs": [float(v) for v in res.lr.values], "final_loss": {}, "test_acc": {},
+        "init_loss": {}, "diverged_lrs": {},
+    }  # fmt: skip
+    for n in NETS:
+        for key, arr in (("final_loss", loss), ("test_acc", acc), ("init_loss", init_loss)):
+            out[key][n] = {d: arr.sel(net=n, depth=d).values.tolist() for d in depths}
+        div = res.diverged.sel(net=n).astype(bool).any("seed")
+        out["diverged_lrs"][n] = {
+            d: [float(lr) for lr in res.lr.values[div.sel(depth=d).values]] for d in depths
+        }
+    out["growth"] = {n: growth_per_block(m2.sel(net=n).values) for n in NETS}
+    out["diag_width"] = [int(w) for w in res.diag_width.values]
+    out["growth_narrow"] = {n: growth_per_block(narrow.sel(net=n).values) for n in NETS}
+    out["var_slope"] = {n: variance_slope(m2.sel(net=n).values) for n in NETS}
+    ratio = res.stream_m2 / res.stream_m2.isel(block=0)
+    out["identity_dev"] = {n: float(np.abs(ratio.sel(net=n) - 1).max()) for n in ("zero", "fixup")}
+    return out
+
+
+def _trains(m: dict[str, Any], net: str) -> tuple[bool, str]:
+    parts, ok = [], True
+    for d in m["depths"]:
+        v = np.asarray(m["final_loss"][net][d], dtype=float)
+        ok &= bool(np.isfinite(v).all() and np.all(v < TRAINED))
+        parts.append(f"L={d}: {mean_spread(v)}")
+    return ok, "final train loss " + "; ".join(parts)
+
+
+def verdict(m: dict[str, Any]) -> list[Row]:
+    deep, dd, n_ep = m["depths"][-1], m["diag_depth"], m["epochs"]
+    g, s = m["growth"], m["var_slope"]
+    wide, narrow = m["diag_width"]
+    std_deep = np.asarray(m["final_loss"]["standard"][deep], dtype=float)
+    std_init = np.asarray(m["init_loss"]["standard"][deep], dtype=float)
+    rows = [
+        Row(
+            f"C3 (Hanin & Rolnick 2018): standard blocks grow the stream √2 per block ({dd} blocks)",
+            f"Var(h_(l+1)) = (1 + 1)·Var(h_l): RMS × {STANDARD_GROWTH:.3f} per block (±{GROWTH_TOL})",
+            "Hanin & Rolnick 2018, arXiv:1803.01719, Thm. 5 (M_L ∝ Π(1 + η_l), η = 1 for He)",
+            f"fitted RMS factor per block at init, width {wide}: {g['standard']:.3f} "
+            f"({STAT_SEEDS} inits × {PROBE} examples); at the training width {narrow}: "
+            f"{m['growth_narrow']['standard']:.3f}",
+            bool(abs(g["standard"] - STANDARD_GROWTH) < GROWTH_TOL),
+            "a He branch adds the stream's own variance each block; the typical (log) growth "
+            "falls below it by O(1/width) (Hanin & Rolnick: log M_L's spread ∝ Σ 1/n)",
+        ),
+        Row(
+            f"C9 (De & Smith 2020): with BatchNorm the stream's variance grows linearly ({dd} blocks)",
+            f"Var(h_l) ≈ Var(h_0) + l: slope {BN_SLOPE:g} per block (±{BN_SLOPE_TOL})",
+            "De & Smith 2020, arXiv:2002.10444, §2 (BN biases residual blocks to the identity)",
+            f"slope of E[h_l²] − E[h_0²] over l: {s['batchnorm']:.3f}; RMS factor per block "
+            f"{g['batchnorm']:.3f}",
+            bool(abs(s["batchnorm"] - BN_SLOPE) < BN_SLOPE_TOL),
+            "the normalized branch adds ≈ 1 whatever h is: block l's branch is 1/√l of the stream",
+        ),
+        Row(
+            f"C3: standard init without normalization does not train at {deep} blocks",
+            f"exploding stream (Var × 2^{deep}): final train loss ≥ {TRAINED:.2f} or diverged, "
+            "at every lr",
+            "Hanin & Rolnick 2018; Zhang et al. 2019, arXiv:1901.09321, §2 (exploding logits)",
+            f"initial loss {mean_spread(std_init, 1)}; best-lr final train loss "
+            f"{mean_spread(std_deep)}; diverged at lrs {m['diverged_lrs']['standard'][deep]} "
+            f"after {n_ep} epochs",
+            bool(not np.any(std_deep < TRAINED)),
+            f"logits start 2^({deep}/2) ≈ {2 ** (deep / 2):.0f}× too large",
+        ),
+    ]
+    for net, claim, source in (
+        ("fixup", "Fixup trains at every depth without normalization",
+         "Zhang et al. 2019, arXiv:1901.09321: trains 'even for networks with 10,000 layers'"),
+        ("zero", "zero-init branches (SkipInit/ReZero α = 0) train at every depth",
+         "De & Smith 2020, arXiv:2002.10444 (SkipInit); Bachlechner et al. 2020, arXiv:2003.04887"),
+        ("batchnorm", "the BatchNorm residual net trains at every depth",
+         "He et al. 2016, arXiv:1603.05027 (pre-activation ResNet)"),
+    ):  # fmt: skip
+        ok, ours = _trains(m, net)
+        rows.append(
+            Row(
+                f"C3: {claim} ({', '.join(map(str, m['depths']))} blocks)",
+                f"every seed's final train loss < ln 10 − 0.5 = {TRAINED:.2f} (best lr)",
+                source,
+                ours + f" after {n_ep} epochs",
+                ok,
+                "the block is the identity at init: the stream keeps its scale at any depth"
+                if net != "batchnorm"
+                else "BN keeps each branch's input at unit scale",
+            )
+        )
+    acc = {
+        n: np.asarray(m["test_acc"][n][deep], dtype=float) for n in ("fixup", "zero", "batchnorm")
+    }
+    rows.append(
+        Row(
+            f"C9: Fixup and SkipInit match BatchNorm at {deep} blocks",
+            f"best-lr test accuracy within {MATCH_BN_ACC} of the BN net's",
+            "Zhang et al. 2019 (Fixup matches BN on CIFAR-10/ImageNet); De & Smith 2020",
+            f"test acc: Fixup {mean_spread(acc['fixup'])}, zero α {mean_spread(acc['zero'])}, "
+            f"BN {mean_spread(acc['batchnorm'])}",
+            bool(
+                all(
+                    acc[n].mean() >= acc["batchnorm"].mean() - MATCH_BN_ACC
+                    for n in ("fixup", "zero")
+                )
+            ),
+            "trainability is not the whole story: BN also regularizes and allows larger lrs",
+        )
+    )
+    dev = m["identity_dev"]
+    rows.append(
+        Row(
+            f"Sanity: zero-α and Fixup blocks are the identity at init ({dd} blocks)",
+            f"E[h_l²]/E[h_0²] = 1 (within {IDENTITY_TOL:g}) for every block",
+            "construction (initjax.nets.ResMLP): α = 0 or W₂ = 0 makes every branch 0",
+            f"largest |ratio − 1|: zero α {dev['zero']:.1e}, Fixup {dev['fixup']:.1e}",
+            bool(max(dev.values()) < IDENTITY_TOL),
+            "checks the models, not a claim: the branches add nothing until trained",
+        )
+    )
+    return rows
+
+
+def figures(out_dir: Path) -> list[Path]:
+    res = load(out_dir)
+    fig, axes = plots.figure(ncols=3, size=(4.4, 3.4))
+    colors = {"standard": "tab:red", "zero": "tab:blue", "fixup": "tab:green", "batchnorm": "k"}
+    ax_sig, ax_depth, ax_curve = axes
+    blocks = res.block.values
+    for n in NETS:
+        rms = np.sqrt(res.stream_m2.isel(diag_width=0).sel(net=n).values)
+        plots.band(ax_sig, blocks, rms, label=LABELS[n], color=colors[n], marker="o", ms=2)
+    rms0 = float(np.sqrt(res.stream_m2.isel(diag_width=0).sel(net="standard", block=0).mean()))
+    ax_sig.plot(blocks, rms0 * 2.0 ** (blocks / 2), "r:", lw=1, label="√2^l (theory)")
+    ax_sig.set(yscale="log", xlabel="block l", ylabel="RMS of the residual stream h_l at init")
+    ax_sig.set_title(
+        f"{int(res.attrs['diag_depth'])} blocks at init, width {int(res.diag_width[0])}"
+    )
+    ax_sig.legend(fontsize=7)
+    loss, depths = best_lr_final(res), res.depth.values
+    for n in NETS:
+        runs = loss.sel(net=n).transpose("seed", "depth").values
+        plots.band(ax_depth, depths, runs, label=LABELS[n], color=colors[n], marker="o")
+        lost = depths[np.isnan(runs).all(axis=0)]
+        if lost.size:  # every lr diverged: marked at chance
+            ax_depth.plot(lost, [LN10] * lost.size, "x", ms=10, mew=2, color=colors[n],
+                          label=f"{LABELS[n]}: diverged at every lr")  # fmt: skip
+    ax_depth.axhline(LN10, color="k", ls=":", lw=1, label="ln 10 (chance)")
+    ax_depth.axhline(TRAINED, color="gray", ls="--", lw=1, label="'trains' threshold")
+    ax_depth.set(xscale="log", xlabel="blocks L", ylabel="final train loss (best lr)")
+    ax_depth.set_xticks(depths, [str(d) for d in depths])
+    ax_depth.minorticks_off()
+    ax_depth.set_title(f"after {int(res.epoch.max())} epochs")
+    ax_depth.legend(fontsize=7)
+    deep = int(depths[-1])
+    last = res.isel(epoch=-1).sel(depth=deep)
+    for n in NETS:
+        lr_i = int(last.train_loss.sel(net=n).mean("seed").fillna(np.inf).argmin("lr"))
+        curves = res.train_loss.sel(net=n, depth=deep).isel(lr=lr_i).transpose("seed", "epoch")
+        plots.band(ax_curve, res.epoch.values, curves.values, label=LABELS[n], color=colors[n])
+    ax_curve.axhline(LN10, color="k", ls=":", lw=1)
+    ax_curve.set(yscale="log", xlabel="epoch", ylabel="train loss (best lr)")
+    ax_curve.set_title(f"{deep} blocks (epoch 0: BN in eval mode)")
+    ax_curve.legend(fontsize=7)
+    fig.suptitle(
+        f"Residual MLP (ReLU, He kernels, width {res.attrs['width']}) on "
+        f"{plots.dataset_name(str(res.attrs['dataset']))}: residual init vs depth"
+    )
+    return plots.save(fig, Path(out_dir) / "residual_depth")
+
+
+if __name__ == "__main__":
+    raise SystemExit(study.main(__file__))

@@ -1,0 +1,67 @@
+"""residual_depth at quick scale: residual inits vs depth without normalization (C3, C9)."""
+
+import math
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from initjax import study
+
+exp = study.load("residual_depth")
+
+
+def test_growth_and_variance_slope_helpers():
+    m2 = np.stack([2.0 ** np.arange(10), 3 * 2.0 ** np.arange(10)])  # Var doubles per block
+    assert exp.growth_per_block(m2) == pytest.approx(math.sqrt(2))
+    assert exp.variance_slope(np.stack([1.5 + np.arange(8.0)] * 2)) == pytest.approx(1.0)
+
+
+def test_best_lr_skips_diverged_lrs():
+    loss = np.array([[[0.5], [1.0]], [[np.nan], [1.2]]])  # (seed, lr, epoch): lr 0.1 diverged once
+    res = xr.Dataset(
+        {
+            "train_loss": (("seed", "lr", "epoch"), loss),
+            "test_acc": (("seed", "lr", "epoch"), np.ones_like(loss)),
+            "diverged": (("seed", "lr"), np.array([[False, False], [True, False]])),
+        },
+        coords={"lr": [0.1, 0.01], "epoch": [1]},
+    )
+    np.testing.assert_allclose(exp.best_lr_final(res).values, [1.0, 1.2])
+
+
+def test_bn_net_is_a_model_factory_with_the_stream_sown(mnist1d_data):
+    base, _ = exp.CONFIGS["quick"]
+    m2 = exp.stream_stats(exp.config(base, 16, 5, "batchnorm"), mnist1d_data, seeds=1)
+    assert m2.shape == (1, 6) and np.all(np.diff(m2[0]) > 0)
+
+
+def test_quick_rows_decided_and_figures(quick):
+    assert len(quick.rows) == 8 and all(r.passed is not None for r in quick.rows)
+    assert quick.row("standard blocks grow the stream").passed is True
+    assert quick.row("BatchNorm the stream's variance grows linearly").passed is True
+    assert quick.row("Fixup trains at every depth").passed is True
+    assert quick.row("zero-init branches").passed is True
+    assert quick.row("BatchNorm residual net trains").passed is True
+    assert quick.row("Sanity: zero-α and Fixup").passed is True
+    # Standard init at 16 blocks: every lr diverged (a decided row: it could have trained).
+    assert quick.row("standard init without normalization").passed is True
+    assert quick.row("match BatchNorm").passed is True
+    quick.assert_figures()
+
+
+def test_measure_against_hand_computation(quick):
+    res, m = quick.results, exp.measure(quick.results)
+    assert m["depths"] == [2, 16] and m["diag_depth"] == 64 and res.sizes["seed"] == 3
+    assert m["diag_width"] == [256, 32]
+    # RMS growth per block of the standard stream, by hand from the saved second moments.
+    wide = res.stream_m2.sel(diag_width=256, net="standard").values
+    log_rms = 0.5 * np.log(wide).mean(axis=0)
+    slope = np.polyfit(np.arange(log_rms.size), log_rms, 1)[0]
+    assert m["growth"]["standard"] == pytest.approx(math.exp(slope), rel=1e-9)
+    # Fixup at the deepest depth: the lr with the lowest seed-mean final loss, none diverged.
+    last = res.train_loss.sel(net="fixup", depth=16).isel(epoch=-1)
+    assert not res.diverged.sel(net="fixup", depth=16).any()
+    best = int(last.mean("seed").argmin("lr"))
+    np.testing.assert_allclose(m["final_loss"]["fixup"][16], last.isel(lr=best).values)
+    assert exp.verdict(m) == quick.rows
