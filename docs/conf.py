@@ -40,6 +40,7 @@ exclude_patterns = [
     "**/.ipynb_checkpoints",
     "*/results.md",
     "README.md",
+    "REPORT.md",  # what `initjax run NAME --out docs` also writes
 ]
 html_theme = "furo"
 html_title = "initjax"
