@@ -17,8 +17,10 @@ examples), mean over seeds, cells with a diverged seed left out; a 95% t interva
 at each lr and a seed bootstrap of the best lr and of the drift
 |log2 best lr(widest) − log2 best lr(narrowest)|.
 
-Command: ``initjax run width_transfer --quick`` (MNIST-1D, widths 32/128/512, 7 lrs
-2^-10…2^-4, 3 seeds, 3 epochs; ~70 s on 2 CPU cores, ~90 CPU-seconds measured) or ``--full``
+Command: ``initjax run width_transfer --quick`` (MNIST-1D, widths 32/128/512, 6 lrs
+2^-9…2^-4, 3 seeds, 3 epochs; 273 s measured on this 2-core machine shared with two other
+sessions (load ≈ 5; 190 CPU-seconds, so ~1.5 min on 2 idle cores: over the ~60 s aimed at, six
+compiled grids and the coordinate check's per-width compiles take about half) or ``--full``
 (Fashion-MNIST, widths 64 → 2048, 10 lrs 2^-14…2^-5, 5 seeds, 5 epochs; ≈ 2·10¹⁵ FLOPs,
 ~20 h on 2 CPU cores estimated from the quick run's 30 GFLOP/s, minutes on one GPU; not run
 yet). Expected (TP-V): µP's best lr within one grid step (×2) at every width, SP's falling
@@ -45,7 +47,7 @@ ORDER = 20
 QUESTION = "Does the best learning rate transfer across width (SP vs µP)?"
 CLAIMS = ()  # beyond the note (issue 19): no claim of ANCHORS.md
 RUNTIME = {
-    "quick": "~70 s (2 CPU cores, loaded; ~90 CPU-seconds)",
+    "quick": "~4.5 min (2 shared CPU cores, load ≈ 5; ~1.5 min idle, estimated)",
     "full": "~20 h (2 CPU cores, estimated; minutes on one GPU)",
 }
 
