@@ -32,7 +32,16 @@ extensions = [
     "initjax_docs",
 ]
 
-exclude_patterns = ["_build", "jupyter_execute", "**/.ipynb_checkpoints", "throughput/results.md"]
+# Committed results (docs/<experiment>/) are read by the gallery, their Markdown included there;
+# docs/README.md says where they came from, for readers of the repository.
+exclude_patterns = [
+    "_build",
+    "jupyter_execute",
+    "**/.ipynb_checkpoints",
+    "*/results.md",
+    "README.md",
+    "REPORT.md",  # what `initjax run NAME --out docs` also writes
+]
 html_theme = "furo"
 html_title = "initjax"
 html_static_path: list[str] = []

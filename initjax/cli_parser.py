@@ -52,8 +52,10 @@ def _epilog() -> str:
     return (
         "`initjax sweep` takes one flag per training-config field (initjax.train.Config): "
         f"{fields}. See `initjax sweep --help` for what each means.\n\n"
-        "Documentation (tutorials, API, CLI, experiments): docs/ in the source checkout; build "
-        "it with `python -m sphinx -b html docs docs/_build/html`."
+        "Documentation (tutorials, API, CLI, experiments gallery): docs/ in the source checkout; "
+        'build it with `python -m pip install -e ".[docs]" && python -m sphinx -W -b html docs '
+        "docs/_build/html` and open docs/_build/html/index.html. Committed full-scale results: "
+        "docs/<experiment>/, listed with their commands and machines in docs/README.md."
     )
 
 

@@ -11,6 +11,7 @@ T = study.load("throughput")
 B = T.B  # the helper beside the script (experiments/_bench.py)
 BT = T.BT  # its torch variants (experiments/_bench_torch.py)
 
+
 def test_flop_count_of_one_step_matches_a_hand_count():
     softmax, mlp = B.WORKLOADS["softmax"], B.WORKLOADS["mlp"]
     # P counts weight-matrix entries only (no biases).

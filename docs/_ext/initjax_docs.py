@@ -203,6 +203,18 @@ def _prose(doc: str) -> str:
     return re.sub(r"^(\w[\w ()/-]{0,40}):(\s)", r"**\1:**\2", doc, flags=re.M)
 
 
+def _run_note(folder: Path) -> str:
+    """`` (full scale, run in 18 s ...)`` from the ``run.json`` that ``initjax run`` writes."""
+    path = folder / "run.json"
+    if not path.exists():
+        return ""
+    run = json.loads(path.read_text())
+    seconds = run.get("seconds")
+    took = f", run in {seconds:.0f} s" if isinstance(seconds, (int, float)) else ""
+    where = "; machine, date and commit in `docs/README.md`" if folder.parent == DOCS else ""
+    return f" ({run.get('scale', '?')} scale{took}{where})"
+
+
 def _committed(name: str, out: Path) -> tuple[list[Path], list[str]]:
     """Figures and result blocks (verdict tables, results Markdown) committed for ``name``."""
     figures: list[Path] = []
@@ -212,7 +224,9 @@ def _committed(name: str, out: Path) -> tuple[list[Path], list[str]]:
         figures += sorted(folder.glob("*.png"))
         table = _verdict_table(folder)
         if table:
-            blocks.append(f"Verdict rows from `{where}/verdict.json`:\n\n{table}")
+            blocks.append(
+                f"Verdict rows{_run_note(folder)} from `{where}/verdict.json`:\n\n{table}"
+            )
         for md in sorted(folder.glob("*.md")):
             blocks.append(
                 f"Committed results, `{where}/{md.name}`:\n\n```{{include}} "
