@@ -5,19 +5,25 @@ epoch, and time and memory of large grids (issue 18). Used by ``throughput.py`` 
 from __future__ import annotations
 
 import dataclasses
+import importlib.metadata
+import os
+import platform
 import statistics
+import sys
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import _bench as B
+import _bench_torch as BT
 import jax
 import jax.numpy as jnp
 import numpy as np
 from _bench import BATCH, LR, Workload, flops_per_step, max_rss_bytes, timed
 
 from initjax import data as datasets
-from initjax import sweep
+from initjax import results, sweep
 from initjax.train import DataArrays
 
 
@@ -186,3 +192,42 @@ def gemm_ceiling(w: Workload, m: int, repeats: int) -> dict[str, Any]:
     )
     gflops = m * w.steps * flops_per_step(w.cfg) / seconds / 1e9
     return {"M": m, "seconds": seconds, "gflops": gflops}
+
+
+def _version(pkg: str) -> str | None:
+    try:
+        return importlib.metadata.version(pkg)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def machine() -> dict[str, Any]:
+    """The device this ran on and what else shaped the numbers (load, versions, threads)."""
+    dev = jax.devices()[0]
+    torch = BT.torch_module()
+    cpu_model = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu_model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "platform": dev.platform,
+        "device_kind": dev.device_kind,
+        "device_count": jax.device_count(),
+        "cpu_count": os.cpu_count(),
+        "cpu_model": cpu_model,
+        "loadavg_start": list(os.getloadavg()),
+        "jax": _version("jax"),
+        "jaxlib": _version("jaxlib"),
+        "numpy": np.__version__,
+        "torch": None if torch is None else torch.__version__,
+        "torch_threads": None if torch is None else torch.get_num_threads(),
+        "torch_device": None if torch is None else BT.torch_device(torch),
+        "matmul_precision": str(getattr(jax.config, "jax_default_matmul_precision", None)),
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
+        "python": sys.version.split()[0],
+        "git_commit": results.git_commit(),
+    }

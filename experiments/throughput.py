@@ -26,10 +26,8 @@ Writes ``results.json`` and ``results.md`` (tables) and ``throughput.png``/``.sv
 from __future__ import annotations
 
 import functools
-import importlib.metadata
 import itertools
 import os
-import platform
 import statistics
 import sys
 import time
@@ -132,45 +130,6 @@ CONFIGS = {
     ),
 }  # fmt: skip
 SUBPROCESS_RSS = "VmHWM of its own process (whole process, all its M)"
-
-
-def _version(pkg: str) -> str | None:
-    try:
-        return importlib.metadata.version(pkg)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
-def machine() -> dict[str, Any]:
-    """The device this ran on and what else shaped the numbers (load, versions, threads)."""
-    dev = jax.devices()[0]
-    torch = BT.torch_module()
-    cpu_model = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu_model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "platform": dev.platform,
-        "device_kind": dev.device_kind,
-        "device_count": jax.device_count(),
-        "cpu_count": os.cpu_count(),
-        "cpu_model": cpu_model,
-        "loadavg_start": list(os.getloadavg()),
-        "jax": _version("jax"),
-        "jaxlib": _version("jaxlib"),
-        "numpy": np.__version__,
-        "torch": None if torch is None else torch.__version__,
-        "torch_threads": None if torch is None else torch.get_num_threads(),
-        "torch_device": None if torch is None else BT.torch_device(torch),
-        "matmul_precision": str(getattr(jax.config, "jax_default_matmul_precision", None)),
-        "xla_flags": os.environ.get("XLA_FLAGS", ""),
-        "python": sys.version.split()[0],
-        "git_commit": results.git_commit(),
-    }
 
 
 def _row(workload: str, variant: str, m: int, status: str, note: str = "", **values: Any) -> dict:
@@ -361,7 +320,7 @@ def _finish(rows: list[dict], works: dict[str, dict], peak: float, steps_per_epo
 def run(out_dir: Path, scale: str = "quick", progress: bool = True) -> None:
     s = CONFIGS[check_scale(scale)]
     data = datasets.load("fashion_mnist")
-    info = machine()
+    info = BS.machine()
     wall: dict[str, float] = {}
     t0 = time.perf_counter()
     peaks = [BS.gemm_peak(repeats=s.peak_repeats)]

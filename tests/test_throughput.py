@@ -140,7 +140,7 @@ def test_without_torch_the_torch_rows_are_reported_as_not_run(monkeypatch, fashi
         ("torch-vmap", "not run"),
     ]
     assert all(set(r) == set(T.ROW_KEYS) and "not installed" in r["note"] for r in rows)
-    assert T.machine()["torch"] is None
+    assert T.BS.machine()["torch"] is None
 
 
 def test_measure_on_quick_results(quick):
