@@ -78,7 +78,8 @@ def scaling(ms: dict[str, tuple[int, ...]], steps: int, devices: tuple[int, ...]
         for n in devices:
             for m in values:
                 spec = {"cpu_devices": n if n > 1 else None, "workloads": [workload],
-                        "ms": [m], "steps": steps, "repeats": 1}  # fmt: skip
+                        "ms": [m], "steps": steps, "repeats": 1,
+                        "compile_repeats": 1}  # fmt: skip
                 answer = B.launch_worker(spec, timeout=3600)
                 row = {"workload": workload, "M": m, "devices": n, "steps": steps}
                 if "error" in answer:
@@ -228,6 +229,8 @@ def machine() -> dict[str, Any]:
         "torch_device": None if torch is None else BT.torch_device(torch),
         "matmul_precision": str(getattr(jax.config, "jax_default_matmul_precision", None)),
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
+        # a persistent compilation cache turns the main process's repeated compiles into reads
+        "compilation_cache": jax.config.jax_compilation_cache_dir,
         "python": sys.version.split()[0],
         "git_commit": results.git_commit(),
     }

@@ -13,7 +13,6 @@ from typing import Any
 
 import _bench as B
 
-from initjax import plots
 from initjax.study import Row
 
 VARIANTS = (
@@ -145,57 +144,35 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def figures(out_dir: Path) -> list[Path]:
-    rep = load(out_dir)
-    names = rep["settings"]["workloads"]  # the JSON's dicts come back key-sorted
-    fig, axes = plots.figure(ncols=len(names))
-    for ax, name in zip(axes, names, strict=True):
-        w = rep["workloads"][name]
-        for v in VARIANTS:
-            pts = [r for r in rep["rows"] if (r["workload"], r["variant"]) == (name, v)]
-            pts = [r for r in pts if r["model_epochs_per_s"]]
-            meas = [r for r in pts if r["status"] == "measured"]
-            if not meas:
-                continue
-            xy = [(r["M"], r["model_epochs_per_s"]) for r in meas]
-            (line,) = ax.plot(*zip(*xy, strict=True), "o-", label=v)
-            extra = [(r["M"], r["model_epochs_per_s"]) for r in pts if r["status"] != "measured"]
-            if extra:
-                ax.plot(*zip(xy[-1], *extra, strict=True), "--", color=line.get_color(), alpha=0.6)
-        bound = rep["peak"]["gflops"] * 1e9 / (w["flops_per_step"] * rep["steps_per_epoch"])
-        ax.axhline(bound, color="k", ls=":", lw=1, label="at the GEMM peak")
-        ax.set(xscale="log", yscale="log", xlabel="M (runs trained together)")
-        ax.set_xticks(rep["settings"]["ms"], [str(m) for m in rep["settings"]["ms"]])
-        ax.minorticks_off()
-        ax.set_ylabel("model-epochs / s")
-        ax.set_title(f"{name}: {w['flops_formula']}, P = {w['weights_P']:,}", fontsize=9)
-        ax.legend(fontsize=7)
-    m = rep["machine"]
-    title = (
-        f"One epoch of M runs on {m['device_kind']} ({m['platform']}, {m['cpu_count']} CPU cores)"
-    )
-    fig.suptitle(f"{title}; dashed: extrapolated", fontsize=9)
-    paths = plots.save(fig, Path(out_dir) / "throughput")
-    scaling = [r for r in rep.get("scaling") or [] if r["s_per_epoch"] is not None]
-    if scaling:
-        paths += _scaling_figure(scaling, f"{title}: large grids", Path(out_dir) / "scaling")
-    return paths
+def readme_table(report: dict[str, Any]) -> str:
+    """The README's summary table: seconds per epoch of all M runs per variant, the initjax
+    row (each model's default cell layout) with its % of the GEMM peak and, for softmax, of
+    the same-shape GEMM-only ceiling, and the other layout's time (its name in brackets).
+    tests/test_throughput.py checks that the README quotes exactly this table of
+    ``docs/throughput/results.json``."""
+    variants = ("initjax-sharded", "jax-seq", "torch-loop", "torch-vmap")
+    lines = [
+        "| workload, M | initjax (1 device) | % peak | % ceiling | other layout | "
+        "initjax, 2 devices | jax-seq | torch-loop | torch-vmap |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    by = {(r["workload"], r["variant"], r["M"]): r for r in report["rows"]}
 
+    def secs(r: dict | None) -> str:
+        if r is None or r["s_per_epoch"] is None:
+            return "—"
+        return f"{r['s_per_epoch']:.3g} s" + (" (extrap.)" if r["status"] == "extrapolated" else "")
 
-def _scaling_figure(rows: list[dict], title: str, stem: Path) -> list[Path]:
-    """Seconds per epoch and peak RSS against M, per workload and device count."""
-    fig, (ax_t, ax_m) = plots.figure(ncols=2)
-    for (name, n), pts in _groups(rows).items():
-        ms = [r["M"] for r in pts]
-        (line,) = ax_t.plot(ms, [r["s_per_epoch"] for r in pts], "o-", label=f"{name}, {n} dev")
-        ax_t.plot(ms, [pts[0]["s_per_epoch"] * m / ms[0] for m in ms], ":", color=line.get_color())
-        ax_m.plot(ms, [r["rss_peak_mb"] for r in pts], "o-", color=line.get_color(),
-                  label=f"{name}, {n} dev")  # fmt: skip
-    ax_t.set(xscale="log", yscale="log", xlabel="M", ylabel="s / epoch (dotted: linear in M)")
-    ax_m.set(xscale="log", yscale="log", xlabel="M", ylabel="peak RSS (MB)")
-    ax_t.legend(fontsize=7)
-    fig.suptitle(title, fontsize=9)
-    return plots.save(fig, stem)
+    for name in report["settings"]["workloads"]:
+        for m in report["settings"]["ms"]:
+            r = by.get((name, "initjax", m))
+            pct = [_fmt(None if r is None else r[k], ".0f") for k in ("pct_peak", "pct_ceiling")]
+            other = [by.get((name, f"initjax-{lay}", m)) for lay in ("front", "gemm")]
+            other = [o for o in other if o is not None and o["s_per_epoch"] is not None]
+            alt = f"{secs(other[0])} ({other[0]['variant'][8:]})" if other else "—"
+            cells = [secs(r), *pct, alt, *(secs(by.get((name, v, m))) for v in variants)]
+            lines.append(f"| {name}, {m} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def _groups(rows: list[dict]) -> dict[tuple[str, int], list[dict]]:

@@ -15,10 +15,11 @@ in the same process before (and at full scale after) the variants; the highest i
 4·B·P for softmax regression and 6·B·P for the MLP, P = weight-matrix entries (no biases):
 see ``_bench.flops_per_step``.
 
-Command: ``initjax run throughput --quick`` (M ∈ {1, 4}, 10 steps, 2 repeats; ~40 s on 2 CPU
-cores: numbers only show the machinery works) or ``--full`` (M ∈ {1, 4, 16, 64, 256}, whole
-epochs, 5 repeats, M = 1024 memory check; 36 min measured on 2 CPU cores, most of it the MLP
-at M = 256; its results are in ``docs/throughput/``). In full mode the loop variants run up to M = 16 and are extrapolated linearly beyond
+Command: ``initjax run throughput --quick`` (M ∈ {1, 4}, 10 steps, 2 repeats, each compile
+timed once; about 2 min on 2 CPU cores: numbers only show the machinery works) or ``--full`` (M ∈ {1, 4, 16, 64, 256}, whole
+epochs, 5 repeats, compiles timed 3 times, M = 1024 memory check, large grids up to 4096 /
+1024 cells; 74 min measured on 2 CPU cores, half of it the MLP at M = 256 in both layouts; its
+results are in ``docs/throughput/``). In full mode the loop variants run up to M = 16 and are extrapolated linearly beyond
 (they are M independent runs by construction); torch-vmap runs up to M = 64.
 Writes ``results.json`` and ``results.md`` (tables) and ``throughput.png``/``.svg``.
 """
@@ -40,15 +41,16 @@ import _bench_scaling as BS
 import _bench_torch as BT
 import jax
 import numpy as np
+from _throughput_figures import figures  # noqa: F401  (the experiment's API)
 from _throughput_report import (  # noqa: F401  (the experiment's API)
     MEMORY_LIMIT_MB,
     PARAM_ATOL,
     SANITY_RTOL,
     VARIANTS,
-    figures,
     load,
     markdown,
     measure,
+    readme_table,
     verdict,
 )
 
@@ -61,7 +63,7 @@ ORDER = 100
 EXTRA = True  # measures the machine, not a claim: `reproduce` skips it
 QUESTION = "Does a vmapped grid of M runs cost little more than its FLOPs on this machine?"
 CLAIMS = ()
-RUNTIME = {"quick": "~40 s (2 CPU cores)", "full": "~36 min (2 CPU cores)"}
+RUNTIME = {"quick": "~2 min (2 CPU cores)", "full": "74 min (2 CPU cores, measured)"}
 
 IN_PROCESS = {
     "jax-loop": B.jax_loop,
@@ -115,12 +117,14 @@ class BenchGrid:
     """Batches timed per scaling point (scaled to an epoch)."""
     scaling_devices: tuple[int, ...] = (1, 2)
     """Device counts of the scaling runs (virtual CPU devices on a CPU)."""
+    compile_repeats: int = 3
+    """Cold compiles timed per variant and M (median); each also costs its compile time."""
 
 
 CONFIGS = {
     "quick": BenchGrid(
         ms=(1, 4), steps=10, repeats=2, loop_max_m=None, torch_vmap_max_m=None, memory_m=None,
-        peak_repeats=3, peak_twice=False, eval_share_m=4,
+        peak_repeats=3, peak_twice=False, eval_share_m=4, compile_repeats=1,
         scaling_ms=(("softmax", (8, 16)),), scaling_steps=4, scaling_devices=(1,),
     ),
     "full": BenchGrid(
@@ -270,7 +274,8 @@ def _sharded(s: BenchGrid, on_cpu: bool, progress: bool) -> tuple[list[dict], di
     if progress:
         print(f"[throughput] initjax-sharded on {n} devices (subprocess)", file=sys.stderr)
     spec = {"cpu_devices": n if on_cpu else None, "workloads": list(s.workloads),
-            "ms": list(s.ms), "steps": s.steps, "repeats": s.repeats}  # fmt: skip
+            "ms": list(s.ms), "steps": s.steps, "repeats": s.repeats,
+            "compile_repeats": s.compile_repeats}  # fmt: skip
     answer = B.launch_worker(spec, timeout=4 * 3600)
     if "error" in answer:
         return not_run(f"worker failed: {answer['error'][-300:]}"), None
@@ -289,7 +294,13 @@ def _memory(s: BenchGrid) -> dict[str, Any]:
     """Peak RSS of a process that trains a softmax grid of ``memory_m`` runs for one epoch."""
     if s.memory_m is None:
         return {"M": None, "status": "not run", "note": "full scale only"}
-    spec = {"workloads": ["softmax"], "ms": [s.memory_m], "steps": s.steps, "repeats": 0}
+    spec = {
+        "workloads": ["softmax"],
+        "ms": [s.memory_m],
+        "steps": s.steps,
+        "repeats": 0,
+        "compile_repeats": 1,
+    }
     answer = B.launch_worker(spec, timeout=3600)
     if "error" in answer:
         return {"M": s.memory_m, "status": "not run", "note": answer["error"][-300:]}
@@ -332,7 +343,7 @@ def run(out_dir: Path, scale: str = "quick", progress: bool = True) -> None:
     softmax: B.Workload | None = None
     for name in s.workloads:
         t0 = time.perf_counter()
-        w = B.workload(name, data, s.steps, jax.devices()[0])
+        w = B.workload(name, data, s.steps, jax.devices()[0], s.compile_repeats)
         softmax = w if name == "softmax" else softmax
         works[name] = {
             "config": asdict(w.cfg),

@@ -9,6 +9,16 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# One persistent compilation cache for the whole test session: the xdist controller makes it
+# before its workers start, and they, the CLI subprocesses and the docs build inherit it, so a
+# program compiled by one of them (a resumed sweep, a CLI run checked against the library
+# call, an experiment's step seen again by a tutorial) is read back instead of compiled again.
+# Fresh per session (no stale entries); set JAX_COMPILATION_CACHE_DIR yourself to keep one.
+if "PYTEST_XDIST_WORKER" not in os.environ and "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    import tempfile
+
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="initjax-test-xla-")
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
 _flags = os.environ.get("XLA_FLAGS", "")
 if "xla_force_host_platform_device_count" not in _flags:
     os.environ["XLA_FLAGS"] = (_flags + " --xla_force_host_platform_device_count=2").strip()

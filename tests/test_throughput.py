@@ -151,3 +151,16 @@ def test_measure_on_quick_results(quick):
     assert T.verdict(m) == rows
     # a quick run decides nothing about the targets (they are set for the full scale)
     assert all(r.passed is None for r in rows if r.source.startswith("issue 9 target"))
+
+
+def test_the_readme_quotes_the_committed_full_run():
+    """The README's throughput table is the one ``readme_table`` makes from the full run
+    committed under docs/throughput/ (the run that measured it, not a hand copy)."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    rep = T.load(root / "docs" / "throughput")
+    assert rep["scale"] == "full"
+    table = T.readme_table(rep)
+    assert table.count("\n") == 2 + len(rep["settings"]["workloads"]) * len(rep["settings"]["ms"])
+    assert table in (root / "README.md").read_text()
