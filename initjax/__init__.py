@@ -42,6 +42,7 @@ _SUBMODULES = (
     "tensorboard",
     "checkpoint",
     "checkpointer",
+    "verdict",
     "report",
     "study",
     "plugins",

@@ -34,6 +34,7 @@ LAYERS = [
     {"results", "checkpoint", "checkpointer", "seal", "lock", "space", "stop"},
     {"sweep"},
     {"plots"},
+    {"verdict"},
     {"report"},
     {"study"},
     {"sweep_report", "tensorboard"},
