@@ -35,6 +35,7 @@ _SUBMODULES = (
     "results",
     "tables",
     "aggregate",
+    "equivalence",
     "variables",
     "logs",
     "plots",
