@@ -226,7 +226,8 @@ def _verdict_rows(entries: Sequence[Entry]) -> list[list[str]]:
             )
         if e.status != "done":
             claims = ", ".join(e.claims) or "—"
-            out.append([_anchor(e.name), claims, "—", "—", "—", e.status, "—", e.reason])
+            scale = e.scale if e.status == "error" else "—"  # error.json names its scale
+            out.append([_anchor(e.name), claims, "—", "—", "—", e.status, scale, e.reason])
         elif not evidence:
             claims = ", ".join(e.claims) or "—"
             why = "its rows hold by construction: see Sanity checks" if e.rows else "no rows"

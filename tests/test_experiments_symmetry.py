@@ -55,11 +55,31 @@ def test_constant_prediction_finds_the_predicted_class():
     )
 
 
+def test_bias_row_is_an_equivalence_test_with_three_outcomes():
+    zero = np.array([0.80, 0.82, 0.79, 0.81, 0.80, 0.83, 0.78, 0.80])
+    tiny = np.array([0.001, -0.002, 0.0, 0.002, -0.001, 0.001, 0.0, -0.001])
+    noisy = np.array([0.02, -0.03, 0.01, 0.03, -0.02, 0.0, 0.025, -0.03])
+
+    def row(random):
+        return exp.bias_row({"sigma": 0.01, "zero": zero, "random": random}, 0.1)
+
+    same = row(zero + tiny)
+    assert same.passed is True and "equivalent" in same.ours and "90% CI" in same.ours
+    assert "±0.01" in same.anchor and "TOST" in same.anchor
+    assert row(zero + 0.03 + tiny).passed is False  # a 3-point effect is shown
+    # n = 8 noisy pairs: |Δ| ≤ 2.4 points would have passed the old fixed tolerance, but
+    # neither equivalence nor a difference is shown: undecided
+    undecided = row(zero + noisy)
+    assert undecided.passed is None and "inconclusive" in undecided.ours
+
+
 def test_biases_zero_or_random_and_random_bias_breaks_symmetry(quick):
     bias_rows = [x for x in quick.rows if x.claim.startswith("C6: zero vs random bias")]
     _, grid = exp.CONFIGS["quick"]["gaussian_zero_bias"]
-    assert len(bias_rows) == len(grid["sigmas"])
+    assert len(bias_rows) == len(grid["sigmas"]) and grid["seeds"] >= 5
+    # decided at quick scale: a paired TOST shows zero and random biases within 1 point
     assert all(x.passed for x in bias_rows)
+    assert all(": equivalent (TOST p" in x.ours for x in bias_rows)
     noisy = quick.results["constant_random_bias"].sel(layer="hidden_0")
     assert float(noisy.symmetry_distance.isel(epoch=0).max()) == 0.0  # constant W at init
     assert float(noisy.symmetry_distance.isel(epoch=-1).min()) > 0.0
