@@ -15,7 +15,8 @@ Derived anchors (no fitting): for softmax regression the logits of example x are
 N(0, σ²‖x‖²) over the draw of W, so the expected saturated fraction and initial loss follow
 from K = 10 standard normals (Monte Carlo, computed in ``run`` from the data's ‖x‖); the first
 hidden layer's saturated fraction is E_x[2Φ(−u/(σ‖x‖))] with u = atanh(0.99) (tanh) or
-ln 99 (sigmoid).
+ln 99 (sigmoid). They, and ln 10 at small σ, hold by construction: sanity checks of the
+diagnostics, not evidence; the evidence is what too large or too small a σ costs in training.
 
 Command: ``initjax run saturation --quick`` (MNIST-1D, softmax + tanh and sigmoid nets of 2
 hidden layers of 64, 9 σ, 2 seeds, 5 epochs; ~25 s on 2 idle CPU cores, 26 CPU-seconds
@@ -336,6 +337,7 @@ def verdict(m: dict[str, Any]) -> list[Row]:
             + f" (ln 10 = {LN10:.5f}; first-order std per seed {spread:.1e})",
             bool(max(m["dev"].values()) <= tol),
             "small logits: the softmax starts near uniform, whatever the model",
+            kind="sanity",
         ),
         Row(
             "C2: large σ saturates the softmax (softmax regression)",
@@ -346,6 +348,7 @@ def verdict(m: dict[str, Any]) -> list[Row]:
             if math.isfinite(s50)
             else False,
             "saturation sets in once σ‖x‖ makes logit gaps of several nats (≫ ln 10)",
+            kind="sanity",
         ),
         Row(
             "C2: saturated initial loss ≫ ln 10 and ∝ σ (softmax regression)",
@@ -356,6 +359,7 @@ def verdict(m: dict[str, Any]) -> list[Row]:
             f"vs predicted {m['pred_loss'][-1]:.1f} (ln 10 = {LN10:.2f})",
             bool(rel.size > 0 and rel.max() <= LOSS_RTOL and m["loss0"][-1] > 10 * LN10),
             "a confidently wrong softmax pays ≈ σ‖x‖·E[max z − z_y] nats",
+            kind="sanity",
         ),
         Row(
             "C2: large σ saturates tanh/sigmoid hidden units",
@@ -369,6 +373,7 @@ def verdict(m: dict[str, Any]) -> list[Row]:
             ),
             bool(max(m["first_err"].values()) <= FIRST_LAYER_ATOL),
             "saturated units pass almost no gradient (φ' ≈ 0)",
+            kind="sanity",
         ),
         Row(
             "C2: saturation at init costs accuracy",

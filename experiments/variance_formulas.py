@@ -6,6 +6,11 @@ uniform forms U(±√(6/(n_in + n_out))) and U(±√(6/n_in)). Empirical Var[W] 
 of ``xavier_normal``, ``xavier_uniform``, ``he_normal`` and ``he_uniform`` over several
 (n_in, n_out), at least ``entries`` weights each (relative standard error √(2/entries)).
 
+Both rows are sanity checks (``kind="sanity"``): a sampled variance against the formula the
+weights were drawn from holds by construction, so they check that initjax draws what the
+papers define, not the claim. Whether the note's table is right is read off the papers'
+equations (REPORT.md lists it under "What the note got wrong"); the rows put numbers on it.
+
 Command: ``python experiments/variance_formulas.py --quick`` (250 000 weights per cell; ~5 s
 on 2 CPU cores) or ``--full`` (2 000 000). Expected: (n_in + n_out)·Var = 2.00 for Xavier,
 not 1; n_in·Var = 2 for He; max|W| just under each bound.
@@ -129,6 +134,7 @@ def verdict(m: dict[str, Any]) -> list[Row]:
             f"{note.size} (scheme, shape) cells",
             bool(np.all(np.abs(xavier - 1) <= VAR_RTOL)),
             "the note's table is wrong by a factor 2 (it lists 1/(n_in+n_out))",
+            kind="sanity",
         ),
         Row(
             "C5: He Var = 2/n_in; uniform bounds √(6/(n_in+n_out)) and √(6/n_in)",
@@ -142,6 +148,7 @@ def verdict(m: dict[str, Any]) -> list[Row]:
                 and float(fill.min()) > 0.99
             ),
             "the note's He formulas and both uniform bounds are right",
+            kind="sanity",
         ),
     ]
 

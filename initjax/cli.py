@@ -39,10 +39,9 @@ __all__ = ["build_parser", "cmd_list", "cmd_reproduce", "cmd_run", "cmd_sweep", 
 
 
 def _rows_table(rows: Sequence[Any]) -> str:
-    lines = []
-    for r in rows:
-        lines.append(f"  [{r.status:>4}] {r.claim}: ours {r.ours}; anchor {r.anchor}")
-    return "\n".join(lines)
+    from initjax.verdict import counts, line
+
+    return "\n".join([*(line(r) for r in rows), f"  {counts(rows)}"])
 
 
 def _no_experiments(command: str, e: Exception) -> int:

@@ -1,6 +1,10 @@
 """``REPORT.md`` from saved results: verdict rows, figures, claims C1–C9, the note's errors.
 
-A verdict is a list of :class:`Row` saved as ``verdict.json`` beside an experiment's results.
+A verdict is a list of :class:`~initjax.verdict.Row` saved as ``verdict.json`` beside an
+experiment's results (:mod:`initjax.verdict`: evidence rows and sanity checks, a claim's
+status in words). The report lists evidence rows and sanity checks in separate tables, with
+the scale (quick/full, from ``run.json``) each row was measured at; claim statuses count
+evidence rows only.
 ``write_report`` only reads what the experiments saved under ``out_root/<name>/``
 (``verdict.json``, ``run.json``, ``error.json``, figures), so the report can be re-made
 without training; with ``redraw=True`` it asks each experiment module for its figures and
@@ -15,12 +19,12 @@ import datetime
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from initjax import results
+from initjax.verdict import VERDICT, Row, claim_status, counts, load_verdict, save_verdict
 
 REPORT = "REPORT.md"
 ERROR = "error.json"
@@ -55,45 +59,6 @@ NOTE_ERRORS = (
 )
 
 
-@dataclass(frozen=True)
-class Row:
-    """One line of a verdict table."""
-
-    claim: str
-    """Claim id and a few words, e.g. ``"C2 large σ saturates the softmax"``."""
-    anchor: str
-    """The published or derived number we compare with."""
-    source: str
-    """Where the anchor comes from (paper, table, or formula)."""
-    ours: str
-    """Our value: mean ± spread over seeds, with units."""
-    passed: bool | None
-    """True/False when this scale decides it; None when it does not (e.g. quick scale)."""
-    why: str
-    """One line: why it passed or failed, or what the note got wrong."""
-
-    @property
-    def status(self) -> str:
-        return {True: "pass", False: "FAIL", None: "n/a"}[self.passed]
-
-
-def save_verdict(out_dir: Path, rows: Sequence[Row]) -> Path:
-    path = Path(out_dir) / "verdict.json"
-    results.write_json(path, [dataclasses.asdict(r) for r in rows])
-    return path
-
-
-def load_verdict(out_dir: Path) -> list[Row]:
-    raw = json.loads((Path(out_dir) / "verdict.json").read_text())
-    return [Row(**r) for r in raw]
-
-
-def counts(rows: Sequence[Row]) -> str:
-    """``"5 rows: 4 pass, 1 FAIL, 0 n/a"``."""
-    n = {s: sum(r.status == s for r in rows) for s in ("pass", "FAIL", "n/a")}
-    return f"{len(rows)} rows: {n['pass']} pass, {n['FAIL']} FAIL, {n['n/a']} n/a"
-
-
 # ----------------------------------------------------------------------------- collecting
 
 
@@ -115,6 +80,11 @@ class Entry:
     def claims(self) -> tuple[str, ...]:
         declared = getattr(self.module, "CLAIMS", None)
         return tuple(declared) if declared else tuple(self.run.get("claims", ()))
+
+    @property
+    def scale(self) -> str:
+        """The scale its saved rows were measured at (run.json's ``"scale"``), or ``"?"``."""
+        return str(self.run.get("scale") or "?")
 
     @property
     def question(self) -> str:
@@ -155,7 +125,7 @@ def collect(
         if err is not None:
             e.status, e.reason = "error", str(err.get("error", "unknown error"))
             e.run = err
-        elif (e.out_dir / "verdict.json").exists():
+        elif (e.out_dir / VERDICT).exists():
             e.status, e.run = "done", _read_json(e.out_dir / "run.json") or {}
             if redraw and judge is not None:
                 _redraw(e, judge)
@@ -216,6 +186,11 @@ def _anchor(name: str) -> str:
     return f"[{name}](#{name})"  # GitHub's heading anchor of "### name"
 
 
+def _label(r: Row) -> str:
+    """``"agrees"`` for an evidence row, ``"sanity check: pass"`` for a sanity check."""
+    return f"sanity check: {r.status}" if r.sanity else r.agreement
+
+
 def _claims_status(entries: Sequence[Entry]) -> list[list[str]]:
     out = []
     for cid in CLAIM_IDS:
@@ -228,44 +203,52 @@ def _claims_status(entries: Sequence[Entry]) -> list[list[str]]:
             if cid in claim_ids(r.claim)
         ]
         done = [e for e in exps if e.status == "done"]
-        n_pass = sum(r.passed is True for _, r in rows)
-        n_fail = sum(r.passed is False for _, r in rows)
-        if not done and not rows:
-            status = "not run"
-        elif n_fail:
-            status = f"FAIL ({n_fail} of {len(rows)} rows)"
-        elif n_pass:
-            status = f"pass ({n_pass} of {len(rows)} rows)"
-        elif rows:
-            status = f"n/a ({len(rows)} row(s) undecided at this scale)"
-        else:
-            status = "n/a (no row names it)"
+        status = claim_status([r for _, r in rows], ran=bool(done))
         missing = [e.name for e in exps if e.status != "done"]
         if missing and status != "not run":
             status += f"; not run: {', '.join(missing)}"
         where = ", ".join(_anchor(e.name) for e in exps) or "—"
-        row_text = "; ".join(f"{e.name}: {r.claim} ({r.status})" for e, r in rows) or "—"
-        out.append([cid, CLAIM_TEXT[cid], where, row_text, status])
+        evidence = [
+            f"{e.name}: {r.claim} ({r.agreement}, {e.scale})" for e, r in rows if not r.sanity
+        ]
+        out.append([cid, CLAIM_TEXT[cid], where, "; ".join(evidence) or "—", status])
     return out
 
 
 def _verdict_rows(entries: Sequence[Entry]) -> list[list[str]]:
+    """Evidence rows only, one line per experiment without any."""
     out = []
     for e in entries:
-        if e.status == "done":
-            for r in e.rows:
-                out.append([_anchor(e.name), r.claim, r.anchor, r.source, r.ours, r.status, r.why])
-        else:
+        evidence = [r for r in e.rows if not r.sanity]
+        for r in evidence:
+            out.append(
+                [_anchor(e.name), r.claim, r.anchor, r.source, r.ours, r.agreement, e.scale, r.why]
+            )
+        if e.status != "done":
             claims = ", ".join(e.claims) or "—"
-            out.append([_anchor(e.name), claims, "—", "—", "—", e.status, e.reason])
+            scale = e.scale if e.status == "error" else "—"  # error.json names its scale
+            out.append([_anchor(e.name), claims, "—", "—", "—", e.status, scale, e.reason])
+        elif not evidence:
+            claims = ", ".join(e.claims) or "—"
+            why = "its rows hold by construction: see Sanity checks" if e.rows else "no rows"
+            out.append([_anchor(e.name), claims, "—", "—", "—", "no evidence row", e.scale, why])
     return out
+
+
+def _sanity_rows(entries: Sequence[Entry]) -> list[list[str]]:
+    return [
+        [_anchor(e.name), r.claim, r.anchor, r.source, r.ours, r.status, e.scale, r.why]
+        for e in entries
+        for r in e.rows
+        if r.sanity
+    ]
 
 
 def _note_errors(entries: Sequence[Entry]) -> list[str]:
     lines = []
     for cid, text in NOTE_ERRORS:
         support = [
-            f"{e.name}: {r.claim} ({r.status})"
+            f"{e.name}: {r.claim} ({_label(r)})"
             for e in entries
             for r in e.rows
             if cid in claim_ids(r.claim)
@@ -276,7 +259,7 @@ def _note_errors(entries: Sequence[Entry]) -> list[str]:
         for r in e.rows:
             if re.search(r"\bnote\b", r.why, re.IGNORECASE):
                 lines.append(
-                    f"- {_anchor(e.name)}, *{_cell(r.claim)}* ({r.status}): {_cell(r.why)}"
+                    f"- {_anchor(e.name)}, *{_cell(r.claim)}* ({_label(r)}): {_cell(r.why)}"
                 )
     return lines
 
@@ -294,6 +277,8 @@ def _section(e: Entry, root: Path) -> list[str]:
         )
     elif documented:
         out.append(f"**Runtime.** documented: {documented}  ")
+    if e.status == "done":
+        out.append(f"**Scale.** {e.scale}: every row below was measured at this scale  ")
     out.append(f"**Status.** {e.status}{f': {e.reason}' if e.reason else ''}")
     out.append("")
     for note in e.notes:
@@ -303,18 +288,32 @@ def _section(e: Entry, root: Path) -> list[str]:
         out += [f"![{e.name}: {fig.stem}](<{rel}>)", ""]
     if e.rows:
         out += _table(
-            ["claim", "anchor", "source", "ours", "status", "why"],
-            [[r.claim, r.anchor, r.source, r.ours, r.status, r.why] for r in e.rows],
+            ["kind", "claim", "anchor", "source", "ours", "outcome", "why"],
+            [[r.kind, r.claim, r.anchor, r.source, r.ours, r.outcome, r.why] for r in e.rows],
         )
         out.append("")
     return out
 
 
+WORDS = (
+    "Each evidence row compares our measurement with its *anchor* (a published or derived "
+    "number) and says whether it **agrees**, **disagrees** or is **undecided** at the scale "
+    "it was measured at (column *scale*: `quick` is the CI smoke run, `full` the paper-scale "
+    "config). The anchor states the claim as published work knows it, not as the note words "
+    "it: where the note is wrong, an agreeing row shows it. A claim is **supported** when "
+    "every decided evidence row naming it agrees, **contradicted** when every one disagrees, "
+    "**mixed** when some do each and **inconclusive** when none is decided; *not run* when no "
+    "experiment naming it has results. *Sanity checks* hold by construction (they check the "
+    "code, not the claim): they are listed apart and never count toward a claim's status; a "
+    "failing one is a bug."
+)
+
+
 def render(entries: Sequence[Entry], root: Path) -> str:
     rows = [r for e in entries for r in e.rows]
-    n = {s: sum(r.status == s for r in rows) for s in ("pass", "FAIL", "n/a")}
     done = sum(e.status == "done" for e in entries)
-    scales = sorted({str(e.run.get("scale")) for e in entries if e.status == "done"})
+    scales = sorted({e.scale for e in entries if e.status == "done"})
+    sanity = _sanity_rows(entries)
     now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         "# initjax: reproduction report",
@@ -323,23 +322,39 @@ def render(entries: Sequence[Entry], root: Path) -> str:
         f"`{results.git_commit()[:12]}`; scale: {', '.join(scales) or '—'}). "
         "Re-make it without training: `initjax report " + root.as_posix() + "`.",
         "",
-        f"**{done} of {len(entries)} experiments have results; {len(rows)} verdict rows: "
-        f"{n['pass']} pass, {n['FAIL']} FAIL, {n['n/a']} n/a.** A row's status says whether "
-        "our measurement agrees with its *anchor* (the published or derived number), not with "
-        "the note: where the note is wrong, a passing row shows it.",
+        f"**{done} of {len(entries)} experiments have results; {counts(rows)}.**",
+        "",
+        WORDS,
         "",
         "## Claims C1–C9",
         "",
         *_table(
-            ["claim", "the note says", "experiments", "verdict rows", "status"],
+            ["claim", "the note says", "experiments", "evidence rows", "status"],
             _claims_status(entries),
         ),
         "",
         "## Verdicts",
         "",
+        "Evidence rows only; the sanity checks follow in their own table.",
+        "",
         *_table(
-            ["experiment", "claim", "anchor", "source", "ours", "status", "why"],
+            ["experiment", "claim", "anchor", "source", "ours", "vs anchor", "scale", "why"],
             _verdict_rows(entries),
+        ),
+        "",
+        "## Sanity checks (hold by construction)",
+        "",
+        "They check the code, not the science (a sampled variance against the formula it was "
+        "drawn from, a Monte-Carlo prediction of the very quantity measured); a claim's status "
+        "does not count them.",
+        "",
+        *(
+            _table(
+                ["experiment", "check", "expected", "source", "ours", "status", "scale", "why"],
+                sanity,
+            )
+            if sanity
+            else ["No sanity checks among the saved verdicts."]
         ),
         "",
         "## What the note got wrong",

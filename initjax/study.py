@@ -14,7 +14,8 @@ that imports only the public ``initjax`` API and defines:
 * ``load(out_dir)``: the saved results (a Dataset, or a dict of them);
 * ``measure(results) -> dict``: the numbers the verdict and the tests check;
 * ``verdict(measures) -> list[Row]``: compares them with the anchors, named constants at the
-  top of the script (with their sources);
+  top of the script (with their sources); a row that holds by construction (it checks the
+  code, not the claim) is ``Row(..., kind="sanity")`` and does not count toward its claim;
 * ``figures(out_dir) -> list[Path]``: draws PNG and SVG figures from the saved results only;
 * at its end ``if __name__ == "__main__": study.main(__file__)``, so that
   ``python experiments/saturation.py --quick --out runs`` runs it on its own.
@@ -41,7 +42,8 @@ import numpy as np
 
 from initjax import results
 from initjax.errors import unknown
-from initjax.report import ERROR, REPORT, Row, counts, load_verdict, save_verdict, write_report
+from initjax.report import ERROR, REPORT, write_report
+from initjax.verdict import Row, counts, line, load_verdict, save_verdict
 
 __all__ = [
     "ENV",
@@ -321,6 +323,6 @@ def main(script: str | Path, argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     rows = run_one(path.stem, args.out, args.scale, not args.quiet, directory=path.parent)
     for r in rows:
-        print(f"  [{r.status:>4}] {r.claim}: ours {r.ours}; anchor {r.anchor}")
+        print(line(r))
     print(f"results: {args.out / path.stem}")
     return 0

@@ -25,6 +25,8 @@ def test_d2l_reproduction_matches_published_numbers(fashion_mnist, quick):
 
 def test_d2l_verdict_rows_all_pass_and_figures_exist(fashion_mnist, quick):
     assert quick.failed == []
+    assert [r.kind for r in quick.rows].count("sanity") == 1
+    assert quick.row("C4: small σ keeps initial logits small").kind == "sanity"
     quick.assert_figures()
 
 

@@ -21,8 +21,13 @@ def test_first_layer_kurtosis_formula():
 
 
 def test_every_quick_row_is_decided(quick):
-    assert len(quick.rows) == 4
+    assert len(quick.rows) == 5
     assert all(r.passed is not None for r in quick.rows)
+    # exact for Gaussian W, and an identity of the inputs: sanity checks, not evidence
+    assert [r.claim for r in quick.rows if r.kind == "sanity"] == [
+        "C7: per example, Gaussian W: pre-activations Gaussian",
+        "C7: layer 1's pooled kurtosis is the spread of ‖x‖",
+    ]
     # the one expected failure: pooled over examples, deep ReLU pre-activations are a
     # heavy-tailed scale mixture at width 256 (per example they are Gaussian, next row)
     assert quick.failed == ["C7 (ReLU, 30 layers): pooled pre-activations ≈ Gaussian (layers ≥ 2)"]
@@ -33,7 +38,8 @@ def test_normality_per_example_and_first_layer(quick):
     assert float(np.abs(n["he"].example_kurtosis.mean("seed")).max()) < 1.0
     assert float(n["normalized"].preact_ks.max()) < 0.05
     assert quick.row("C7 (tanh").passed
-    assert quick.row("C7: per example").passed
+    assert quick.row("C7: per example (the CLT's own claim), uniform W").passed
+    assert quick.row("C7: per example, Gaussian W").passed
     assert quick.row("C7: layer 1").passed
 
 

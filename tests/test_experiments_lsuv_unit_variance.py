@@ -9,6 +9,7 @@ exp = study.load("lsuv_unit_variance")
 
 def test_measure_on_quick_results(quick):
     assert quick.failed == [] and len(quick.rows) == 3
+    assert [r.kind for r in quick.rows] == ["sanity", "evidence", "evidence"]  # LSUV makes it 1
     lsv = quick.results
     m = exp.measure(lsv)
     assert m["max_dev_fit"] <= exp.LSUV_TOL

@@ -35,6 +35,8 @@ def test_configs_are_one_config_per_net_and_a_sigma_grid():
 def test_every_quick_row_is_decided_and_passes(quick):
     assert len(quick.rows) == 6
     assert quick.failed == []
+    # ln 10 and the Monte-Carlo anchors hold by construction; the training costs are evidence
+    assert [r.kind for r in quick.rows] == ["sanity"] * 4 + ["evidence"] * 2
 
 
 def test_grid_spans_four_decades_and_small_sigma_starts_at_ln10(quick):

@@ -14,6 +14,8 @@ def test_note_variance_table_is_wrong_by_a_factor_two(quick):
     he = (v["var"] * v.n_in).sel(scheme=["he_normal", "he_uniform"])
     np.testing.assert_allclose(he, 2.0, rtol=0.02)
     assert [r.passed for r in quick.rows] == [True, True]
+    # sampled variances against the formulas they were drawn from: sanity checks
+    assert [r.kind for r in quick.rows] == ["sanity", "sanity"]
 
 
 def test_measure_on_quick_results(quick):

@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # (or the same layer group, listed together).
 LAYERS = [
     {"errors"},
-    {"aggregate", "variables", "docfields", "logs", "atomic"},
+    {"aggregate", "equivalence", "variables", "docfields", "logs", "atomic"},
     {"plugins"},
     {"dataset"},
     {"fashion_mnist"},
@@ -34,6 +34,7 @@ LAYERS = [
     {"results", "checkpoint", "checkpointer", "seal", "lock", "space", "stop"},
     {"sweep"},
     {"plots"},
+    {"verdict"},
     {"report"},
     {"study"},
     {"sweep_report", "tensorboard"},

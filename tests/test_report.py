@@ -45,8 +45,9 @@ def test_report_from_one_experiment_marks_the_rest_not_run(tmp_path):
     assert sorted(claims) == [f"C{i}" for i in range(1, 10)]
     for cid in ("C3", "C5", "C6", "C7", "C8", "C9"):
         assert claims[cid][1].rstrip(" |").endswith("not run"), claims[cid]
-    assert "FAIL (1 of 1 rows)" in claims["C2"][1] and "not run: saturation" in claims["C2"][1]
-    assert "pass (1 of 1 rows)" in claims["C1"][1]
+    c2 = claims["C2"][1]
+    assert "contradicted (1 of 1 evidence rows disagree)" in c2 and "not run: saturation" in c2
+    assert "supported (1 of 1 evidence rows agree)" in claims["C1"][1]
     # Every linked figure exists, relative to the report.
     links = re.findall(r"!\[[^\]]*\]\(<?([^)>]+)>?\)", text)
     assert links == ["d2l_softmax/d2l_softmax.png"]
@@ -68,7 +69,7 @@ def test_what_the_note_got_wrong_lists_known_errors_and_rows_that_say_so(tmp_pat
     wrong = text.split("## What the note got wrong")[1].split("\n## ")[0]
     assert "1/(n_in+n_out)" in wrong and "2/(n_in+n_out)" in wrong
     assert "does not apply to softmax regression" in wrong
-    assert "d2l_softmax: C1 (softmax): W = 0 breaks nothing (pass)" in wrong
+    assert "d2l_softmax: C1 (softmax): W = 0 breaks nothing (agrees)" in wrong
     assert "(Not yet checked by a run.)" in wrong  # C5: nothing ran that names it
 
 
@@ -108,7 +109,8 @@ def test_report_redraws_figures_and_verdicts_from_saved_results(tmp_path):
     text = report.write_report(tmp_path, modules, redraw=True, judge=study.judge).read_text()
     assert calls == ["figures", "load", "verdict"]
     assert "(d2l_softmax/new.png)" in text.replace("<", "(").replace(">", ")")
-    assert "C4: redrawn" in text and "pass (1 of 1 rows)" in claims_table(text)["C4"][1]
+    assert "C4: redrawn" in text
+    assert "supported (1 of 1 evidence rows agree)" in claims_table(text)["C4"][1]
     assert report.load_verdict(out)[0].claim == "C4: redrawn"
 
 
@@ -134,3 +136,35 @@ def test_report_over_this_sessions_quick_runs(quick_runs):
 
 def _cell_text(value):
     return " ".join(str(value).split()).replace("|", "\\|")
+
+
+def test_sanity_checks_are_listed_apart_and_claims_count_evidence_only(tmp_path):
+    sanity = Row("C4: logit RMS = σ·√E‖x‖²", "within 10%", "Var(xᵀw)", "1.00", True, "formula",
+                 kind="sanity")  # fmt: skip
+    fake_runs(tmp_path, rows=[*D2L_ROWS, sanity])
+    checks = Row("C5: Var = 2/(n_in+n_out)", "±2%", "Glorot", "2.00", True, "drawn", "sanity")
+    fake_runs(tmp_path, name="variance_formulas", rows=[checks], seconds=3.0)
+    results.write_json(
+        tmp_path / "variance_formulas" / "run.json",
+        {"name": "variance_formulas", "scale": "full", "seconds": 3.0},
+    )
+    text = study.report(tmp_path).read_text()
+    assert "4 evidence rows: 2 agree, 1 disagrees, 1 undecided; 2 sanity checks pass" in text
+    claims = claims_table(text)
+    assert claims["C5"][1].endswith("| inconclusive (no evidence row; 1 sanity check passes) |")
+    c4 = "| inconclusive (1 of 1 evidence rows undecided at this scale; 1 sanity check passes)"
+    assert c4 in claims["C4"][1]
+    assert "C4: logit RMS" not in claims["C4"][1]  # a sanity check is no evidence row
+    verdicts = text.split("## Verdicts")[1].split("\n## ")[0]
+    sanity_part = text.split("## Sanity checks (hold by construction)")[1].split("\n## ")[0]
+    assert "C4: logit RMS" not in verdicts and "C4: logit RMS" in sanity_part
+    assert "C5: Var" not in verdicts and "C5: Var" in sanity_part
+    # Each row says whether ours agrees with its anchor, and at which scale it was measured.
+    assert re.search(r"\| C2: large σ .*\| disagrees \| quick \|", verdicts)
+    assert re.search(r"\| C4: small σ .*\| undecided \| quick \|", verdicts)
+    assert re.search(r"\| C5: Var .*\| pass \| full \|", sanity_part)
+    assert re.search(r"^\| \[variance_formulas\].*\| no evidence row \| full \|", verdicts, re.M)
+    # The experiment's own table keeps both kinds, each labelled.
+    section = text.split("### d2l_softmax")[1].split("\n### ")[0]
+    assert "| sanity | C4: logit RMS" in section and "| evidence | C2: large σ" in section
+    assert "**Scale.** quick" in section

@@ -117,7 +117,9 @@ def test_reproduce_records_a_failure_and_goes_on(tmp_path):
     assert error["error"] == "RuntimeError: boom" and "Traceback" in error["traceback"]
     assert report.load_verdict(out / "good")[0].claim == "C9: good"
     text = (out / "REPORT.md").read_text()
-    assert re.search(r"^\| \[bad\]\(#bad\) \|.*\| error \| RuntimeError: boom \|$", text, re.M)
+    assert re.search(
+        r"^\| \[bad\]\(#bad\) \|.*\| error \| quick \| RuntimeError: boom \|$", text, re.M
+    )
     with pytest.raises(ValueError, match="valid choices: bad, good"):
         study.reproduce("quick", out, only=["nonsense"], progress=False, directory=exps)
     with pytest.raises(ValueError, match="valid choices: quick, full"):

@@ -182,14 +182,21 @@ def _verdict_table(folder: Path) -> str:
         return ""
     rows = json.loads(path.read_text())
     rows = rows.get("rows", rows) if isinstance(rows, dict) else rows
-    out = ["| claim | anchor | ours | status | why |", "|---|---|---|---|---|"]
+    # As REPORT.md's per-experiment tables: an evidence row agrees or disagrees with its
+    # anchor; a sanity check (holds by construction) passes or FAILs. Old files: evidence.
+    out = ["| kind | claim | anchor | ours | outcome | why |", "|---|---|---|---|---|---|"]
     for r in rows:
-        status = {True: "pass", False: "FAIL", None: "n/a"}[r.get("passed")]
+        kind = r.get("kind", "evidence")
+        words = (
+            ("pass", "FAIL", "n/a") if kind == "sanity" else ("agrees", "disagrees", "undecided")
+        )
+        outcome = dict(zip((True, False, None), words, strict=True))[r.get("passed")]
         cells = [
+            kind,
             r.get("claim", ""),
             r.get("anchor", ""),
             r.get("ours", ""),
-            status,
+            outcome,
             r.get("why", ""),
         ]
         out.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")

@@ -1,0 +1,189 @@
+"""Equivalence tests: is a difference shown to be smaller than a stated margin? (TOST)
+
+"No effect" is not the absence of a significant difference: with few seeds a real effect
+goes unseen. The two one-sided tests (TOST; Schuirmann 1987, Lakens 2017) turn it around:
+with a margin Δ stated in advance, they test H₀: μ ≤ −Δ and H₀: μ ≥ +Δ for the mean
+difference μ, each at level α. Rejecting both shows |μ| < Δ: the two designs are
+*equivalent* within Δ. Equivalently, the (1 − 2α) confidence interval of μ (90% for
+α = 0.05) lies inside (−Δ, +Δ)::
+
+    r = ij.equivalence.tost_paired(acc_zero_bias, acc_random_bias, margin=0.01)
+    r.ci, r.p_lower, r.p_upper, r.decision   # (-0.004, 0.005), 0.001, 0.003, "equivalent"
+
+Each result also carries the ordinary two-sided t-test of μ = 0 (``p_difference``), so a
+comparison ends in one of three decisions: *equivalent* (TOST rejects; a difference may also
+be significant, but it is smaller than the margin), *different* (not shown equivalent, and μ
+differs from 0 at level α), or *inconclusive* (neither: too few or too noisy samples to say).
+
+``tost_paired`` is for paired samples (the same seed, init and data order for both arms:
+the differences are tested); ``tost_welch`` for independent ones (Welch's t, unequal
+variances). Both are plain numpy/scipy on host arrays.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.stats
+
+__all__ = ["DECISIONS", "Equivalence", "tost_paired", "tost_welch"]
+
+DECISIONS = ("equivalent", "different", "inconclusive")
+
+
+@dataclass(frozen=True)
+class Equivalence:
+    """The outcome of a TOST for the mean difference μ = mean(b) − mean(a)."""
+
+    design: str
+    """``"paired"`` or ``"welch"`` (independent samples, unequal variances)."""
+    margin: float
+    """Δ: |μ| < Δ counts as no meaningful difference (stated before looking at the data)."""
+    alpha: float
+    """Level of each one-sided test (and of the two-sided test of μ = 0)."""
+    n: tuple[int, ...]
+    """Sample sizes: ``(pairs,)`` or ``(n_a, n_b)``."""
+    diff: float
+    """The estimate of μ: mean of b − a (paired) or mean(b) − mean(a)."""
+    se: float
+    """Its standard error."""
+    df: float
+    """Degrees of freedom of the t distribution (n − 1; Welch–Satterthwaite)."""
+    ci: tuple[float, float]
+    """The (1 − 2α) confidence interval of μ: 90% for α = 0.05."""
+    p_lower: float
+    """p-value of H₀: μ ≤ −Δ (rejected: μ > −Δ)."""
+    p_upper: float
+    """p-value of H₀: μ ≥ +Δ (rejected: μ < +Δ)."""
+    p_difference: float
+    """Two-sided p-value of the ordinary t-test of μ = 0."""
+
+    @property
+    def p(self) -> float:
+        """The TOST p-value: the larger of the two one-sided ones."""
+        return max(self.p_lower, self.p_upper)
+
+    @property
+    def equivalent(self) -> bool:
+        """Both one-sided tests reject at α: |μ| < Δ is shown."""
+        return self.p < self.alpha
+
+    @property
+    def different(self) -> bool:
+        """Not shown equivalent, and μ ≠ 0 at level α (two-sided)."""
+        return not self.equivalent and self.p_difference < self.alpha
+
+    @property
+    def decision(self) -> str:
+        """``"equivalent"``, ``"different"`` or ``"inconclusive"``."""
+        return (
+            "equivalent" if self.equivalent else "different" if self.different else "inconclusive"
+        )
+
+    @property
+    def passed(self) -> bool | None:
+        """For a "no effect" verdict row: True equivalent, False different, None neither."""
+        return {"equivalent": True, "different": False, "inconclusive": None}[self.decision]
+
+    @property
+    def level(self) -> float:
+        """Confidence level of :attr:`ci`: 1 − 2α."""
+        return 1 - 2 * self.alpha
+
+    def text(self, digits: int = 4) -> str:
+        """``"Δ = +0.0012, 90% CI [-0.0031, +0.0055] vs ±0.01: equivalent (TOST p = 0.0021;
+        p(Δ = 0) = 0.61; paired, n = 8)"``."""
+        lo, hi = self.ci
+        n = f"n = {self.n[0]}" if len(self.n) == 1 else f"n = {self.n[0]} and {self.n[1]}"
+        return (
+            f"Δ = {self.diff:+.{digits}f}, {100 * self.level:.0f}% CI [{lo:+.{digits}f}, "
+            f"{hi:+.{digits}f}] vs ±{self.margin:g}: {self.decision} (TOST p = {self.p:.2g}; "
+            f"p(Δ = 0) = {self.p_difference:.2g}; {self.design}, {n})"
+        )
+
+
+def _check(margin: float, alpha: float) -> None:
+    if not (math.isfinite(margin) and margin > 0):
+        raise ValueError(f"margin must be a positive number, got {margin!r}")
+    if not 0 < alpha < 0.5:
+        raise ValueError(f"alpha must be in (0, 0.5), got {alpha!r}")
+
+
+def _finite(x: Any, name: str) -> np.ndarray:
+    a = np.asarray(x, dtype=np.float64).ravel()
+    if a.ndim != 1 or a.size == 0:
+        raise ValueError(f"{name} must be a non-empty sample")
+    return a
+
+
+def _result(
+    design: str, margin: float, alpha: float, n: tuple[int, ...], diff: float, se: float, df: float
+) -> Equivalence:
+    t = scipy.stats.t(df)
+    if se > 0:
+        p_lower = float(t.sf((diff + margin) / se))
+        p_upper = float(t.cdf((diff - margin) / se))
+        p_difference = float(2 * t.sf(abs(diff) / se))
+    else:  # every difference the same: the tests are decided by the sign alone
+        p_lower = 0.0 if diff > -margin else 1.0
+        p_upper = 0.0 if diff < margin else 1.0
+        p_difference = 0.0 if diff != 0 else 1.0
+    half = float(t.ppf(1 - alpha)) * se
+    return Equivalence(
+        design, margin, alpha, n, diff, se, df, (diff - half, diff + half),
+        p_lower, p_upper, p_difference,
+    )  # fmt: skip
+
+
+def tost_paired(a: Any, b: Any, margin: float, alpha: float = 0.05) -> Equivalence:
+    """TOST for paired samples: is |mean(b − a)| < ``margin``?
+
+    Args:
+      a, b: paired values (same length; pair i shares everything but the treatment, e.g. a
+        seed's init and data order). Pairs with a non-finite value (a diverged run) are left
+        out; at least 2 must remain.
+      margin: Δ > 0, in the values' units (0.01 = one accuracy point).
+      alpha: level of each one-sided test; the interval is the (1 − 2α) one.
+
+    Returns:
+      :class:`Equivalence`: μ̂ = mean(d), se = sd(d)/√n (ddof 1), df = n − 1.
+    """
+    _check(margin, alpha)
+    a, b = _finite(a, "a"), _finite(b, "b")
+    if a.shape != b.shape:
+        raise ValueError(f"paired samples need equal lengths, got {a.size} and {b.size}")
+    d = (b - a)[np.isfinite(a) & np.isfinite(b)]
+    if d.size < 2:
+        raise ValueError(f"a paired TOST needs at least 2 finite pairs, got {d.size}")
+    se = float(d.std(ddof=1) / math.sqrt(d.size))
+    return _result("paired", margin, alpha, (d.size,), float(d.mean()), se, d.size - 1.0)
+
+
+def tost_welch(a: Any, b: Any, margin: float, alpha: float = 0.05) -> Equivalence:
+    """TOST for independent samples (Welch): is |mean(b) − mean(a)| < ``margin``?
+
+    Args:
+      a, b: independent samples (non-finite values left out; at least 2 each remain).
+      margin: Δ > 0, in the values' units.
+      alpha: level of each one-sided test; the interval is the (1 − 2α) one.
+
+    Returns:
+      :class:`Equivalence`: se² = s_a²/n_a + s_b²/n_b (ddof 1), Welch–Satterthwaite df.
+    """
+    _check(margin, alpha)
+    a, b = _finite(a, "a"), _finite(b, "b")
+    a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+    if a.size < 2 or b.size < 2:
+        raise ValueError(
+            f"a Welch TOST needs at least 2 finite values each, got {a.size}, {b.size}"
+        )
+    va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
+    se = float(math.sqrt(va + vb))
+    if se > 0:
+        df = float((va + vb) ** 2 / (va**2 / (a.size - 1) + vb**2 / (b.size - 1)))
+    else:
+        df = float(a.size + b.size - 2)
+    return _result("welch", margin, alpha, (a.size, b.size), float(b.mean() - a.mean()), se, df)
