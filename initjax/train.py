@@ -268,18 +268,29 @@ def train_epochs_grid(
     float32 rounding of a different summation order. ``order="per_seed"`` is
     ``vmap(train_epochs)``.
 
-    ``layout`` (default: :func:`initjax.cell_layout.layout_for` the model and cell count) is
-    where the cells' kernels keep their cell axis during an epoch (:mod:`initjax.cell_layout`); the state
-    comes back with the cell axis in front either way.
+    ``layout`` (default: :func:`initjax.cell_layout.layout_for` the model, cell count and
+    parameters) is where the cells' kernels keep their cell axis during an epoch, or "map": the
+    cells one after another (conv nets on a CPU; :mod:`initjax.cell_layout`); the state comes
+    back with the cell axis in front either way.
     """
+    layout = layout or cell_layout.layout_for(cfg.model, states.epoch.shape[0], states.params)
+
+    def over_cells(f: Any, cells: Any) -> Any:  # "map": conv nets on a CPU, a cell at a time
+        return jax.lax.map(f, cells) if layout == "map" else jax.vmap(f)(cells)
+
     if cfg.order == "per_seed":
-        return jax.vmap(lambda s: train_epochs(cfg, data, s, n_epochs))(states)
+        return over_cells(lambda s: train_epochs(cfg, data, s, n_epochs), states)
     model = build_model(cfg)
     step = _step_fn(cfg, model, data)
-    layout = layout or cell_layout.layout_for(cfg.model, states.epoch.shape[0])
     cell_axes, gemm = cell_layout.axes(states, layout), layout == "gemm"
     # the batch is shared by all cells; each leaf's cell axis where cell_axes puts it
-    step_cells = jax.vmap(step, in_axes=(cell_axes, None), out_axes=(cell_axes, 0))
+    if layout == "map":  # one cell after another ("map": conv nets on a CPU)
+
+        def step_cells(s: TrainState, batch: Any) -> tuple[TrainState, Array]:
+            return jax.lax.map(lambda c: step(c, batch), s)
+
+    else:
+        step_cells = jax.vmap(step, in_axes=(cell_axes, None), out_axes=(cell_axes, 0))
     advance_cells = jax.vmap(functools.partial(_advance, cfg), in_axes=(0, 0, 1))
 
     def close_cells(
@@ -289,7 +300,7 @@ def train_epochs_grid(
 
         def measure(examples: int) -> dict[str, Array]:
             one = functools.partial(epoch_metrics, cfg, model, data=data, examples=examples)
-            return jax.vmap(lambda s: one(state=s))(new)
+            return over_cells(lambda s: one(state=s), new)
 
         metrics = _scheduled_metrics(cfg, measure, states.epoch[0] + 1)
         metrics["batch_loss"] = losses_NxM.mean(axis=0)

@@ -33,7 +33,7 @@ def test_gemm_layout_puts_the_cell_axis_before_the_last_axis_of_kernels_only():
     back = cell_layout.from_layout(cell_layout.to_layout({"k": x}, {"k": 1}), {"k": 1})
     np.testing.assert_array_equal(back["k"], x)
     assert jax.tree.leaves(cell_layout.axes(tree, "front")) == [0] * 5
-    with pytest.raises(ValueError, match="valid layouts: front, gemm"):
+    with pytest.raises(ValueError, match="valid layouts: front, gemm, map"):
         cell_layout.axes(tree, "rows")
 
 
@@ -77,13 +77,14 @@ def test_both_layouts_train_a_grid_to_the_same_state_and_metrics(cfg):
         layout: train.train_epochs_grid(config, arrays, state, 2, layout=layout)
         for layout in cell_layout.LAYOUTS
     }
-    (s_front, m_front), (s_gemm, m_gemm) = out["front"], out["gemm"]
-    # Both hand the state back with the cell axis in front, as results and checkpoints expect.
-    assert jax.tree.map(jnp.shape, s_front) == jax.tree.map(jnp.shape, s_gemm)
-    for a, b in zip(jax.tree.leaves(s_front), jax.tree.leaves(s_gemm), strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
-    for name in m_front:
-        np.testing.assert_allclose(m_front[name], m_gemm[name], rtol=1e-5, atol=1e-6)
+    (s_front, m_front), s_gemm = out["front"], out["gemm"][0]
+    # All hand the state back with the cell axis in front, as results and checkpoints expect.
+    for s_other, m_other in (out["gemm"], out["map"]):
+        assert jax.tree.map(jnp.shape, s_front) == jax.tree.map(jnp.shape, s_other)
+        for a, b in zip(jax.tree.leaves(s_front), jax.tree.leaves(s_other), strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+        for name in m_front:
+            np.testing.assert_allclose(m_front[name], m_other[name], rtol=1e-5, atol=1e-6)
     # and the states really trained (not the initial state handed back)
     before = jax.tree.leaves(state.params)[0]
     assert not np.allclose(before, jax.tree.leaves(s_gemm.params)[0])
@@ -95,3 +96,29 @@ def test_layout_choice_follows_the_measured_table_and_defaults_to_front():
         assert cell_layout.layout_for(model, least - 1) == "front"
     assert cell_layout.layout_for("cnn", 4096) == "front"  # not measured: the safe default
     assert cell_layout.layout_for(lambda *a: None, 4096) == "front"  # a user model factory
+
+
+@pytest.mark.parametrize("order", ["shared", "per_seed"])
+def test_a_conv_grid_on_a_cpu_trains_cell_by_cell_and_equals_the_vmapped_grid(order):
+    """Conv kernels (rank >= 3 per cell) pick "map" on a CPU (vmapped convs compile to slow
+    grouped convolutions there); the numbers are those of the vmapped grid."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(48, 16)).astype(np.float32)  # 4x4 "images"
+    y = (x.sum(1) > 0).astype(np.int32)
+    data = Dataset("synthetic", x[:32], y[:32], x[32:], y[32:])
+    config = train.Config(model="cnn", hidden=(4, 4), dataset="synthetic", num_classes=2,
+                          batch_size=8, epochs=2, scheme="he_normal", order=order)  # fmt: skip
+    arrays = train.DataArrays.from_dataset(data)
+    g = grid.Grid.make([0, 1], [1.0], [0.1])
+    state, _ = grid.init_grid(config, arrays, *(jnp.asarray(c) for c in g.cells()))
+    assert cell_layout.layout_for("cnn", 2, state.params) == "map"
+    assert cell_layout.layout_for("cnn", 1, state.params) == "front"  # one cell: nothing to map
+    assert cell_layout.layout_for("mlp", 64, {"k": jnp.zeros((64, 3, 2))}) == "gemm"
+    (s_map, m_map), (s_vmap, m_vmap) = (
+        train.train_epochs_grid(config, arrays, state, 2, layout=lay) for lay in ("map", "front")
+    )
+    for a, b in zip(jax.tree.leaves(s_map), jax.tree.leaves(s_vmap), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    for name in m_map:
+        np.testing.assert_allclose(m_map[name], m_vmap[name], rtol=1e-5, atol=1e-6)
+    assert not np.allclose(jax.tree.leaves(state.params)[0], jax.tree.leaves(s_map.params)[0])
