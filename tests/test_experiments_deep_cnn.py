@@ -63,3 +63,34 @@ def test_subset_pools_images_and_keeps_the_dataset_name():
     assert (small.num_train, small.num_test) == (5, 2)
     np.testing.assert_allclose(small.x_train[0, 0], x[0, [0, 1, 28, 29]].mean(), rtol=1e-6)
     np.testing.assert_allclose(small.x_train.mean(axis=1), x[:5].mean(axis=1), rtol=1e-5)
+
+
+def test_quick_rows_decided_and_figures(quick):
+    assert len(quick.rows) == 5 and all(r.passed is not None for r in quick.rows)
+    assert quick.row("Gaussian ones do not").passed is True
+    assert quick.row("orthogonal in the flattened sense").passed is True
+    assert quick.row("delta-orthogonal at criticality trains").passed is True
+    assert quick.row("learns faster than Gaussian").passed is True
+    # At 32 layers and 6 epochs no Gaussian seed reaches the threshold (the anchor's claim).
+    assert quick.row("Gaussian kernels at criticality do not train").passed is True
+    quick.assert_figures()
+
+
+def test_measure_against_hand_computation(quick):
+    res, m = quick.results, exp.measure(quick.results)
+    assert m["depths"] == [4, 32] and m["jac_depth"] == 64 and res.sizes["seed"] == 3
+    assert (m["channels"], m["side"]) == (8, 7) and res.sizes["k"] == 7 * 7 * 8
+    # Spread of the delta-orthogonal Jacobian at depth 64, by hand from the saved s².
+    s2 = res.sv2.sel(init="delta_orthogonal", kept_depth=64).values.astype(np.float64)
+    np.testing.assert_allclose(m["spread"]["delta_orthogonal"], s2.var(-1) / s2.mean(-1) ** 2)
+    # Depth 1, delta-orthogonal: one orthogonal map per position, an exact isometry.
+    one = res.sv2.sel(init="delta_orthogonal", kept_depth=1).values
+    np.testing.assert_allclose(one, 1.0, rtol=1e-4)
+    # The deepest trained nets: the lr with the lowest seed-mean final loss, none diverged.
+    for init in exp.INITS:
+        last = res.train_loss.sel(init=init, depth=32).isel(epoch=-1)
+        if res.diverged.sel(init=init, depth=32).any():
+            continue
+        best = int(last.mean("seed").argmin("lr"))
+        np.testing.assert_allclose(m["final_loss"][init][32], last.isel(lr=best).values)
+    assert exp.verdict(m) == quick.rows
