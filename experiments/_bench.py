@@ -192,7 +192,7 @@ def _aot(fn: Any, *args: Any, repeats: int = 3) -> tuple[float, list[str]]:
 
     jit caches the executable, so every repeat first clears JAX's caches (the variants'
     programs are then compiled again by their untimed warm-up call). With JAX's persistent
-    compilation cache on (``JAX_COMPILATION_CACHE_DIR``, as the test suite sets it) the
+    compilation cache on (``JAX_COMPILATION_CACHE_DIR``) the
     repeats after the first are cache reads: ``machine()["compilation_cache"]`` records it.
     """
     seconds = []

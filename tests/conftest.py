@@ -9,16 +9,6 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
-# One persistent compilation cache for the whole test session: the xdist controller makes it
-# before its workers start, and they, the CLI subprocesses and the docs build inherit it, so a
-# program compiled by one of them (a resumed sweep, a CLI run checked against the library
-# call, an experiment's step seen again by a tutorial) is read back instead of compiled again.
-# Fresh per session (no stale entries); set JAX_COMPILATION_CACHE_DIR yourself to keep one.
-if "PYTEST_XDIST_WORKER" not in os.environ and "JAX_COMPILATION_CACHE_DIR" not in os.environ:
-    import tempfile
-
-    os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="initjax-test-xla-")
-os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
 # Most tests are compile-bound (a quick experiment compiles a dozen programs and trains them for
 # seconds), so the suite asks XLA for less optimization (LLVM at -O0, no expensive passes; HLO
 # fusion still runs): measured on 2 cores, deep_relu's quick run took 30% and residual_depth's
