@@ -19,6 +19,7 @@ _SUBMODULES = (
     "nets",
     "parametrization",
     "cell_layout",
+    "cpu_conv",
     "config",
     "step",
     "train",

@@ -49,7 +49,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from initjax import cell_layout, models
+from initjax import cell_layout, cpu_conv, models
 from initjax import data as datasets
 from initjax.config import (  # re-exported: train.Config & co. are the public names
     CALLABLE_FIELDS as CALLABLE_FIELDS,
@@ -231,7 +231,8 @@ def loss_limit(cfg: Config) -> float:
 def _step_fn(cfg: Config, model: nn.Module, data: DataArrays) -> Callable[..., Any]:
     steps_per_epoch = data.x_train.shape[0] // cfg.batch_size
     factor = None if cfg.schedule == "constant" else lr_factor(cfg, steps_per_epoch)
-    return functools.partial(train_step, model=model, tx=optimizer(cfg), factor=factor)
+    step = functools.partial(train_step, model=model, tx=optimizer(cfg), factor=factor)
+    return cpu_conv.for_backend(step)  # conv nets: XLA:CPU's fast kernels inside lax.scan
 
 
 def train_epochs(

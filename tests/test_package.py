@@ -17,7 +17,7 @@ LAYERS = [
     {"dataset"},
     {"fashion_mnist"},
     {"data"},
-    {"activations", "cell_layout"},
+    {"activations", "cell_layout", "cpu_conv"},
     {"initializer", "gains"},
     {"fan_schemes"},
     {"init"},
