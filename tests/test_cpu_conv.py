@@ -142,3 +142,22 @@ def test_a_cnn_run_compiles_to_canonical_convs_only(mnist1d_data):
     labels = _conv_dim_labels(train._run_compiled.lower(*args).compile().as_text())
     assert len(labels) >= 6  # forward, input and kernel gradients of two layers (and evaluation)
     assert all(label == "b0f_0io->b0f" and not grouped for label, grouped in labels), labels
+
+
+def test_the_conv_benchmark_runs_and_its_variants_train_alike(capsys):
+    """experiments/_bench_conv.py (the figures in cpu_conv's docstring) at its smoke size: every
+    variant trains cell 0 to the same parameters (checked inside) and a row is printed each."""
+    import importlib.util
+    import os
+    import sys
+    from pathlib import Path
+
+    path = Path(os.environ["INITJAX_EXPERIMENTS"]) / "_bench_conv.py"  # set by conftest
+    spec = importlib.util.spec_from_file_location("_bench_conv", path)
+    bench = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = bench  # flax modules (dataclasses) look their module up
+    spec.loader.exec_module(bench)
+    rows = bench.main(["--small"])
+    assert len(rows) == 7 and all(r["ms_per_step"] > 0 for r in rows)
+    out = capsys.readouterr().out
+    assert all(r["variant"] in out for r in rows)
