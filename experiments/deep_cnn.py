@@ -1,0 +1,425 @@
+"""Does delta-orthogonal init at criticality train a deep vanilla CNN where Gaussian does not?
+
+Question (Xiao et al. 2018, ICML, arXiv:1806.05393, "Dynamical Isometry and a Mean Field
+Theory of CNNs: How to Train 10,000-Layer Vanilla Convolutional Neural Networks"): a vanilla
+CNN (``cnn``: 3×3 SAME convolutions of c channels, the first with stride 2, tanh, no
+normalization, no skips, global average pool, dense output) at the order-to-chaos transition
+— tanh with σ_b = 0 is critical at σ_w² = 1 (χ₁ = σ_w² E[φ′(√q* z)²] = 1 at q* = 0; Poole et
+al. 2016) — starts from one of three kernels of the same variance σ_w²/fan_in, fan_in = 9c:
+
+* ``gaussian``: ``lecun_normal`` with gain σ_w (W ~ N(0, σ_w²/(9c)), a plain Gaussian);
+* ``orthogonal``: ``orthogonal`` with gain σ_w, the (9c × c) flattened kernel with
+  orthonormal columns (what "orthogonal init" does to a conv kernel in most libraries);
+* ``delta_orthogonal``: ``delta_orthogonal`` with gain σ_w, zero but at the centre tap,
+  which holds a c × c orthogonal matrix (Xiao et al.'s Algorithm 1, its simplest form).
+
+What is tested, precisely:
+
+* **Jacobian spectrum at init** (no training): the squared singular values s² of
+  J^l = ∂z^l/∂x for a stack z^1 = conv(x, W^1), z^l = conv(tanh(z^{l−1}), W^l) of the net's
+  stride-1 layers (c channels, SAME padding, no bias) on a side × side grid — the grid the
+  trained nets' stride-1 layers see — with x ~ N(0, 1) per entry (q⁰ = 1, as in Pennington et
+  al. 2017), every depth l of ``keep``; spread v = Var(s²)/E[s²]² (0: dynamical isometry).
+  Free probability (Pennington et al. 2017; Xiao et al. §4 for the conv operator) predicts
+  v = L·v_W + Σ_{l<L} v_D(q^l): v_W = 1 for a Gaussian conv operator (each spatial frequency
+  is a c × c Ginibre matrix), 0 for delta-orthogonal (an orthogonal map per position), and
+  1 − 1/9 for the flattened-orthogonal kernel (each frequency is 3× a c × c block of a
+  9c-dimensional rotation: the free compression of two rank-c projections, v = b(1 − a)/a
+  with a = b = 1/9). The prediction ignores SAME padding's borders and finite c; it is drawn
+  and reported, the verdict uses the coarse criterion of ``dynamical_isometry``: "isometry"
+  is v ≤ 2 at depth L, "none" v ≥ L/2.
+* **Trainability vs depth**: the final train loss after a fixed budget of momentum-SGD
+  epochs on a Fashion-MNIST subset, at the best lr of a small grid per (init, depth) (lrs
+  where a seed diverged are left out), seeds varying both init and data order
+  (``order="per_seed"``), against chance ln 10 = 2.303. "Trains" means every seed ends below
+  ``TRAINED`` = ln 10 − 0.5 nats (the standard of ``residual_depth``). Quick scale pools the
+  images 2×2 to 14×14 (the stride-2 layer then leaves 7×7) to fit CI on 2 CPU cores.
+
+Anchors: delta-orthogonal kernels at criticality train vanilla CNNs of 10,000 layers (Xiao et
+al. 2018, abstract, Fig. 1); dynamical isometry needs "the convolution operator [to] be an
+orthogonal transformation in the sense that it is norm-preserving" (abstract), which the
+flattened-orthogonal kernel is not; with Gaussian kernels deep vanilla CNNs do not train
+(``shared/ANCHORS.md``) and, at the same critical σ_w, orthogonal weights learn faster than
+Gaussian ones, the more so the deeper (Pennington et al. 2017, arXiv:1711.04735, dense nets).
+
+Command: ``initjax run deep_cnn --quick`` (depths 4 and 32, c = 8, 3 seeds, 2 lrs, 512
+pooled images, 6 epochs of batch 32; spectra to depth 64) or ``--full`` (depths 8, 32, 128, 256, c = 16,
+5 seeds, 4 lrs, 10 000 full-size images, 10 epochs; spectra to depth 256; not run).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import xarray as xr
+
+from initjax import activations, plots, results, spectra, study, sweep, theory, train
+from initjax import data as datasets
+from initjax import init as schemes
+from initjax.study import Row, check_scale, mean_spread
+
+NAME = "deep_cnn"
+ORDER = 21
+QUESTION = (
+    "Does delta-orthogonal init at criticality train a deep vanilla CNN where Gaussian does not?"
+)
+CLAIMS = ("C3",)
+RUNTIME = {
+    "quick": "~8.5 min (517 s measured on 2 CPU cores; compile-bound: ~25 s per 32-layer program)",
+    "full": "not run (FLOPs × ~2·10⁴ of quick: months on 2 CPU cores; GPU-scale)",
+}
+
+XIAO = "Xiao et al. 2018, arXiv:1806.05393"
+PENNINGTON = "Pennington et al. 2017, arXiv:1711.04735"
+LN10 = math.log(10)
+TRAINED = LN10 - 0.5  # "trains": every seed's final train loss 0.5 nats below chance
+SIGMA_W = 1.0  # tanh, σ_b = 0: critical (χ₁ = 1 at q* = 0)
+ISOMETRY_SPREAD = 2.0  # "O(1)" at depth L (dynamical_isometry's criterion) ...
+NO_ISOMETRY = 0.5  # ... against v ≥ L/2 without isometry
+TAPS = 9  # 3×3 kernels
+INITS = ("gaussian", "orthogonal", "delta_orthogonal")
+SCHEMES = {"gaussian": "lecun_normal", "orthogonal": "orthogonal",
+           "delta_orthogonal": "delta_orthogonal"}  # fmt: skip
+V_W = {"gaussian": 1.0, "orthogonal": 1.0 - 1.0 / TAPS, "delta_orthogonal": 0.0}
+LABELS = {"gaussian": "Gaussian", "orthogonal": "orthogonal (flattened)",
+          "delta_orthogonal": "delta-orthogonal"}  # fmt: skip
+COLORS = {"gaussian": "tab:red", "orthogonal": "tab:orange", "delta_orthogonal": "tab:blue"}
+
+BASE = train.Config(
+    model="cnn", hidden=(8,), activation="tanh", scheme="lecun_normal", optimizer="momentum",
+    momentum=0.9, batch_size=32, epochs=6, dataset="fashion_mnist", order="per_seed",
+    eval_examples=256,
+)  # fmt: skip
+CONFIGS = {
+    "quick": (
+        BASE,
+        {
+            "depths": (4, 32),
+            "channels": 8,
+            "seeds": 3,
+            "lrs": (0.03, 0.1),
+            "train_examples": 512,
+            "test_examples": 512,
+            "pool": 2,
+            "jacobian": {"depth": 64, "keep": (1, 2, 4, 8, 16, 32, 64), "seeds": 3},
+        },
+    ),
+    "full": (
+        BASE.replace(batch_size=128, epochs=10, eval_examples=2000),
+        {
+            "depths": (8, 32, 128, 256),
+            "channels": 16,
+            "seeds": 5,
+            "lrs": (0.005, 0.02, 0.05, 0.1),
+            "train_examples": 10_000,
+            "test_examples": 10_000,
+            "pool": 1,
+            "jacobian": {"depth": 256, "keep": (1, 2, 4, 8, 16, 32, 64, 128, 256), "seeds": 4},
+        },
+    ),
+}
+KEEP = ("train_loss", "train_acc", "test_loss", "test_acc", "diverged")
+
+
+def subset(data: datasets.Dataset, n_train: int, n_test: int, pool: int) -> datasets.Dataset:
+    """The first ``n_train``/``n_test`` examples, images averaged over pool × pool pixel blocks
+    (28×28 → 14×14 for pool 2; the result is still an s × s image for ``cnn``)."""
+
+    def shrink(x: np.ndarray) -> np.ndarray:
+        side = math.isqrt(x.shape[1])
+        s = side // pool
+        img = x.reshape(len(x), s, pool, s, pool).mean(axis=(2, 4))
+        return np.ascontiguousarray(img.reshape(len(x), s * s), dtype=np.float32)
+
+    return dataclasses.replace(
+        data,
+        x_train=shrink(data.x_train[:n_train]),
+        y_train=np.array(data.y_train[:n_train]),
+        x_test=shrink(data.x_test[:n_test]),
+        y_test=np.array(data.y_test[:n_test]),
+    )
+
+
+def conv(h_BxSxSxC: jax.Array, w_3x3xCxC: jax.Array) -> jax.Array:
+    """A 3×3 convolution, stride 1, SAME (zero) padding, as ``flax.linen.Conv`` computes it."""
+    return jax.lax.conv_general_dilated(
+        h_BxSxSxC, w_3x3xCxC, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")
+    )
+
+
+@functools.partial(jax.jit, static_argnames=("activation", "keep"))
+def conv_jacobian_sv2(
+    w_Lx3x3xCxC: jax.Array, x_SxSxC: jax.Array, activation: str, keep: tuple[int, ...]
+) -> jax.Array:
+    """Squared singular values of J^l = ∂z^l/∂x at the depths ``keep`` (1-based, ascending),
+    for z^1 = conv(x, W^1), z^l = conv(φ(z^{l−1}), W^l); float32 (len(keep), N), N = x.size,
+    descending. J is carried forward as N tangents (one batched convolution per layer)."""
+    phi = activations.get(activation).fn
+    n = x_SxSxC.size
+    tangents = jnp.eye(n, dtype=x_SxSxC.dtype).reshape(n, *x_SxSxC.shape)
+
+    def layer(carry: tuple, w: jax.Array) -> tuple:
+        h, jh = carry
+        z, jz = conv(h[None], w)[0], conv(jh, w)
+        h, d = jax.jvp(phi, (z,), (jnp.ones_like(z),))
+        return (h, d[None] * jz), None
+
+    out, carry, done = [], (x_SxSxC, tangents), 0
+    for depth in keep:
+        # up to layer `depth`: scan to depth − 1, then the last layer's conv without φ
+        if depth - 1 > done:
+            carry, _ = jax.lax.scan(layer, carry, w_Lx3x3xCxC[done : depth - 1])
+            done = depth - 1
+        jz_NxN = conv(carry[1], w_Lx3x3xCxC[depth - 1]).reshape(n, n)  # row i: J e_i
+        out.append(jnp.linalg.svd(jz_NxN, compute_uv=False) ** 2)
+    return jnp.stack(out)
+
+
+def kernels(key: jax.Array, init: str, depth: int, channels: int) -> jax.Array:
+    """``depth`` independent (3, 3, c, c) kernels of ``init`` at gain σ_w; (depth, 3, 3, c, c)."""
+    draw = schemes.get(SCHEMES[init], gain=SIGMA_W)
+    keys = jax.random.split(key, depth)
+    return jax.vmap(lambda k: draw(k, (3, 3, channels, channels)))(keys)
+
+
+def spectrum(grid: dict[str, Any], channels: int, side: int) -> xr.Dataset:
+    """Squared singular values of J (init, seed, kept_depth, k) and the theory's spread."""
+    j = grid["jacobian"]
+    keep, depth = tuple(j["keep"]), j["depth"]
+    sv2 = np.zeros((len(INITS), j["seeds"], len(keep), side * side * channels), np.float32)
+    for s in range(j["seeds"]):
+        key_x, key_w = jax.random.split(jax.random.key(1000 + s))
+        x = jax.random.normal(key_x, (side, side, channels))  # q⁰ = 1
+        for i, init in enumerate(INITS):
+            w = kernels(jax.random.fold_in(key_w, i), init, depth, channels)
+            sv2[i, s] = conv_jacobian_sv2(w, x, "tanh", keep)
+    q = np.asarray(theory.predicted_variances(depth, 1.0, SIGMA_W, 0.0, "tanh"))[1:-1]
+    sum_vd = np.concatenate([[0.0], np.cumsum(theory.v_d(q, "tanh"))])  # Σ_{l<L} v_D(q^l)
+    kept = np.asarray(keep)
+    pred = [kept * V_W[i] + sum_vd[kept - 1] for i in INITS]
+    return xr.Dataset(
+        {
+            "sv2": (("init", "jac_seed", "kept_depth", "k"), sv2),
+            "spread_theory": (("init", "kept_depth"), np.asarray(pred)),
+        },
+        coords={"init": list(INITS), "kept_depth": list(keep)},
+    )
+
+
+def run(out_dir: Path, scale: str = "quick", progress: bool = True) -> None:
+    base, grid = CONFIGS[check_scale(scale)]
+    c, depths = grid["channels"], tuple(grid["depths"])
+    data = subset(
+        datasets.load(base.dataset), grid["train_examples"], grid["test_examples"], grid["pool"]
+    )
+    res = sweep.run(
+        base.replace(hidden=(c,) * depths[0]), data, seeds=grid["seeds"], sigmas=(SIGMA_W,),
+        lrs=grid["lrs"], progress=progress,
+        over={"scheme": [SCHEMES[i] for i in INITS], "hidden": [(c,) * d for d in depths]},
+    )  # fmt: skip
+    ds = res[list(KEEP)].drop_attrs().squeeze("sigma", drop=True)
+    ds = ds.assign_coords(scheme=list(INITS), hidden=list(depths))
+    ds = ds.rename(scheme="init", hidden="depth")
+    ds.attrs.update({k: v for k, v in res.attrs.items() if k != "config"})
+    side = math.isqrt(data.input_dim) // 2  # after the first layer's stride 2
+    ds = ds.merge(spectrum(grid, c, side))
+    ds.attrs.update(
+        channels=c, side=side, dataset=base.dataset, train_examples=data.num_train,
+        pool=grid["pool"], sigma_w=SIGMA_W,
+    )  # fmt: skip
+    results.save(ds, Path(out_dir) / "results.nc")
+
+
+def load(out_dir: Path) -> xr.Dataset:
+    return results.load(Path(out_dir) / "results.nc")
+
+
+def best_lr_final(res: xr.Dataset, metric: str = "train_loss") -> xr.DataArray:
+    """Final ``metric`` per (init, depth, seed) at the lr with the lowest seed-mean final train
+    loss among the lrs where no seed diverged (NaN where every lr diverged)."""
+    last = res.isel(epoch=-1)
+    loss = last.train_loss.where(~last.diverged.astype(bool))
+    score = loss.mean("seed", skipna=False)  # NaN when any seed diverged
+    ok = score.notnull().any("lr")
+    best = score.fillna(np.inf).argmin("lr")
+    return last[metric].isel(lr=best).where(ok)
+
+
+def spread(sv2: Any) -> np.ndarray:
+    """v = Var(s²)/E[s²]² over the last axis (float64; :func:`initjax.spectra.spread`)."""
+    a = np.asarray(sv2, dtype=np.float64)
+    return np.asarray(spectra.spread(a, a**2))
+
+
+def measure(res: xr.Dataset) -> dict[str, Any]:
+    """Per (init, depth): best-lr final train loss and test accuracy per seed, the initial
+    loss, the lrs where a seed diverged; per init: the Jacobian spread per seed at the deepest
+    kept depth, its theory, and E[s²] there."""
+    loss, acc = best_lr_final(res), best_lr_final(res, "test_acc")
+    depths = [int(d) for d in res.depth.values]
+    init_loss = res.train_loss.isel(epoch=0, lr=0)  # before training: lr does not matter yet
+    jdepth = int(res.kept_depth.max())
+    sv2 = res.sv2.sel(kept_depth=jdepth)
+    out: dict[str, Any] = {
+        "depths": depths, "epochs": int(res.epoch.max()), "jac_depth": jdepth,
+        "channels": int(res.attrs["channels"]), "side": int(res.attrs["side"]),
+        "lrs": [float(v) for v in res.lr.values], "final_loss": {}, "test_acc": {},
+        "init_loss": {}, "diverged_lrs": {}, "spread": {}, "spread_theory": {}, "mean_s2": {},
+    }  # fmt: skip
+    for i in INITS:
+        for key, arr in (("final_loss", loss), ("test_acc", acc), ("init_loss", init_loss)):
+            out[key][i] = {d: arr.sel(init=i, depth=d).values.tolist() for d in depths}
+        div = res.diverged.sel(init=i).astype(bool).any("seed")
+        out["diverged_lrs"][i] = {
+            d: [float(lr) for lr in res.lr.values[div.sel(depth=d).values]] for d in depths
+        }
+        out["spread"][i] = spread(sv2.sel(init=i).values).tolist()
+        out["spread_theory"][i] = float(res.spread_theory.sel(init=i, kept_depth=jdepth))
+        out["mean_s2"][i] = float(sv2.sel(init=i).mean())
+    return out
+
+
+def _trains(m: dict[str, Any], init: str) -> tuple[bool, str]:
+    parts, ok = [], True
+    for d in m["depths"]:
+        v = np.asarray(m["final_loss"][init][d], dtype=float)
+        ok &= bool(np.isfinite(v).all() and np.all(v < TRAINED))
+        parts.append(f"L={d}: {mean_spread(v)}")
+    return ok, "final train loss " + "; ".join(parts)
+
+
+def verdict(m: dict[str, Any]) -> list[Row]:
+    jd, deep, n_ep = m["jac_depth"], m["depths"][-1], m["epochs"]
+    sp = {i: float(np.mean(m["spread"][i])) for i in INITS}
+
+    def spread_text(*inits: str) -> str:
+        return "; ".join(
+            f"{LABELS[i]} {mean_spread(m['spread'][i], 2)} (theory {m['spread_theory'][i]:.1f})"
+            for i in inits
+        )
+
+    grid = f"c = {m['channels']}, {m['side']}×{m['side']} grid, SAME padding"
+    rows = [
+        Row(
+            f"Xiao: delta-orthogonal kernels give a critical tanh CNN dynamical isometry, "
+            f"Gaussian ones do not (depth {jd})",
+            f"spread v of J's s²: delta-orthogonal ≤ {ISOMETRY_SPREAD:g}, Gaussian ≥ L/2 = {jd / 2:g}",
+            f"{XIAO}, §4 (the CNN Jacobian's spectrum); {PENNINGTON}",
+            spread_text("delta_orthogonal", "gaussian") + f" ({grid})",
+            bool(sp["delta_orthogonal"] <= ISOMETRY_SPREAD and sp["gaussian"] >= NO_ISOMETRY * jd),
+            "delta-orthogonal maps each position by an orthogonal matrix: only tanh spreads J",
+        ),
+        Row(
+            f"Xiao: orthogonal in the flattened sense is not enough; the convolution must be "
+            f"orthogonal (depth {jd})",
+            f"flattened-orthogonal kernels: v ≥ L/2 = {jd / 2:g} (theory (1 − 1/9)·L + Σ v_D)",
+            f"{XIAO}, abstract (the conv operator must be norm-preserving)",
+            spread_text("orthogonal"),
+            bool(sp["orthogonal"] >= NO_ISOMETRY * jd),
+            "WᵀW = I over the 9c taps leaves each spatial frequency a random contraction",
+        ),
+    ]
+    ok, ours = _trains(m, "delta_orthogonal")
+    rows.append(
+        Row(
+            f"Xiao: delta-orthogonal at criticality trains the vanilla tanh CNN at every depth "
+            f"({', '.join(map(str, m['depths']))} layers)",
+            f"every seed's final train loss < ln 10 − 0.5 = {TRAINED:.2f} (best lr)",
+            f"{XIAO}, abstract and Fig. 1 (10,000 layers)",
+            ours + f" after {n_ep} epochs",
+            ok,
+            "isometric Jacobian: gradients reach every layer at any depth",
+        )
+    )
+    final = {i: np.asarray(m["final_loss"][i][deep], dtype=float) for i in INITS}
+    means = {
+        i: float(np.nanmean(v)) if np.isfinite(v).any() else math.inf for i, v in final.items()
+    }
+    rows.append(
+        Row(
+            f"Pennington/Xiao: at {deep} layers delta-orthogonal learns faster than Gaussian and "
+            "flattened-orthogonal kernels",
+            f"lower seed-mean final train loss after {n_ep} epochs (best lr each)",
+            f"{PENNINGTON} (orthogonal beats Gaussian at the same critical σ_w); {XIAO}",
+            "; ".join(f"{LABELS[i]} {mean_spread(final[i])}" for i in INITS),
+            bool(all(means["delta_orthogonal"] < means[i] for i in ("gaussian", "orthogonal"))),
+            "learning speed follows the Jacobian's conditioning",
+        )
+    )
+    gauss = final["gaussian"]
+    rows.append(
+        Row(
+            f"Gaussian kernels at criticality do not train the vanilla CNN at {deep} layers",
+            f"every seed's final train loss ≥ {TRAINED:.2f} or diverged, at every lr",
+            f"shared/ANCHORS.md ({XIAO}: Gaussian init does not train very deep vanilla CNNs)",
+            f"best-lr final train loss {mean_spread(gauss)} after {n_ep} epochs; diverged at "
+            f"lrs {m['diverged_lrs']['gaussian'][deep]}",
+            bool(not np.any(gauss < TRAINED)),
+            "the paper's failures are at thousands of layers; mean field makes σ_w² = 1 "
+            "trainable to depths ∝ ξ_c",
+        )
+    )
+    return rows
+
+
+def figures(out_dir: Path) -> list[Path]:
+    res = load(out_dir)
+    fig, axes = plots.figure(nrows=2, ncols=2, size=(4.6, 3.5))
+    ax_v, ax_h, ax_depth, ax_curve = axes
+    kept = res.kept_depth.values
+    for i in INITS:
+        v = spread(res.sv2.sel(init=i).transpose("jac_seed", "kept_depth", "k").values)
+        plots.band(ax_v, kept, v, label=LABELS[i], color=COLORS[i], marker="o", ms=3)
+        ax_v.plot(kept, res.spread_theory.sel(init=i), color=COLORS[i], ls=":", lw=1)
+    plots.log2_axis(ax_v, kept)
+    ax_v.set_yscale("symlog", linthresh=0.1)
+    ax_v.set_ylim(0, None)
+    plots.label(
+        ax_v, "depth L (conv layers)", "spread Var(s²)/E[s²]² of J's singular values",
+        f"tanh, σ_w² = 1, c = {res.attrs['channels']}, {res.attrs['side']}² grid (dotted: theory)",
+    )  # fmt: skip
+    deep, bins = int(kept.max()), np.logspace(-6, 2, 81)
+    for i in INITS:
+        s2 = res.sv2.sel(init=i, kept_depth=deep).values.ravel()
+        ax_h.hist(np.clip(s2 / s2.mean(), bins[0], None), bins=bins, histtype="step",
+                  color=COLORS[i], label=LABELS[i])  # fmt: skip
+    ax_h.set(xscale="log", yscale="log")
+    plots.label(
+        ax_h, f"s² / mean(s²) (values below {bins[0]:g} in the first bin)", "count (all seeds)",
+        f"squared singular values of J at depth {deep}",
+    )  # fmt: skip
+    loss, depths = best_lr_final(res), res.depth.values
+    for i in INITS:
+        runs = loss.sel(init=i).transpose("seed", "depth").values
+        plots.band(ax_depth, depths, runs, label=LABELS[i], color=COLORS[i], marker="o")
+    plots.anchor_line(ax_depth, LN10, "ln 10 (chance)")
+    plots.anchor_line(ax_depth, TRAINED, "'trains' threshold", color="gray", ls="--")
+    plots.log2_axis(ax_depth, depths)
+    plots.label(
+        ax_depth, "depth L (conv layers)", "final train loss (best lr)",
+        f"after {int(res.epoch.max())} epochs, {int(res.attrs['train_examples'])} images",
+    )  # fmt: skip
+    last = res.isel(epoch=-1).sel(depth=int(depths[-1]))
+    for i in INITS:
+        lr_i = int(last.train_loss.sel(init=i).mean("seed").fillna(np.inf).argmin("lr"))
+        curves = res.train_loss.sel(init=i, depth=int(depths[-1])).isel(lr=lr_i)
+        plots.band(ax_curve, res.epoch.values, curves.transpose("seed", "epoch").values,
+                   label=LABELS[i], color=COLORS[i])  # fmt: skip
+    plots.anchor_line(ax_curve, LN10, "ln 10")
+    plots.label(ax_curve, "epoch", "train loss (best lr)", f"{int(depths[-1])} layers")
+    fig.suptitle(
+        f"Vanilla tanh CNN at criticality on {plots.dataset_name(str(res.attrs['dataset']))}: "
+        "Gaussian vs orthogonal vs delta-orthogonal kernels"
+    )
+    return plots.save(fig, Path(out_dir) / NAME)
+
+
+if __name__ == "__main__":
+    raise SystemExit(study.main(__file__))

@@ -1,0 +1,96 @@
+"""deep_cnn at quick scale: Gaussian vs orthogonal vs delta-orthogonal deep vanilla CNNs."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from initjax import data, study
+
+exp = study.load("deep_cnn")
+
+
+def _stack(w, x, phi):
+    h = x
+    for w_l in w:
+        z = exp.conv(h[None], w_l)[0]
+        h = phi(z)
+    return z.ravel()
+
+
+@pytest.mark.parametrize("init", exp.INITS)
+def test_conv_jacobian_spectrum_matches_jacfwd(init):
+    x = jax.random.normal(jax.random.key(0), (4, 4, 2))
+    w = exp.kernels(jax.random.key(1), init, 3, 2)
+    sv2 = exp.conv_jacobian_sv2(w, x, "tanh", (1, 3))
+    for row, depth in enumerate((1, 3)):
+        jac = jax.jacfwd(lambda x, d=depth: _stack(w[:d], x, jnp.tanh))(x).reshape(32, 32)
+        s2 = np.linalg.svd(np.asarray(jac, np.float64), compute_uv=False) ** 2
+        np.testing.assert_allclose(sv2[row], s2, rtol=1e-4, atol=1e-6)
+
+
+def test_linear_delta_orthogonal_stack_is_an_exact_isometry_borders_included():
+    # Only the centre tap is non-zero, so SAME padding's zeros are never read: every
+    # singular value of the depth-L linear stack is gain^L, at the borders too.
+    gain, depth = 1.1, 6
+    w = gain * exp.kernels(jax.random.key(2), "delta_orthogonal", depth, 3)
+    x = jax.random.normal(jax.random.key(3), (5, 5, 3))
+    sv2 = exp.conv_jacobian_sv2(w, x, "linear", (depth,))
+    np.testing.assert_allclose(sv2, gain ** (2 * depth), rtol=1e-5)
+    # The flattened-orthogonal kernel of the same variance is not an isometry.
+    w = gain * exp.kernels(jax.random.key(2), "orthogonal", depth, 3)
+    assert exp.spread(exp.conv_jacobian_sv2(w, x, "linear", (depth,))) > 0.5
+
+
+def test_kernels_have_the_critical_variance():
+    for init in exp.INITS:
+        w = exp.kernels(jax.random.key(4), init, 4, 16)
+        assert w.shape == (4, 3, 3, 16, 16)
+        # E[W²]·fan_in = σ_w² = 1 for all three (delta-orthogonal: c² entries of 1/c at the
+        # centre, zero elsewhere)
+        assert float(jnp.mean(w**2)) * 9 * 16 == pytest.approx(1.0, rel=0.05)
+    centre = exp.kernels(jax.random.key(4), "delta_orthogonal", 1, 16)[0, 1, 1]
+    np.testing.assert_allclose(centre.T @ centre, np.eye(16), atol=1e-5)
+
+
+def test_subset_pools_images_and_keeps_the_dataset_name():
+    rng = np.random.default_rng(0)
+    x = rng.random((6, 784), dtype=np.float32)
+    y = np.arange(6, dtype=np.int32) % 3
+    full = data.Dataset("fashion_mnist", x, y, x[:4], y[:4], classes=10)
+    small = exp.subset(full, 5, 2, 2)
+    assert small.name == "fashion_mnist" and small.input_dim == 196
+    assert (small.num_train, small.num_test) == (5, 2)
+    np.testing.assert_allclose(small.x_train[0, 0], x[0, [0, 1, 28, 29]].mean(), rtol=1e-6)
+    np.testing.assert_allclose(small.x_train.mean(axis=1), x[:5].mean(axis=1), rtol=1e-5)
+
+
+def test_quick_rows_decided_and_figures(quick):
+    assert len(quick.rows) == 5 and all(r.passed is not None for r in quick.rows)
+    assert quick.row("Gaussian ones do not").passed is True
+    assert quick.row("orthogonal in the flattened sense").passed is True
+    assert quick.row("delta-orthogonal at criticality trains").passed is True
+    assert quick.row("learns faster than Gaussian").passed is True
+    # At 32 layers and 6 epochs no Gaussian seed reaches the threshold (the anchor's claim).
+    assert quick.row("Gaussian kernels at criticality do not train").passed is True
+    quick.assert_figures()
+
+
+def test_measure_against_hand_computation(quick):
+    res, m = quick.results, exp.measure(quick.results)
+    assert m["depths"] == [4, 32] and m["jac_depth"] == 64 and res.sizes["seed"] == 3
+    assert (m["channels"], m["side"]) == (8, 7) and res.sizes["k"] == 7 * 7 * 8
+    # Spread of the delta-orthogonal Jacobian at depth 64, by hand from the saved s².
+    s2 = res.sv2.sel(init="delta_orthogonal", kept_depth=64).values.astype(np.float64)
+    np.testing.assert_allclose(m["spread"]["delta_orthogonal"], s2.var(-1) / s2.mean(-1) ** 2)
+    # Depth 1, delta-orthogonal: one orthogonal map per position, an exact isometry.
+    one = res.sv2.sel(init="delta_orthogonal", kept_depth=1).values
+    np.testing.assert_allclose(one, 1.0, rtol=1e-4)
+    # The deepest trained nets: the lr with the lowest seed-mean final loss, none diverged.
+    for init in exp.INITS:
+        last = res.train_loss.sel(init=init, depth=32).isel(epoch=-1)
+        if res.diverged.sel(init=init, depth=32).any():
+            continue
+        best = int(last.mean("seed").argmin("lr"))
+        np.testing.assert_allclose(m["final_loss"][init][32], last.isel(lr=best).values)
+    assert exp.verdict(m) == quick.rows
