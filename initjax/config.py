@@ -343,6 +343,20 @@ CALLABLE_FIELDS = ("model", "scheme", "optimizer", "schedule")
 """Config fields that take a name or a callable."""
 
 
+INIT_ONLY = ("scheme", "scheme_kwargs", "sigma", "bias_scheme", "bias_scale")
+"""Config fields that only decide how parameters are drawn, never how they are trained."""
+
+
+def for_training(cfg: Config) -> Config:
+    """``cfg`` with its :data:`INIT_ONLY` fields at their defaults: the key of the compiled
+    training program, so that grids differing only in their init (an outer ``scheme`` axis,
+    bias inits) train with one program instead of compiling it again per scheme. The model is
+    rebuilt from it for ``apply`` only, which never calls the kernel or bias initializers (a
+    user model factory must not read the init fields to decide its architecture)."""
+    defaults = {f.name: f.default for f in dataclasses.fields(Config) if f.name in INIT_ONLY}
+    return cfg.replace(**defaults)
+
+
 def build_model(cfg: Config, sigma: Any = None) -> nn.Module:
     """The Flax model of ``cfg`` whose kernels are drawn with scale ``sigma``."""
     kernel_init = cfg.kernel_init(cfg.default_sigma() if sigma is None else sigma)

@@ -28,8 +28,9 @@ import jax
 import numpy as np
 import xarray as xr
 
+from initjax import cpu_conv, grid_values, logs, models, shard, train, variables
 from initjax import data as datasets
-from initjax import grid_values, logs, models, shard, train, variables
+from initjax.config import for_training
 from initjax.train import Config, DataArrays, TrainState
 
 
@@ -117,8 +118,10 @@ class SweepState:
 def init_grid(
     cfg: Config, data: DataArrays, seeds: jax.Array, sigmas: jax.Array, lrs: jax.Array
 ) -> tuple[TrainState, dict[str, jax.Array]]:
-    """``train.init_run`` vmapped over cells."""
-    return jax.vmap(lambda s, g, lr: train.init_run(cfg, data, s, g, lr))(seeds, sigmas, lrs)
+    """``train.init_run`` vmapped over cells (its evaluation's convolutions, grouped by the
+    vmap, in the form XLA:CPU runs fast: :mod:`initjax.cpu_conv`)."""
+    cells = jax.vmap(lambda s, g, lr: train.init_run(cfg, data, s, g, lr))
+    return cpu_conv.for_backend(cells)(seeds, sigmas, lrs)
 
 
 @functools.partial(
@@ -227,7 +230,7 @@ def run(
         while sweep.epochs_done < cfg.epochs:
             n = min(chunk_epochs, cfg.epochs - sweep.epochs_done)
             t0 = time.perf_counter()
-            state, rest = advance_grid(cfg, arrays, sweep.state, n)
+            state, rest = advance_grid(for_training(cfg), arrays, sweep.state, n)
             rest_np = shard.to_host(rest)
             dt = time.perf_counter() - t0
             sweep = SweepState(

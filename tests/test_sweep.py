@@ -218,3 +218,24 @@ def test_svd_diagnostics_run_on_one_device_per_process():
     one = sweep.run(cfg, data, seeds=3, progress=False, devices=jax.devices()[:1])
     np.testing.assert_array_equal(res.weight_rank.values, one.weight_rank.values)
     np.testing.assert_array_equal(res.train_loss.values, one.train_loss.values)
+
+
+def test_an_outer_scheme_axis_trains_with_one_compiled_program(mnist1d_data):
+    """Schemes differ only in how parameters are drawn: the training program is keyed on
+    config.for_training(cfg), so three schemes (and bias inits) compile it once."""
+    from initjax import config, grid
+
+    cfg = train.Config(model="softmax", dataset="mnist1d", epochs=1, batch_size=500, lr=0.05)
+    a = config.for_training(cfg.replace(scheme="he_normal", sigma=2.0, bias_scheme="normal"))
+    assert (
+        a
+        == config.for_training(cfg.replace(scheme="orthogonal"))
+        != config.for_training(cfg.replace(lr=0.1))
+    )
+    assert a.lr == cfg.lr and a.model == cfg.model and a.scheme == train.Config().scheme
+    before = grid.advance_grid._cache_size()
+    sweep.run(
+        cfg.replace(batch_size=400), mnist1d_data, seeds=2, sigmas=[0.5, 1.0],
+        over={"scheme": ["he_normal", "lecun_normal", "orthogonal"]}, progress=False,
+    )  # fmt: skip
+    assert grid.advance_grid._cache_size() - before == 1
