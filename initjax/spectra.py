@@ -5,8 +5,9 @@ arXiv:1711.04735) is every singular value s of the input–output Jacobian J = �
 Its measure here is the spread v = Var(s²)/E[s²]² (0: isometry), which free probability
 predicts as v = L·v_W + Σ_{l<L} v_D(q^l) (:func:`initjax.theory.v_d`).
 
-Two entry points: :func:`io_jacobian_sv` for a Flax model of :mod:`initjax.models`, and
-:func:`deep_jacobians` for a bare stack of square kernels (cheap at every depth at once).
+Three entry points: :func:`io_jacobian_sv` for a Flax model of :mod:`initjax.models`,
+:func:`deep_jacobians` for a bare stack of square kernels (cheap at every depth at once), and
+:func:`conv_stack_sv2` for a stack of convolutions on one image (Xiao et al. 2018's setting).
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from initjax import activations
 
 Array = jax.Array
 
-__all__ = ["JACOBIAN_EXAMPLES", "deep_jacobians", "io_jacobian_sv", "spread"]
+__all__ = [
+    "JACOBIAN_EXAMPLES", "conv_same", "conv_stack_sv2", "deep_jacobians", "io_jacobian_sv", "spread",
+]  # fmt: skip
 
 JACOBIAN_EXAMPLES = 16
 """Examples (the first ones of the batch) whose Jacobians are taken, as SVDs cost O(B·n³)."""
@@ -93,3 +96,39 @@ def spread(m1: Any, m2: Any, axis: int = -1) -> Any:
     0.0
     """
     return m2.mean(axis=axis) / m1.mean(axis=axis) ** 2 - 1
+
+
+def conv_same(h_BxSxSxC: Array, w_KxKxCxC: Array) -> Array:
+    """A 2-D convolution, stride 1, SAME (zero) padding, as ``flax.linen.Conv`` computes it."""
+    return jax.lax.conv_general_dilated(
+        h_BxSxSxC, w_KxKxCxC, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")
+    )
+
+
+@functools.partial(jax.jit, static_argnames=("activation", "keep"))
+def conv_stack_sv2(
+    w_LxKxKxCxC: Array, x_SxSxC: Array, activation: str, keep: tuple[int, ...]
+) -> Array:
+    """Squared singular values of J^l = ∂z^l/∂x at the depths ``keep`` (1-based, ascending),
+    for a stack of stride-1 SAME convolutions on one image x (no bias): z^1 = conv_same(x, W^1),
+    z^l = conv_same(φ(z^{l−1}), W^l); float32 (len(keep), N), N = x.size, descending. J is
+    carried forward as N tangents (one batched convolution per layer)."""
+    phi = activations.get(activation).fn
+    n = x_SxSxC.size
+    tangents = jnp.eye(n, dtype=x_SxSxC.dtype).reshape(n, *x_SxSxC.shape)
+
+    def layer(carry: tuple, w: Array) -> tuple:
+        h, jh = carry
+        z, jz = conv_same(h[None], w)[0], conv_same(jh, w)
+        h, d = jax.jvp(phi, (z,), (jnp.ones_like(z),))
+        return (h, d[None] * jz), None
+
+    out, carry, done = [], (x_SxSxC, tangents), 0
+    for depth in keep:
+        # up to layer `depth`: scan to depth − 1, then the last layer's conv without φ
+        if depth - 1 > done:
+            carry, _ = jax.lax.scan(layer, carry, w_LxKxKxCxC[done : depth - 1])
+            done = depth - 1
+        jz_NxN = conv_same(carry[1], w_LxKxKxCxC[depth - 1]).reshape(n, n)  # row i: J e_i
+        out.append(jnp.linalg.svd(jz_NxN, compute_uv=False) ** 2)
+    return jnp.stack(out)
