@@ -1,27 +1,28 @@
 """Convolutions XLA:CPU can run fast inside loops: every conv rewritten to its canonical form.
 
 XLA:CPU hands a convolution to its fast (Eigen) kernel only when it is *canonical*: input
-(N, *spatial, C), kernel (*spatial, I, O), output (N, *spatial, C), no feature or batch groups.
-Its ``ConvCanonicalization`` pass transposes other convolutions into that form — but it visits
-the entry computation only (``xla/service/cpu/conv_canonicalization.cc`` loops over
-``module->entry_computation()``; jax-ml/jax#12868). A convolution inside a ``while`` body
+``(N, *spatial, C)``, kernel ``(*spatial, I, O)``, output ``(N, *spatial, C)``, no feature or
+batch groups. Its ``ConvCanonicalization`` pass transposes other convolutions into that form,
+but it visits the entry computation only (``xla/service/cpu/conv_canonicalization.cc`` loops
+over ``module->entry_computation()``; jax-ml/jax#12868). A convolution inside a ``while`` body
 (every ``lax.scan``, ``lax.map``, ``fori_loop``) that is not canonical falls back to a generic
 loop nest. Flax's forward convolutions are canonical, but the ones JAX writes for their
 gradients are not (the kernel gradient is ``f01b_i01o->01bf``, the input gradient
 ``b01f_01oi->b01f``), and a vmapped convolution becomes a grouped one. initjax trains under
 ``lax.scan``, so on a CPU every conv net's backward pass took the slow path.
 
-Measured on 2 cores (Intel Xeon, jax 0.10.2): one SGD step of an 8-layer 3×3 tanh CNN
-(32 images 28×28 → 14×14×16), forward and gradient, 19 ms as a jitted call, 200 ms inside a
-``lax.scan`` (4 steps: 807 ms) and 19 ms per step there after :func:`canonical` (77 ms).
-``experiments/conv_cpu.py`` prints these figures on the machine at hand.
+Measured by ``python experiments/_bench_conv.py`` on 2 cores (Intel Xeon, jax 0.10.2): an SGD
+step of an 8-layer 3×3 tanh CNN (32 images 28×28 → 14×14×16), forward and gradient, takes
+15.5 ms as a jitted call, 225 ms inside a ``lax.scan`` and 17.1 ms there after
+:func:`canonical`; a grid of 8 such cells 27× (vmapped) or 12× (``lax.map``) the jitted
+call's time per cell-step, 1.14× and 1.02× after it.
 
 :func:`canonical` traces a function to a jaxpr and evaluates it again with every
-``conv_general_dilated`` replaced by the same convolution in canonical form: operands transposed
-to (N, *S, C) and (*S, I, O), a group count G > 1 split into G convolutions whose outputs are
-concatenated, the output transposed back. Nested jaxprs (``pjit``, ``scan``, ``while``, ``cond``
-…) that contain a convolution are rewritten the same way. The arithmetic is the same; only
-XLA's choice of kernel changes (float32 results equal up to summation order).
+``conv_general_dilated`` replaced by the same convolution in canonical form: operands
+transposed to ``(N, *S, C)`` and ``(*S, I, O)``, a group count G > 1 split into G convolutions
+whose outputs are concatenated, the output transposed back. Nested jaxprs (``pjit``, ``scan``,
+``while``, ``cond`` …) that contain a convolution are rewritten the same way. The arithmetic
+is the same; only XLA's choice of kernel changes (float32 results equal up to summation order).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ CONV = "conv_general_dilated"
 
 
 def canonical_dimension_numbers(spatial: int) -> lax.ConvDimensionNumbers:
-    """(N, *S, C) input, (*S, I, O) kernel, (N, *S, C) output: what XLA:CPU's Eigen path takes."""
+    """``(N, *S, C)`` input, ``(*S, I, O)`` kernel, ``(N, *S, C)`` output: XLA:CPU's Eigen form."""
     s = tuple(range(1, spatial + 1))
     feature = spatial + 1
     return lax.ConvDimensionNumbers(
