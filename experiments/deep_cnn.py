@@ -69,6 +69,7 @@ QUESTION = (
     "Does delta-orthogonal init at criticality train a deep vanilla CNN where Gaussian does not?"
 )
 CLAIMS = ("C3",)
+BEYOND_NOTE = True  # REPORT.md's "Beyond the note" (issue 19)
 RUNTIME = {
     "quick": "~2.5 min (145 s measured on 2 CPU cores: 3 × 31 s per 32-layer sweep, 11 s spectra)",
     "full": "not run (FLOPs × ~2·10⁴ of quick: months on 2 CPU cores; GPU-scale)",

@@ -59,6 +59,7 @@ NAME = "residual_depth"
 ORDER = 20
 QUESTION = "Which residual init keeps a deep un-normalized residual MLP trainable?"
 CLAIMS = ("C3", "C9")
+BEYOND_NOTE = True  # REPORT.md's "Beyond the note" (issue 19)
 RUNTIME = {
     "quick": "~5 min (316 s measured, 2 CPU cores shared at load ≈ 5; compile-bound)",
     "full": "not run (est. hours)",

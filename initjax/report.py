@@ -24,39 +24,20 @@ from types import ModuleType
 from typing import Any
 
 from initjax import results
-from initjax.verdict import VERDICT, Row, claim_status, counts, load_verdict, save_verdict
+from initjax.verdict import (  # re-exported: the report's texts live with the claims
+    CLAIM_IDS,
+    CLAIM_TEXT,
+    NOTE_ERRORS,
+    VERDICT,
+    Row,
+    claim_status,
+    counts,
+    load_verdict,
+    save_verdict,
+)
 
 REPORT = "REPORT.md"
 ERROR = "error.json"
-CLAIM_IDS = tuple(f"C{i}" for i in range(1, 10))
-
-# The note's claims, in a few words (ANCHORS.md has them in full).
-CLAIM_TEXT = {
-    "C1": "Gaussian noise breaks symmetry; equal weights make every neuron learn the same",
-    "C2": "too large a σ saturates the softmax at the start",
-    "C3": "good init keeps gradients from vanishing or exploding in deep nets",
-    "C4": "a zero-mean, suitably scaled Gaussian keeps initial outputs in range",
-    "C5": "Xavier Var = 2/(n_in+n_out), U(±√(6/(n_in+n_out))); He Var = 2/n_in",
-    "C6": "biases start at zero; weight randomness alone breaks symmetry",
-    "C7": "by the CLT, pre-activations at init are ≈ Gaussian",
-    "C8": "Xavier for tanh/sigmoid, He for ReLU; He better for deep nets",
-    "C9": "BatchNorm lessens sensitivity to init",
-}
-# Known errors of the note, listed whatever was run (ANCHORS.md).
-NOTE_ERRORS = (
-    (
-        "C5",
-        "The note's table gives Xavier's variance as 1/(n_in+n_out); Glorot & Bengio's "
-        "normalized init has Var = 2/(n_in+n_out) (its uniform form U(±√(6/(n_in+n_out))), "
-        "which the note also gives, has exactly that variance).",
-    ),
-    (
-        "C1",
-        "The symmetry argument does not apply to softmax regression: the problem is convex and "
-        "∇W = Xᵀ(P−Y)/m has distinct columns at W = 0, so W = 0 trains as well as N(0, 0.01²). "
-        "It does apply to hidden units.",
-    ),
-)
 
 
 # ----------------------------------------------------------------------------- collecting
@@ -244,6 +225,28 @@ def _sanity_rows(entries: Sequence[Entry]) -> list[list[str]]:
     ]
 
 
+BEYOND = (
+    "Questions the note does not ask (issue 19): how init must scale with width and depth, "
+    "and what it does in residual and convolutional nets. An experiment joins this table by "
+    "setting ``BEYOND_NOTE = True``; its rows are in the Verdicts table too, with the papers "
+    "they are checked against."
+)
+
+
+def _beyond_rows(entries: Sequence[Entry]) -> list[list[str]]:
+    """One line per experiment beyond the note: its question, papers, status, scale."""
+    out = []
+    for e in entries:
+        if not getattr(e.module, "BEYOND_NOTE", False):
+            continue
+        evidence = [r for r in e.rows if not r.sanity]
+        sources = "; ".join(dict.fromkeys(r.source for r in evidence)) or "—"
+        status = claim_status(e.rows, ran=e.status == "done") if e.status != "error" else "error"
+        scale = e.scale if e.status != "not run" else "—"
+        out.append([_anchor(e.name), e.question, sources, status, scale])
+    return out
+
+
 def _note_errors(entries: Sequence[Entry]) -> list[str]:
     lines = []
     for cid, text in NOTE_ERRORS:
@@ -360,6 +363,16 @@ def render(entries: Sequence[Entry], root: Path) -> str:
         "## What the note got wrong",
         "",
         *_note_errors(entries),
+        "",
+        "## Beyond the note",
+        "",
+        BEYOND,
+        "",
+        *(
+            _table(["experiment", "question", "checked against", "status", "scale"], beyond)
+            if (beyond := _beyond_rows(entries))
+            else ["No experiment beyond the note."]
+        ),
         "",
         "## Experiments",
         "",

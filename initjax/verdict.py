@@ -166,3 +166,34 @@ def claim_status(rows: Sequence[Row], ran: bool = True) -> str:
         detail += f", {undecided} undecided"
     sanity = _sanity_words([r for r in rows if r.sanity])
     return f"{word} ({detail}{'; ' + sanity if sanity else ''})"
+
+
+CLAIM_IDS = tuple(f"C{i}" for i in range(1, 10))
+
+# The note's claims, in a few words (ANCHORS.md has them in full).
+CLAIM_TEXT = {
+    "C1": "Gaussian noise breaks symmetry; equal weights make every neuron learn the same",
+    "C2": "too large a σ saturates the softmax at the start",
+    "C3": "good init keeps gradients from vanishing or exploding in deep nets",
+    "C4": "a zero-mean, suitably scaled Gaussian keeps initial outputs in range",
+    "C5": "Xavier Var = 2/(n_in+n_out), U(±√(6/(n_in+n_out))); He Var = 2/n_in",
+    "C6": "biases start at zero; weight randomness alone breaks symmetry",
+    "C7": "by the CLT, pre-activations at init are ≈ Gaussian",
+    "C8": "Xavier for tanh/sigmoid, He for ReLU; He better for deep nets",
+    "C9": "BatchNorm lessens sensitivity to init",
+}
+# Known errors of the note, listed whatever was run (ANCHORS.md).
+NOTE_ERRORS = (
+    (
+        "C5",
+        "The note's table gives Xavier's variance as 1/(n_in+n_out); Glorot & Bengio's "
+        "normalized init has Var = 2/(n_in+n_out) (its uniform form U(±√(6/(n_in+n_out))), "
+        "which the note also gives, has exactly that variance).",
+    ),
+    (
+        "C1",
+        "The symmetry argument does not apply to softmax regression: the problem is convex and "
+        "∇W = Xᵀ(P−Y)/m has distinct columns at W = 0, so W = 0 trains as well as N(0, 0.01²). "
+        "It does apply to hidden units.",
+    ),
+)

@@ -168,3 +168,42 @@ def test_sanity_checks_are_listed_apart_and_claims_count_evidence_only(tmp_path)
     section = text.split("### d2l_softmax")[1].split("\n### ")[0]
     assert "| sanity | C4: logit RMS" in section and "| evidence | C2: large σ" in section
     assert "**Scale.** quick" in section
+
+
+def test_experiments_beyond_the_note_get_their_own_table_with_status_and_scale(tmp_path):
+    rows = [
+        Row(
+            "µP: the best lr transfers across width",
+            "drift ≤ 1 grid step",
+            "Yang 2022",
+            "0 steps",
+            True,
+            "fits",
+        ),
+        Row(
+            "SP: the best lr drifts with width",
+            "drift ≥ 1 step",
+            "Yang 2022",
+            "0 steps",
+            False,
+            "no drift",
+        ),
+        Row("Sanity: µP tables", "exact", "Yang 2021", "exact", True, "by construction", "sanity"),
+    ]
+    fake_runs(tmp_path, name="width_transfer", rows=rows)
+    text = study.report(tmp_path).read_text()
+    part = text.split("## Beyond the note")[1].split("\n## ")[0]
+    assert study.load("width_transfer").BEYOND_NOTE and not hasattr(
+        study.load("d2l_softmax"), "BEYOND_NOTE"
+    )
+    lines = {m[0]: m for m in re.findall(r"^\| \[(\w+)\]\(#\w+\) \|(.*)$", part, re.M)}
+    assert set(lines) == {"width_transfer", "residual_depth", "deep_cnn"}
+    assert (
+        "mixed (1 agree, 1 disagree of 2 evidence rows; 1 sanity check passes)"
+        in (lines["width_transfer"][1])
+    )
+    assert (
+        "Yang 2022" in lines["width_transfer"][1] and "Yang 2021" not in lines["width_transfer"][1]
+    )
+    assert lines["width_transfer"][1].rstrip(" |").endswith("| quick")
+    assert re.search(r"\| not run \| — \|$", "|" + lines["deep_cnn"][1])
