@@ -31,7 +31,7 @@ trains deep un-normalized ResNets (De & Smith 2020, NeurIPS, arXiv:2002.10444); 
 without normalization explodes (Hanin & Rolnick 2018, NeurIPS, arXiv:1803.01719, Thm. 5).
 
 Command: ``initjax run residual_depth --quick`` (MNIST-1D, width 32, depths 2 and 16 blocks,
-3 seeds, 2 lrs, 8 epochs; diagnostics at 64 blocks, widths 256 and 32. The depths are small because XLA's
+3 seeds, 2 lrs, 8 epochs; diagnostics at 32 blocks, widths 256 and 32. The depths are small because XLA's
 compile time of the unrolled blocks, not training, dominates: ~2.5 s per block per program on
 this 2-core machine) or ``--full`` (Fashion-MNIST, width 128, depths 4, 16, 64 and 128
 blocks, 5 seeds, 4 lrs, 10 epochs; diagnostics at 200 blocks, widths 1024 and 128; not run yet, hours of
@@ -61,7 +61,7 @@ QUESTION = "Which residual init keeps a deep un-normalized residual MLP trainabl
 CLAIMS = ("C3", "C9")
 BEYOND_NOTE = True  # REPORT.md's "Beyond the note" (issue 19)
 RUNTIME = {
-    "quick": "~5 min (316 s measured, 2 CPU cores shared at load ≈ 5; compile-bound)",
+    "quick": "~3 min (195 s measured on 2 CPU cores with LLVM at -O0 and diagnostics at 64 blocks, now 32; compile-bound)",
     "full": "not run (est. hours)",
 }
 
@@ -130,7 +130,7 @@ CONFIGS = {
             "width": 32,
             "seeds": 3,
             "lrs": (0.01, 0.03),
-            "diag_depth": 64,
+            "diag_depth": 32,
             "diag_width": 256,
         },
     ),

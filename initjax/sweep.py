@@ -28,6 +28,7 @@ each layer's kernel is drawn with, so schemes whose σ means different things sh
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 import hashlib
 import itertools
@@ -146,6 +147,20 @@ def _one_writer(fn: Any) -> Any:
     return locked
 
 
+_DEVICES: contextvars.ContextVar[list[Any] | None] = contextvars.ContextVar("devices", default=None)
+
+
+@contextlib.contextmanager
+def on_devices(devices: list[Any]) -> Any:
+    """Sweeps started inside (research scripts' too) shard over ``devices`` unless they name
+    their own; e.g. ``with sweep.on_devices(jax.devices()[:1]): study.run_one(...)``."""
+    token = _DEVICES.set(list(devices))
+    try:
+        yield
+    finally:
+        _DEVICES.reset(token)
+
+
 @_one_writer
 def run(
     cfg: Config,
@@ -177,7 +192,8 @@ def run(
       checkpoint_every: with ``out``: epochs between checkpoints.
       overwrite: with ``out``: discard a different sweep found there.
       progress: progress bar with outer position, ETA and model-steps/s.
-      devices: devices to shard each grid over (default: all).
+      devices: devices to shard each grid over (default: those of :func:`on_devices`, else
+        all).
       max_memory: bytes a grid may use (default: :func:`initjax.memory.limit`); a grid that
         needs more runs as chunks of seeds that fit (:mod:`initjax.plan`), joined along seed.
       grid_kwargs: passed to :func:`initjax.grid.run` (``chunk_epochs``, ``resume``,
@@ -191,6 +207,7 @@ def run(
       diverged: aggregate with :func:`initjax.aggregate.over_seeds`, not ``.mean("seed")``.
     """
     train._check_data(cfg, data)
+    devices = _DEVICES.get() if devices is None else devices
     axes = outer_axes(cfg, over)
     grid = Grid.of(cfg, seeds, sigmas, lrs)
     if grid_kwargs and (axes or out is not None):

@@ -52,7 +52,7 @@ def test_quick_rows_decided_and_figures(quick):
 
 def test_measure_against_hand_computation(quick):
     res, m = quick.results, exp.measure(quick.results)
-    assert m["depths"] == [2, 16] and m["diag_depth"] == 64 and res.sizes["seed"] == 3
+    assert m["depths"] == [2, 16] and m["diag_depth"] == 32 and res.sizes["seed"] == 3
     assert m["diag_width"] == [256, 32]
     # RMS growth per block of the standard stream, by hand from the saved second moments.
     wide = res.stream_m2.sel(diag_width=256, net="standard").values

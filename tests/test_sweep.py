@@ -239,3 +239,21 @@ def test_an_outer_scheme_axis_trains_with_one_compiled_program(mnist1d_data):
         over={"scheme": ["he_normal", "lecun_normal", "orthogonal"]}, progress=False,
     )  # fmt: skip
     assert grid.advance_grid._cache_size() - before == 1
+
+
+def test_on_devices_sets_the_default_devices_of_sweeps_started_inside(mnist1d_data, monkeypatch):
+    cfg = train.Config(model="softmax", dataset="mnist1d", epochs=1, batch_size=500)
+    assert len(jax.devices()) == 2  # conftest: 2 virtual CPU devices
+    meshes = []
+    grid_mesh = shard.grid_mesh
+    monkeypatch.setattr(
+        shard, "grid_mesh", lambda d=None: meshes.append(grid_mesh(d)) or meshes[-1]
+    )
+    kw = {"seeds": 2, "sigmas": [0.5, 1.0], "progress": False}
+    both = sweep.run(cfg, mnist1d_data, **kw)
+    with sweep.on_devices(jax.devices()[:1]):
+        one = sweep.run(cfg, mnist1d_data, **kw)
+        sweep.run(cfg, mnist1d_data, devices=jax.devices(), **kw)  # an explicit list wins
+    sweep.run(cfg, mnist1d_data, **kw)
+    assert [m.devices.size for m in meshes] == [2, 1, 2, 2]
+    np.testing.assert_allclose(one.test_acc, both.test_acc, rtol=1e-6)
