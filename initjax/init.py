@@ -29,7 +29,7 @@ Traced scales are not validated: their value is unknown until the program runs.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol, overload
 
 import jax
@@ -337,6 +337,7 @@ def register(
     if not callable(builder):
         raise TypeError(f"builder must be callable (**kwargs -> init), got {builder!r}")
     if scale_param is not None:
+        params: Mapping[str, inspect.Parameter]
         try:
             params = inspect.signature(builder).parameters
         except (TypeError, ValueError):

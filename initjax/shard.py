@@ -12,8 +12,10 @@ of its first cell; the caller drops the padded cells from the result.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import jax
@@ -22,6 +24,25 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 AXIS = "grid"
+
+
+_DEVICES: contextvars.ContextVar[list[Any] | None] = contextvars.ContextVar("devices", default=None)
+
+
+@contextlib.contextmanager
+def on_devices(devices: list[Any]) -> Iterator[None]:
+    """Sweeps started inside (research scripts' too) shard over ``devices`` unless they name
+    their own; e.g. ``with shard.on_devices(jax.devices()[:1]): study.run_one(...)``."""
+    token = _DEVICES.set(list(devices))
+    try:
+        yield
+    finally:
+        _DEVICES.reset(token)
+
+
+def default_devices() -> list[Any] | None:
+    """The devices set by the innermost :func:`on_devices`, or None (all devices)."""
+    return _DEVICES.get()
 
 
 def grid_mesh(devices: list[Any] | None = None) -> Mesh:

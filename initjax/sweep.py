@@ -28,7 +28,6 @@ each layer's kernel is drawn with, so schemes whose σ means different things sh
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import functools
 import hashlib
 import itertools
@@ -42,7 +41,7 @@ import jax
 import numpy as np
 import xarray as xr
 
-from initjax import aggregate, checkpoint, lock, plan, results, seal, train, variables
+from initjax import aggregate, checkpoint, lock, plan, results, seal, shard, train, variables
 from initjax import data as datasets
 from initjax.grid import (  # re-exported: the engine's names, as users have met them here
     Grid,
@@ -147,20 +146,6 @@ def _one_writer(fn: Any) -> Any:
     return locked
 
 
-_DEVICES: contextvars.ContextVar[list[Any] | None] = contextvars.ContextVar("devices", default=None)
-
-
-@contextlib.contextmanager
-def on_devices(devices: list[Any]) -> Any:
-    """Sweeps started inside (research scripts' too) shard over ``devices`` unless they name
-    their own; e.g. ``with sweep.on_devices(jax.devices()[:1]): study.run_one(...)``."""
-    token = _DEVICES.set(list(devices))
-    try:
-        yield
-    finally:
-        _DEVICES.reset(token)
-
-
 @_one_writer
 def run(
     cfg: Config,
@@ -192,8 +177,8 @@ def run(
       checkpoint_every: with ``out``: epochs between checkpoints.
       overwrite: with ``out``: discard a different sweep found there.
       progress: progress bar with outer position, ETA and model-steps/s.
-      devices: devices to shard each grid over (default: those of :func:`on_devices`, else
-        all).
+      devices: devices to shard each grid over (default: those of
+        :func:`initjax.shard.on_devices`, else all).
       max_memory: bytes a grid may use (default: :func:`initjax.memory.limit`); a grid that
         needs more runs as chunks of seeds that fit (:mod:`initjax.plan`), joined along seed.
       grid_kwargs: passed to :func:`initjax.grid.run` (``chunk_epochs``, ``resume``,
@@ -207,7 +192,7 @@ def run(
       diverged: aggregate with :func:`initjax.aggregate.over_seeds`, not ``.mean("seed")``.
     """
     train._check_data(cfg, data)
-    devices = _DEVICES.get() if devices is None else devices
+    devices = shard.default_devices() if devices is None else devices
     axes = outer_axes(cfg, over)
     grid = Grid.of(cfg, seeds, sigmas, lrs)
     if grid_kwargs and (axes or out is not None):
@@ -383,7 +368,9 @@ def join(
         stacked[n].attrs["long_name"] = f"Config.{n} (outer axis)"
     assert [stacked.sizes[n] for n in names] == shape
     stacked.attrs.update({k: v for k, v in parts[0].attrs.items() if k != "fingerprint"})
-    user = {}  # where each slice's user code came from, merged (names do not collide)
+    user: dict[
+        str, dict[str, Any]
+    ] = {}  # where each slice's user code came from, merged (names do not collide)
     for p in parts:
         for field, source in json.loads(str(p.attrs.get("user_code", "{}"))).items():
             user.setdefault(field, {})[json.loads(p.attrs["config"])[field]] = source

@@ -64,7 +64,7 @@ def quick_runs(tmp_path_factory):
     return the same rows) and ``quick_runs.root`` is the output folder, laid out as
     ``initjax reproduce --quick`` lays out ``runs/``.
     """
-    from initjax import study, sweep
+    from initjax import shard, study
 
     root = tmp_path_factory.mktemp("runs")
     done: dict[str, list] = {}
@@ -74,7 +74,7 @@ def quick_runs(tmp_path_factory):
         # sharded over this session's 2 virtual devices residual_depth's took 250 s, not 195.
         # Sharded grids are tested on their own (test_sweep, test_shard).
         if name not in done:
-            with sweep.on_devices(jax.devices()[:1]):
+            with shard.on_devices(jax.devices()[:1]):
                 done[name] = study.run_one(name, root, "quick", progress=False)
         return done[name]
 

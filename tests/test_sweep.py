@@ -251,7 +251,7 @@ def test_on_devices_sets_the_default_devices_of_sweeps_started_inside(mnist1d_da
     )
     kw = {"seeds": 2, "sigmas": [0.5, 1.0], "progress": False}
     both = sweep.run(cfg, mnist1d_data, **kw)
-    with sweep.on_devices(jax.devices()[:1]):
+    with shard.on_devices(jax.devices()[:1]):
         one = sweep.run(cfg, mnist1d_data, **kw)
         sweep.run(cfg, mnist1d_data, devices=jax.devices(), **kw)  # an explicit list wins
     sweep.run(cfg, mnist1d_data, **kw)
