@@ -107,6 +107,18 @@ def mean_spread(values: Any, digits: int = 3, unit: str = "") -> str:
 # ----------------------------------------------------------------------------- finding
 
 
+def best_lr_final(res: Any, metric: str = "train_loss") -> Any:
+    """Final ``metric`` of a results Dataset per cell and seed at the lr with the lowest
+    seed-mean final train loss, among the lrs where no seed diverged (NaN where every lr
+    diverged): the "best lr" of the experiments that tune lr per cell."""
+    last = res.isel(epoch=-1)
+    loss = last.train_loss.where(~last.diverged.astype(bool))
+    score = loss.mean("seed", skipna=False)  # NaN when any seed diverged
+    ok = score.notnull().any("lr")
+    best = score.fillna(np.inf).argmin("lr")
+    return last[metric].isel(lr=best).where(ok)
+
+
 def _source_checkout() -> Path | None:
     """The checkout this package was imported from (editable install or PYTHONPATH), if any."""
     root = Path(__file__).resolve().parents[1]
