@@ -23,6 +23,7 @@ _SUBMODULES = (
     "config",
     "step",
     "train",
+    "init_scale",
     "grid",
     "coordcheck",
     "sweep",

@@ -2,8 +2,8 @@
 
 (:mod:`initjax.sweep` is the public face: it loops outer axes over this and saves to folders.)
 
-The grid is flattened to M = seeds × sigmas × lrs cells; :func:`initjax.train.init_run` is
-``jax.vmap``-ed over the cell axis and :func:`initjax.train.train_epochs_grid` trains all cells
+The grid is flattened to M = seeds × sigmas × lrs cells; :func:`initjax.train.init_state` is
+``jax.vmap``-ed over the cell axis (op by op: :func:`init_grid`) and :func:`initjax.train.train_epochs_grid` trains all cells
 with the step vmapped inside the scan over batches (the data is not vmapped:
 every cell reads the same device arrays, so memory grows with parameters, not with
 M × data). σ and lr are traced arrays, so a second grid of the same shape reuses the compiled
@@ -23,14 +23,16 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import flax.traverse_util
 import jax
 import numpy as np
 import xarray as xr
 
-from initjax import cpu_conv, grid_values, logs, models, shard, train, variables
+from initjax import cell_layout, cpu_conv, grid_values, logs, models, shard, train, variables
 from initjax import data as datasets
 from initjax.config import for_training
+from initjax.init_scale import SIGMA_MEANING as SIGMA_MEANING
+from initjax.init_scale import init_std as init_std
+from initjax.init_scale import sigma_attrs as sigma_attrs
 from initjax.train import Config, DataArrays, TrainState
 
 
@@ -114,14 +116,33 @@ class SweepState:
     metrics: dict[str, np.ndarray]
 
 
-@functools.partial(jax.jit, static_argnames=("cfg",))
 def init_grid(
     cfg: Config, data: DataArrays, seeds: jax.Array, sigmas: jax.Array, lrs: jax.Array
 ) -> tuple[TrainState, dict[str, jax.Array]]:
-    """``train.init_run`` vmapped over cells (its evaluation's convolutions, grouped by the
-    vmap, in the form XLA:CPU runs fast: :mod:`initjax.cpu_conv`)."""
-    cells = jax.vmap(lambda s, g, lr: train.init_run(cfg, data, s, g, lr))
-    return cpu_conv.for_backend(cells)(seeds, sigmas, lrs)
+    """``train.init_run`` over cells: the state drawn op by op, the epoch-0 metrics compiled.
+
+    The draws run vmapped but not jitted: each initializer's program is compiled once per
+    kernel shape and reused by every layer, scheme and later grid, where one jitted program of
+    a deep net's whole init took longer to compile than its training step (2.7 s for a 6-cell
+    32-layer CNN, against 0.4 s for its evaluation). The random bits are the same either way.
+    The metrics come from :func:`initial_metrics_grid`, one program per training config.
+    """
+    state = jax.vmap(lambda s, g, lr: train.init_state(cfg, data, s, g, lr))(seeds, sigmas, lrs)
+    if isinstance(seeds, jax.Array) and not isinstance(seeds, jax.core.Tracer):
+        # every leaf split over cells as the seeds are
+        state = jax.device_put(state, seeds.sharding)  # (op by op, they came back mixed)
+    return state, initial_metrics_grid(for_training(cfg), data, state)
+
+
+@functools.partial(jax.jit, static_argnames=("cfg",))
+def initial_metrics_grid(cfg: Config, data: DataArrays, state: TrainState) -> dict[str, jax.Array]:
+    """``train.initial_metrics`` of every cell of ``state``: vmapped, or one cell after another
+    where the grid trains in the "map" layout (conv nets on a CPU, :mod:`initjax.cell_layout`);
+    convolutions in the form XLA:CPU runs fast (:mod:`initjax.cpu_conv`)."""
+    one = cpu_conv.for_backend(lambda s: train.initial_metrics(cfg, s, data))
+    if cell_layout.layout_for(cfg.model, state.epoch.shape[0], state.params) == "map":
+        return jax.lax.map(one, state)
+    return jax.vmap(one)(state)
 
 
 @functools.partial(
@@ -286,61 +307,6 @@ def to_dataset(cfg: Config, grid: Grid, sweep: SweepState) -> xr.Dataset:
     return ds
 
 
-SIGMA_MEANING = {"sigma": "std", "gain": "gain", "scale": "scale", "value": "value"}
-"""What σ is for a scheme, by the name of its scale argument (others: that name)."""
-
-
-def sigma_attrs(cfg: Config) -> dict[str, str]:
-    """Attributes of the σ coordinate: what σ means for ``cfg``'s scheme."""
-    param = cfg.scale_param()
-    meaning = SIGMA_MEANING.get(param, param)
-    return {
-        "long_name": f"init scale σ ({meaning} of {train.label(cfg.scheme)})",
-        "units": "1",
-        "scale_param": param,
-        "meaning": meaning,
-    }
-
-
-def init_std(
-    cfg: Config, data: datasets.Dataset, sigmas: np.ndarray, draws: int = 16
-) -> xr.DataArray:
-    """The standard deviation each layer's kernel is drawn with, per σ: dims (sigma, layer).
-
-    Monte Carlo: the model is initialized ``draws`` times per σ (fixed keys, independent of
-    the sweep's seeds) and each kernel's values are pooled; the relative error of the
-    estimate is about 1/√(2·draws·size): 2% for a 64-weight kernel, 0.2% for 784×10. This puts
-    schemes whose σ means different things (std, gain, scale) on one physical axis.
-    """
-    model_of = functools.partial(train.build_model, cfg)
-    x = jax.numpy.asarray(data.x_train[:1])
-    keys = jax.random.split(jax.random.key(20100513), draws)
-
-    def moments(sigma: jax.Array) -> dict[str, jax.Array]:
-        def one(key: jax.Array) -> dict[str, jax.Array]:
-            params = model_of(sigma).init(key, x, train=False)["params"]
-            flat = flax.traverse_util.flatten_dict(params, sep="/")
-            return {
-                k.removesuffix("/kernel"): jax.numpy.stack([v.mean(), (v * v).mean()])
-                for k, v in flat.items()
-                if k.endswith("kernel")
-            }
-
-        m = jax.lax.map(one, keys)
-        return jax.tree_util.tree_map(lambda a: a.mean(0), m)
-
-    out = jax.jit(lambda s: jax.lax.map(moments, s))(jax.numpy.asarray(sigmas, np.float32))
-    layers = list(out)
-    mom = np.stack([np.asarray(out[k]) for k in layers], axis=1)  # (sigma, layer, 2)
-    std = np.sqrt(np.maximum(mom[..., 1] - mom[..., 0] ** 2, 0.0))
-    return xr.DataArray(
-        std,
-        dims=("sigma", "layer"),
-        coords={"sigma": np.asarray(sigmas, np.float64), "layer": layers},
-        attrs={"long_name": "std of the initial kernel (per layer)", "units": "1"},
-    )
-
-
 def attrs(cfg: Config) -> dict[str, str | int]:
     """Provenance stored with every result: config, scale meaning, package versions, plugins."""
     from initjax import plugins
@@ -374,4 +340,4 @@ def attrs(cfg: Config) -> dict[str, str | int]:
 
 def compile_count() -> int:
     """Programs compiled so far by the grid functions (a test checks σ grids reuse them)."""
-    return int(init_grid._cache_size() + advance_grid._cache_size())  # type: ignore[attr-defined]
+    return int(initial_metrics_grid._cache_size() + advance_grid._cache_size())  # type: ignore[attr-defined]

@@ -3,7 +3,8 @@
 A run is two pure functions, composed by :func:`run` into one compiled program and vmapped by
 :mod:`initjax.sweep` over a grid (the sweep never re-implements them):
 
-* ``init_run(cfg, data, seed, sigma, lr) -> (state, metrics at epoch 0)``
+* ``init_run(cfg, data, seed, sigma, lr) -> (state, metrics at epoch 0)``: ``init_state``
+  then ``initial_metrics``
 * ``train_epochs(cfg, data, state, n) -> (state, metrics for the next n epochs)``
 
 and :func:`train_epochs_grid`, the same for a grid of runs with the step vmapped inside the
@@ -130,16 +131,13 @@ def init_params(cfg: Config, seed: Array, sigma: Array, x: Array) -> Any:
     return build_model(cfg, sigma).init(init_key, x[:1], train=False)["params"]
 
 
-def init_run(
-    cfg: Config, data: DataArrays, seed: Array, sigma: Array, lr: Array
-) -> tuple[TrainState, dict[str, Array]]:
-    """Initial state of one run and its metrics at epoch 0 (before any step). Pure."""
+def init_state(cfg: Config, data: DataArrays, seed: Array, sigma: Array, lr: Array) -> TrainState:
+    """Initial state of one run (the first half of :func:`init_run`). Pure."""
     init_key, seed_data_key = jax.random.split(jax.random.key(seed))
     data_key = seed_data_key if cfg.order == "per_seed" else jax.random.key(cfg.data_seed)
-    model = build_model(cfg, sigma)
-    variables = model.init(init_key, data.x_train[:1], train=False)
+    variables = build_model(cfg, sigma).init(init_key, data.x_train[:1], train=False)
     params = variables["params"]
-    state = TrainState(
+    return TrainState(
         params=params,
         batch_stats=variables.get("batch_stats"),
         opt_state=optimizer(cfg).init(params),
@@ -149,9 +147,22 @@ def init_run(
         step=jnp.zeros((), jnp.int32),
         diverged_step=jnp.full((), -1, jnp.int32),
     )
-    metrics = epoch_metrics(cfg, model, state, data)
+
+
+def initial_metrics(cfg: Config, state: TrainState, data: DataArrays) -> dict[str, Array]:
+    """Metrics at epoch 0 (before any step) of a run in ``state`` (the second half of
+    :func:`init_run`; the init fields of ``cfg`` are not read). Pure."""
+    metrics = epoch_metrics(cfg, build_model(cfg), state, data)
     metrics["batch_loss"] = metrics["train_loss"]  # no step yet: the loss at init
-    return state, mask_diverged(state, metrics)
+    return mask_diverged(state, metrics)
+
+
+def init_run(
+    cfg: Config, data: DataArrays, seed: Array, sigma: Array, lr: Array
+) -> tuple[TrainState, dict[str, Array]]:
+    """Initial state of one run and its metrics at epoch 0 (before any step). Pure."""
+    state = init_state(cfg, data, seed, sigma, lr)
+    return state, initial_metrics(cfg, state, data)
 
 
 def _epoch_order(cfg: Config, data_key: Array, epoch: Array, n: int) -> Array:

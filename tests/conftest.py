@@ -5,6 +5,7 @@ this conftest (pytest imports it before any test module).
 """
 
 import os
+import tempfile
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -16,6 +17,16 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 # the session (workers, CLI subprocesses, the docs build) inherits it, so programs compared
 # with each other are compiled alike. JAX_DISABLE_MOST_OPTIMIZATIONS=0 tests the default.
 os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
+# One persistent compilation cache for the whole session (both xdist workers, every CLI
+# subprocess, the docs build's kernels): a program another test already compiled is read back
+# instead of compiled again. Fresh per run, so nothing carries over between runs; the lock that
+# a size limit turns on keeps concurrent readers off half-written entries.
+_run = os.environ.get("PYTEST_XDIST_TESTRUNUID") or f"pid{os.getpid()}"
+os.environ.setdefault(
+    "JAX_COMPILATION_CACHE_DIR", str(Path(tempfile.gettempdir()) / f"initjax-test-cache-{_run}")
+)
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
+os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(8 << 30))
 _flags = os.environ.get("XLA_FLAGS", "")
 if "xla_force_host_platform_device_count" not in _flags:
     os.environ["XLA_FLAGS"] = (_flags + " --xla_force_host_platform_device_count=2").strip()

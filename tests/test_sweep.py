@@ -257,3 +257,30 @@ def test_on_devices_sets_the_default_devices_of_sweeps_started_inside(mnist1d_da
     sweep.run(cfg, mnist1d_data, **kw)
     assert [m.devices.size for m in meshes] == [2, 1, 2, 2]
     np.testing.assert_allclose(one.test_acc, both.test_acc, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("model", "scheme", "dim"), [("mlp", "truncated_normal", 8), ("cnn", "orthogonal", 64)]
+)
+def test_init_grid_draws_op_by_op_what_the_compiled_init_run_draws(model, scheme, dim):
+    # init_grid draws the state op by op (no whole-init program to compile) and compiles only
+    # the epoch-0 metrics; a vmapped jitted init_run is the reference.
+    from initjax import grid
+    from initjax.step import DataArrays
+
+    data = tiny_dataset(dim=dim)
+    cfg = train.Config(model=model, hidden=(4, 4), scheme=scheme, dataset="synthetic",
+                       num_classes=3, batch_size=32)  # fmt: skip
+    arrays = DataArrays.from_dataset(data)
+    cells = (np.arange(3, dtype=np.int32), np.array([0.5, 1.0, 2.0], np.float32),
+             np.full(3, 0.1, np.float32))  # fmt: skip
+    state, first = grid.init_grid(cfg, arrays, *map(jax.numpy.asarray, cells))
+    ref_state, ref_first = jax.jit(
+        jax.vmap(lambda s, g, lr: train.init_run(cfg, arrays, s, g, lr))
+    )(*cells)
+    for a, b in zip(jax.tree.leaves(state), jax.tree.leaves(ref_state), strict=True):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-7)
+    assert first.keys() == ref_first.keys()
+    for k in first:
+        np.testing.assert_allclose(first[k], ref_first[k], rtol=1e-5)
+    assert float(np.std(np.asarray(state.params["output"]["kernel"][2]))) > 0
