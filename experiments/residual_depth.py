@@ -163,15 +163,17 @@ def stream_stats(cfg: train.Config, data: datasets.Dataset, seeds: int = STAT_SE
     x = jnp.asarray(data.x_train[:PROBE])
     model = train.build_model(cfg, 1.0)
     depth = len(cfg.hidden)
-    out = []
-    for k in range(seeds):
-        variables = model.init(jax.random.key(k), x[:2])
+
+    def one(key: jax.Array) -> jax.Array:  # op by op, vmapped over seeds: no deep-net compile
+        variables = model.init(key, x[:2])
         _, state = model.apply(variables, x, train=True, mutable=["intermediates", "batch_stats"])
         inter = state["intermediates"]
         stream = [inter[f"block_{b}_in"][0] for b in range(depth)]
         stream.append(inter[f"block_{depth - 1}_out"][0])
-        out.append([float(jnp.mean(h.astype(jnp.float32) ** 2)) for h in stream])
-    return np.asarray(out)
+        return jnp.stack([jnp.mean(h.astype(jnp.float32) ** 2) for h in stream])
+
+    keys = jnp.stack([jax.random.key(k) for k in range(seeds)])
+    return np.asarray(jax.vmap(one)(keys), np.float64)
 
 
 def run(out_dir: Path, scale: str = "quick", progress: bool = True) -> None:

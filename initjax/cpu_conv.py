@@ -129,14 +129,14 @@ def _evaluate(jaxpr: jcore.Jaxpr, consts: Any, args: Any) -> list[Any]:
 
 def canonical(f: Callable[..., Any]) -> Callable[..., Any]:
     """``f`` with every convolution it computes (its gradients' too, nested ones too) in the
-    canonical form XLA:CPU runs fast inside loops; ``f`` itself when it has none. Same
-    arguments and results; a pure function of pytrees of arrays, as ``jax.jit`` takes."""
+    canonical form XLA:CPU runs fast inside loops. Same arguments and results; a pure function
+    of pytrees of arrays, as ``jax.jit`` takes. ``f`` is traced once: its jaxpr is evaluated
+    again (rewritten where it has convolutions), which is cheaper than tracing a Flax model's
+    Python a second time (residual_depth's quick run: 21 s of tracing, then 16 s)."""
 
     @functools.wraps(f)
     def wrapped(*args: Any) -> Any:
         closed, shapes = jax.make_jaxpr(f, return_shape=True)(*args)
-        if not has_conv(closed.jaxpr):
-            return f(*args)
         out = _evaluate(closed.jaxpr, closed.consts, jax.tree.leaves(args))
         return jax.tree.unflatten(jax.tree.structure(shapes), out)
 

@@ -5,6 +5,7 @@ this conftest (pytest imports it before any test module).
 """
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -21,10 +22,11 @@ os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
 # subprocess, the docs build's kernels): a program another test already compiled is read back
 # instead of compiled again. Fresh per run, so nothing carries over between runs; the lock that
 # a size limit turns on keeps concurrent readers off half-written entries.
-_run = os.environ.get("PYTEST_XDIST_TESTRUNUID") or f"pid{os.getpid()}"
-os.environ.setdefault(
-    "JAX_COMPILATION_CACHE_DIR", str(Path(tempfile.gettempdir()) / f"initjax-test-cache-{_run}")
-)
+# The process that sets it (pytest itself, before its workers start) removes it at the end.
+_OWN_CACHE = None
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    _OWN_CACHE = Path(tempfile.mkdtemp(prefix="initjax-test-cache-"))
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = str(_OWN_CACHE)
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
 os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(8 << 30))
 _flags = os.environ.get("XLA_FLAGS", "")
@@ -40,6 +42,11 @@ import pytest  # noqa: E402
 
 jax.config.update("jax_numpy_dtype_promotion", "strict")
 jax.config.update("jax_numpy_rank_promotion", "raise")
+
+
+def pytest_unconfigure(config):
+    if _OWN_CACHE is not None and not hasattr(config, "workerinput"):
+        shutil.rmtree(_OWN_CACHE, ignore_errors=True)
 
 
 def require_data() -> bool:
