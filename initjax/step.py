@@ -1,7 +1,7 @@
 """The pure pieces of one run below the epoch loop: its state, the step, and its metrics.
 
 :class:`TrainState` is everything that changes during a run (a pytree, vmapped over a grid's
-cells); :func:`train_step` is one minibatch step ``(state, batch) -> (state, loss)``;
+cells), drawn by :func:`init_state` (:func:`init_run`: with its epoch-0 metrics); :func:`train_step` is one minibatch step ``(state, batch) -> (state, loss)``;
 :func:`evaluate` and :func:`epoch_metrics` measure a run (loss and accuracy on both splits,
 plus the diagnostics a Config records). :mod:`initjax.train` composes them into epochs and
 runs, and re-exports the public names.
@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import optax
 
 from initjax import data as datasets
-from initjax.config import Config
+from initjax.config import Config, build_model, optimizer
 
 __all__ = [
     "DataArrays",
@@ -176,3 +176,47 @@ def recorded(
 def mask_diverged(state: TrainState, metrics: dict[str, Array]) -> dict[str, Array]:
     bad = state.diverged_step >= 0
     return {k: jnp.where(bad, jnp.full_like(v, jnp.nan), v) for k, v in metrics.items()}
+
+
+def init_params(cfg: Config, seed: Array, sigma: Array, x: Array) -> Any:
+    """The parameters :func:`init_run` draws for the run ``(seed, σ)``, from the init half of the
+    seed's key: to measure a sweep's cells at init outside the sweep (vmap over seed and σ).
+
+    ``x``: inputs of the model's shape (only ``x[:1]`` is used).
+    """
+    init_key, _ = jax.random.split(jax.random.key(seed))
+    return build_model(cfg, sigma).init(init_key, x[:1], train=False)["params"]
+
+
+def init_state(cfg: Config, data: DataArrays, seed: Array, sigma: Array, lr: Array) -> TrainState:
+    """Initial state of one run (the first half of :func:`init_run`). Pure."""
+    init_key, seed_data_key = jax.random.split(jax.random.key(seed))
+    data_key = seed_data_key if cfg.order == "per_seed" else jax.random.key(cfg.data_seed)
+    variables = build_model(cfg, sigma).init(init_key, data.x_train[:1], train=False)
+    params = variables["params"]
+    return TrainState(
+        params=params,
+        batch_stats=variables.get("batch_stats"),
+        opt_state=optimizer(cfg).init(params),
+        lr=jnp.asarray(lr, jnp.float32),
+        data_key=jax.random.key_data(data_key),
+        epoch=jnp.zeros((), jnp.int32),
+        step=jnp.zeros((), jnp.int32),
+        diverged_step=jnp.full((), -1, jnp.int32),
+    )
+
+
+def initial_metrics(cfg: Config, state: TrainState, data: DataArrays) -> dict[str, Array]:
+    """Metrics at epoch 0 (before any step) of a run in ``state`` (the second half of
+    :func:`init_run`; the init fields of ``cfg`` are not read). Pure."""
+    metrics = epoch_metrics(cfg, build_model(cfg), state, data)
+    metrics["batch_loss"] = metrics["train_loss"]  # no step yet: the loss at init
+    return mask_diverged(state, metrics)
+
+
+def init_run(
+    cfg: Config, data: DataArrays, seed: Array, sigma: Array, lr: Array
+) -> tuple[TrainState, dict[str, Array]]:
+    """Initial state of one run and its metrics at epoch 0 (before any step). Pure."""
+    state = init_state(cfg, data, seed, sigma, lr)
+    return state, initial_metrics(cfg, state, data)

@@ -9,8 +9,9 @@ A run is two pure functions, composed by :func:`run` into one compiled program a
 
 and :func:`train_epochs_grid`, the same for a grid of runs with the step vmapped inside the
 scan over batches (one GEMM per layer for all cells when the batch order is shared).
-Their parts below the epoch loop (:class:`TrainState`, :func:`train_step`, :func:`evaluate`,
-the per-epoch metrics) are :mod:`initjax.step`, re-exported here.
+Their parts below the epoch loop (:class:`TrainState`, ``init_run`` and its halves,
+:func:`train_step`, :func:`evaluate`, the per-epoch metrics) are :mod:`initjax.step`,
+re-exported here.
 
 **The scale argument ``sigma``** is the one number of the weight scheme that a grid varies: σ
 for ``normal``/``uniform``/``truncated_normal``, the gain for fan-based schemes (``xavier_*``,
@@ -73,6 +74,10 @@ from initjax.step import (  # re-exported: train.TrainState & co. are the public
 from initjax.step import TrainState as TrainState
 from initjax.step import epoch_metrics, finite, mask_diverged
 from initjax.step import evaluate as evaluate
+from initjax.step import init_params as init_params
+from initjax.step import init_run as init_run
+from initjax.step import init_state as init_state
+from initjax.step import initial_metrics as initial_metrics
 from initjax.step import loss_and_accuracy as loss_and_accuracy
 from initjax.step import train_step as train_step
 
@@ -119,50 +124,6 @@ def _check_layers(cfg: Config, data: datasets.Dataset) -> None:
         raise ValueError(
             f"model {label(cfg.model)} cannot record {', '.join(cfg.record)}: {e}"
         ) from None
-
-
-def init_params(cfg: Config, seed: Array, sigma: Array, x: Array) -> Any:
-    """The parameters :func:`init_run` draws for the run ``(seed, σ)``, from the init half of the
-    seed's key: to measure a sweep's cells at init outside the sweep (vmap over seed and σ).
-
-    ``x``: inputs of the model's shape (only ``x[:1]`` is used).
-    """
-    init_key, _ = jax.random.split(jax.random.key(seed))
-    return build_model(cfg, sigma).init(init_key, x[:1], train=False)["params"]
-
-
-def init_state(cfg: Config, data: DataArrays, seed: Array, sigma: Array, lr: Array) -> TrainState:
-    """Initial state of one run (the first half of :func:`init_run`). Pure."""
-    init_key, seed_data_key = jax.random.split(jax.random.key(seed))
-    data_key = seed_data_key if cfg.order == "per_seed" else jax.random.key(cfg.data_seed)
-    variables = build_model(cfg, sigma).init(init_key, data.x_train[:1], train=False)
-    params = variables["params"]
-    return TrainState(
-        params=params,
-        batch_stats=variables.get("batch_stats"),
-        opt_state=optimizer(cfg).init(params),
-        lr=jnp.asarray(lr, jnp.float32),
-        data_key=jax.random.key_data(data_key),
-        epoch=jnp.zeros((), jnp.int32),
-        step=jnp.zeros((), jnp.int32),
-        diverged_step=jnp.full((), -1, jnp.int32),
-    )
-
-
-def initial_metrics(cfg: Config, state: TrainState, data: DataArrays) -> dict[str, Array]:
-    """Metrics at epoch 0 (before any step) of a run in ``state`` (the second half of
-    :func:`init_run`; the init fields of ``cfg`` are not read). Pure."""
-    metrics = epoch_metrics(cfg, build_model(cfg), state, data)
-    metrics["batch_loss"] = metrics["train_loss"]  # no step yet: the loss at init
-    return mask_diverged(state, metrics)
-
-
-def init_run(
-    cfg: Config, data: DataArrays, seed: Array, sigma: Array, lr: Array
-) -> tuple[TrainState, dict[str, Array]]:
-    """Initial state of one run and its metrics at epoch 0 (before any step). Pure."""
-    state = init_state(cfg, data, seed, sigma, lr)
-    return state, initial_metrics(cfg, state, data)
 
 
 def _epoch_order(cfg: Config, data_key: Array, epoch: Array, n: int) -> Array:
