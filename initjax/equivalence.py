@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import scipy.stats
 
-__all__ = ["DECISIONS", "Equivalence", "tost_paired", "tost_welch"]
+__all__ = ["DECISIONS", "Equivalence", "paired_difference", "tost_paired", "tost_welch"]
 
 DECISIONS = ("equivalent", "different", "inconclusive")
 
@@ -187,3 +187,22 @@ def tost_welch(a: Any, b: Any, margin: float, alpha: float = 0.05) -> Equivalenc
     else:
         df = float(a.size + b.size - 2)
     return _result("welch", margin, alpha, (a.size, b.size), float(b.mean() - a.mean()), se, df)
+
+
+def paired_difference(a: Any, b: Any, level: float = 0.95) -> tuple[bool | None, str]:
+    """Is mean(b − a) above 0, for paired samples? The row outcome of a "b beats a" claim.
+
+    Returns:
+      ``(outcome, text)``: True when the two-sided ``level`` t-interval of the mean paired
+      difference lies above 0, False when it lies below, None when it contains 0; the text is
+      ``"Δ = +0.0182, 95% CI [+0.0146, +0.0218] (paired, n = 3)"``.
+    """
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level!r}")
+    alpha = (1 - level) / 2
+    t = tost_paired(a, b, margin=1.0, alpha=alpha)  # only its interval is used
+    lo, hi = t.ci
+    text = (
+        f"Δ = {t.diff:+.4f}, {100 * level:.0f}% CI [{lo:+.4f}, {hi:+.4f}] (paired, n = {t.n[0]})"
+    )
+    return (True if lo > 0 else False if hi < 0 else None), text

@@ -107,16 +107,21 @@ def mean_spread(values: Any, digits: int = 3, unit: str = "") -> str:
 # ----------------------------------------------------------------------------- finding
 
 
-def best_lr_final(res: Any, metric: str = "train_loss") -> Any:
-    """Final ``metric`` of a results Dataset per cell and seed at the lr with the lowest
-    seed-mean final train loss, among the lrs where no seed diverged (NaN where every lr
-    diverged): the "best lr" of the experiments that tune lr per cell."""
+def best_lr(res: Any) -> tuple[Any, Any]:
+    """Per cell of a results Dataset, the index along ``lr`` of the lr with the lowest
+    seed-mean final train loss among the lrs where no seed diverged, and a mask that is False
+    where every lr diverged: the "best lr" of the experiments that tune lr per cell."""
     last = res.isel(epoch=-1)
     loss = last.train_loss.where(~last.diverged.astype(bool))
-    score = loss.mean("seed", skipna=False)  # NaN when any seed diverged
-    ok = score.notnull().any("lr")
-    best = score.fillna(np.inf).argmin("lr")
-    return last[metric].isel(lr=best).where(ok)
+    score = loss.mean("seed", skipna=False).reset_coords(drop=True)  # NaN: a seed diverged
+    return score.fillna(np.inf).argmin("lr"), score.notnull().any("lr")
+
+
+def best_lr_final(res: Any, metric: str = "train_loss", epoch: int = -1) -> Any:
+    """``metric`` at ``epoch`` (default: the last) per cell and seed at the cell's
+    :func:`best_lr` (NaN where every lr diverged)."""
+    best, ok = best_lr(res)
+    return res[metric].isel(epoch=epoch).isel(lr=best).where(ok)
 
 
 def _source_checkout() -> Path | None:

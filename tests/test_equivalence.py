@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from initjax.equivalence import tost_paired, tost_welch
+from initjax.equivalence import paired_difference, tost_paired, tost_welch
 
 
 def t2_cdf(t):
@@ -125,3 +125,18 @@ def test_text_says_interval_margin_and_decision():
 def test_bad_arguments_say_what_is_wrong(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+@pytest.mark.parametrize("shift", [-0.5, 0.0, 0.5])
+def test_paired_difference_is_the_two_sided_t_interval(shift):
+    rng = np.random.default_rng(3)
+    a = rng.normal(0, 1, 12)
+    b = a + shift + rng.normal(0, 0.3, 12)
+    outcome, text = paired_difference(a, b, level=0.95)
+    d = b - a
+    lo, hi = scipy.stats.t.interval(0.95, d.size - 1, loc=d.mean(), scale=scipy.stats.sem(d))
+    assert f"95% CI [{lo:+.4f}, {hi:+.4f}] (paired, n = 12)" in text
+    assert outcome is (True if lo > 0 else False if hi < 0 else None)
+    assert outcome == {-0.5: False, 0.0: None, 0.5: True}[shift]
+    with pytest.raises(ValueError, match="level must be in"):
+        paired_difference(a, b, level=95)
