@@ -1,9 +1,12 @@
-"""batchnorm at quick scale: σ-sensitivity with and without BatchNorm (claim C9)."""
+"""batchnorm at quick scale: σ-sensitivity with and without BatchNorm (claim C9; issue 15's
+redesign: σ on the hidden layers only, lr tuned per cell, mean shortfall over σ)."""
 
+import jax
 import numpy as np
 import pytest
+import xarray as xr
 
-from initjax import study
+from initjax import study, train
 
 exp = study.load("batchnorm")
 
@@ -14,36 +17,56 @@ def test_window_is_contiguous_around_best():
     assert exp.window(np.array([0.1, 0.5, 0.2, 0.1, 0.1]), sig) == (0.01, 0.01)
 
 
-def test_grid_spans_four_decades_both_ways(quick):
+def test_shortfall_by_hand():
+    # 2 seeds × 3 σ: seed means 0.6, 0.8, 0.5 → best 0.8; shortfalls per seed.
+    acc = xr.DataArray([[0.5, 0.8, 0.4], [0.7, 0.8, 0.6]], dims=("seed", "sigma"))
+    np.testing.assert_allclose(
+        exp.shortfall(acc), [(0.3 + 0.0 + 0.4) / 3, (0.1 + 0.0 + 0.2) / 3]
+    )
+
+
+def test_sigma_scales_the_hidden_kernels_only():
+    cfg = exp.BASE.replace(hidden=(8, 8), dataset="synthetic")
+    x = np.ones((2, 40), np.float32)
+    for sigma in (1e-3, 10.0):
+        p = train.build_model(cfg, sigma).init(jax.random.key(0), x)["params"]
+        assert float(np.std(p["hidden_1"]["kernel"])) == pytest.approx(sigma, rel=0.3)
+        assert float(np.std(p["output"]["kernel"])) == pytest.approx(8**-0.5, rel=0.3)
+
+
+def test_grid_spans_four_decades_and_tunes_lr(quick):
     res = quick.results
     assert res.norm.values.tolist() == ["none", "batchnorm"]
     assert res.sigma.values.min() == pytest.approx(1e-3) and res.sigma.values.max() == 10
-    # Runs diverge (loss non-finite or > 1000·ln 10) only at the largest scales of the grid.
-    assert not res.diverged.sel(sigma=res.sigma <= 1.0).any()
+    assert res.sizes["lr"] >= 2 and res.sizes["seed"] >= 3
+    assert res.attrs["head"] == "lecun_normal"
+    # The BN net never diverges: its hidden layers are normalized and its head is fixed.
+    assert not res.diverged.sel(norm="batchnorm").any()
 
 
-def test_bn_rescues_small_sigma_but_not_large(quick):
+def test_rows_are_decided_and_match_the_data(quick):
     res = quick.results
-    last = res.test_acc.isel(epoch=-1).mean("seed")
-    # No BN: σ = 1e-3 stalls at chance; BN: as good as σ = 0.1 (within 5 points).
-    assert float(last.sel(norm="none", sigma=1e-3)) < 0.15
-    small, mid = (float(last.sel(norm="batchnorm", sigma=s)) for s in (1e-3, 0.1))
-    assert abs(small - mid) < 0.05
-    assert quick.row("BN: σ = 0.001").passed is True
-    assert quick.row("C9: BN widens").passed is True
-    # The output layer is not normalized: logits at init scale as σ·√(n_L/2).
+    acc = exp.tuned_test_acc(res)
+    short = exp.shortfall(acc)
+    d = (short.sel(norm="none") - short.sel(norm="batchnorm")).values
+    row = quick.row("C9: BN lessens")
+    assert row.passed is not None  # 3 paired seeds decide it at quick scale
+    assert row.passed == bool(d.mean() > 0)
+    # At quick scale BN's mean shortfall is the smaller one (seen 0.09–0.11 vs 0.18).
+    assert row.passed is True
+    m = exp.measure(res)
+    assert quick.row("C9: BN widens").passed == (m["decades"]["batchnorm"] > m["decades"]["none"])
+    small = quick.row("BN: σ = 0.001")
+    assert small.passed == bool(abs(m["bn_lo"].mean() - m["bn_mid"].mean()) < exp.WINDOW)
+
+
+def test_the_head_argument_holds_at_init(quick):
+    res = quick.results
     big = res.sigma >= exp.EPS_FREE
     ratio = (res.bn_logit_rms_init / res.bn_logit_rms_predicted).where(big, drop=True)
     np.testing.assert_allclose(ratio, 1.0, atol=0.1)
-    assert quick.row("BN: σ = 10").passed is True
-
-
-def test_spread_row_is_decided_and_matches_the_data(quick):
-    acc = exp.final_acc(quick.results)
-    spread = acc.max("sigma") - acc.min("sigma")
-    # Decided at quick scale either way; which way depends on training length (see module).
-    passed = quick.row("C9: BN lessens").passed
-    assert passed == bool(spread.sel(norm="batchnorm") < spread.sel(norm="none"))
+    row = quick.row("σ on the head too")
+    assert row.kind == "sanity" and row.passed is True
 
 
 def test_figures_exist(quick):
@@ -54,8 +77,9 @@ def test_measure_on_quick_results(quick):
     res = quick.results
     m = exp.measure(res)
     assert m["seeds"] == res.sizes["seed"] and m["s_lo"] < m["s_mid"] < m["s_hi"]
-    assert m["decades"]["batchnorm"] > m["decades"]["none"]
     assert np.all(np.abs(m["ratio"] - 1) < 0.1)
     assert exp.verdict(m) == quick.rows
     m["decades"] = {"batchnorm": 0.0, "none": 1.0}  # BN narrowing the window fails the row
     assert quick.row("C9: BN widens", exp.verdict(m)).passed is False
+    m["shortfall"] = {"batchnorm": m["shortfall"]["none"] + 0.05, "none": m["shortfall"]["none"]}
+    assert quick.row("C9: BN lessens", exp.verdict(m)).passed is False
