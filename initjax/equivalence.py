@@ -202,7 +202,5 @@ def paired_difference(a: Any, b: Any, level: float = 0.95) -> tuple[bool | None,
     alpha = (1 - level) / 2
     t = tost_paired(a, b, margin=1.0, alpha=alpha)  # only its interval is used
     lo, hi = t.ci
-    text = (
-        f"Δ = {t.diff:+.4f}, {100 * level:.0f}% CI [{lo:+.4f}, {hi:+.4f}] (paired, n = {t.n[0]})"
-    )
+    text = f"Δ = {t.diff:+.4f}, {100 * level:.0f}% CI [{lo:+.4f}, {hi:+.4f}] (paired, n = {t.n[0]})"
     return (True if lo > 0 else False if hi < 0 else None), text

@@ -20,9 +20,7 @@ def test_window_is_contiguous_around_best():
 def test_shortfall_by_hand():
     # 2 seeds × 3 σ: seed means 0.6, 0.8, 0.5 → best 0.8; shortfalls per seed.
     acc = xr.DataArray([[0.5, 0.8, 0.4], [0.7, 0.8, 0.6]], dims=("seed", "sigma"))
-    np.testing.assert_allclose(
-        exp.shortfall(acc), [(0.3 + 0.0 + 0.4) / 3, (0.1 + 0.0 + 0.2) / 3]
-    )
+    np.testing.assert_allclose(exp.shortfall(acc), [(0.3 + 0.0 + 0.4) / 3, (0.1 + 0.0 + 0.2) / 3])
 
 
 def test_sigma_scales_the_hidden_kernels_only():
