@@ -29,16 +29,17 @@ def test_epochs_to_threshold_and_layer_ratio():
 def test_30_layers_he_trains_and_xavier_stalls(quick):
     res = quick.results
     assert res.depth.values.tolist() == [10, 30] and res.sizes["seed"] >= 3
-    last = res.isel(epoch=-1).sel(depth=30)
-    assert float(last.train_loss.sel(init="he").max()) < exp.LOSS_THRESHOLD
-    np.testing.assert_allclose(last.train_loss.sel(init="xavier"), math.log(10), atol=0.02)
-    assert float(last.test_acc.sel(init="he").min()) > 0.3  # chance is 0.1
-    assert float(last.test_acc.sel(init="xavier").max()) < 0.15
+    assert res.sizes["lr"] >= 2  # lr tuned per (depth, init)
+    loss, acc = exp.tuned(res).isel(epoch=-1), exp.tuned(res, "test_acc").isel(epoch=-1)
+    assert float(loss.sel(depth=30, init="he").max()) < exp.LOSS_THRESHOLD
+    np.testing.assert_allclose(loss.sel(depth=30, init="xavier"), math.log(10), atol=0.02)
+    assert float(acc.sel(depth=30, init="he").min()) > 0.3  # chance is 0.1
+    assert float(acc.sel(depth=30, init="xavier").max()) < 0.15
 
 
 def test_moderate_depth_he_starts_first(quick):
     res = quick.results
-    t = exp.epochs_to(res.train_loss.sel(depth=10))
+    t = exp.epochs_to(exp.tuned(res).sel(depth=10))
     assert np.isfinite(t).all()
     assert float(t.sel(init="he").mean()) < float(t.sel(init="xavier").mean())
 
@@ -49,9 +50,21 @@ def test_xavier_shrinks_by_root_two_per_layer(quick):
     assert quick.row("C3: per-layer").passed is True
 
 
-def test_quick_rows_all_decided_and_pass_and_figures_exist(quick):
-    assert len(quick.rows) == 5  # the Glorot row is full-scale only
-    assert quick.failed == []
+def test_tuned_lr_is_the_lowest_final_loss_of_the_grid(quick):
+    res = quick.results
+    lrs = exp.tuned_lr(res)
+    last = res.train_loss.isel(epoch=-1).mean("seed")
+    for key, lr in lrs.items():
+        depth, init = key.split("/")
+        cell = last.sel(depth=int(depth), init=init)
+        assert float(cell.sel(lr=lr)) == float(cell.min())
+
+
+def test_quick_rows_decided_but_escape_times_and_figures_exist(quick):
+    assert len(quick.rows) == 6  # the Glorot row is full-scale only
+    # 10 epochs cannot test "not even given more epochs": that row waits for the full budget.
+    assert quick.failed == [quick.row("even given more epochs").claim]
+    assert quick.row("even given more epochs").passed is None
     quick.assert_figures()
 
 
@@ -64,3 +77,8 @@ def test_measure_on_quick_results(quick):
     assert exp.verdict(m) == quick.rows
     m["final_loss_deep"]["xavier"] = [1.0] * len(m["final_loss_deep"]["xavier"])  # it learned
     assert quick.row("C8 at 30 layers: Xavier stalls", exp.verdict(m)).passed is False
+    m["epochs"] = 50  # a long budget decides the escape row: one escape contradicts He
+    m["escape"]["xavier"] = [float("nan")] * 2 + [31.0]
+    assert quick.row("even given more epochs", exp.verdict(m)).passed is False
+    m["escape"]["xavier"] = [float("nan")] * 3
+    assert quick.row("even given more epochs", exp.verdict(m)).passed is True
