@@ -69,7 +69,7 @@ def fake_experiments(root, **fails):
 def test_the_checkout_holds_every_experiment_and_no_helper_is_one():
     names = study.names()
     assert study.where() == ROOT / "experiments"
-    assert names[:2] == ("d2l_softmax", "symmetry") and names[-1] == "throughput"
+    assert names[:3] == ("d2l_softmax", "d2l_mlp", "symmetry") and names[-1] == "throughput"
     assert "throughput" not in study.names(include_extra=False)
     assert not any(n.startswith("_") for n in names)
     assert not (ROOT / "initjax" / "experiments").exists()

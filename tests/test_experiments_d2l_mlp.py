@@ -1,0 +1,64 @@
+"""d2l_mlp at quick scale: d2l's MLP at its published settings (issue 15; claims C1, C2, C8)."""
+
+import math
+
+import numpy as np
+
+from initjax import study
+
+exp = study.load("d2l_mlp")
+
+
+def test_d2l_settings_reproduce_the_checks_and_beat_softmax(fashion_mnist, quick):
+    d2l = quick.results["d2l"]
+    assert list(d2l.model.values) == ["mlp", "softmax"]
+    assert d2l.sizes["seed"] >= 3 and int(d2l.epoch.max()) == 10
+    last = d2l.isel(epoch=-1)
+    mlp, soft = last.sel(model="mlp"), last.sel(model="softmax")
+    assert float(mlp.batch_loss.max()) < 0.5 and float(mlp.test_acc.min()) > 0.83
+    # Paired by seed (same minibatches): the MLP is ahead in every seed.
+    assert np.all(mlp.test_acc.values > soft.test_acc.values)
+    # Both start at the near-uniform softmax of σ = 0.01: loss ≈ ln 10.
+    np.testing.assert_allclose(d2l.train_loss.isel(epoch=0), math.log(10), rtol=0.01)
+    for words in ("d2l MLP reproduction", "beats softmax", "ceiling"):
+        assert quick.row(words).passed is True
+
+
+def test_smoke_parts_run_every_cell_and_decide_nothing_at_quick(fashion_mnist, quick):
+    sig, sch = quick.results["sigma"], quick.results["schemes"]
+    assert list(sig.sigma.values) == list(exp.SIGMAS)
+    assert list(sch.scheme.values) == list(exp.SCHEMES)
+    # The all-zero ReLU net predicts one class of the balanced test set: exactly 0.1.
+    np.testing.assert_allclose(sig.test_acc.sel(sigma=0.0).isel(epoch=-1), 0.1, rtol=1e-6)
+    assert quick.row("C1 (MLP)").kind == "sanity" and quick.row("C1 (MLP)").passed is True
+    undecided = [r for r in quick.rows if r.passed is None]
+    assert len(undecided) == 4 and all("quick: not decided" in r.ours for r in undecided)
+    assert quick.failed == [r.claim for r in undecided]
+    quick.assert_figures()
+
+
+def test_rows_decide_at_full_and_can_fail(fashion_mnist, quick):
+    m = exp.measure(quick.results)
+    assert exp.verdict(m) == quick.rows
+    # Pretend full scale: 5 seeds, 3 lrs, with hand-made accuracies.
+    rng = np.random.default_rng(0)
+    m = dict(m, seeds=5, lrs=[0.03, 0.1, 0.3])
+    i = {s: m["sigmas"].index(s) for s in (0.0, 1e-3, 1e-2, 1.0)}
+    acc = np.full((len(m["sigmas"]), 5), 0.85) + rng.normal(0, 0.002, (len(m["sigmas"]), 5))
+    acc[i[0.0]] = 0.1
+    acc[i[1.0]] -= 0.05  # σ = 1 five points lower
+    loss1 = np.full_like(acc, 0.5)
+    loss1[i[1e-3]] += 0.2  # the plateau
+    init = np.full_like(acc, math.log(10))
+    init[i[1.0]] = 200.0
+    m.update(sigma_acc=acc, sigma_loss1=loss1, sigma_init_loss=init)
+    m.update(scheme_acc=acc[[i[1e-2]] * 2] + 0.001)  # He, Xavier within a tenth of a point
+    rows = exp.verdict(m)
+    for words in ("C2 (MLP)", "plateau", "He vs", "Xavier vs"):
+        assert quick.row(words, rows).passed is True, words
+    m["scheme_acc"] = m["scheme_acc"] + np.array([[0.03], [0.0]])  # He three points ahead
+    rows = exp.verdict(m)
+    assert quick.row("He vs", rows).passed is False
+    assert quick.row("Xavier vs", rows).passed is True
+    m["sigma_loss1"] = np.full_like(acc, 0.5) + rng.normal(0, 0.01, acc.shape)  # no plateau
+    assert quick.row("plateau", exp.verdict(m)).passed is None
