@@ -46,7 +46,8 @@ def test_report_from_one_experiment_marks_the_rest_not_run(tmp_path):
     for cid in ("C3", "C5", "C6", "C7", "C8", "C9"):
         assert claims[cid][1].rstrip(" |").endswith("not run"), claims[cid]
     c2 = claims["C2"][1]
-    assert "contradicted (1 of 1 evidence rows disagree)" in c2 and "not run: saturation" in c2
+    assert "contradicted (1 of 1 evidence rows disagree)" in c2
+    assert "not run: d2l_mlp, saturation" in c2
     assert "supported (1 of 1 evidence rows agree)" in claims["C1"][1]
     # Every linked figure exists, relative to the report.
     links = re.findall(r"!\[[^\]]*\]\(<?([^)>]+)>?\)", text)
