@@ -1,0 +1,227 @@
+"""Where does W ~ N(0, σ²) train, over σ × width × depth, and where do 0.01, Xavier and He
+fall? (claims C2, C3, C8; issue 15's map).
+
+Question: d2l draws every weight from N(0, 0.01²); Xavier and He scale the std with the fan,
+√(1/n) and √(2/n) on an n × n ReLU layer. One map answers "why 0.01, why Xavier, why He": the
+final test accuracy of a ReLU MLP whose kernels are all N(0, σ²), for σ over three decades,
+for every (width, depth) of a grid, with lr tuned per cell; next to it the same nets with
+``he_normal`` and ``xavier_normal`` (gain 1), drawn at their std on an n × n hidden layer
+(at depth 1 there is none: the first layer's fan-in is the input's, and the marker is put at
+the same √(2/n) and √(1/n)). Mean-field
+theory says the signal of a ReLU net is multiplied by σ·√(n/2) per layer, so the good σ
+should narrow around He's √(2/n) as depth grows, and a fixed σ = 0.01 should only work where
+the net is shallow.
+
+Settings: MNIST-1D (4000 × 40), b = 0, plain SGD, batch 128; lr tuned per (width, depth, σ)
+and per (width, depth, scheme): the lr with the lowest seed-mean final train loss among the
+lrs where no seed diverged (a cell where every lr diverged counts as chance, 0.1); a seed sets
+the init and the minibatch order. Every (width, depth) is one compiled grid over (seed, σ, lr).
+
+Command: ``initjax run sigma_map --quick`` (widths 64, 256 × depths 1, 4; σ at whole decades
+10⁻³ … 1; lr 0.1; 2 seeds, 5 epochs: a smoke run, its rows decided at full scale only) or ``--full`` (widths 64, 256, 1024 × depths 1, 2, 4, 8; σ at quarter decades; lr ∈
+{0.01, 0.03, 0.1, 0.3}; 5 seeds, 30 epochs; not run yet: hours on 2 CPU cores).
+Expected: at depth 1 σ = 0.01 is as good as the best σ; at depth 8 it is far below, and the
+best σ lies within a factor 2 of He's √(2/n); He is within a point of the best σ everywhere.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from initjax import data as datasets
+from initjax import plots, results, study, sweep, train
+from initjax.study import Row, check_scale, mean_spread
+
+NAME = "sigma_map"
+ORDER = 5.5
+QUESTION = (
+    "Over σ × width × depth, where does N(0, σ²) train, and where do 0.01, Xavier and He fall?"
+)
+CLAIMS = ("C2", "C3", "C8")
+RUNTIME = {"quick": "~1 min (2 CPU cores)", "full": "hours (2 CPU cores, estimated; not run)"}
+
+D2L_SIGMA = 0.01
+CHANCE = 0.1
+NEAR_BEST = 0.01  # "as good as the best σ": within 1 accuracy point (seed means)
+FAR_BELOW = 0.1  # "far below": 10 points under the best
+HE_FACTOR = 2.0  # the best σ within this factor of He's √(2/n) at the deepest depth
+SCHEMES = {"he_normal": "He", "xavier_normal": "Xavier"}
+KEEP = ("train_loss", "test_acc", "diverged")
+
+BASE = train.Config(
+    model="mlp", activation="relu", scheme="normal", lr=0.1, batch_size=128, epochs=10,
+    dataset="mnist1d", order="per_seed",
+)  # fmt: skip
+CONFIGS = {
+    "quick": (
+        BASE.replace(epochs=5),
+        {"widths": (64, 256), "depths": (1, 4), "sigmas": (1e-3, 1e-2, 1e-1, 1.0),
+         "lrs": (0.1,), "seeds": 2},
+    ),
+    "full": (
+        BASE.replace(epochs=30),
+        {"widths": (64, 256, 1024), "depths": (1, 2, 4, 8), "sigmas": tuple(np.logspace(-3, 0, 13)),
+         "lrs": (0.01, 0.03, 0.1, 0.3), "seeds": 5},
+    ),
+}  # fmt: skip
+
+
+def _grid(res: xr.Dataset, cells: list[tuple[int, int]]) -> xr.Dataset:
+    """The sweep's ``hidden`` axis ("64,64", …) as two dims, width and depth."""
+    out = res[list(KEEP)].drop_attrs()
+    out = out.assign_coords(
+        width=("hidden", [w for w, _ in cells]), depth=("hidden", [d for _, d in cells])
+    )
+    return out.set_index(hidden=["width", "depth"]).unstack("hidden")
+
+
+def run(out_dir: Path, scale: str = "quick", progress: bool = True) -> None:
+    base, g = CONFIGS[check_scale(scale)]
+    data = datasets.load(base.dataset)
+    cells = [(w, d) for w in g["widths"] for d in g["depths"]]
+    hidden = [(w,) * d for w, d in cells]
+    kw = {"seeds": g["seeds"], "lrs": g["lrs"], "progress": progress}
+    res = sweep.run(
+        base, data, sigmas=[float(s) for s in g["sigmas"]], over={"hidden": hidden}, **kw
+    )
+    out = Path(out_dir)
+    results.save(_grid(res, cells).assign_attrs(dataset=base.dataset), out / "sigma.nc")
+    fan = sweep.run(
+        base, data, sigmas=(1.0,), over={"scheme": list(SCHEMES), "hidden": hidden}, **kw
+    )
+    results.save(_grid(fan.squeeze("sigma", drop=True), cells), out / "schemes.nc")
+
+
+def load(out_dir: Path) -> dict[str, xr.Dataset]:
+    return {p: results.load(Path(out_dir) / f"{p}.nc") for p in ("sigma", "schemes")}
+
+
+def tuned_acc(res: xr.Dataset) -> xr.DataArray:
+    """Final test accuracy per seed at each cell's tuned lr (chance where every lr diverged
+    or the run diverged)."""
+    return study.best_lr_final(res, "test_acc").fillna(CHANCE)
+
+
+def std_of(scheme: str, width: int) -> float:
+    """The scheme's std on an n × n hidden layer at gain 1."""
+    return math.sqrt((2.0 if scheme == "he_normal" else 1.0) / width)
+
+
+def measure(r: dict[str, xr.Dataset]) -> dict[str, Any]:
+    """Seed-mean tuned accuracy per (width, depth, σ) and per scheme; per (width, depth) the
+    best σ, its accuracy, and σ = 0.01's."""
+    sig, sch = r["sigma"], r["schemes"]
+    acc = tuned_acc(sig)
+    mean = acc.mean("seed")
+    cells = {}
+    for w in sig.width.values:
+        for d in sig.depth.values:
+            m = mean.sel(width=w, depth=d)
+            best = int(m.argmax("sigma"))
+            cells[f"{int(w)}x{int(d)}"] = {
+                "width": int(w), "depth": int(d),
+                "best_sigma": float(sig.sigma.values[best]), "best": float(m.max()),
+                "d2l": acc.sel(width=w, depth=d).sel(sigma=D2L_SIGMA, method="nearest").values,
+                "schemes": {s: tuned_acc(sch).sel(width=w, depth=d, scheme=s).values
+                            for s in SCHEMES},
+            }  # fmt: skip
+    return {
+        "seeds": int(sig.sizes["seed"]), "lrs": [float(v) for v in sig.lr.values],
+        "sigmas": [float(s) for s in sig.sigma.values], "epochs": int(sig.epoch.max()),
+        "depths": [int(d) for d in sig.depth.values], "cells": cells,
+    }  # fmt: skip
+
+
+def verdict(m: dict[str, Any]) -> list[Row]:
+    decides = m["seeds"] >= 5 and len(m["lrs"]) >= 3
+    note = "" if decides else " (quick: a smoke run; full scale decides)"
+    shallow = [c for c in m["cells"].values() if c["depth"] == min(m["depths"])]
+    deep = [c for c in m["cells"].values() if c["depth"] == max(m["depths"])]
+
+    def gap(c: dict[str, Any], a: Any) -> float:
+        return c["best"] - float(np.mean(a))
+
+    he_gaps = [gap(c, c["schemes"]["he_normal"]) for c in m["cells"].values()]
+    ratio = [c["best_sigma"] / std_of("he_normal", c["width"]) for c in deep]
+    return [
+        Row(
+            f"why 0.01: at depth {min(m['depths'])} σ = 0.01 is as good as the best σ",
+            f"seed-mean accuracy within {NEAR_BEST:g} of the best σ's at every width (lr tuned)",
+            "d2l's N(0, 0.01²); mean field: one layer cannot vanish the signal",
+            "; ".join(
+                f"n = {c['width']}: {mean_spread(c['d2l'])} vs best {c['best']:.3f} "
+                f"(σ = {c['best_sigma']:.2g})"
+                for c in shallow
+            )
+            + note,
+            all(gap(c, c["d2l"]) <= NEAR_BEST for c in shallow) if decides else None,
+            "a shallow net forgives the init scale once lr is tuned",
+        ),
+        Row(
+            f"C3: at depth {max(m['depths'])} σ = 0.01 falls far below the best σ",
+            f"σ = 0.01 at least {FAR_BELOW:g} under the best σ at every width",
+            "mean field: the signal is multiplied by σ·√(n/2) per ReLU layer",
+            "; ".join(
+                f"n = {c['width']}: {mean_spread(c['d2l'])} vs best {c['best']:.3f}" for c in deep
+            )
+            + note,
+            all(gap(c, c["d2l"]) >= FAR_BELOW for c in deep) if decides else None,
+            "0.01·√(n/2) < 1: the signal shrinks geometrically with depth",
+        ),
+        Row(
+            f"C8: at depth {max(m['depths'])} the best σ is He's √(2/n)",
+            f"best σ / √(2/n) within [1/{HE_FACTOR:g}, {HE_FACTOR:g}] at every width",
+            "He et al. 2015, eq. 10",
+            f"best σ / √(2/n): {', '.join(f'{x:.2f}' for x in ratio)}" + note,
+            all(1 / HE_FACTOR <= x <= HE_FACTOR for x in ratio) if decides else None,
+            "σ·√(n/2) = 1 keeps the signal level through depth",
+        ),
+        Row(
+            "C8: He is within a point of the best σ in every cell",
+            f"He's seed-mean accuracy ≥ the best σ's − {NEAR_BEST:g}, every (width, depth)",
+            "He et al. 2015",
+            f"largest shortfall {max(he_gaps):+.3f} over {len(he_gaps)} cells" + note,
+            max(he_gaps) <= NEAR_BEST if decides else None,
+            "a fan-based scale finds the good σ without a search",
+        ),
+    ]
+
+
+def figures(out_dir: Path) -> list[Path]:
+    r = load(out_dir)
+    m = measure(r)
+    sig = r["sigma"]
+    mean = tuned_acc(sig).mean("seed")
+    widths, depths = sig.width.values, sig.depth.values
+    fig, axes = plots.figure(ncols=len(depths), size=(3.6, 3.2))
+    colors = dict(zip(widths, ("tab:blue", "tab:orange", "tab:green", "tab:red"), strict=False))
+    for ax, d in zip(axes, depths, strict=True):
+        for w in widths:
+            c = colors[w]
+            ax.plot(sig.sigma.values, mean.sel(width=w, depth=d), "o-", ms=3, color=c,
+                    label=f"n = {w}")  # fmt: skip
+            for s, marker in zip(SCHEMES, ("s", "^"), strict=True):
+                cell = m["cells"][f"{int(w)}x{int(d)}"]
+                ax.plot([std_of(s, int(w))], [np.mean(cell["schemes"][s])], marker, color=c,
+                        mec="k", ms=7)  # fmt: skip
+        plots.anchor_line(ax, D2L_SIGMA, "σ = 0.01 (d2l)", vertical=True, color="gray")
+        plots.anchor_line(ax, CHANCE, "chance")
+        ax.plot([], [], "s", color="w", mec="k", label="He (at √(2/n))")
+        ax.plot([], [], "^", color="w", mec="k", label="Xavier (at √(1/n))")
+        ax.set(xscale="log", ylim=(0, None))
+        plots.label(ax, "σ of every kernel", "final test accuracy (tuned lr, seed mean)",
+                    f"{int(d)} hidden layer(s)", fontsize=6)  # fmt: skip
+    fig.suptitle(
+        f"ReLU MLP on {plots.dataset_name(str(sig.attrs.get('dataset', 'mnist1d')))}: "
+        f"N(0, σ²) over σ × width × depth, {m['epochs']} epochs of SGD"
+    )
+    return plots.save(fig, Path(out_dir) / NAME)
+
+
+if __name__ == "__main__":
+    raise SystemExit(study.main(__file__))
