@@ -149,17 +149,6 @@ def tuned_test_acc(res: xr.Dataset) -> xr.DataArray:
     return study.best_lr_final(res, "test_acc").fillna(CHANCE)
 
 
-def tuned_lr(res: xr.Dataset) -> xr.DataArray:
-    """The best lr per (norm, σ) (NaN where every lr diverged)."""
-    best, ok = study.best_lr(res)
-    return res.lr.isel(lr=best).where(ok).drop_vars("lr")
-
-
-def final_acc(res: xr.Dataset) -> xr.DataArray:
-    """Seed-mean final test accuracy at the tuned lr, dims (norm, sigma)."""
-    return tuned_test_acc(res).mean("seed")
-
-
 def shortfall(acc: xr.DataArray) -> xr.DataArray:
     """Per seed (and norm): the mean over σ of (best seed-mean accuracy over σ − accuracy)."""
     return (acc.mean("seed").max("sigma") - acc).mean("sigma")
@@ -183,11 +172,12 @@ def figures(out_dir: Path) -> list[Path]:
     sig = res.sigma.values
     colors = {"none": "tab:blue", "batchnorm": "tab:red"}
     labels = {"none": "no BN", "batchnorm": "BatchNorm"}
-    acc, lrs = tuned_test_acc(res), tuned_lr(res)
+    acc, lrs = tuned_test_acc(res), study.tuned_lr(res)
+    mean = acc.mean("seed")
     for norm in NORMS:
         runs = acc.sel(norm=norm).transpose("seed", "sigma").values
         plots.band(ax_acc, sig, runs, label=labels[norm], color=colors[norm], marker="o")
-        lo, hi = window(final_acc(res).sel(norm=norm).values, sig)
+        lo, hi = window(mean.sel(norm=norm).values, sig)
         y = 0.03 if norm == "none" else 0.06
         ax_acc.plot([lo, hi], [y, y], "-", marker="|", ms=12, mew=2, color=colors[norm], lw=2)
         ax_lr.plot(sig, lrs.sel(norm=norm), "o-", color=colors[norm], label=labels[norm])
@@ -219,7 +209,8 @@ def load(out_dir: Path) -> xr.Dataset:
 
 def measure(res: xr.Dataset) -> dict[str, Any]:
     """The numbers the verdict reads, from the saved results."""
-    acc, last = final_acc(res), tuned_test_acc(res)
+    last = tuned_test_acc(res)
+    acc = last.mean("seed")
     sig = res.sigma.values
     win = {n: window(acc.sel(norm=n).values, sig) for n in NORMS}
     s_lo, s_hi, s_mid = float(sig[0]), float(sig[-1]), float(sig[np.argmin(np.abs(sig - 0.1))])
@@ -227,7 +218,7 @@ def measure(res: xr.Dataset) -> dict[str, Any]:
     # first layer), so BN scales its output down and the prediction does not apply there.
     big = sig >= EPS_FREE
     short = shortfall(last)
-    lrs = tuned_lr(res)
+    lrs = study.tuned_lr(res)
     return {
         "seeds": int(res.sizes["seed"]), "lrs": [float(v) for v in res.lr.values],
         "n_div": {n: int(res.diverged.sel(norm=n).sum()) for n in NORMS},

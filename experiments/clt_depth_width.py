@@ -132,6 +132,13 @@ def kurtosis(a: np.ndarray, b: np.ndarray, n: int, seed: int = 0) -> tuple[float
     return float(k(slice(None))), float(np.quantile(boot, 0.025)), float(np.quantile(boot, 0.975))
 
 
+def chain_kurtosis(log_s2: np.ndarray, g2: np.ndarray, g4: np.ndarray, n: int) -> tuple:
+    """:func:`kurtosis` of one layer of :func:`chain` from its per-draw log s², Σ g², Σ g⁴
+    (s² rescaled by its largest draw: the kurtosis is scale-free, float64 is not unbounded)."""
+    s2 = np.exp(log_s2 - log_s2.max())
+    return kurtosis(s2 * g2, s2**2 * g4, n)
+
+
 def predicted(act: str, width: int, depth: int) -> float:
     """Excess kurtosis 3·((1 + c/n)^(L−1) − 1) (NaN for tanh: no closed form)."""
     if act not in VAR_R:
@@ -165,9 +172,8 @@ def run(out_dir: Path, scale: str = "quick", progress: bool = True) -> None:
             log_s2, g2, g4 = (np.asarray(v, np.float64) for v in chain(
                 jax.random.key(1000 * i + j), act, n, max(depths), draws))  # fmt: skip
             for d, depth in enumerate(depths):
-                s2 = np.exp(log_s2[depth - 1] - log_s2[depth - 1].max())  # kurtosis: scale-free
-                k[i, j, d], lo[i, j, d], hi[i, j, d] = kurtosis(
-                    s2 * g2[depth - 1], s2**2 * g4[depth - 1], n
+                k[i, j, d], lo[i, j, d], hi[i, j, d] = chain_kurtosis(
+                    log_s2[depth - 1], g2[depth - 1], g4[depth - 1], n
                 )
                 logvar[i, j, d] = log_s2[depth - 1].var(ddof=1)
         if progress:
@@ -179,8 +185,7 @@ def run(out_dir: Path, scale: str = "quick", progress: bool = True) -> None:
         check[j, 1] = kurtosis((z**2).sum(-1), (z**4).sum(-1), n)
         log_s2, g2, g4 = (np.asarray(v, np.float64) for v in chain(
             jax.random.key(99 + j), "relu", n, CHECK["depth"], draws))  # fmt: skip
-        s2 = np.exp(log_s2[-1] - log_s2[-1].max())
-        check[j, 0] = kurtosis(s2 * g2[-1], s2**2 * g4[-1], n)
+        check[j, 0] = chain_kurtosis(log_s2[-1], g2[-1], g4[-1], n)
     pred = np.array([[[predicted(a, n, d) for d in depths] for n in widths] for a in ACTS])
     pred_lv = np.array([[[(d - 1) * log_var(a, n) for d in depths] for n in widths] for a in ACTS])
     ds = xr.Dataset(

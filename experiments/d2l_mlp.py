@@ -73,10 +73,7 @@ PARTS = ("d2l", "sigma", "schemes")
 
 
 def _keep(res: xr.Dataset) -> xr.Dataset:
-    out = res[list(KEEP)].drop_attrs()
-    out.attrs.update({k: v for k, v in res.attrs.items() if k != "config"})
-    out.attrs["config"] = res.attrs["config"]
-    return out
+    return res[list(KEEP)].drop_attrs().assign_attrs(res.attrs)
 
 
 def run(out_dir: Path, scale: str = "quick", progress: bool = True) -> None:
@@ -115,8 +112,6 @@ def measure(r: dict[str, xr.Dataset]) -> dict[str, Any]:
     epoch 1 and the final test accuracy there; (c) the same final test accuracy per scheme."""
     d2l = r["d2l"].isel(epoch=-1)
     sig, sch = r["sigma"], r["schemes"]
-    best_s, ok_s = study.best_lr(sig)
-    best_c, ok_c = study.best_lr(sch)
     acc_s, acc_c = study.best_lr_final(sig, "test_acc"), study.best_lr_final(sch, "test_acc")
     early = study.best_lr_final(sig, "train_loss", epoch=1)
     cfg = train.Config.from_json(str(sig.attrs["config"]))
@@ -131,14 +126,12 @@ def measure(r: dict[str, xr.Dataset]) -> dict[str, Any]:
         "sweep_epochs": int(sig.epoch.max()),
         "hidden": int(cfg.hidden[0]),
         "sigmas": [float(s) for s in sig.sigma.values],
-        "sigma_lr": [float(sig.lr.values[i]) if o else math.nan
-                     for i, o in zip(best_s.values, ok_s.values, strict=True)],
+        "sigma_lr": study.tuned_lr(sig).values.tolist(),
         "sigma_acc": acc_s.transpose("sigma", "seed").values,
         "sigma_loss1": early.transpose("sigma", "seed").values,
         "sigma_init_loss": sig.train_loss.isel(epoch=0, lr=0).transpose("sigma", "seed").values,
         "schemes": [str(s) for s in sch.scheme.values],
-        "scheme_lr": [float(sch.lr.values[i]) if o else math.nan
-                      for i, o in zip(best_c.values, ok_c.values, strict=True)],
+        "scheme_lr": study.tuned_lr(sch).values.tolist(),
         "scheme_acc": acc_c.transpose("scheme", "seed").values,
     }  # fmt: skip
 

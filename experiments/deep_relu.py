@@ -169,13 +169,10 @@ def tuned(res: xr.Dataset, var: str = "train_loss") -> xr.DataArray:
 
 
 def tuned_lr(res: xr.Dataset) -> dict[str, float]:
-    """The tuned lr per ``"depth/init"``."""
-    best, ok = study.best_lr(res)
-    return {
-        f"{int(d)}/{i}": float(res.lr.values[int(best.sel(depth=d, init=i))])
-        if bool(ok.sel(depth=d, init=i)) else math.nan
-        for d in res.depth.values for i in res.init.values
-    }  # fmt: skip
+    """The tuned lr per ``"depth/init"`` (:func:`initjax.study.tuned_lr`)."""
+    lr = study.tuned_lr(res)
+    return {f"{int(d)}/{i}": float(lr.sel(depth=d, init=i))
+            for d in res.depth.values for i in res.init.values}  # fmt: skip
 
 
 def epochs_to(loss: xr.DataArray, threshold: float = LOSS_THRESHOLD) -> xr.DataArray:
@@ -191,13 +188,14 @@ def per_layer_ratio(std: np.ndarray) -> float:
     return float(np.exp(np.polyfit(np.arange(std.size), np.log(std), 1)[0]))
 
 
-def _stall_why(res: xr.Dataset, depth: int, init: str) -> str:
-    t = epochs_to(tuned(res).sel(depth=depth, init=init)).values
+def _stall_why(loss: xr.DataArray, depth: int, init: str) -> str:
+    """Why ``init`` stalled or escaped at ``depth``, from the tuned-lr train loss."""
+    t = epochs_to(loss.sel(depth=depth, init=init)).values
     if np.isnan(t).all():
         return (
             f"logits start 2^(−{depth // 2}) of He's: the softmax stays uniform, SGD barely moves"
         )
-    t_he = epochs_to(tuned(res).sel(depth=depth, init="he")).values
+    t_he = epochs_to(loss.sel(depth=depth, init="he")).values
     escaped = ", ".join(str(int(e)) for e in np.sort(t[np.isfinite(t)]))
     return (
         f"{np.isfinite(t).sum()} of {t.size} seeds escape, at epoch {escaped} (He: by epoch "
@@ -285,7 +283,7 @@ def measure(res: xr.Dataset) -> dict[str, Any]:
                       for i in ("he", "xavier")},
         "grad_ratio": float(np.exp(np.mean(np.log(g.sel(init="xavier") / g.sel(init="he"))))),
         "diverged_deep": {} if not div.any() else div.to_series().to_dict(),
-        "stall_why": {i: _stall_why(res, deep, i) for i in inits if i != "he"},
+        "stall_why": {i: _stall_why(loss, deep, i) for i in inits if i != "he"},
         "lrs": [float(v) for v in res.lr.values], "tuned_lr": tuned_lr(res),
         "escape": {i: epochs_to(loss.sel(depth=deep, init=i)).values.tolist() for i in inits},
     }  # fmt: skip

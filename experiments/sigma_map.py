@@ -116,7 +116,7 @@ def measure(r: dict[str, xr.Dataset]) -> dict[str, Any]:
     """Seed-mean tuned accuracy per (width, depth, σ) and per scheme; per (width, depth) the
     best σ, its accuracy, and σ = 0.01's."""
     sig, sch = r["sigma"], r["schemes"]
-    acc = tuned_acc(sig)
+    acc, fan = tuned_acc(sig), tuned_acc(sch)
     mean = acc.mean("seed")
     cells = {}
     for w in sig.width.values:
@@ -127,8 +127,7 @@ def measure(r: dict[str, xr.Dataset]) -> dict[str, Any]:
                 "width": int(w), "depth": int(d),
                 "best_sigma": float(sig.sigma.values[best]), "best": float(m.max()),
                 "d2l": acc.sel(width=w, depth=d).sel(sigma=D2L_SIGMA, method="nearest").values,
-                "schemes": {s: tuned_acc(sch).sel(width=w, depth=d, scheme=s).values
-                            for s in SCHEMES},
+                "schemes": {s: fan.sel(width=w, depth=d, scheme=s).values for s in SCHEMES},
             }  # fmt: skip
     return {
         "seeds": int(sig.sizes["seed"]), "lrs": [float(v) for v in sig.lr.values],

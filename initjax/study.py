@@ -117,6 +117,12 @@ def best_lr(res: Any) -> tuple[Any, Any]:
     return score.fillna(np.inf).argmin("lr"), score.notnull().any("lr")
 
 
+def tuned_lr(res: Any) -> Any:
+    """The :func:`best_lr` value per cell (NaN where every lr diverged)."""
+    best, ok = best_lr(res)
+    return res.lr.isel(lr=best).where(ok).drop_vars("lr")
+
+
 def best_lr_final(res: Any, metric: str = "train_loss", epoch: int = -1) -> Any:
     """``metric`` at ``epoch`` (default: the last) per cell and seed at the cell's
     :func:`best_lr` (NaN where every lr diverged)."""
