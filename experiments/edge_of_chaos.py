@@ -8,31 +8,39 @@ order-to-chaos transition χ₁ = 1, which for σ_b² = 0.05 sits at σ_w² ≈ 
 
 Two parts. (1) Theory vs simulation of the length map: the per-layer second moment q^l of the
 pre-activations at init, measured by a forward pass through a wide net, against
-:func:`initjax.theory.predicted_variances` (each example's own q^0 = |x|²/N). (2) Trainability
-heatmap: tanh MLPs over depth × σ_w² on MNIST-1D, σ_b² = 0.05, trained with plain SGD for a
-fixed budget (one :func:`initjax.sweep.run` per depth, vmapped over seeds and σ_w²); colour =
-final train accuracy, with 6 ξ_c(σ_w²) from :mod:`initjax.theory` drawn over it.
+:func:`initjax.theory.predicted_variances` (each example's own q^0 = |x|²/N). (2) Trainability:
+tanh MLPs over depth × σ_w² on MNIST-1D, σ_b² = 0.05, plain SGD at one step size for every
+cell (as in the paper), one :func:`initjax.sweep.run` with depth as an outer axis, vmapped over
+seeds and σ_w², checkpointed (a killed full run resumes). A cell is *trainable* at a budget when
+its seed-mean train accuracy is at least halfway from chance to the best cell at that budget.
+Read at two budgets (epochs), the deepest trainable depth per σ_w² gives the boundary
+L(σ_w²) (the geometric midpoint between the last trainable and the next grid depth; σ_w² whose
+every depth or no depth trains are censored and left out), and the fit L = c · ξ_c gives the
+multiple c (the paper's ≈ 6) with a 95% t-interval over σ_w², and the log-log slope of L
+against ξ_c (1 if the depth scale is ξ_c).
 
 Weights are ``variance_scaling(scale=σ_w², mode="fan_in", distribution="normal")``, so the
 sweep's σ axis *is* σ_w²; biases ``normal(σ_b = √0.05)`` (the output layer too).
 
 Command: ``initjax run edge_of_chaos --quick`` (depths 4 and 32 × 4 σ_w², 2 seeds, width 64,
-4 epochs; ~35 s on 2 idle CPU cores) or ``--full`` (9 depths to 128 × 13 σ_w², width 64,
-30 epochs; an estimate of ~40 min on 2 CPU cores). Expected: q^l within a few % of theory;
-at depth 32 the ordered net (σ_w² = 1, 6ξ_c ≈ 22) does not train at all while the critical one
-does; in the full heatmap the trainable region is a wedge around σ_w² ≈ 1.76 bounded by 6ξ_c.
+4 epochs; ~35 s on 2 idle CPU cores; the fits are not decided) or ``--full`` (width 256,
+depths 8–256 (6, doubling) × σ_w² 1–4 in steps of 0.25 (13), 3 seeds, batch 64, budgets of 1
+and 5 epochs ≈ 62 and 310 SGD steps; the paper's shortest budget was 300 steps; roughly 1–2 h
+on 2 CPU cores). Expected: q^l within a few % of theory; the deepest nets train best near
+σ_w² ≈ 1.76; cells deeper than 6 ξ_c do not train; the fitted multiple near 6.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pandas as pd
+import scipy.stats
 import xarray as xr
 
 from initjax import data as datasets
@@ -43,20 +51,27 @@ NAME = "edge_of_chaos"
 ORDER = 7
 QUESTION = "Which init scales let deep tanh nets train, and does mean-field theory say why?"
 CLAIMS = ("C3",)
-RUNTIME = {"quick": "~35 s (2 CPU cores)", "full": "~40 min (2 CPU cores; estimated)"}
+RUNTIME = {"quick": "~35 s (2 CPU cores)", "full": "~1–2 h (2 CPU cores; estimated)"}
 
 SIGMA_B2 = 0.05  # Schoenholz et al. 2017, Fig. 5–6
 PUBLISHED_CRITICAL_SW2 = 1.76  # σ_w² at χ₁ = 1 for tanh, σ_b² = 0.05 (their Fig. 1)
+PUBLISHED_MULTIPLE = 6.0  # trainable depth ≈ 6 ξ_c (their Sec. 5)
 Q_TOLERANCE = 0.05  # "within a few %": relative error of the seed-mean q^l
 CHANCE = 0.1  # 10 classes
 CRITICAL_ATOL = 0.01  # our quadrature's critical σ_w² vs the published 1.76
 BEST_SW2_ATOL = 0.25  # deepest nets: the best σ_w² within one full-grid step of the critical
 BEYOND_UNTRAINABLE = 0.9  # 6 ξ_c bound: this share of the cells beyond it do not train
+MIN_FIT_POINTS = 4  # uncensored σ_w² values a fit needs to be decided
+# The fitted multiple agrees when its 95% CI meets [6/√2, 6·√2]: the boundary is known only to
+# within one doubling of depth, so its midpoint is within a factor √2 of the true one.
+MULTIPLE_BAND = (PUBLISHED_MULTIPLE / 2**0.5, PUBLISHED_MULTIPLE * 2**0.5)
+MAX_CI_RATIO = 4.0  # a multiple's CI wider than hi/lo = 4 leaves the row undecided
+MAX_SLOPE_HALF_WIDTH = 0.5  # a slope CI wider than ±0.5 leaves the row undecided
 
 
 # Plain SGD, one step size for every cell (a fixed budget); W ~ N(0, σ_w²/N) via
 # variance_scaling (the sweep's σ axis is σ_w²), b ~ N(0, σ_b²). Per scale two parts: the
-# trained nets (hidden width per Config, one sweep per depth of the grid) and the wide net whose
+# trained nets (hidden width per Config, depth the sweep's outer axis) and the wide net whose
 # q^l is measured at init. Once the inputs' correlations have collapsed (ordered phase), q^l of
 # one net fluctuates by ≈ √(2/N) from seed to seed, so width · seeds ≳ 8000 keeps the seed mean
 # within ~1.5%. A quick run is compile-bound: on one device it compiles ~30% faster than on two.
@@ -66,14 +81,15 @@ BASE = train.Config(
     bias_scale=SIGMA_B2**0.5, optimizer="sgd", lr=0.02, batch_size=128, epochs=4,
     dataset="mnist1d",
 )  # fmt: skip
-FULL = BASE.replace(epochs=30)
+FULL = BASE.replace(hidden=(256,), batch_size=64, epochs=5)
 QUICK_SW2 = (1.0, 1.76, 3.0, 4.0)
 FULL_SW2 = tuple(np.round(np.arange(1.0, 4.01, 0.25), 2))
 CONFIGS = {
     "quick": {
         "trainability": (
             BASE,
-            {"seeds": 2, "depths": (4, 32), "sigma_w2": QUICK_SW2, "devices": 1},
+            {"seeds": 2, "depths": (4, 32), "sigma_w2": QUICK_SW2, "devices": 1,
+             "budgets": (1, 4)},
         ),
         "qmap": (
             BASE.replace(hidden=(1024,) * 10),
@@ -83,19 +99,15 @@ CONFIGS = {
     "full": {
         "trainability": (
             FULL,
-            {
-                "seeds": 2,
-                "depths": (4, 8, 16, 24, 32, 48, 64, 96, 128),
-                "sigma_w2": FULL_SW2,
-                "devices": None,
-            },
+            {"seeds": 3, "depths": (8, 16, 32, 64, 128, 256), "sigma_w2": FULL_SW2,
+             "devices": None, "budgets": (1, 5)},
         ),
         "qmap": (
-            FULL.replace(hidden=(1000,) * 30),
+            BASE.replace(hidden=(1000,) * 30),
             {"seeds": 16, "examples": 256, "sigma_w2": FULL_SW2},
         ),
     },
-}
+}  # fmt: skip
 
 
 def deep(cfg: train.Config, depth: int) -> train.Config:
@@ -143,16 +155,18 @@ def run(out_dir: Path, scale: str = "quick", progress: bool = True) -> None:
     )
     results.save(qmap, out_dir / "qmap.nc")
 
-    # (2) Trainability: one sweep (seeds × σ_w²) per depth, stacked along "depth".
+    # (2) Trainability: one sweep (seeds × σ_w²) per depth, depth as the outer axis; the
+    # checkpoint folder lets a killed run resume and is removed once trainability.nc is written.
     cfg, grid = parts["trainability"]
     sw2 = np.asarray(grid["sigma_w2"])
     devices = None if grid["devices"] is None else jax.devices()[: grid["devices"]]
-    runs = []
-    for depth in grid["depths"]:
-        res = sweep.run(deep(cfg, depth), data, grid["seeds"], sigmas=sw2, progress=progress,
-                        devices=devices)  # fmt: skip
-        runs.append(res.squeeze("lr", drop=True).drop_attrs())
-    heat = xr.concat(runs, dim=pd.Index(list(grid["depths"]), name="depth"))
+    depths = list(grid["depths"])
+    checkpoints = out_dir / "_trainability_sweep"
+    res = sweep.run(cfg, data, grid["seeds"], sigmas=sw2, progress=progress, devices=devices,
+                    over={"hidden": [deep(cfg, d).hidden for d in depths]}, out=checkpoints)  # fmt: skip
+    res = res.squeeze("lr", drop=True).drop_attrs()
+    heat = res.assign_coords(depth=("hidden", depths)).swap_dims(hidden="depth")
+    heat = heat.drop_vars([v for v in ("hidden", "config") if v in heat.variables])
     sw2_grid = np.linspace(1.0, 4.0, 121)
     six_xi_c = np.asarray(theory.trainable_depth(np.sqrt(np.concatenate([sw2_grid, sw2])), sb))
     heat["six_xi_c"] = ("sigma_w2_grid", six_xi_c[: sw2_grid.size])  # one compile for both
@@ -163,8 +177,10 @@ def run(out_dir: Path, scale: str = "quick", progress: bool = True) -> None:
         "config_deepest": deep(cfg, max(grid["depths"])).to_json(),
         "critical_sigma_w2": float(theory.critical_sigma_w("tanh", sb)) ** 2,
         "sigma_b2": SIGMA_B2,
+        "budgets": json.dumps(list(grid["budgets"])),
     }
     results.save(heat, out_dir / "trainability.nc")
+    shutil.rmtree(checkpoints, ignore_errors=True)
 
 
 def _edges(v: np.ndarray, log: bool = False) -> np.ndarray:
@@ -177,70 +193,123 @@ def _edges(v: np.ndarray, log: bool = False) -> np.ndarray:
     return np.exp(e) if log else e
 
 
-def figures(out_dir: Path) -> list[Path]:
-    out_dir = Path(out_dir)
-    heat = results.load(out_dir / "trainability.nc")
-    qmap = results.load(out_dir / "qmap.nc")
-    sw2, depths = heat.sigma.values, heat.depth.values
-    acc = heat.train_acc.isel(epoch=-1).mean("seed").fillna(CHANCE).transpose("depth", "sigma")
-    crit = float(heat.attrs["critical_sigma_w2"])
+def budgets(heat: xr.Dataset) -> list[int]:
+    """The epochs at which trainability is read (short and long budget)."""
+    return [int(b) for b in json.loads(heat.attrs["budgets"])]
 
-    fig, (ax_h, ax_q) = plots.figure(ncols=2, size=(5.2, 4.0))
-    mesh = ax_h.pcolormesh(
-        _edges(sw2),
-        _edges(depths, log=True),
-        acc.values,
-        cmap="viridis",
-        vmin=CHANCE,
-        shading="flat",
-    )
-    ax_h.set_yscale("log")
+
+def accuracy(heat: xr.Dataset, epoch: int) -> xr.DataArray:
+    """Seed-mean train accuracy at ``epoch`` (a diverged run counts as chance), (depth, σ)."""
+    acc = heat.train_acc.sel(epoch=epoch).fillna(CHANCE).mean("seed")
+    return acc.transpose("depth", "sigma")
+
+
+def trainable(heat: xr.Dataset, epoch: int | None = None) -> xr.DataArray:
+    """Cells whose seed-mean train accuracy at ``epoch`` (default: the long budget) is at least
+    halfway from chance to the best cell's (a relative criterion fixed in advance: budgets
+    differ between scales)."""
+    acc = accuracy(heat, budgets(heat)[-1] if epoch is None else epoch)
+    return acc >= CHANCE + 0.5 * (float(acc.max()) - CHANCE)
+
+
+def boundary(ok: np.ndarray, depths: np.ndarray) -> np.ndarray:
+    """Per σ (columns of ``ok``, rows = ascending depths), the trainable-depth boundary: the
+    geometric midpoint between the deepest trainable depth and the next grid depth; NaN where
+    no depth trains or the deepest one does (censored)."""
+    out = np.full(ok.shape[1], np.nan)
+    for j in range(ok.shape[1]):
+        k = np.flatnonzero(ok[:, j])
+        if k.size and k[-1] < depths.size - 1:
+            out[j] = float(np.sqrt(depths[k[-1]] * depths[k[-1] + 1]))
+    return out
+
+
+def fit_multiple(bound: np.ndarray, xi: np.ndarray) -> dict[str, Any]:
+    """L = c · ξ_c over the uncensored σ: c as the geometric mean of L/ξ_c with a 95%
+    t-interval, and the slope of log L on log ξ_c with its 95% interval (NaN if < 3 points)."""
+    use = np.isfinite(bound) & np.isfinite(xi) & (xi > 0)
+    n = int(use.sum())
+    out: dict[str, Any] = {"n": n, "c": np.nan, "c_lo": np.nan, "c_hi": np.nan,
+                           "slope": np.nan, "slope_half": np.nan}  # fmt: skip
+    if n < 2:
+        return out
+    lr = np.log(bound[use] / xi[use])
+    half = scipy.stats.t(n - 1).ppf(0.975) * lr.std(ddof=1) / np.sqrt(n)
+    out.update(c=float(np.exp(lr.mean())), c_lo=float(np.exp(lr.mean() - half)),
+               c_hi=float(np.exp(lr.mean() + half)))  # fmt: skip
+    if n >= 3 and np.ptp(np.log(xi[use])) > 0:
+        fit = scipy.stats.linregress(np.log(xi[use]), np.log(bound[use]))
+        out.update(slope=float(fit.slope),
+                   slope_half=float(scipy.stats.t(n - 2).ppf(0.975) * fit.stderr))  # fmt: skip
+    return out
+
+
+def _edges(v: np.ndarray, log: bool = False) -> np.ndarray:
+    """Cell edges halfway between grid values (geometrically for a log axis)."""
+    t = np.log(v) if log else v.astype(float)
+    mid = (t[1:] + t[:-1]) / 2
+    first = t[0] - (mid[0] - t[0]) if t.size > 1 else t[0] - 0.5
+    last = t[-1] + (t[-1] - mid[-1]) if t.size > 1 else t[-1] + 0.5
+    e = np.concatenate([[first], mid, [last]])
+    return np.exp(e) if log else e
+
+
+def _heatmap(ax: Any, fig: Any, heat: xr.Dataset, epoch: int, fit: dict[str, Any]) -> None:
+    sw2, depths = heat.sigma.values, heat.depth.values
+    acc = accuracy(heat, epoch)
+    crit = float(heat.attrs["critical_sigma_w2"])
+    mesh = ax.pcolormesh(_edges(sw2), _edges(depths, log=True), acc.values, cmap="viridis",
+                         vmin=CHANCE, shading="flat")  # fmt: skip
+    ax.set_yscale("log")
     if acc.size <= 40:  # small grids: print each cell's accuracy
         for (i, j), a in np.ndenumerate(acc.values):
-            ax_h.text(
-                sw2[j],
-                depths[i],
-                f"{a:.2f}",
-                ha="center",
-                va="center",
-                fontsize=7,
-                color="k" if a > (CHANCE + float(acc.max())) / 2 else "w",
-            )
-    ax_h.set_ylim(*_edges(depths, log=True)[[0, -1]])
-    ax_h.set_xlim(*_edges(sw2)[[0, -1]])
-    fig.colorbar(mesh, ax=ax_h, label=f"train accuracy after {int(heat.epoch.max())} epochs")
-    ax_h.plot(heat.sigma_w2_grid, heat.six_xi_c, "w--", lw=2, label="6 ξ_c (mean-field theory)")
-    ax_h.axvline(crit, color="r", ls=":", lw=1.5, label=f"critical σ_w² = {crit:.2f}")
-    ax_h.set_xlabel("σ_w² (weight variance × fan-in)")
-    ax_h.set_ylabel("depth (hidden tanh layers)")
-    ax_h.set_yticks(depths, [str(d) for d in depths])
-    ax_h.minorticks_off()
-    ax_h.legend(fontsize=7, loc="lower right", framealpha=0.8)
-    ax_h.set_title("Trainability on MNIST-1D (chance = 0.1)", fontsize=9)
+            light = a > (CHANCE + float(acc.max())) / 2
+            ax.text(sw2[j], depths[i], f"{a:.2f}", ha="center", va="center", fontsize=7,
+                    color="k" if light else "w")  # fmt: skip
+    ok = trainable(heat, epoch).values
+    bound = boundary(ok, depths)
+    ax.plot(sw2, bound, "o", mfc="none", mec="r", ms=6, label="trainable-depth boundary")
+    ax.set_ylim(*_edges(depths, log=True)[[0, -1]])
+    ax.set_xlim(*_edges(sw2)[[0, -1]])
+    fig.colorbar(mesh, ax=ax, label="train accuracy (seed mean)")
+    ax.plot(heat.sigma_w2_grid, heat.six_xi_c, "w--", lw=2, label="6 ξ_c (mean-field theory)")
+    if np.isfinite(fit["c"]):
+        ax.plot(heat.sigma_w2_grid, heat.six_xi_c * fit["c"] / PUBLISHED_MULTIPLE, "r:", lw=1.5,
+                label=f"fit: {fit['c']:.1f} ξ_c")  # fmt: skip
+    ax.axvline(crit, color="0.7", ls=":", lw=1, label=f"critical σ_w² = {crit:.2f}")
+    ax.set_xlabel("σ_w² (weight variance × fan-in)")
+    ax.set_ylabel("depth (hidden tanh layers)")
+    ax.set_yticks(depths, [str(d) for d in depths])
+    ax.minorticks_off()
+    ax.legend(fontsize=6, loc="lower right", framealpha=0.8)
+    ax.set_title(f"after {epoch} epoch{'s' * (epoch > 1)} (chance = 0.1)", fontsize=9)
 
+
+def figures(out_dir: Path) -> list[Path]:
+    out_dir = Path(out_dir)
+    r = load(out_dir)
+    heat, qmap = r["trainability"], r["qmap"]
+    m = measure(r)
+    fig, axes = plots.figure(ncols=3, size=(4.6, 4.0))
+    for ax, epoch in zip(axes[:2], budgets(heat), strict=True):
+        _heatmap(ax, fig, heat, epoch, m["fits"][str(epoch)])
+    ax_q = axes[2]
     for k, v in enumerate(qmap.sigma_w2.values):
-        color = f"C{k}"
+        color = f"C{k % 10}"
         q = qmap.q_measured.sel(sigma_w2=v)
-        ax_q.plot(
-            qmap.layer, qmap.q_predicted.sel(sigma_w2=v), "-", color=color, label=f"σ_w²={v:g}"
-        )
-        ax_q.errorbar(
-            qmap.layer, q.mean("seed"), yerr=q.std("seed"), fmt="o", ms=3, color=color, capsize=2
-        )
+        ax_q.plot(qmap.layer, qmap.q_predicted.sel(sigma_w2=v), "-", color=color,
+                  label=f"σ_w²={v:g}")  # fmt: skip
+        ax_q.errorbar(qmap.layer, q.mean("seed"), yerr=q.std("seed"), fmt="o", ms=3,
+                      color=color, capsize=2)  # fmt: skip
     ax_q.set_xlabel("layer $l$")
     ax_q.set_ylabel("$q^l$ = mean squared pre-activation at init")
     ax_q.set_yscale("log")
-    ax_q.legend(fontsize=7, title="line: theory, dots: simulation", title_fontsize=7)
+    ax_q.legend(fontsize=6, ncol=2, title="line: theory, dots: simulation", title_fontsize=7)
     ax_q.set_title(f"Length map, width {qmap.attrs['width']} (σ_b² = {SIGMA_B2})", fontsize=9)
-    fig.suptitle("Edge of chaos: tanh MLPs, W ~ N(0, σ_w²/N), b ~ N(0, 0.05), plain SGD")
+    width = json.loads(heat.attrs["config_deepest"])["hidden"][0]
+    fig.suptitle(f"Edge of chaos: tanh MLPs of width {width} on MNIST-1D, W ~ N(0, σ_w²/N), "
+                 "b ~ N(0, 0.05), plain SGD")  # fmt: skip
     return plots.save(fig, out_dir / "edge_of_chaos")
-
-
-def trainable(heat: xr.Dataset) -> xr.DataArray:
-    """Cells whose seed-mean final train accuracy is at least halfway from chance to the best
-    cell (a relative criterion fixed in advance: budgets differ between scales)."""
-    acc = heat.train_acc.isel(epoch=-1).fillna(CHANCE).mean("seed")
-    return acc >= CHANCE + 0.5 * (float(acc.max()) - CHANCE)
 
 
 def load(out_dir: Path) -> dict[str, xr.Dataset]:
@@ -248,47 +317,109 @@ def load(out_dir: Path) -> dict[str, xr.Dataset]:
 
 
 def measure(r: dict[str, xr.Dataset]) -> dict[str, Any]:
-    """q^l theory error; the critical σ_w²; deepest trainable depth per σ_w²; where the deepest
-    nets train best; how the trainable cells sit against the 6 ξ_c boundary."""
+    """q^l theory error; the critical σ_w²; where the deepest nets train best; per budget the
+    cells beyond 6 ξ_c that do not train, the trainable-depth boundary and its fit to ξ_c."""
     heat, qmap = r["trainability"], r["qmap"]
     rel = (qmap.q_measured.mean("seed") - qmap.q_predicted) / qmap.q_predicted
-    ok = trainable(heat).transpose("depth", "sigma")
     depth = heat.depth.values
-    predicted = depth[:, None] <= heat.six_xi_c_at_sigma.values[None, :]
-    beyond = ~predicted
-    acc_deep = heat.train_acc.isel(epoch=-1, depth=-1).fillna(CHANCE)
+    xi = heat.six_xi_c_at_sigma.values / PUBLISHED_MULTIPLE
+    beyond = depth[:, None] > heat.six_xi_c_at_sigma.values[None, :]
+    long = budgets(heat)[-1]
+    acc_deep = heat.train_acc.sel(epoch=long).isel(depth=-1).fillna(CHANCE)
     best_j = int(acc_deep.mean("seed").argmax("sigma"))
-    n_beyond = int(beyond.sum())
     crit = float(heat.attrs["critical_sigma_w2"])
     sw2 = heat.sigma.values
+    per_budget: dict[str, Any] = {}
+    fits: dict[str, Any] = {}
+    for b in budgets(heat):
+        ok = trainable(heat, b).values
+        bound = boundary(ok, depth)
+        fits[str(b)] = fit_multiple(bound, xi)
+        per_budget[str(b)] = {
+            "beyond_untrainable": float((~ok)[beyond].mean()) if beyond.any() else float("nan"),
+            "agree": float((ok == ~beyond).mean()),
+            "deepest_trainable": [int(depth[ok[:, j]].max()) if ok[:, j].any() else 0
+                                  for j in range(sw2.size)],
+            "boundary": bound.tolist(),
+        }  # fmt: skip
     return {
         "q_worst_rel_error": float(np.abs(rel).max()), "q_pairs": int(rel.size),
         "q_width": int(qmap.attrs["width"]), "q_seeds": int(qmap.sizes["seed"]),
         "q_seed_worst": np.abs(qmap.q_measured / qmap.q_predicted - 1).max("layer").values,
         "critical_sigma_w2": crit, "depth_max": int(depth.max()), "sigma_w2": sw2.tolist(),
-        "deepest_trainable": [
-            int(depth[ok.values[:, j]].max()) if ok.values[:, j].any() else 0
-            for j in range(ok.sizes["sigma"])
-        ],
+        "seeds": int(heat.sizes["seed"]), "budgets": budgets(heat),
         "best": best_j, "nearest_critical": int(np.argmin(np.abs(sw2 - crit))),
         "acc_deepest_best": acc_deep.isel(sigma=best_j).values,
         "acc_deepest_first": acc_deep.isel(sigma=0).values,
-        "cells_beyond": n_beyond,
-        "beyond_untrainable": float((~ok.values)[beyond].mean()) if n_beyond else float("nan"),
-        "agree": float((ok.values == predicted).mean()),
+        "cells_beyond": int(beyond.sum()), "per_budget": per_budget, "fits": fits,
     }  # fmt: skip
 
 
-def verdict(m: dict[str, Any]) -> list[Row]:
-    worst, crit, dmax, sw2 = (
-        m["q_worst_rel_error"],
-        m["critical_sigma_w2"],
-        m["depth_max"],
-        m["sigma_w2"],
+def _beyond_row(m: dict[str, Any], b: int) -> Row:
+    pb, n_beyond = m["per_budget"][str(b)], m["cells_beyond"]
+    frac = pb["beyond_untrainable"]
+    return Row(
+        f"C3: networks deeper than 6 ξ_c do not train ({b} epoch{'s' * (b > 1)})",
+        f"cells with depth > 6 ξ_c(σ_w²) untrainable (≥ {BEYOND_UNTRAINABLE:.0%} of them)",
+        "Schoenholz et al. 2017, Sec. 5, Fig. 5–6 (a one-sided bound)",
+        f"{frac:.0%} of {n_beyond} cells beyond 6 ξ_c untrainable ({m['seeds']} seeds; "
+        f"trainable = halfway from chance to the best cell); cells on either side that match "
+        f"the boundary: {pb['agree']:.0%} (shown, not judged)",
+        None if n_beyond < 2 else bool(frac >= BEYOND_UNTRAINABLE),
+        "n/a with fewer than 2 cells beyond 6 ξ_c"
+        if n_beyond < 2
+        else "the depth scale ξ_c bounds the trainable depth",
     )
-    best_j, near, deepest = m["best"], m["nearest_critical"], m["deepest_trainable"]
-    n_beyond, frac_beyond, agree = m["cells_beyond"], m["beyond_untrainable"], m["agree"]
-    return [
+
+
+def _multiple_row(m: dict[str, Any], b: int) -> Row:
+    f = m["fits"][str(b)]
+    lo, hi = MULTIPLE_BAND
+    decided = f["n"] >= MIN_FIT_POINTS and f["c_hi"] / f["c_lo"] <= MAX_CI_RATIO
+    ours = (
+        f"c = {f['c']:.2f}, 95% CI [{f['c_lo']:.2f}, {f['c_hi']:.2f}] over {f['n']} uncensored "
+        f"σ_w² (boundary = midpoint between the deepest trainable and the next depth)"
+        if f["n"] >= 2
+        else f"{f['n']} uncensored σ_w²: no fit"
+    )
+    return Row(
+        f"C3: the trainable depth is ≈ 6 ξ_c ({b} epoch{'s' * (b > 1)})",
+        f"L_max = c · ξ_c with c ≈ {PUBLISHED_MULTIPLE:g} (agrees if the CI meets "
+        f"[{lo:.2f}, {hi:.2f}], one depth-grid step)",
+        "Schoenholz et al. 2017, Sec. 5 (white dashed 6 ξ_c line, Fig. 5)",
+        ours,
+        bool(f["c_lo"] <= hi and f["c_hi"] >= lo) if decided else None,
+        "the multiple of ξ_c that bounds trainability"
+        if decided
+        else f"undecided: needs ≥ {MIN_FIT_POINTS} uncensored σ_w² and a CI ratio ≤ "
+        f"{MAX_CI_RATIO:g}",
+    )
+
+
+def _slope_row(m: dict[str, Any], b: int) -> Row:
+    f = m["fits"][str(b)]
+    decided = f["n"] >= MIN_FIT_POINTS and f["slope_half"] <= MAX_SLOPE_HALF_WIDTH
+    return Row(
+        f"C3: the trainable depth scales as ξ_c ({b} epochs)",
+        "slope of log L_max on log ξ_c = 1 (95% CI contains 1)",
+        "Schoenholz et al. 2017, Sec. 5: depth scale ξ_c sets trainability",
+        f"slope {f['slope']:.2f} ± {f['slope_half']:.2f} (95% CI) over {f['n']} σ_w²"
+        if np.isfinite(f["slope"])
+        else f"{f['n']} uncensored σ_w²: no slope",
+        bool(abs(f["slope"] - 1.0) <= f["slope_half"]) if decided else None,
+        "L_max follows ξ_c across σ_w², not just at one point"
+        if decided
+        else f"undecided: needs ≥ {MIN_FIT_POINTS} uncensored σ_w² and a CI within "
+        f"±{MAX_SLOPE_HALF_WIDTH:g}",
+    )
+
+
+def verdict(m: dict[str, Any]) -> list[Row]:
+    worst, crit, dmax, sw2 = (m["q_worst_rel_error"], m["critical_sigma_w2"], m["depth_max"],
+                              m["sigma_w2"])  # fmt: skip
+    best_j, near, long = m["best"], m["nearest_critical"], m["budgets"][-1]
+    deepest = m["per_budget"][str(long)]["deepest_trainable"]
+    rows = [
         Row(
             "C3: theory of signal propagation (length map q^l)",
             f"simulated q^l within {Q_TOLERANCE:.0%} of q^l = σ_w²∫Dz tanh(√q^(l−1) z)² + σ_b²",
@@ -305,30 +436,24 @@ def verdict(m: dict[str, Any]) -> list[Row]:
             "Schoenholz et al. 2017, Fig. 1; Poole et al. 2016",
             f"σ_w² = {crit:.4f} (initjax.theory.critical_sigma_w, quadrature)",
             bool(abs(crit - PUBLISHED_CRITICAL_SW2) < CRITICAL_ATOL),
-            "the note's 'good init' for deep tanh nets is this one point, not a range",
+            "our quadrature reproduces the paper's critical point (checks the theory code)",
+            kind="sanity",
         ),
         Row(
             "C3: the deepest nets train only near the critical point",
-            f"at depth {dmax} the best σ_w² is the grid value nearest {crit:.2f}",
+            f"at depth {dmax} the best σ_w² is within {BEST_SW2_ATOL} of {crit:.2f}",
             "Schoenholz et al. 2017, Fig. 5 (trainable wedge around criticality)",
             f"best at σ_w² = {sw2[best_j]:g}: acc {mean_spread(m['acc_deepest_best'])} vs "
-            f"{mean_spread(m['acc_deepest_first'])} at σ_w² = {sw2[0]:g}; deepest trainable "
-            f"depth per σ_w²: {dict(zip([f'{v:g}' for v in sw2], deepest, strict=True))}",
+            f"{mean_spread(m['acc_deepest_first'])} at σ_w² = {sw2[0]:g} ({long} epochs); "
+            f"deepest trainable depth per σ_w²: "
+            f"{dict(zip([f'{v:g}' for v in sw2], deepest, strict=True))}",
             bool(abs(sw2[best_j] - sw2[near]) <= BEST_SW2_ATOL + 1e-9),
             "ordered nets forget the input, chaotic ones scramble it; critical ones do neither",
         ),
-        Row(
-            "C3: networks deeper than 6 ξ_c do not train",
-            f"every cell with depth > 6 ξ_c(σ_w²) untrainable (≥ {BEYOND_UNTRAINABLE:.0%} of them)",
-            "Schoenholz et al. 2017, Sec. 5, Fig. 5–6",
-            f"{frac_beyond:.0%} of {n_beyond} cells beyond 6ξ_c untrainable; all cells: "
-            f"{agree:.0%} agree with the 6ξ_c boundary (trainable = halfway from chance to best)",
-            None if n_beyond < 2 else bool(frac_beyond >= BEYOND_UNTRAINABLE),
-            "n/a with fewer than 2 cells beyond 6ξ_c"
-            if n_beyond < 2
-            else "depth scale ξ_c bounds trainable depth",
-        ),
     ]
+    for b in m["budgets"]:
+        rows += [_beyond_row(m, b), _multiple_row(m, b)]
+    return [*rows, _slope_row(m, long)]
 
 
 if __name__ == "__main__":

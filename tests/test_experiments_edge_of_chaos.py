@@ -21,6 +21,7 @@ def test_length_map_simulation_matches_theory(quick):
 
 def test_critical_point_is_the_published_one(quick):
     assert quick.row("critical init").passed is True
+    assert quick.row("critical init").sanity  # it checks our quadrature, not the claim
     heat = quick.results["trainability"]
     assert abs(heat.attrs["critical_sigma_w2"] - 1.76) < 0.01
     # 6ξ_c is infinite (or huge) at the critical point and ~22 at σ_w² = 1.
@@ -39,8 +40,37 @@ def test_only_near_critical_nets_train_deep(quick):
     ok = exp.trainable(heat)
     assert bool(ok.sel(depth=heat.depth.min()).all())
     assert not bool(ok.sel(depth=heat.depth.max(), sigma=1.0))
-    # One cell beyond 6ξ_c at quick scale: the row says n/a rather than deciding.
-    assert quick.row("deeper than 6").passed is None
+    # One cell beyond 6ξ_c at quick scale: the rows say n/a rather than deciding; so do the
+    # fits (too few uncensored σ_w²).
+    for b in exp.budgets(heat):
+        assert quick.row(f"deeper than 6 ξ_c do not train ({b} epoch").passed is None
+        assert quick.row(f"≈ 6 ξ_c ({b} epoch").passed is None
+    assert quick.row("scales as ξ_c").passed is None
+
+
+def test_boundary_is_the_midpoint_after_the_deepest_trainable_depth():
+    depths = np.array([8, 16, 32, 64])
+    ok = np.array([[1, 1, 0, 1], [1, 0, 0, 1], [0, 0, 0, 1], [0, 0, 0, 1]], bool)
+    b = exp.boundary(ok, depths)
+    np.testing.assert_allclose(b[:2], [np.sqrt(16 * 32), np.sqrt(8 * 16)])
+    assert np.isnan(b[2]) and np.isnan(b[3])  # nothing trains / the deepest trains: censored
+
+
+def test_fit_recovers_a_known_multiple_and_slope():
+    # Synthetic trainability: a cell trains iff depth <= c·ξ_c, on a fine depth grid.
+    depths = np.unique(np.round(np.geomspace(4, 2048, 60)).astype(int))
+    xi = np.geomspace(3.0, 40.0, 9)
+    for c in (3.0, 6.0):
+        ok = depths[:, None] <= c * xi[None, :]
+        f = exp.fit_multiple(exp.boundary(ok, depths), xi)
+        assert f["n"] == 9
+        assert abs(np.log(f["c"] / c)) < 0.06 and f["c_lo"] <= f["c"] <= f["c_hi"]
+        assert abs(f["slope"] - 1.0) < 0.05
+    # L ∝ ξ_c² is a slope of 2, which the slope row would reject.
+    ok = depths[:, None] <= xi[None, :] ** 2
+    f = exp.fit_multiple(exp.boundary(ok, depths), xi)
+    assert abs(f["slope"] - 2.0) < 0.05
+    assert abs(f["slope"] - 1.0) > f["slope_half"]
 
 
 def test_figures_exist(quick):
@@ -51,8 +81,15 @@ def test_measure_on_quick_results(quick):
     m = exp.measure(quick.results)
     assert m["q_worst_rel_error"] <= exp.Q_TOLERANCE
     assert abs(m["critical_sigma_w2"] - exp.PUBLISHED_CRITICAL_SW2) < 0.01
-    assert len(m["deepest_trainable"]) == len(m["sigma_w2"]) == 4
+    long = str(m["budgets"][-1])
+    assert len(m["per_budget"][long]["deepest_trainable"]) == len(m["sigma_w2"]) == 4
     assert m["sigma_w2"][m["best"]] == m["sigma_w2"][m["nearest_critical"]] == 1.76
     assert exp.verdict(m) == quick.rows
     m["critical_sigma_w2"] = 2.0  # a wrong critical point fails its row
     assert quick.row("critical init", exp.verdict(m)).passed is False
+    # A decided fit: its row agrees iff the CI meets [6/√2, 6·√2].
+    m["fits"][long] = {"n": 8, "c": 2.0, "c_lo": 1.5, "c_hi": 2.6, "slope": 1.1, "slope_half": 0.3}
+    assert quick.row(f"≈ 6 ξ_c ({long} epoch", exp.verdict(m)).passed is False
+    m["fits"][long].update(c=5.0, c_lo=4.0, c_hi=6.3)
+    assert quick.row(f"≈ 6 ξ_c ({long} epoch", exp.verdict(m)).passed is True
+    assert quick.row("scales as ξ_c", exp.verdict(m)).passed is True
