@@ -40,12 +40,12 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-import scipy.stats
 import xarray as xr
 
 from initjax import data as datasets
 from initjax import models, plots, results, study, sweep, theory, train
 from initjax.study import Row, check_scale, mean_spread
+from initjax.trainability import boundary, fit_multiple
 
 NAME = "edge_of_chaos"
 ORDER = 7
@@ -183,16 +183,6 @@ def run(out_dir: Path, scale: str = "quick", progress: bool = True) -> None:
     shutil.rmtree(checkpoints, ignore_errors=True)
 
 
-def _edges(v: np.ndarray, log: bool = False) -> np.ndarray:
-    """Cell edges halfway between grid values (geometrically for a log axis)."""
-    t = np.log(v) if log else v.astype(float)
-    mid = (t[1:] + t[:-1]) / 2
-    first = t[0] - (mid[0] - t[0]) if t.size > 1 else t[0] - 0.5
-    last = t[-1] + (t[-1] - mid[-1]) if t.size > 1 else t[-1] + 0.5
-    e = np.concatenate([[first], mid, [last]])
-    return np.exp(e) if log else e
-
-
 def budgets(heat: xr.Dataset) -> list[int]:
     """The epochs at which trainability is read (short and long budget)."""
     return [int(b) for b in json.loads(heat.attrs["budgets"])]
@@ -212,53 +202,11 @@ def trainable(heat: xr.Dataset, epoch: int | None = None) -> xr.DataArray:
     return acc >= CHANCE + 0.5 * (float(acc.max()) - CHANCE)
 
 
-def boundary(ok: np.ndarray, depths: np.ndarray) -> np.ndarray:
-    """Per σ (columns of ``ok``, rows = ascending depths), the trainable-depth boundary: the
-    geometric midpoint between the deepest trainable depth and the next grid depth; NaN where
-    no depth trains or the deepest one does (censored)."""
-    out = np.full(ok.shape[1], np.nan)
-    for j in range(ok.shape[1]):
-        k = np.flatnonzero(ok[:, j])
-        if k.size and k[-1] < depths.size - 1:
-            out[j] = float(np.sqrt(depths[k[-1]] * depths[k[-1] + 1]))
-    return out
-
-
-def fit_multiple(bound: np.ndarray, xi: np.ndarray) -> dict[str, Any]:
-    """L = c · ξ_c over the uncensored σ: c as the geometric mean of L/ξ_c with a 95%
-    t-interval, and the slope of log L on log ξ_c with its 95% interval (NaN if < 3 points)."""
-    use = np.isfinite(bound) & np.isfinite(xi) & (xi > 0)
-    n = int(use.sum())
-    out: dict[str, Any] = {"n": n, "c": np.nan, "c_lo": np.nan, "c_hi": np.nan,
-                           "slope": np.nan, "slope_half": np.nan}  # fmt: skip
-    if n < 2:
-        return out
-    lr = np.log(bound[use] / xi[use])
-    half = scipy.stats.t(n - 1).ppf(0.975) * lr.std(ddof=1) / np.sqrt(n)
-    out.update(c=float(np.exp(lr.mean())), c_lo=float(np.exp(lr.mean() - half)),
-               c_hi=float(np.exp(lr.mean() + half)))  # fmt: skip
-    if n >= 3 and np.ptp(np.log(xi[use])) > 0:
-        fit = scipy.stats.linregress(np.log(xi[use]), np.log(bound[use]))
-        out.update(slope=float(fit.slope),
-                   slope_half=float(scipy.stats.t(n - 2).ppf(0.975) * fit.stderr))  # fmt: skip
-    return out
-
-
-def _edges(v: np.ndarray, log: bool = False) -> np.ndarray:
-    """Cell edges halfway between grid values (geometrically for a log axis)."""
-    t = np.log(v) if log else v.astype(float)
-    mid = (t[1:] + t[:-1]) / 2
-    first = t[0] - (mid[0] - t[0]) if t.size > 1 else t[0] - 0.5
-    last = t[-1] + (t[-1] - mid[-1]) if t.size > 1 else t[-1] + 0.5
-    e = np.concatenate([[first], mid, [last]])
-    return np.exp(e) if log else e
-
-
 def _heatmap(ax: Any, fig: Any, heat: xr.Dataset, epoch: int, fit: dict[str, Any]) -> None:
     sw2, depths = heat.sigma.values, heat.depth.values
     acc = accuracy(heat, epoch)
     crit = float(heat.attrs["critical_sigma_w2"])
-    mesh = ax.pcolormesh(_edges(sw2), _edges(depths, log=True), acc.values, cmap="viridis",
+    mesh = ax.pcolormesh(plots.cell_edges(sw2), plots.cell_edges(depths, log=True), acc.values, cmap="viridis",
                          vmin=CHANCE, shading="flat")  # fmt: skip
     ax.set_yscale("log")
     if acc.size <= 40:  # small grids: print each cell's accuracy
@@ -269,8 +217,8 @@ def _heatmap(ax: Any, fig: Any, heat: xr.Dataset, epoch: int, fit: dict[str, Any
     ok = trainable(heat, epoch).values
     bound = boundary(ok, depths)
     ax.plot(sw2, bound, "o", mfc="none", mec="r", ms=6, label="trainable-depth boundary")
-    ax.set_ylim(*_edges(depths, log=True)[[0, -1]])
-    ax.set_xlim(*_edges(sw2)[[0, -1]])
+    ax.set_ylim(*plots.cell_edges(depths, log=True)[[0, -1]])
+    ax.set_xlim(*plots.cell_edges(sw2)[[0, -1]])
     fig.colorbar(mesh, ax=ax, label="train accuracy (seed mean)")
     ax.plot(heat.sigma_w2_grid, heat.six_xi_c, "w--", lw=2, label="6 ξ_c (mean-field theory)")
     if np.isfinite(fit["c"]):

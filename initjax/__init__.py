@@ -38,6 +38,7 @@ _SUBMODULES = (
     "tables",
     "aggregate",
     "equivalence",
+    "trainability",
     "variables",
     "logs",
     "plots",

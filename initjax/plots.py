@@ -125,3 +125,19 @@ def anchor_line(
     at y = ``value``, or vertical at x = ``value``; ``label`` goes to the legend."""
     line = ax.axvline if vertical else ax.axhline
     line(float(value), color=color, ls=ls, lw=1, label=label)
+
+
+def cell_edges(v: Any, log: bool = False) -> np.ndarray:
+    """Edges of the cells centred on grid values ``v`` (for ``pcolormesh``): halfway between
+    neighbours, geometrically on a log axis; the outer edges mirror the inner ones.
+
+    >>> cell_edges(np.array([1.0, 2.0, 4.0])).tolist()
+    [0.5, 1.5, 3.0, 5.0]
+    """
+    t = np.log(np.asarray(v, float)) if log else np.asarray(v, float)
+    if t.size == 1:
+        e = np.array([t[0] - 0.5, t[0] + 0.5])
+    else:
+        mid = (t[1:] + t[:-1]) / 2
+        e = np.concatenate([[2 * t[0] - mid[0]], mid, [2 * t[-1] - mid[-1]]])
+    return np.exp(e) if log else e

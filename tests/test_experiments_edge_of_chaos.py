@@ -48,31 +48,6 @@ def test_only_near_critical_nets_train_deep(quick):
     assert quick.row("scales as ξ_c").passed is None
 
 
-def test_boundary_is_the_midpoint_after_the_deepest_trainable_depth():
-    depths = np.array([8, 16, 32, 64])
-    ok = np.array([[1, 1, 0, 1], [1, 0, 0, 1], [0, 0, 0, 1], [0, 0, 0, 1]], bool)
-    b = exp.boundary(ok, depths)
-    np.testing.assert_allclose(b[:2], [np.sqrt(16 * 32), np.sqrt(8 * 16)])
-    assert np.isnan(b[2]) and np.isnan(b[3])  # nothing trains / the deepest trains: censored
-
-
-def test_fit_recovers_a_known_multiple_and_slope():
-    # Synthetic trainability: a cell trains iff depth <= c·ξ_c, on a fine depth grid.
-    depths = np.unique(np.round(np.geomspace(4, 2048, 60)).astype(int))
-    xi = np.geomspace(3.0, 40.0, 9)
-    for c in (3.0, 6.0):
-        ok = depths[:, None] <= c * xi[None, :]
-        f = exp.fit_multiple(exp.boundary(ok, depths), xi)
-        assert f["n"] == 9
-        assert abs(np.log(f["c"] / c)) < 0.06 and f["c_lo"] <= f["c"] <= f["c_hi"]
-        assert abs(f["slope"] - 1.0) < 0.05
-    # L ∝ ξ_c² is a slope of 2, which the slope row would reject.
-    ok = depths[:, None] <= xi[None, :] ** 2
-    f = exp.fit_multiple(exp.boundary(ok, depths), xi)
-    assert abs(f["slope"] - 2.0) < 0.05
-    assert abs(f["slope"] - 1.0) > f["slope_half"]
-
-
 def test_figures_exist(quick):
     quick.assert_figures()
 

@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # (or the same layer group, listed together).
 LAYERS = [
     {"errors"},
-    {"aggregate", "equivalence", "variables", "docfields", "logs", "atomic"},
+    {"aggregate", "equivalence", "trainability", "variables", "docfields", "logs", "atomic"},
     {"plugins"},
     {"dataset"},
     {"fashion_mnist"},
