@@ -201,6 +201,10 @@ class Config:
     """Diagnostics recorded per epoch by sweeps, see :mod:`initjax.diagnostics`."""
     probe_size: int = 256
     """Training examples (the first ones) on which recorded diagnostics are measured."""
+    lsuv_examples: int = 0
+    """0: off. N: after the scheme draws the kernels, LSUV (Mishkin & Matas 2015) rescales
+    each Dense kernel in forward order to unit output std on the first N training examples,
+    inside the compiled init (``model="mlp"`` without BatchNorm; see initjax.lsuv)."""
 
     def __post_init__(self) -> None:
         # Numbers and tuples as the engine needs them, frozen so the config stays hashable.
@@ -224,9 +228,10 @@ class Config:
             "eval_every",
             "eval_examples",
             "base_width",
+            "lsuv_examples",
         ):
             value = getattr(self, name)
-            lowest = 0 if name in ("epochs", "eval_examples") else 1
+            lowest = 0 if name in ("epochs", "eval_examples", "lsuv_examples") else 1
             if not isinstance(value, int) or isinstance(value, bool) or value < lowest:
                 kind = "non-negative" if lowest == 0 else "positive"
                 raise ValueError(f"{name} must be a {kind} integer, got {value!r}")
@@ -246,6 +251,11 @@ class Config:
             raise ValueError(f"step_gamma must be a positive finite number, got {self.step_gamma}")
         if not self.diverge_above > 0:
             raise ValueError(f"diverge_above must be > 0 (inf: off), got {self.diverge_above!r}")
+        if self.lsuv_examples and (self.model != "mlp" or self.batch_norm):
+            raise ValueError(
+                f"lsuv_examples={self.lsuv_examples} needs model='mlp' without batch_norm "
+                f"(got model={self.model!r}, batch_norm={self.batch_norm})"
+            )
         if self.batch_norm and self.model in ("softmax", "cnn", "resmlp"):
             raise ValueError(
                 f"batch_norm=True needs model='mlp' ({self.model} has no BatchNorm option)"

@@ -2,8 +2,11 @@
 
 A data-dependent init: start from orthonormal kernels, then walk the Dense layers in forward
 order and rescale each kernel until the layer's output has the target standard deviation on
-one batch. It runs eagerly (a Python loop with data-dependent stopping), once, before training;
+one batch. :func:`lsuv` runs eagerly (a Python loop with data-dependent stopping), once, before training;
 each measurement is one jit-compiled forward pass, compiled once and reused.
+:func:`lsuv_traced` is the same algorithm as a pure function of arrays (``lax.while_loop`` per
+layer), so it can run inside a compiled, vmapped init: ``Config(lsuv_examples=N)`` applies it to
+every run of a sweep, on the first N training examples.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any, NamedTuple
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+from jax import lax
 
 from initjax import init as schemes
 from initjax import models
@@ -145,3 +149,54 @@ def lsuv(
         tuple(names), tuple(iterations), tuple(stds), tuple(converged), key is not None
     )
     return params, report
+
+
+def lsuv_traced(
+    model: nn.Module,
+    params: Any,
+    x_batch: Array,
+    *,
+    target_std: float = 1.0,
+    tol: float = 0.1,
+    max_iter: int = 10,
+) -> Any:
+    """:func:`lsuv` without the orthonormal pre-init (``key=None``), pure and traceable.
+
+    Layer by layer in forward order, W^l ← W^l · target / std(z^l) while |std(z^l) − target|
+    > tol, at most ``max_iter`` times (a ``lax.while_loop``; under ``vmap`` it runs until every
+    member is done, the finished ones unchanged). A layer whose std is 0 or not finite is left
+    as it is. No report and no warning (nothing can be printed from a compiled program); the
+    eager :func:`lsuv` gives both. Draw the kernels orthonormal with the ``orthogonal`` scheme
+    for the paper's version.
+
+    >>> model = models.MLP(hidden=(64,) * 3)
+    >>> x = jax.random.normal(jax.random.key(0), (256, 32))
+    >>> params = model.init(jax.random.key(1), x)["params"]
+    >>> p = jax.jit(lambda p, x: lsuv_traced(model, p, x))(params, x)
+    >>> [round(float(jnp.std(z)), 2) for z in _dense_outputs(model, {"params": p}, x)]
+    [1.0, 1.0, 1.0, 1.0]
+    """
+    names = models.layer_names(model)
+    params = {k: dict(v) for k, v in params.items()}
+    for layer, name in enumerate(names):
+
+        def std_of(kernel: Array, layer: int = layer, name: str = name) -> Array:
+            p = {**params, name: {**params[name], "kernel": kernel}}
+            return jnp.std(_dense_outputs(model, {"params": p}, x_batch)[layer])
+
+        def go(std: Array) -> Array:
+            return jnp.isfinite(std) & (std > 0) & (jnp.abs(std - target_std) > tol)
+
+        def body(carry: tuple[Array, Array, Array]) -> tuple[Array, Array, Array]:
+            n, kernel, std = carry
+            kernel = kernel * jnp.where(go(std), target_std / std, 1.0).astype(kernel.dtype)
+            return n + 1, kernel, std_of(kernel)
+
+        def cond(carry: tuple[Array, Array, Array]) -> Array:
+            n, _, std = carry
+            return (n < max_iter) & go(std)
+
+        kernel = params[name]["kernel"]
+        _, kernel, _ = lax.while_loop(cond, body, (jnp.int32(0), kernel, std_of(kernel)))
+        params[name]["kernel"] = kernel
+    return params

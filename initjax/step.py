@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import optax
 
 from initjax import data as datasets
+from initjax import lsuv
 from initjax.config import Config, build_model, optimizer
 
 __all__ = [
@@ -182,18 +183,32 @@ def init_params(cfg: Config, seed: Array, sigma: Array, x: Array) -> Any:
     """The parameters :func:`init_run` draws for the run ``(seed, σ)``, from the init half of the
     seed's key: to measure a sweep's cells at init outside the sweep (vmap over seed and σ).
 
-    ``x``: inputs of the model's shape (only ``x[:1]`` is used).
+    ``x``: inputs of the model's shape (only ``x[:1]`` is used), or with ``cfg.lsuv_examples``
+    the training inputs (their first ``lsuv_examples`` rows are LSUV's batch, as in a sweep).
     """
     init_key, _ = jax.random.split(jax.random.key(seed))
-    return build_model(cfg, sigma).init(init_key, x[:1], train=False)["params"]
+    model = build_model(cfg, sigma)
+    return _lsuv(cfg, model, model.init(init_key, x[:1], train=False)["params"], x)
+
+
+def _lsuv(cfg: Config, model: nn.Module, params: Any, x_train: Array) -> Any:
+    """``params`` after LSUV on the first ``cfg.lsuv_examples`` inputs (unchanged when 0)."""
+    if not cfg.lsuv_examples:
+        return params
+    if x_train.shape[0] < cfg.lsuv_examples:
+        raise ValueError(
+            f"lsuv_examples={cfg.lsuv_examples} but only {x_train.shape[0]} inputs were given"
+        )
+    return lsuv.lsuv_traced(model, params, x_train[: cfg.lsuv_examples])
 
 
 def init_state(cfg: Config, data: DataArrays, seed: Array, sigma: Array, lr: Array) -> TrainState:
     """Initial state of one run (the first half of :func:`init_run`). Pure."""
     init_key, seed_data_key = jax.random.split(jax.random.key(seed))
     data_key = seed_data_key if cfg.order == "per_seed" else jax.random.key(cfg.data_seed)
-    variables = build_model(cfg, sigma).init(init_key, data.x_train[:1], train=False)
-    params = variables["params"]
+    model = build_model(cfg, sigma)
+    variables = model.init(init_key, data.x_train[:1], train=False)
+    params = _lsuv(cfg, model, variables["params"], data.x_train)
     return TrainState(
         params=params,
         batch_stats=variables.get("batch_stats"),

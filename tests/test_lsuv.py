@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from initjax import init, models
-from initjax.lsuv import lsuv
+from initjax.lsuv import lsuv, lsuv_traced
 
 X = jax.random.normal(jax.random.key(0), (256, 32))
 
@@ -90,3 +90,57 @@ def test_bad_arguments_are_rejected():
     for kwargs in ({"target_std": 0.0}, {"tol": -1.0}, {"max_iter": -1}, {"max_iter": 2.5}):
         with pytest.raises(ValueError, match=next(iter(kwargs))):
             lsuv(model, params, X, **kwargs)
+
+
+# ------------------------------------------------------------------ lsuv_traced: in the program
+
+
+def test_traced_lsuv_equals_the_eager_one_under_jit_and_vmap():
+    # Nonzero biases: layers need several rescalings, with data-dependent stopping.
+    model = models.MLP(hidden=(64,) * 6, activation="tanh", kernel_init=init.normal(0.3),
+                       bias_init=init.normal(0.3))  # fmt: skip
+    keys = jax.random.split(jax.random.key(3), 3)
+    batch = jax.vmap(lambda k: model.init(k, X)["params"])(keys)
+    traced = jax.jit(jax.vmap(lambda p: lsuv_traced(model, p, X, tol=0.01)))(batch)
+    for i in range(3):
+        one = jax.tree.map(lambda a, i=i: a[i], batch)
+        eager, report = lsuv(model, one, X, tol=0.01)
+        assert max(report.iterations) >= 2  # the loop really runs more than once somewhere
+        got = jax.tree.map(lambda a, i=i: a[i], traced)
+        for name in models.layer_names(model):
+            np.testing.assert_allclose(got[name]["kernel"], eager[name]["kernel"], rtol=2e-5)
+            np.testing.assert_array_equal(got[name]["bias"], one[name]["bias"])
+        assert np.all(np.abs(output_stds(model, got, X) - 1) <= 0.01 + 1e-6)
+
+
+def test_traced_lsuv_leaves_a_constant_layer_and_stops_at_max_iter():
+    model = models.MLP(hidden=(8,), activation="relu", kernel_init=init.zeros())
+    params = model.init(jax.random.key(0), X)["params"]
+    out = lsuv_traced(model, params, X)  # std 0 everywhere: nothing to rescale, no NaN
+    assert all(np.all(out[n]["kernel"] == 0) for n in models.layer_names(model))
+    model, params = deep_relu(depth=3)
+    once = lsuv_traced(model, params, X, max_iter=0)  # zero rescalings allowed: unchanged
+    np.testing.assert_array_equal(once["hidden_0"]["kernel"], params["hidden_0"]["kernel"])
+
+
+def test_a_sweep_with_lsuv_examples_starts_every_run_at_unit_std(mnist1d_data):
+    from initjax import train
+
+    cfg = train.Config(model="mlp", hidden=(32,) * 8, activation="relu", scheme="normal",
+                       dataset="mnist1d", epochs=0, lsuv_examples=128)  # fmt: skip
+    x = jnp.asarray(mnist1d_data.x_train)
+    m = train.build_model(cfg)
+    for seed, sigma in ((0, 0.01), (1, 1.0)):  # LSUV undoes the scheme's scale
+        p = train.init_params(cfg, jnp.int32(seed), jnp.float32(sigma), x)
+        assert np.all(np.abs(output_stds(m, p, x[:128]) - 1) <= 0.1)
+    # The engine's own init of the same cell is that one.
+    state = train.init_state(
+        cfg, train.DataArrays.from_dataset(mnist1d_data), jnp.int32(1), 1.0, 0.1
+    )
+    np.testing.assert_array_equal(state.params["output"]["kernel"], p["output"]["kernel"])
+    with pytest.raises(ValueError, match="lsuv_examples=8 needs model='mlp' without batch_norm"):
+        train.Config(model="mlp", batch_norm=True, lsuv_examples=8)
+    with pytest.raises(ValueError, match="lsuv_examples must be a non-negative integer"):
+        train.Config(model="mlp", lsuv_examples=-1)
+    with pytest.raises(ValueError, match="only 4 inputs"):
+        train.init_params(cfg, jnp.int32(0), jnp.float32(1.0), x[:4])
