@@ -322,8 +322,12 @@ class Config:
         return schemes.get(self.bias_scheme, **kwargs)
 
     def to_json(self) -> str:
-        """The config as JSON; a callable field is written as ``callable:module.qualname``."""
+        """The config as JSON; a callable field is written as ``callable:module.qualname``; a
+        :data:`LATE_FIELDS` field at its default is left out (fingerprints stay as they were)."""
         raw = dataclasses.asdict(self)
+        for name in LATE_FIELDS:
+            if raw[name] == LATE_FIELDS[name]:
+                del raw[name]
         for name in CALLABLE_FIELDS:
             if callable(raw[name]):
                 raw[name] = "callable:" + label(raw[name])
@@ -351,6 +355,11 @@ Config.__doc__ = docfields.with_fields(Config)  # the fields' descriptions, for 
 
 CALLABLE_FIELDS = ("model", "scheme", "optimizer", "schedule")
 """Config fields that take a name or a callable."""
+
+LATE_FIELDS = {"lsuv_examples": 0}
+"""Fields added after sweep folders existed, with their defaults: at the default they are left
+out of :meth:`Config.to_json`, so a folder made before the field resumes and its results are
+reused (its fingerprint is unchanged). Add every new field here."""
 
 
 INIT_ONLY = ("scheme", "scheme_kwargs", "sigma", "bias_scheme", "bias_scale")

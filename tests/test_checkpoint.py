@@ -189,3 +189,39 @@ def test_fingerprint_names_what_differs(tmp_path, tiny, grid):
     with pytest.raises(checkpoint.FingerprintMismatch, match=r"no fingerprint\.json"):
         checkpoint.check_folder(tmp_path, fp)
     assert json.loads(json.dumps(fp)) == fp  # stored as plain JSON
+
+
+# Config's fields when sweep folders first stored fingerprints (before lsuv_examples): a field
+# added since must be in config.LATE_FIELDS, or every existing folder stops resuming.
+FIELDS_BEFORE_LATE = {
+    "activation", "base_width", "batch_norm", "batch_size", "bias_scale", "bias_scheme",
+    "data_seed", "dataset", "diverge_above", "epochs", "eval_batch_size", "eval_every",
+    "eval_examples", "evaluate", "hidden", "lr", "model", "momentum", "normalize",
+    "num_classes", "optimizer", "order", "parametrization", "probe_size", "readout_zero",
+    "record", "residual_init", "schedule", "scheme", "scheme_kwargs", "sigma", "step_epochs",
+    "step_gamma", "warmup_epochs", "weight_decay",
+}  # fmt: skip
+
+
+def test_a_field_added_later_keeps_old_folders_resumable(tmp_path):
+    import dataclasses
+
+    from initjax import config
+
+    fields = {f.name: f.default for f in dataclasses.fields(train.Config)}
+    assert set(fields) - FIELDS_BEFORE_LATE == set(config.LATE_FIELDS)
+    assert all(fields[k] == v for k, v in config.LATE_FIELDS.items())
+    # A folder whose fingerprint was written before the late fields existed: at their defaults
+    # the fingerprint is the same, so the sweep resumes; set, it is another sweep.
+    cfg = train.Config(model="mlp", hidden=(8,), dataset="mnist1d", epochs=1)
+    d = data.load("mnist1d")
+    grid = sweep.Grid.make([0], [0.01], [0.1])
+    fp = results.fingerprint(cfg, grid, d)
+    assert not set(config.LATE_FIELDS) & set(fp["config"])
+    old = json.loads(json.dumps(fp))  # as stored in fingerprint.json
+    assert results.fingerprint(cfg, grid, d)["hash"] == old["hash"]
+    changed = results.fingerprint(cfg.replace(lsuv_examples=16), grid, d)
+    assert changed["hash"] != old["hash"]
+    assert results.differences(old, changed) == [
+        "config.lsuv_examples: (absent) in the folder, 16 now"
+    ]
