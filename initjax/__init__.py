@@ -20,6 +20,7 @@ _SUBMODULES = (
     "parametrization",
     "cell_layout",
     "cpu_conv",
+    "optim",
     "config",
     "step",
     "train",

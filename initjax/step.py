@@ -19,7 +19,8 @@ import optax
 
 from initjax import data as datasets
 from initjax import lsuv
-from initjax.config import Config, build_model, optimizer
+from initjax.config import Config, build_model
+from initjax.optim import optimizer
 
 __all__ = [
     "DataArrays",

@@ -58,16 +58,16 @@ from initjax.config import (  # re-exported: train.Config & co. are the public n
 )
 from initjax.config import METRICS as METRICS
 from initjax.config import ORDERS as ORDERS
-from initjax.config import SCHEDULES as SCHEDULES
 from initjax.config import Config as Config
-from initjax.config import OptimizerFactory as OptimizerFactory
 from initjax.config import build_model as build_model
 from initjax.config import label as label
-from initjax.config import lr_factor as lr_factor
-from initjax.config import optimizer as optimizer
-from initjax.config import optimizer_names as optimizer_names
-from initjax.config import register_optimizer as register_optimizer
-from initjax.config import unregister_optimizer as unregister_optimizer
+from initjax.optim import SCHEDULES as SCHEDULES
+from initjax.optim import OptimizerFactory as OptimizerFactory
+from initjax.optim import lr_factor as lr_factor
+from initjax.optim import optimizer as optimizer
+from initjax.optim import optimizer_names as optimizer_names
+from initjax.optim import register_optimizer as register_optimizer
+from initjax.optim import unregister_optimizer as unregister_optimizer
 from initjax.step import (  # re-exported: train.TrainState & co. are the public names
     DataArrays as DataArrays,
 )

@@ -25,7 +25,7 @@ LAYERS = [
     {"models"},
     {"spectra", "meanfield", "statistics"},
     {"diagnostics", "theory", "lsuv"},
-    {"shard"},
+    {"shard", "optim"},
     {"config", "coerce"},
     {"step"},
     {"train"},
