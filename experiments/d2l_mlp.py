@@ -100,12 +100,6 @@ def load(out_dir: Path) -> dict[str, xr.Dataset]:
     return {p: results.load(Path(out_dir) / f"{p}.nc") for p in PARTS}
 
 
-def _ci(values: Any) -> str:
-    """``"0.8512 ± 0.0031 (5/5)"``: mean ± 95% t-interval half-width, finite / all seeds."""
-    da = xr.DataArray(np.asarray(values, dtype=np.float64), dims="seed", name="v")
-    return aggregate.cell_text(aggregate.over_seeds(da, warn=False))
-
-
 def measure(r: dict[str, xr.Dataset]) -> dict[str, Any]:
     """Per seed: (a) the last epoch's batch loss, train and test accuracy of the MLP and the
     softmax test accuracy; (b) per σ, the tuned lr, the initial loss and the train loss after
@@ -161,7 +155,7 @@ def verdict(m: dict[str, Any]) -> list[Row]:
             "d2l MLP reproduction (σ = 0.01, lr 0.1)",
             f"d2l's checks after 10 epochs: train loss < {D2L_LOSS}, train and test acc > {D2L_ACC}",
             "d2l mlp-implementation (MLPScratch), checks of train_ch3",
-            f"loss {_ci(loss)}; train acc {_ci(tr_acc)}; test acc {_ci(acc)}",
+            f"loss {aggregate.seed_ci(loss)}; train acc {aggregate.seed_ci(tr_acc)}; test acc {aggregate.seed_ci(acc)}",
             bool(
                 m["epochs"] == 10
                 and np.all(loss < D2L_LOSS)
@@ -183,7 +177,7 @@ def verdict(m: dict[str, Any]) -> list[Row]:
             f"sklearn MLPClassifier relu [100] {XIAO_MLP}: within {CEILING_GAP * 100:.0f} "
             "points below it",
             "Xiao et al. 2017, arXiv:1708.07747, Table 3",
-            f"test acc {_ci(acc)} after {m['epochs']} epochs",
+            f"test acc {aggregate.seed_ci(acc)} after {m['epochs']} epochs",
             bool(XIAO_MLP - CEILING_GAP <= acc.mean() <= XIAO_MLP + 0.01),
             "10 epochs of SGD on /255 pixels stop short of a converged Adam MLP",
         ),
@@ -209,8 +203,8 @@ def verdict(m: dict[str, Any]) -> list[Row]:
             "C2 (MLP): σ = 1 starts saturated and ends lower",
             f"initial loss > 2 ln 10 = {2 * LN10:.2f}; tuned-lr test acc below σ = 0.01's",
             "cross-entropy of a saturated softmax grows with the logit scale (C2)",
-            f"initial loss {mean_spread(init_big, 1)}; acc σ = 1: {_ci(big)}; "
-            f"σ = 0.01: {_ci(ref)}; {lower_text}{scale}",
+            f"initial loss {mean_spread(init_big, 1)}; acc σ = 1: {aggregate.seed_ci(big)}; "
+            f"σ = 0.01: {aggregate.seed_ci(ref)}; {lower_text}{scale}",
             (bool(init_big.mean() > 2 * LN10) and lower is False) if decides else None,
             "logits of std ~100 at init: confident wrong answers SGD must first undo",
         )
@@ -221,9 +215,9 @@ def verdict(m: dict[str, Any]) -> list[Row]:
             "σ = 10⁻³ in a hidden layer starts on a plateau",
             "train loss after epoch 1 above σ = 0.01's (both at their tuned lr)",
             "Saxe et al. 2014, arXiv:1312.6120: from small init the escape time grows like ln(1/σ)",
-            f"epoch-1 loss σ = 10⁻³: {_ci(_at(m, 'sigma_loss1', 1e-3))}; σ = 0.01: "
-            f"{_ci(_at(m, 'sigma_loss1', 0.01))}; {slow_text}; final acc σ = 10⁻³ "
-            f"{_ci(small)}{scale}",
+            f"epoch-1 loss σ = 10⁻³: {aggregate.seed_ci(_at(m, 'sigma_loss1', 1e-3))}; σ = 0.01: "
+            f"{aggregate.seed_ci(_at(m, 'sigma_loss1', 0.01))}; {slow_text}; final acc σ = 10⁻³ "
+            f"{aggregate.seed_ci(small)}{scale}",
             slow if decides else None,
             "W = 0 is a saddle: both layers' gradients scale with the other's weights",
         )
@@ -237,8 +231,8 @@ def verdict(m: dict[str, Any]) -> list[Row]:
                 f"no effect: |Δ test acc| < {MARGIN:g} (1 point), paired TOST α = {ALPHA:g}, "
                 "each at its tuned lr",
                 "He et al. 2015 (init matters with depth: 22 layers both converge, 30 do not)",
-                f"{scheme} (lr {m['scheme_lr'][i]:g}): {_ci(other)}; σ = 0.01 (lr "
-                f"{m['sigma_lr'][m['sigmas'].index(0.01)]:g}): {_ci(ref)}; {t.text()}{scale}",
+                f"{scheme} (lr {m['scheme_lr'][i]:g}): {aggregate.seed_ci(other)}; σ = 0.01 (lr "
+                f"{m['sigma_lr'][m['sigmas'].index(0.01)]:g}): {aggregate.seed_ci(ref)}; {t.text()}{scale}",
                 t.passed if decides else None,
                 EQUIV_WHY[t.decision].format("beats" if t.diff > 0 else "trails"),
             )

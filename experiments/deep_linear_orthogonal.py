@@ -8,10 +8,10 @@ depths at their optimal rates. Expected: nearly flat for orthogonal (a finite de
 with depth for Gaussian.
 
 Claims: C3, C8. Command: ``python experiments/deep_linear_orthogonal.py --quick`` (depths 1 and
-16, 2 seeds, 30 epochs; ~20 s on 2 CPU cores) or ``--full`` (depths 1–64, 3 seeds, 100 epochs;
-most of the 21 min measured for the former ``orthogonal_lsuv``). Full-scale result: orthogonal
-needs 4, 5, 6, 6, 7, 7, 7 epochs at depths 1–64, Gaussian 4, 5, 8, 18, 62 and never within
-100 epochs at 32 and 64.
+16, 2 seeds, 30 epochs; ~20 s on 2 CPU cores) or ``--full`` (depths 1–64, 5 seeds, 100 epochs;
+~14 min). A seed sets the init and the minibatch order (``order="per_seed"``). Full-scale result
+with 3 seeds and a shared order (2026-12-01, 8.5 min): orthogonal needs 4, 5, 6, 6, 7, 7, 7
+epochs at depths 1–64, Gaussian 4, 5, 8, 18, 62 and never within 100 epochs at 32 and 64.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ import xarray as xr
 
 from initjax import data as datasets
 from initjax import plots, results, study, sweep, train
-from initjax.study import Row, check_scale, mean_spread
+from initjax.aggregate import seed_ci
+from initjax.study import Row, check_scale
 
 NAME = "deep_linear_orthogonal"
 ORDER = 9
@@ -35,7 +36,7 @@ QUESTION = (
     "Do deep linear nets learn in depth-independent time with orthogonal but not Gaussian init?"
 )
 CLAIMS = ("C3", "C8")
-RUNTIME = {"quick": "~20 s (2 CPU cores)", "full": "~10 min (2 CPU cores, estimated)"}
+RUNTIME = {"quick": "~20 s (2 CPU cores)", "full": "~14 min (2 CPU cores, estimated)"}
 
 # Anchors: Saxe et al. 2013, arXiv:1312.6120 (depth-independent learning time, orthogonal).
 SAXE = "Saxe et al. 2013, arXiv:1312.6120"
@@ -51,14 +52,14 @@ def _lrs(lo: int, hi: int, n: int) -> tuple[float, ...]:
 # One train.Config per scale (hidden is replaced per depth, scheme per init) and its grid.
 BASE = train.Config(
     model="mlp", hidden=(32,), activation="linear", scheme="orthogonal", optimizer="sgd",
-    batch_size=64, epochs=30, dataset="synthetic",
+    batch_size=64, epochs=30, dataset="synthetic", order="per_seed",
 )  # fmt: skip
 CONFIGS = {
     # One device: a quick run is compile-bound and one device compiles ~30% faster than two.
     "quick": (BASE, {"seeds": 2, "lrs": _lrs(-2, 0, 9), "depths": (1, 16), "devices": 1}),
     "full": (
         BASE.replace(epochs=100),
-        {"seeds": 3, "lrs": _lrs(-3, 0, 13), "depths": (1, 2, 4, 8, 16, 32, 64), "devices": None},
+        {"seeds": 5, "lrs": _lrs(-3, 0, 13), "depths": (1, 2, 4, 8, 16, 32, 64), "devices": None},
     ),
 }
 
@@ -153,7 +154,7 @@ def measure(linear: xr.Dataset) -> dict[str, Any]:
 
 def _times(m: dict[str, Any], scheme: str) -> str:
     s = m[scheme]
-    text = f"{mean_spread(s['shallow'], 1)} → {mean_spread(s['deep'], 1)} epochs"
+    text = f"{seed_ci(s['shallow'], 1)} → {seed_ci(s['deep'], 1)} epochs (mean ± 95% CI)"
     return text + (f" ({s['never']} seed(s) not within {m['epochs']})" if s["never"] else "")
 
 

@@ -113,11 +113,6 @@ def measure(r: dict[str, xr.Dataset]) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _ci(v: Any) -> str:
-    da = xr.DataArray(np.asarray(v, np.float64), dims="seed", name="err")
-    return aggregate.cell_text(aggregate.over_seeds(da, warn=False))
-
-
 def at_edge(m: dict[str, Any], act: str) -> bool:
     """Whether either init's tuned lr for ``act`` is at an end of the lr grid (or the grid has
     one lr): a wider grid could change the comparison, so the row is not decided."""
@@ -150,7 +145,7 @@ def _init_row(m: dict[str, Any], act: str) -> Row:
         anchor,
         "Glorot & Bengio 2010, Table 1",
         f"{m['depth']} × {m['width']} {act} on {m['dataset']}, {m['epochs']} epochs: standard "
-        f"{_ci(std)}, normalized {_ci(norm)}; standard − normalized {text}; TOST at "
+        f"{aggregate.seed_ci(std)}, normalized {aggregate.seed_ci(norm)}; standard − normalized {text}; TOST at "
         f"±{100 * TOST_MARGIN:g} points: {tost.decision}; {_lr_text(m, act)}",
         None if at_edge(m, act) else outcome,
         "undecided: a tuned lr is at the edge of the lr grid"

@@ -112,11 +112,6 @@ def measure(r: dict[str, xr.Dataset]) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _ci(v: Any) -> str:
-    da = xr.DataArray(np.asarray(v, np.float64), dims="seed", name="acc")
-    return aggregate.cell_text(aggregate.over_seeds(da, warn=False))
-
-
 def at_edge(m: dict[str, Any], *inits: str) -> bool:
     """Whether a tuned lr of ``inits`` is at an end of the lr grid (or the grid has one lr)."""
     lrs = m["lrs"]
@@ -143,7 +138,7 @@ def _row(m: dict[str, Any], other: str, anchor: str, source: str) -> Row:
         anchor,
         source,
         f"{m['depth']} × {m['width']} ReLU on {m['dataset']}, {m['epochs']} epochs: LSUV "
-        f"{_ci(lsuv)}, {other} {_ci(ref)}; LSUV − {other} {text}; tuned lr over {m['lrs']}: "
+        f"{aggregate.seed_ci(lsuv)}, {other} {aggregate.seed_ci(ref)}; LSUV − {other} {text}; tuned lr over {m['lrs']}: "
         f"{lrs}",
         None if edge else outcome,
         "undecided: a tuned lr is at the edge of the lr grid"

@@ -130,3 +130,14 @@ def cell_text(agg: xr.Dataset, digits: int = 4) -> str:
 
 def scalar(agg: xr.Dataset, name: str) -> Any:
     return agg[name].values.item()
+
+
+def seed_ci(values: Any, digits: int = 4) -> str:
+    """Per-seed values as ``"0.8512 ± 0.0031 (5/5)"``: the mean ± its 95% t-interval half-width
+    over the finite values, and how many of all seeds were finite (:func:`cell_text`).
+
+    >>> seed_ci([0.5, 0.6, 0.7], 2)
+    '0.60 ± 0.25 (3/3)'
+    """
+    da = xr.DataArray(np.asarray(values, dtype=np.float64), dims="seed", name="value")
+    return cell_text(over_seeds(da, warn=False), digits)
