@@ -116,8 +116,7 @@ def measure(r: dict[str, xr.Dataset]) -> dict[str, Any]:
 def at_edge(m: dict[str, Any], act: str) -> bool:
     """Whether either init's tuned lr for ``act`` is at an end of the lr grid (or the grid has
     one lr): a wider grid could change the comparison, so the row is not decided."""
-    lrs = m["lrs"]
-    return len(lrs) < 2 or any(m["tuned_lr"][f"{i}/{act}"] in (min(lrs), max(lrs)) for i in INITS)
+    return study.lr_at_edge([m["tuned_lr"][f"{i}/{act}"] for i in INITS], m["lrs"])
 
 
 def _lr_text(m: dict[str, Any], act: str) -> str:

@@ -114,8 +114,7 @@ def measure(r: dict[str, xr.Dataset]) -> dict[str, Any]:
 
 def at_edge(m: dict[str, Any], *inits: str) -> bool:
     """Whether a tuned lr of ``inits`` is at an end of the lr grid (or the grid has one lr)."""
-    lrs = m["lrs"]
-    return len(lrs) < 2 or any(m["tuned_lr"][i] in (min(lrs), max(lrs)) for i in inits)
+    return study.lr_at_edge([m["tuned_lr"][i] for i in inits], m["lrs"])
 
 
 def non_inferior(lsuv: Any, other: Any) -> tuple[bool | None, str]:

@@ -123,6 +123,13 @@ def tuned_lr(res: Any) -> Any:
     return res.lr.isel(lr=best).where(ok).drop_vars("lr")
 
 
+def lr_at_edge(tuned: Any, lrs: Any) -> bool:
+    """Whether any of the ``tuned`` lrs sits at an end of the grid ``lrs`` (or the grid has one
+    lr): a wider grid could change a comparison made there, so its row is not decided."""
+    lrs = list(lrs)
+    return len(lrs) < 2 or any(t in (min(lrs), max(lrs)) for t in tuned)
+
+
 def best_lr_final(res: Any, metric: str = "train_loss", epoch: int = -1) -> Any:
     """``metric`` at ``epoch`` (default: the last) per cell and seed at the cell's
     :func:`best_lr` (NaN where every lr diverged)."""
