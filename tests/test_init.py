@@ -478,7 +478,8 @@ def test_uniform_is_not_jaxs_uniform():
 
 
 @pytest.mark.parametrize(
-    "module", ["init", "initializer", "fan_schemes", "gains", "activations", "errors"]
+    "module",
+    ["init", "initializer", "fan_schemes", "fixed_schemes", "gains", "activations", "errors"],
 )
 def test_docstring_examples_run(module):
     import importlib

@@ -19,7 +19,7 @@ LAYERS = [
     {"data"},
     {"activations", "cell_layout", "cpu_conv"},
     {"initializer", "gains"},
-    {"fan_schemes"},
+    {"fan_schemes", "fixed_schemes"},
     {"init"},
     {"nets", "parametrization"},
     {"models"},
@@ -132,7 +132,16 @@ def test_readme_library_examples_run_and_say_what_they_show():
 def test_every_library_module_is_exported():
     import initjax
 
-    parts = {"__init__", "cli_args", "errors", "initializer", "fan_schemes", "gains", "meanfield"}
+    parts = {
+        "__init__",
+        "cli_args",
+        "errors",
+        "initializer",
+        "fan_schemes",
+        "fixed_schemes",
+        "gains",
+        "meanfield",
+    }
     modules = {p.stem for p in (ROOT / "initjax").glob("*.py")} - parts
     assert modules <= set(initjax.__all__), modules - set(initjax.__all__)
     assert initjax.checkpoint.__name__ == "initjax.checkpoint"
