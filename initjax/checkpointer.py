@@ -115,7 +115,12 @@ class Checkpointer:
             "leaves": [_spec(p, a) for p, a in zip(self._paths, leaves, strict=True)],
             "metrics": {k: _spec(k, a) for k, a in metrics.items()},
         }
-        tree = {"leaves": {f"{i:04d}": a for i, a in enumerate(leaves)}, "metrics": metrics}
+        # orbax refuses zero-size arrays (e.g. per-layer metrics of a net without hidden
+        # layers): they are left out and rebuilt from their spec in ``meta`` on restore.
+        tree = {
+            "leaves": {f"{i:04d}": a for i, a in enumerate(leaves) if a.size},
+            "metrics": {k: a for k, a in metrics.items() if a.size},
+        }
         needed = 2 * space.tree_bytes(*leaves, *metrics.values()) + (1 << 20)
         what = f"the checkpoint after epoch {state.epochs_done}"
         space.require(self.directory.parent, needed, what)
@@ -208,15 +213,22 @@ class Checkpointer:
         if set(meta["metrics"]) != set(self._metric_specs):
             raise ValueError(f"metrics {sorted(meta['metrics'])} differ from the sweep's")
         zeros = lambda spec: np.zeros(tuple(spec["shape"]), spec["dtype"])  # noqa: E731
+        empty = lambda spec: 0 in spec["shape"]  # noqa: E731  # not saved: see save()
         target = {
-            "leaves": {f"{i:04d}": zeros(x) for i, x in enumerate(meta["leaves"])},
-            "metrics": {k: zeros(x) for k, x in meta["metrics"].items()},
+            "leaves": {f"{i:04d}": zeros(x) for i, x in enumerate(meta["leaves"]) if not empty(x)},
+            "metrics": {k: zeros(x) for k, x in meta["metrics"].items() if not empty(x)},
         }
         tree = manager.restore(
             step, args=ocp.args.Composite(state=ocp.args.StandardRestore(target))
         ).state
-        leaves = [np.asarray(tree["leaves"][f"{i:04d}"]) for i in range(len(meta["leaves"]))]
-        metrics = {k: np.asarray(v) for k, v in tree["metrics"].items()}
+        leaves = [
+            zeros(x) if empty(x) else np.asarray(tree["leaves"][f"{i:04d}"])
+            for i, x in enumerate(meta["leaves"])
+        ]
+        metrics = {
+            k: zeros(x) if empty(x) else np.asarray(tree["metrics"][k])
+            for k, x in meta["metrics"].items()
+        }
         for spec, a in zip(meta["leaves"], leaves, strict=True):
             _verify(spec, a)
         for k, a in metrics.items():

@@ -225,3 +225,29 @@ def test_a_field_added_later_keeps_old_folders_resumable(tmp_path):
     assert results.differences(old, changed) == [
         "config.lsuv_examples: (absent) in the folder, 16 now"
     ]
+
+
+def test_a_zero_size_metric_is_checkpointed_and_resumed(tmp_path, tiny, monkeypatch):
+    # Softmax regression has no hidden layer, so its per-layer saturation metric is empty
+    # (cells, epochs, 0): orbax refuses to save zero-size arrays; they travel in the metadata.
+    cfg = train.Config(model="softmax", dataset="synthetic", batch_size=32, epochs=3,
+                       record=("saturation",), probe_size=64)  # fmt: skip
+    reference = sweep.run(cfg, tiny, 2, [0.1, 1.0], progress=False)
+    assert 0 in reference["saturation"].shape
+    g = sweep.Grid.make(2, [0.1, 1.0], [cfg.lr])
+    save = checkpoint.Checkpointer.save
+
+    def save_then_abort(self, state):
+        save(self, state)
+        if state.epochs_done == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(checkpoint.Checkpointer, "save", save_then_abort)
+    with pytest.raises(KeyboardInterrupt):
+        checkpoint.run(cfg, tiny, g, tmp_path, progress=False)
+    monkeypatch.setattr(checkpoint.Checkpointer, "save", save)
+    outcome = checkpoint.run(cfg, tiny, g, tmp_path, progress=False)
+    assert outcome.resumed_from == 2
+    saved = results.load(tmp_path / "results.nc")
+    for name in reference.data_vars:
+        np.testing.assert_array_equal(saved[name].values, reference[name].values, err_msg=name)
