@@ -125,11 +125,10 @@ def run(out_dir: Path, scale: str = "quick", progress: bool = True) -> None:
     base, grid = CONFIGS[check_scale(scale)]
     data = datasets.load(base.dataset)
     parts = []
-    for bn in (False, True):
+    for norm, bn in zip(NORMS, (False, True), strict=True):
         cfg = base.replace(batch_norm=bn)
-        res = sweep.run(
-            cfg, data, grid["seeds"], sigmas=grid["sigmas"], lrs=grid["lrs"], progress=progress
-        )
+        res = sweep.run(cfg, data, grid["seeds"], sigmas=grid["sigmas"], lrs=grid["lrs"],
+                        progress=progress, out=study.checkpoints(out_dir, norm))  # fmt: skip
         parts.append(res)
     attrs = {k: v for k, v in parts[0].attrs.items() if k != "config"}
     ds = xr.concat([p.drop_attrs() for p in parts], dim=pd.Index(list(NORMS), name="norm"))

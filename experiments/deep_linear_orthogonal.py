@@ -68,7 +68,9 @@ def config(base: train.Config, depth: int, scheme: str) -> train.Config:
     return base.replace(hidden=(32,) * depth, scheme=scheme)
 
 
-def _sweep(base: train.Config, grid: dict, data: Any, depth: int, scheme: str, progress: bool):
+def _sweep(
+    base: train.Config, grid: dict, data: Any, depth: int, scheme: str, progress: bool, out: Path
+):
     devices = None if grid["devices"] is None else jax.devices()[: grid["devices"]]
     # jax 0.10 on CPU can deadlock running one program with many batched QRs (orthogonal init
     # of a deep net vmapped over more than ~4 cells; the XLA flag
@@ -77,9 +79,19 @@ def _sweep(base: train.Config, grid: dict, data: Any, depth: int, scheme: str, p
     lrs = list(grid["lrs"])
     chunks = [[lr] for lr in lrs] if scheme == "orthogonal" else [lrs]
     cfg = config(base, depth, scheme)
+    # Each sweep takes seconds: it is the unit of resumption (one checkpoint, at its end).
+    kw = {"progress": progress, "devices": devices, "checkpoint_every": cfg.epochs}
     parts = [
-        sweep.run(cfg, data, grid["seeds"], [1.0], c, progress=progress, devices=devices)
-        for c in chunks
+        sweep.run(
+            cfg,
+            data,
+            grid["seeds"],
+            [1.0],
+            c,
+            out=study.checkpoints(out, f"{scheme}{depth}_{i}"),
+            **kw,
+        )
+        for i, c in enumerate(chunks)
     ]
     res = xr.concat(parts, dim="lr") if len(parts) > 1 else parts[0]
     return res[["train_loss", "train_acc", "diverged"]].squeeze("sigma", drop=True).drop_attrs()
@@ -90,7 +102,7 @@ def run(out_dir: Path, scale: str = "quick", progress: bool = True) -> None:
     data = datasets.load("synthetic", n_train=1024, n_test=512, dim=32)
     by_scheme = [
         xr.concat(
-            [_sweep(base, grid, data, d, scheme, progress) for d in grid["depths"]],
+            [_sweep(base, grid, data, d, scheme, progress, out_dir) for d in grid["depths"]],
             dim=pd.Index(list(grid["depths"]), name="depth"),
         )
         for scheme in SCHEMES.values()

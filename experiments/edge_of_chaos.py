@@ -33,7 +33,6 @@ on 2 CPU cores). Expected: q^l within a few % of theory; the deepest nets train 
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -155,15 +154,14 @@ def run(out_dir: Path, scale: str = "quick", progress: bool = True) -> None:
     )
     results.save(qmap, out_dir / "qmap.nc")
 
-    # (2) Trainability: one sweep (seeds × σ_w²) per depth, depth as the outer axis; the
-    # checkpoint folder lets a killed run resume and is removed once trainability.nc is written.
+    # (2) Trainability: one sweep (seeds × σ_w²) per depth, depth as the outer axis; its
+    # checkpoint folder lets a killed run resume (study.run_one removes it when done).
     cfg, grid = parts["trainability"]
     sw2 = np.asarray(grid["sigma_w2"])
     devices = None if grid["devices"] is None else jax.devices()[: grid["devices"]]
     depths = list(grid["depths"])
-    checkpoints = out_dir / "_trainability_sweep"
     res = sweep.run(cfg, data, grid["seeds"], sigmas=sw2, progress=progress, devices=devices,
-                    over={"hidden": [deep(cfg, d).hidden for d in depths]}, out=checkpoints)  # fmt: skip
+                    over={"hidden": [deep(cfg, d).hidden for d in depths]}, out=study.checkpoints(out_dir, "trainability"))  # fmt: skip
     res = res.squeeze("lr", drop=True).drop_attrs()
     heat = res.assign_coords(depth=("hidden", depths)).swap_dims(hidden="depth")
     heat = heat.drop_vars([v for v in ("hidden", "config") if v in heat.variables])
@@ -180,7 +178,6 @@ def run(out_dir: Path, scale: str = "quick", progress: bool = True) -> None:
         "budgets": json.dumps(list(grid["budgets"])),
     }
     results.save(heat, out_dir / "trainability.nc")
-    shutil.rmtree(checkpoints, ignore_errors=True)
 
 
 def budgets(heat: xr.Dataset) -> list[int]:

@@ -77,10 +77,10 @@ def run(out_dir: Path, scale: str = "quick", progress: bool = True) -> None:
     cfg, grid = CONFIGS[check_scale(scale)]
     data = datasets.load(cfg.dataset)
     parts = []
-    for scheme, gain in INITS.values():
+    for name, (scheme, gain) in INITS.items():
         res = sweep.run(cfg.replace(scheme=scheme), data, grid["seeds"], sigmas=(gain,),
                         lrs=grid["lrs"], over={"activation": list(ACTIVATIONS)},
-                        progress=progress)  # fmt: skip
+                        progress=progress, out=study.checkpoints(out_dir, name))  # fmt: skip
         parts.append(res[list(KEEP)].squeeze("sigma", drop=True).drop_attrs())
     out = xr.concat(parts, dim="init", join="exact", combine_attrs="override")
     out = out.assign_coords(init=list(INITS)).assign_attrs(config=cfg.to_json())

@@ -99,7 +99,7 @@ def run(out_dir: Path, scale: str = "quick", progress: bool = True) -> None:
     nets = CONFIGS[check_scale(scale)]
     data = datasets.load(nets["softmax"][0].dataset)
     for name, (cfg, grid) in nets.items():
-        res = sweep.run(cfg, data, progress=progress, **grid)  # seeds, sigmas
+        res = sweep.run(cfg, data, progress=progress, out=study.checkpoints(out_dir, name), **grid)
         res = res.squeeze("lr")
         sigmas = np.asarray(grid["sigmas"])
         if cfg.model == "softmax":

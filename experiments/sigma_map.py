@@ -86,14 +86,12 @@ def run(out_dir: Path, scale: str = "quick", progress: bool = True) -> None:
     cells = [(w, d) for w in g["widths"] for d in g["depths"]]
     hidden = [(w,) * d for w, d in cells]
     kw = {"seeds": g["seeds"], "lrs": g["lrs"], "progress": progress}
-    res = sweep.run(
-        base, data, sigmas=[float(s) for s in g["sigmas"]], over={"hidden": hidden}, **kw
-    )
+    res = sweep.run(base, data, sigmas=[float(s) for s in g["sigmas"]], over={"hidden": hidden},
+                    out=study.checkpoints(out_dir, "sigma"), **kw)  # fmt: skip
     out = Path(out_dir)
     results.save(_grid(res, cells).assign_attrs(dataset=base.dataset), out / "sigma.nc")
-    fan = sweep.run(
-        base, data, sigmas=(1.0,), over={"scheme": list(SCHEMES), "hidden": hidden}, **kw
-    )
+    fan = sweep.run(base, data, sigmas=(1.0,), over={"scheme": list(SCHEMES), "hidden": hidden},
+                    out=study.checkpoints(out_dir, "schemes"), **kw)  # fmt: skip
     results.save(_grid(fan.squeeze("sigma", drop=True), cells), out / "schemes.nc")
 
 

@@ -10,7 +10,9 @@ that imports only the public ``initjax`` API and defines:
 * ``CONFIGS``: ``{"quick": ..., "full": ...}``, its configs per scale: a ``train.Config`` and
   its grid (``(cfg, {"seeds": 3, "sigmas": (...)})``), or a dict of such, one per part;
 * ``run(out_dir, scale="quick", progress=True) -> None``: trains through :mod:`initjax.sweep`
-  and saves labelled results (netCDF via :mod:`initjax.results`) under ``out_dir``;
+  and saves labelled results (netCDF via :mod:`initjax.results`) under ``out_dir``; a long
+  sweep passes ``out=study.checkpoints(out_dir, part)``, so that a killed run resumes where
+  it stopped (:func:`run_one` removes the checkpoints once the results are saved);
 * ``load(out_dir)``: the saved results (a Dataset, or a dict of them);
 * ``measure(results) -> dict``: the numbers the verdict and the tests check;
 * ``verdict(measures) -> list[Row]``: compares them with the anchors, named constants at the
@@ -30,6 +32,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import shutil
 import sys
 import time
 import traceback
@@ -85,6 +88,21 @@ class ExperimentsFailed(RuntimeError):
             + "; ".join(f"{k}: {v}" for k, v in failed.items())
             + f" (details in {report})"
         )
+
+
+CHECKPOINTS = "_checkpoints"  # under an experiment's out_dir: its sweeps' checkpoint folders
+
+
+def checkpoints(out_dir: str | Path, part: str) -> Path:
+    """The checkpoint folder of sweep ``part`` of the experiment writing into ``out_dir``.
+
+    Pass it as ``sweep.run(..., out=study.checkpoints(out_dir, part))``: the sweep saves its
+    state as it trains, and running the experiment again into the same ``out_dir`` resumes
+    it (a finished part is read back, verified against its config's fingerprint; a folder
+    left by another config is an error naming it). :func:`run_one` removes
+    ``out_dir/_checkpoints`` once ``run`` has saved the results.
+    """
+    return Path(out_dir) / CHECKPOINTS / part
 
 
 def check_scale(scale: str) -> str:
@@ -241,7 +259,9 @@ def run_one(
 ) -> list[Row]:
     """Run experiment ``name`` at ``scale`` into ``out_root/name``, draw and judge it.
 
-    A failure leaves ``out_root/name/error.json`` (with the traceback) and is re-raised.
+    A failure (or Ctrl-C) leaves ``out_root/name/error.json`` (with the traceback; not for
+    Ctrl-C) and the sweeps' checkpoints (:func:`checkpoints`), so that running it again
+    resumes; the exception is re-raised.
     """
     check_scale(scale)
     module = load(name, directory)
@@ -252,6 +272,7 @@ def run_one(
     try:
         module.run(out_dir, scale=scale, progress=progress)
         seconds = time.perf_counter() - t0
+        shutil.rmtree(out_dir / CHECKPOINTS, ignore_errors=True)
         module.figures(out_dir)
         rows = judge(module, out_dir)
     except Exception as e:

@@ -172,3 +172,83 @@ def test_cli_run_with_an_experiments_folder(tmp_path, capsys):
         cli.main(["run", "delta", "--experiments", str(exps)])
     assert e.value.code == 2
     assert "valid choices: gamma" in capsys.readouterr().err
+
+
+RESUMING = '''
+"""Two checkpointed sweeps; the second fails while FAIL_MARKER exists (a killed run)."""
+from pathlib import Path
+
+import xarray as xr
+
+from initjax import data, results, study, sweep, train
+from initjax.study import Row
+
+NAME = "resuming"
+ORDER = 1
+QUESTION = "does a failed run resume?"
+CLAIMS = ("C9",)
+RUNTIME = {"quick": "1 s", "full": "1 s"}
+CFG = train.Config(model="softmax", dataset="synthetic", epochs=2, batch_size=32)
+CONFIGS = {"quick": CFG, "full": CFG}
+FAIL_MARKER = Path(__file__).with_suffix(".fail")
+
+
+def run(out_dir, scale="quick", progress=True):
+    ds = data.load("synthetic", n_train=96, n_test=32, dim=8)
+    parts = []
+    for part, sigma in (("a", 0.01), ("b", 0.1)):
+        if part == "b" and FAIL_MARKER.exists():
+            raise RuntimeError("killed")
+        parts.append(sweep.run(CFG, ds, 2, sigmas=(sigma,), progress=False,
+                               out=study.checkpoints(out_dir, part)).drop_attrs())
+    results.save(xr.concat(parts, dim="sigma"), Path(out_dir) / "res.nc")
+
+
+def figures(out_dir):
+    return []
+
+
+def load(out_dir):
+    return results.load(Path(out_dir) / "res.nc")
+
+
+def measure(res):
+    return {"loss": float(res.train_loss.isel(epoch=-1).mean())}
+
+
+def verdict(m):
+    return [Row("C9: resuming", "finite", "here", f"{m['loss']:.3f}", m["loss"] > 0, "ok")]
+'''
+
+
+def test_a_failed_run_keeps_its_finished_sweeps_and_the_rerun_resumes_then_clears(
+    tmp_path, monkeypatch
+):
+    import xarray as xr
+
+    from initjax import grid
+
+    exps = tmp_path / "e"
+    exps.mkdir()
+    (exps / "resuming.py").write_text(RESUMING)
+    marker = exps / "resuming.fail"
+    marker.touch()
+    out = tmp_path / "runs"
+    with pytest.raises(RuntimeError, match="killed"):
+        study.run_one("resuming", out, directory=exps, progress=False)
+    done_a = study.checkpoints(out / "resuming", "a")
+    assert done_a == out / "resuming" / study.CHECKPOINTS / "a"
+    assert (done_a / "results.nc").is_file()  # the finished sweep is kept
+    assert not study.checkpoints(out / "resuming", "b").exists()
+    marker.unlink()
+    calls = []
+    real = grid.run
+    monkeypatch.setattr(grid, "run", lambda *a, **k: calls.append(1) or real(*a, **k))
+    rows = study.run_one("resuming", out, directory=exps, progress=False)
+    assert rows[0].passed and len(calls) == 1  # part a was read back, only part b trained
+    assert not (out / "resuming" / study.CHECKPOINTS).exists()  # cleared once saved
+    monkeypatch.undo()
+    study.run_one("resuming", tmp_path / "clean", directory=exps, progress=False)
+    with xr.open_dataset(out / "resuming" / "res.nc") as a:
+        with xr.open_dataset(tmp_path / "clean" / "resuming" / "res.nc") as b:
+            xr.testing.assert_equal(a.train_loss.load(), b.train_loss.load())
