@@ -495,3 +495,44 @@ def test_blown_up_cells_never_read_as_healthy(tmp_path, capsys):
     healthy = table[(table.variable == "blown_up") & (table.lr == 0.1)]
     assert (healthy.value == 0).all()
     assert checkpoint.RESULTS in text
+
+
+BUSY_IN_XLA = """
+import sys, jax, jax.numpy as jnp, numpy as np
+from initjax import stop
+
+@jax.jit
+def busy(x):  # minutes of matmuls in one XLA call: the main thread waits in C the whole time
+    return jax.lax.fori_loop(0, 10**6, lambda i, y: jnp.tanh(y @ y), x)
+
+x = jnp.eye(256) * 0.5
+busy.lower(x).compile()
+with stop.StopOnSignal(lambda m: print(m, file=sys.stderr, flush=True), "resume hint"):
+    print("ready", flush=True)
+    np.asarray(busy(x))  # waits in C for the result (block_until_ready would check signals)
+print("finished: the second signal did not end the process", flush=True)
+"""
+
+
+def test_a_second_signal_ends_the_process_at_once_while_xla_runs_a_long_chunk(tmp_path):
+    script = tmp_path / "busy.py"
+    script.write_text(BUSY_IN_XLA)
+    proc = subprocess.Popen(
+        [sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    time.sleep(1.0)  # inside the XLA call
+    proc.send_signal(signal.SIGTERM)
+    time.sleep(1.0)
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    try:
+        stdout, stderr = proc.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        pytest.fail("the second SIGTERM did not end the process within 20 s")
+    assert time.monotonic() - t0 < 10
+    assert proc.returncode == 143, stderr
+    assert "SIGTERM: stopping after the current chunk" in stderr
+    assert "SIGTERM again: aborted at once; resume hint" in stderr and "finished" not in stdout
