@@ -9,9 +9,10 @@ with depth for Gaussian.
 
 Claims: C3, C8. Command: ``python experiments/deep_linear_orthogonal.py --quick`` (depths 1 and
 16, 2 seeds, 30 epochs; ~20 s on 2 CPU cores) or ``--full`` (depths 1–64, 5 seeds, 100 epochs;
-~14 min). A seed sets the init and the minibatch order (``order="per_seed"``). Full-scale result
-with 3 seeds and a shared order (2026-12-01, 8.5 min): orthogonal needs 4, 5, 6, 6, 7, 7, 7
-epochs at depths 1–64, Gaussian 4, 5, 8, 18, 62 and never within 100 epochs at 32 and 64.
+~7 min). A seed sets the init and the minibatch order (``order="per_seed"``). Full-scale result
+(``docs/deep_linear_orthogonal``, 5 seeds, 2026-12-01, 400 s): orthogonal needs 4.0, 4.0, 6.0,
+5.8, 7.4, 7.4, 7.2 epochs (seed means) at depths 1–64, Gaussian 4.0, 5.0, 8.2, 17.6, 63.4 and
+never within 100 epochs at 32 and 64 (0 of 5 seeds).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ QUESTION = (
     "Do deep linear nets learn in depth-independent time with orthogonal but not Gaussian init?"
 )
 CLAIMS = ("C3", "C8")
-RUNTIME = {"quick": "~20 s (2 CPU cores)", "full": "~14 min (2 CPU cores, estimated)"}
+RUNTIME = {"quick": "~20 s (2 CPU cores)", "full": "~7 min (2 CPU cores; 400 s measured)"}
 
 # Anchors: Saxe et al. 2013, arXiv:1312.6120 (depth-independent learning time, orthogonal).
 SAXE = "Saxe et al. 2013, arXiv:1312.6120"
