@@ -94,7 +94,7 @@ def _sweep(
         )
         for i, c in enumerate(chunks)
     ]
-    res = xr.concat(parts, dim="lr") if len(parts) > 1 else parts[0]
+    res = xr.concat(parts, dim="lr", data_vars="all") if len(parts) > 1 else parts[0]
     return res[["train_loss", "train_acc", "diverged"]].squeeze("sigma", drop=True).drop_attrs()
 
 

@@ -117,7 +117,7 @@ def run(out_dir: Path, scale: str = "quick", progress: bool = True) -> None:
             model=("sigma", [model] * len(labelled)),
         )
         parts.append(res.swap_dims(sigma="run"))
-    ds = xr.concat(parts, dim="run")
+    ds = xr.concat(parts, dim="run", join="outer")  # the MLP has layers the softmax has not
     ds.attrs.update(sweep.attrs(base) | configs)
     ds.attrs["majority_test_share"] = float(np.bincount(data.y_test).max() / data.num_test)
     results.save(ds, Path(out_dir) / "results.nc")
