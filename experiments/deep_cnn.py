@@ -35,6 +35,12 @@ What is tested, precisely:
   ``TRAINED`` = ln 10 − 0.5 nats (the standard of ``residual_depth``). Quick scale pools the
   images 2×2 to 14×14 (the stride-2 layer then leaves 7×7) to fit CI on 2 CPU cores.
 
+Baseline: the practitioner's default for a deep plain conv net, ReLU with ``he_normal``
+kernels (W ~ N(0, 2/(9c))), trained on the same images, depths, seeds and lrs (trainability
+only; its Jacobian is not part of the spectral comparison, which is about tanh at
+criticality): He et al. 2015 (arXiv:1502.01852, Fig. 3) trained a 30-layer plain ReLU conv
+net from scratch with this init, where Xavier's did not converge.
+
 Anchors: delta-orthogonal kernels at criticality train vanilla CNNs of 10,000 layers (Xiao et
 al. 2018, abstract, Fig. 1); dynamical isometry needs "the convolution operator [to] be an
 orthogonal transformation in the sense that it is norm-preserving" (abstract), which the
@@ -71,7 +77,8 @@ QUESTION = (
 CLAIMS = ("C3",)
 BEYOND_NOTE = True  # REPORT.md's "Beyond the note" (issue 19)
 RUNTIME = {
-    "quick": "~2.5 min (145 s measured on 2 CPU cores: 3 × 31 s per 32-layer sweep, 11 s spectra)",
+    "quick": "~2.5 min (2 CPU cores: 3 × 31 s per 32-layer tanh sweep, ~30 s for the ReLU "
+    "baseline, 11 s spectra)",
     "full": "not run (FLOPs × ~2·10⁴ of quick: months on 2 CPU cores; GPU-scale)",
 }
 
@@ -87,9 +94,18 @@ INITS = ("gaussian", "orthogonal", "delta_orthogonal")
 SCHEMES = {"gaussian": "lecun_normal", "orthogonal": "orthogonal",
            "delta_orthogonal": "delta_orthogonal"}  # fmt: skip
 V_W = {"gaussian": 1.0, "orthogonal": 1.0 - 1.0 / TAPS, "delta_orthogonal": 0.0}
+BASELINE = "he_relu"  # ReLU + he_normal: trained beside the three, not in the spectra
+TRAINED_INITS = (*INITS, BASELINE)
+HE = "He et al. 2015, arXiv:1502.01852"
+# He's argument keeps the *mean* squared pre-activation level; per net, log E[z²] drifts
+# down with variance ∝ depth / fan-in (Hanin & Rolnick 2018), so the baseline row is judged
+# only where fan-in is wide against depth, as in the paper's ImageNet nets (hundreds of
+# channels): 9c ≥ 16 L. At quick scale (c = 8, L = 32: 9c/L = 2.25) it is shown, not judged.
+HE_FANIN_PER_LAYER = 16.0
 LABELS = {"gaussian": "Gaussian", "orthogonal": "orthogonal (flattened)",
-          "delta_orthogonal": "delta-orthogonal"}  # fmt: skip
-COLORS = {"gaussian": "tab:red", "orthogonal": "tab:orange", "delta_orthogonal": "tab:blue"}
+          "delta_orthogonal": "delta-orthogonal", BASELINE: "ReLU + He (baseline)"}  # fmt: skip
+COLORS = {"gaussian": "tab:red", "orthogonal": "tab:orange", "delta_orthogonal": "tab:blue",
+          BASELINE: "tab:green"}  # fmt: skip
 
 BASE = train.Config(
     model="cnn", hidden=(8,), activation="tanh", scheme="lecun_normal", optimizer="momentum",
@@ -187,17 +203,23 @@ def run(out_dir: Path, scale: str = "quick", progress: bool = True) -> None:
     data = subset(
         datasets.load(base.dataset), grid["train_examples"], grid["test_examples"], grid["pool"]
     )
+    kw = {"seeds": grid["seeds"], "lrs": grid["lrs"], "progress": progress}
+    hidden = [(c,) * d for d in depths]
     res = sweep.run(
-        base.replace(hidden=(c,) * depths[0]), data, seeds=grid["seeds"], sigmas=(SIGMA_W,),
-        lrs=grid["lrs"], progress=progress,
-        over={"scheme": [SCHEMES[i] for i in INITS], "hidden": [(c,) * d for d in depths]},
+        base.replace(hidden=hidden[0]), data, sigmas=(SIGMA_W,),
+        over={"scheme": [SCHEMES[i] for i in INITS], "hidden": hidden}, **kw,
     )  # fmt: skip
     ds = res[list(KEEP)].drop_attrs().squeeze("sigma", drop=True)
     ds = ds.assign_coords(scheme=list(INITS), hidden=list(depths))
     ds = ds.rename(scheme="init", hidden="depth")
+    relu = base.replace(hidden=hidden[0], activation="relu", scheme="he_normal")
+    he = sweep.run(relu, data, sigmas=(1.0,), over={"hidden": hidden}, **kw)
+    he = he[list(KEEP)].drop_attrs().squeeze("sigma", drop=True)
+    he = he.assign_coords(hidden=list(depths)).rename(hidden="depth").expand_dims(init=[BASELINE])
+    ds = xr.concat([ds, he], dim="init", join="exact")
     ds.attrs.update({k: v for k, v in res.attrs.items() if k != "config"})
     side = math.isqrt(data.input_dim) // 2  # after the first layer's stride 2
-    ds = ds.merge(spectrum(grid, c, side))
+    ds = ds.merge(spectrum(grid, c, side), join="left")  # the baseline's spectra: NaN
     ds.attrs.update(
         channels=c, side=side, dataset=base.dataset, train_examples=data.num_train,
         pool=grid["pool"], sigma_w=SIGMA_W,
@@ -233,13 +255,14 @@ def measure(res: xr.Dataset) -> dict[str, Any]:
         "lrs": [float(v) for v in res.lr.values], "final_loss": {}, "test_acc": {},
         "init_loss": {}, "diverged_lrs": {}, "spread": {}, "spread_theory": {}, "mean_s2": {},
     }  # fmt: skip
-    for i in INITS:
+    for i in TRAINED_INITS:
         for key, arr in (("final_loss", loss), ("test_acc", acc), ("init_loss", init_loss)):
             out[key][i] = {d: arr.sel(init=i, depth=d).values.tolist() for d in depths}
         div = res.diverged.sel(init=i).astype(bool).any("seed")
         out["diverged_lrs"][i] = {
             d: [float(lr) for lr in res.lr.values[div.sel(depth=d).values]] for d in depths
         }
+    for i in INITS:
         out["spread"][i] = spread(sv2.sel(init=i).values).tolist()
         out["spread_theory"][i] = float(res.spread_theory.sel(init=i, kept_depth=jdepth))
         out["mean_s2"][i] = float(sv2.sel(init=i).mean())
@@ -287,6 +310,8 @@ def verdict(m: dict[str, Any]) -> list[Row]:
         ),
     ]
     ok, ours = _trains(m, "delta_orthogonal")
+    he_ok, he_ours = _trains(m, BASELINE)
+    wide = TAPS * m["channels"] >= HE_FANIN_PER_LAYER * deep
     rows.append(
         Row(
             f"Xiao: delta-orthogonal at criticality trains the vanilla tanh CNN at every depth "
@@ -326,6 +351,21 @@ def verdict(m: dict[str, Any]) -> list[Row]:
             "trainable to depths ∝ ξ_c",
         )
     )
+    rows.append(
+        Row(
+            f"He: He-initialized plain ReLU conv nets train at every depth "
+            f"({', '.join(map(str, m['depths']))} layers; the practitioner's baseline)",
+            f"every seed's final train loss < ln 10 − 0.5 = {TRAINED:.2f} (best lr)",
+            f"{HE}, Fig. 3 (a 30-layer plain ReLU conv net converges from scratch)",
+            he_ours + f" after {n_ep} epochs",
+            he_ok if wide else None,
+            "W ~ N(0, 2/fan_in) keeps a ReLU net's forward and backward signal level with depth"
+            if wide
+            else f"not judged: fan-in 9c = {TAPS * m['channels']} < {HE_FANIN_PER_LAYER:g} × "
+            f"{deep} layers, where a narrow ReLU net's signal collapses whatever its mean "
+            "variance (Hanin & Rolnick 2018); shown as the baseline",
+        )
+    )
     return rows
 
 
@@ -356,7 +396,7 @@ def figures(out_dir: Path) -> list[Path]:
         f"squared singular values of J at depth {deep}",
     )  # fmt: skip
     loss, depths = best_lr_final(res), res.depth.values
-    for i in INITS:
+    for i in TRAINED_INITS:
         runs = loss.sel(init=i).transpose("seed", "depth").values
         plots.band(ax_depth, depths, runs, label=LABELS[i], color=COLORS[i], marker="o")
     plots.anchor_line(ax_depth, LN10, "ln 10 (chance)")
@@ -367,7 +407,7 @@ def figures(out_dir: Path) -> list[Path]:
         f"after {int(res.epoch.max())} epochs, {int(res.attrs['train_examples'])} images",
     )  # fmt: skip
     last = res.isel(epoch=-1).sel(depth=int(depths[-1]))
-    for i in INITS:
+    for i in TRAINED_INITS:
         lr_i = int(last.train_loss.sel(init=i).mean("seed").fillna(np.inf).argmin("lr"))
         curves = res.train_loss.sel(init=i, depth=int(depths[-1])).isel(lr=lr_i)
         plots.band(ax_curve, res.epoch.values, curves.transpose("seed", "epoch").values,
@@ -376,7 +416,7 @@ def figures(out_dir: Path) -> list[Path]:
     plots.label(ax_curve, "epoch", "train loss (best lr)", f"{int(depths[-1])} layers")
     fig.suptitle(
         f"Vanilla tanh CNN at criticality on {plots.dataset_name(str(res.attrs['dataset']))}: "
-        "Gaussian vs orthogonal vs delta-orthogonal kernels"
+        "three kernels (and a ReLU + He baseline)"
     )
     return plots.save(fig, Path(out_dir) / NAME)
 

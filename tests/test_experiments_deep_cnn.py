@@ -66,13 +66,23 @@ def test_subset_pools_images_and_keeps_the_dataset_name():
 
 
 def test_quick_rows_decided_and_figures(quick):
-    assert len(quick.rows) == 5 and all(r.passed is not None for r in quick.rows)
+    assert len(quick.rows) == 6 and all(r.passed is not None for r in quick.rows[:5])
     assert quick.row("Gaussian ones do not").passed is True
     assert quick.row("orthogonal in the flattened sense").passed is True
     assert quick.row("delta-orthogonal at criticality trains").passed is True
     assert quick.row("learns faster than Gaussian").passed is True
     # At 32 layers and 6 epochs no Gaussian seed reaches the threshold (the anchor's claim).
     assert quick.row("Gaussian kernels at criticality do not train").passed is True
+    # The ReLU + He baseline is trained on the same seeds, lrs and depths and has no
+    # spectrum; at c = 8 and 32 layers (fan-in 72 < 16 × 32) its row is shown, not judged.
+    he = quick.row("He-initialized plain ReLU conv nets")
+    assert he.passed is None and "not judged: fan-in 9c = 72 < 16 × 32 layers" in he.why
+    # With wide layers the same numbers would be judged: the 32-layer nets sit at chance.
+    wide = exp.verdict({**exp.measure(quick.results), "channels": 64})[-1]
+    assert wide.passed is False and wide.ours == he.ours
+    assert list(quick.results.init.values) == [*exp.INITS, exp.BASELINE]
+    assert np.isnan(quick.results.sv2.sel(init=exp.BASELINE)).all()
+    assert np.isfinite(quick.results.train_loss.sel(init=exp.BASELINE).isel(epoch=0)).all()
     quick.assert_figures()
 
 
@@ -87,7 +97,7 @@ def test_measure_against_hand_computation(quick):
     one = res.sv2.sel(init="delta_orthogonal", kept_depth=1).values
     np.testing.assert_allclose(one, 1.0, rtol=1e-4)
     # The deepest trained nets: the lr with the lowest seed-mean final loss, none diverged.
-    for init in exp.INITS:
+    for init in exp.TRAINED_INITS:
         last = res.train_loss.sel(init=init, depth=32).isel(epoch=-1)
         if res.diverged.sel(init=init, depth=32).any():
             continue
