@@ -35,7 +35,10 @@ NAME = "dynamical_isometry"
 ORDER = 10
 QUESTION = "Does orthogonal init give deep tanh and ReLU nets a well-conditioned Jacobian?"
 CLAIMS = ("C3",)
-RUNTIME = {"quick": "~10 s (2 CPU cores)", "full": "~5 min (2 CPU cores, estimated)"}
+RUNTIME = {
+    "quick": "~10 s (2 CPU cores)",
+    "full": "~12 min (2 CPU cores; 721 s measured under load)",
+}
 
 # Anchors: Pennington et al. 2017, arXiv:1711.04735 (isometry needs orthogonal W and a
 # sigmoidal φ; ReLU cannot reach it); their free-probability prediction of the spread.

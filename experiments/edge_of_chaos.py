@@ -25,8 +25,8 @@ sweep's σ axis *is* σ_w²; biases ``normal(σ_b = √0.05)`` (the output layer
 Command: ``initjax run edge_of_chaos --quick`` (depths 4 and 32 × 4 σ_w², 2 seeds, width 64,
 4 epochs; ~35 s on 2 idle CPU cores; the fits are not decided) or ``--full`` (width 256,
 depths 8–256 (6, doubling) × σ_w² 1–4 in steps of 0.25 (13), 3 seeds, batch 64, budgets of 1
-and 5 epochs ≈ 62 and 310 SGD steps; the paper's shortest budget was 300 steps; roughly 1–2 h
-on 2 CPU cores). Expected: q^l within a few % of theory; the deepest nets train best near
+and 5 epochs ≈ 62 and 310 SGD steps; the paper's shortest budget was 300 steps; 79 min
+measured on 2 CPU cores, ``docs/edge_of_chaos``). Expected: q^l within a few % of theory; the deepest nets train best near
 σ_w² ≈ 1.76; cells deeper than 6 ξ_c do not train; the fitted multiple near 6.
 """
 
@@ -50,7 +50,7 @@ NAME = "edge_of_chaos"
 ORDER = 7
 QUESTION = "Which init scales let deep tanh nets train, and does mean-field theory say why?"
 CLAIMS = ("C3",)
-RUNTIME = {"quick": "~35 s (2 CPU cores)", "full": "~1–2 h (2 CPU cores; estimated)"}
+RUNTIME = {"quick": "~35 s (2 CPU cores)", "full": "79 min (2 CPU cores; measured, resumed once)"}
 
 SIGMA_B2 = 0.05  # Schoenholz et al. 2017, Fig. 5–6
 PUBLISHED_CRITICAL_SW2 = 1.76  # σ_w² at χ₁ = 1 for tanh, σ_b² = 0.05 (their Fig. 1)

@@ -24,8 +24,7 @@ zero- and random-bias sweeps of a seed share weights and batches (a paired compa
 
 Command: ``initjax run symmetry --quick`` (5 seeds, 10 for the bias pair, 10 epochs, width
 128; 69–96 s measured in the test suite on 2 CPU cores) or ``--full`` (5 seeds, 10 for the bias
-pair; ~14 min on 2 idle CPU cores, estimated: ~10 min with 5 seeds per pair, from 1- and
-2-epoch runs of its sweeps, plus the pair's extra seeds; not run end to end).
+pair; 640 s measured on 2 CPU cores beside other work, ``docs/symmetry``).
 Expected: (a) equal accuracy within 0.5 points; (b) distance 0.0 and rank 1 at every epoch,
 accuracy far below the Gaussian MLP; (c) kernels and their gradients exactly 0.0, train loss
 = H(prior), one class predicted for every input (the majority class); (d) zero vs random
@@ -51,7 +50,7 @@ NAME = "symmetry"
 ORDER = 2
 QUESTION = "Is random init needed to break symmetry: softmax, constant and zero MLPs, biases?"
 CLAIMS = ("C1", "C6")
-RUNTIME = {"quick": "~70 s (2 CPU cores)", "full": "~14 min (2 CPU cores, estimated)"}
+RUNTIME = {"quick": "~70 s (2 CPU cores)", "full": "~11 min (2 CPU cores; 640 s measured)"}
 
 RECORD = ("symmetry_distance", "weight_rank", "weight_std", "grad_norm")
 SAME_ACC = 0.005  # (a): "the same accuracy", as d2l_softmax's C1 row

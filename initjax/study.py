@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from initjax import results
+from initjax import checkpoint, results
 from initjax.errors import unknown
 from initjax.report import ERROR, REPORT, write_report
 from initjax.verdict import Row, counts, line, load_verdict, save_verdict
@@ -259,9 +259,10 @@ def run_one(
 ) -> list[Row]:
     """Run experiment ``name`` at ``scale`` into ``out_root/name``, draw and judge it.
 
-    A failure (or Ctrl-C) leaves ``out_root/name/error.json`` (with the traceback; not for
-    Ctrl-C) and the sweeps' checkpoints (:func:`checkpoints`), so that running it again
-    resumes; the exception is re-raised.
+    A failure leaves ``out_root/name/error.json`` (with the traceback); a stop asked for by
+    Ctrl-C or SIGTERM (:class:`~initjax.checkpoint.Interrupted`) leaves none. Either way the
+    sweeps' checkpoints (:func:`checkpoints`) stay, so that running it again resumes; the
+    exception is re-raised.
     """
     check_scale(scale)
     module = load(name, directory)
@@ -275,6 +276,8 @@ def run_one(
         shutil.rmtree(out_dir / CHECKPOINTS, ignore_errors=True)
         module.figures(out_dir)
         rows = judge(module, out_dir)
+    except checkpoint.Interrupted:
+        raise  # a stop, not a failure: the checkpoints say where to resume
     except Exception as e:
         results.write_json(
             out_dir / ERROR,

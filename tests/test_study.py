@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from initjax import cli, report, study
+from initjax import checkpoint, cli, report, study
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -180,7 +180,7 @@ from pathlib import Path
 
 import xarray as xr
 
-from initjax import data, results, study, sweep, train
+from initjax import checkpoint, data, results, study, sweep, train
 from initjax.study import Row
 
 NAME = "resuming"
@@ -198,6 +198,8 @@ def run(out_dir, scale="quick", progress=True):
     parts = []
     for part, sigma in (("a", 0.01), ("b", 0.1)):
         if part == "b" and FAIL_MARKER.exists():
+            if FAIL_MARKER.read_text() == "stop":  # Ctrl-C at a chunk boundary
+                raise checkpoint.Interrupted(1, 2)
             raise RuntimeError("killed")
         parts.append(sweep.run(CFG, ds, 2, sigmas=(sigma,), progress=False,
                                out=study.checkpoints(out_dir, part)).drop_attrs())
@@ -240,6 +242,12 @@ def test_a_failed_run_keeps_its_finished_sweeps_and_the_rerun_resumes_then_clear
     assert done_a == out / "resuming" / study.CHECKPOINTS / "a"
     assert (done_a / "results.nc").is_file()  # the finished sweep is kept
     assert not study.checkpoints(out / "resuming", "b").exists()
+    assert (out / "resuming" / "error.json").is_file()  # a failure is recorded
+    marker.write_text("stop")
+    with pytest.raises(checkpoint.Interrupted):
+        study.run_one("resuming", out, directory=exps, progress=False)
+    assert not (out / "resuming" / "error.json").exists()  # a stop is not a failure
+    assert (done_a / "results.nc").is_file()
     marker.unlink()
     calls = []
     real = grid.run
