@@ -41,15 +41,14 @@ compilation are expected).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import xarray as xr
+from _residual_depth_bn import bn_resmlp
 
 from initjax import data as datasets
 from initjax import plots, results, study, sweep, train
@@ -83,41 +82,6 @@ LABELS = {
 PROBE, STAT_SEEDS = 512, 4
 
 
-class BNResMLP(nn.Module):
-    """``resmlp`` with BatchNorm before each ReLU: h ← h + W₂ φ(BN(W₁ φ(BN(h)))) (He et al.
-    2016's pre-activation block), the same ``input``/``output`` layers and sown stream."""
-
-    hidden: Sequence[int]
-    num_classes: int
-    kernel_init: Callable[..., jax.Array]
-    bias_init: Callable[..., jax.Array]
-
-    @nn.compact
-    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
-        def bn(name: str) -> nn.BatchNorm:
-            return nn.BatchNorm(use_running_average=not train, momentum=0.9, name=name)
-
-        def dense(name: str, width: int) -> nn.Dense:
-            return nn.Dense(
-                width, kernel_init=self.kernel_init, bias_init=self.bias_init, name=name
-            )
-
-        width = self.hidden[0]
-        h = dense("input", width)(x)
-        for b in range(len(self.hidden)):
-            self.sow("intermediates", f"block_{b}_in", h)
-            u = dense(f"block_{b}_fc1", width)(nn.relu(bn(f"block_{b}_bn1")(h)))
-            h = h + dense(f"block_{b}_fc2", width)(nn.relu(bn(f"block_{b}_bn2")(u)))
-            self.sow("intermediates", f"block_{b}_out", h)
-        return dense("output", self.num_classes)(nn.relu(bn("bn_out")(h)))
-
-
-def bn_resmlp(kernel_init: Callable, bias_init: Callable, num_classes: int, cfg: Any) -> nn.Module:
-    """Model factory (Config(model=bn_resmlp)): the BatchNorm residual net of ``cfg.hidden``."""
-    return BNResMLP(cfg.hidden, num_classes, kernel_init, bias_init)
-
-
-# Momentum SGD (Fixup's optimizer) with He-normal kernels, ReLU; depth = len(hidden) blocks.
 BASE = train.Config(
     model="resmlp", hidden=(32,), activation="relu", scheme="he_normal", optimizer="momentum",
     momentum=0.9, batch_size=128, epochs=8, dataset="mnist1d",
@@ -385,20 +349,18 @@ def figures(out_dir: Path) -> list[Path]:
         if lost.size:  # every lr diverged: marked at chance
             ax_depth.plot(lost, [LN10] * lost.size, "x", ms=10, mew=2, color=colors[n],
                           label=f"{LABELS[n]}: diverged at every lr")  # fmt: skip
-    ax_depth.axhline(LN10, color="k", ls=":", lw=1, label="ln 10 (chance)")
-    ax_depth.axhline(TRAINED, color="gray", ls="--", lw=1, label="'trains' threshold")
-    ax_depth.set(xscale="log", xlabel="blocks L", ylabel="final train loss (best lr)")
-    ax_depth.set_xticks(depths, [str(d) for d in depths])
-    ax_depth.minorticks_off()
+    plots.anchor_line(ax_depth, LN10, "ln 10 (chance)")
+    plots.anchor_line(ax_depth, TRAINED, "'trains' threshold", color="gray", ls="--")
+    plots.log2_axis(ax_depth, depths)
+    ax_depth.set(xlabel="blocks L", ylabel="final train loss (best lr)")
     ax_depth.set_title(f"after {int(res.epoch.max())} epochs")
     ax_depth.legend(fontsize=7)
-    deep = int(depths[-1])
-    last = res.isel(epoch=-1).sel(depth=deep)
+    deep, (best, _) = int(depths[-1]), study.best_lr(res)  # the lr of the depth panel
     for n in NETS:
-        lr_i = int(last.train_loss.sel(net=n).mean("seed").fillna(np.inf).argmin("lr"))
+        lr_i = int(best.sel(net=n, depth=deep))
         curves = res.train_loss.sel(net=n, depth=deep).isel(lr=lr_i).transpose("seed", "epoch")
         plots.band(ax_curve, res.epoch.values, curves.values, label=LABELS[n], color=colors[n])
-    ax_curve.axhline(LN10, color="k", ls=":", lw=1)
+    plots.anchor_line(ax_curve, LN10)
     ax_curve.set(yscale="log", xlabel="epoch", ylabel="train loss (best lr)")
     ax_curve.set_title(f"{deep} blocks (epoch 0: BN in eval mode)")
     ax_curve.legend(fontsize=7)
