@@ -27,19 +27,19 @@ The evidence rows compare the best σ's final test accuracy with σ = 10 (every 
 Command: ``initjax run saturation --quick`` (MNIST-1D, softmax + tanh and sigmoid nets of 2
 hidden layers of 64, 9 σ, 3 seeds, lr 0.1 only, 5 epochs; ~30 s on 2 CPU cores) or
 ``--full`` (Fashion-MNIST, d2l's batch 256, 1 and 2 hidden layers of 256, 13 σ, 5 seeds, lr
-∈ {0.03, 0.1, 0.3}, 10 epochs; ~1.7 h on 2 CPU cores, estimated: 5/3 × 3 lrs × the first
-design's 1224 s). The theory lives beside it in ``_saturation_theory.py``.
+∈ {0.03, 0.1, 0.3}, 10 epochs; 80 min measured on 2 CPU cores beside other work). The theory lives beside it in ``_saturation_theory.py``.
 Expected: initial loss = ln 10 to 1e-3 at σ = 1e-3; the softmax saturates (50 % of examples)
 at the predicted σ, ≈ 1.9 on MNIST-1D and ≈ 1.0 on Fashion-MNIST; initial loss grows ∝ σ
 above it; the largest σ ends far below the best; σ = 1e-3 stalls the 2-hidden-layer nets.
 
-Full result of the first design (``docs/saturation``: 3 seeds, lr 0.1 for every σ, 1224 s,
-2026-12-01; judged by the rows of that time): every sanity check passes (softmax
-half-saturated at σ = 1.25 vs 1.01 predicted; 178 nats at σ = 10 vs 187.6); σ = 10 costs
-18–26 points in every net (agrees); σ = 10⁻³ stalls the 2-layer sigmoid net at chance but
-costs the 2-layer tanh net only 4.8 points (0.802 vs 0.850: disagrees; today's paired rule
-makes it undecided, CI of the drop − 5 points [−0.007, +0.004]). The redesigned full run
-(lr tuned, 5 seeds) has not been made yet.
+Full result (``docs/saturation``, 2026-12-01, 4822 s beside other work, commit ``217d1fe``):
+every sanity check passes (softmax half-saturated at σ = 1.02 vs 1.01 predicted); σ = 10
+costs 13–30 points in every net (agrees); σ = 10⁻³ stalls the 2-layer sigmoid net (23.5
+points) but costs the 2-layer tanh net only 2.1 (0.828 vs 0.849, CI of the drop − 5 points
+[−0.035, −0.022]: disagrees). Most tuned lrs sit at the grid's top (0.3): the rule
+glorot_tanh and lsuv_trained use (``study.lr_at_edge``) would leave these rows undecided, so
+the next full run should widen the grid (and apply that rule). The first design (3 seeds,
+lr 0.1, 1224 s) had found the tanh cost 4.8 points.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ NAME = "saturation"
 ORDER = 3
 QUESTION = "At which init σ do the softmax and tanh/sigmoid units saturate, and what does it cost?"
 CLAIMS = ("C2", "C4")
-RUNTIME = {"quick": "~30 s (2 CPU cores)", "full": "~1.7 h (2 CPU cores; estimated)"}
+RUNTIME = {"quick": "~30 s (2 CPU cores)", "full": "~80 min (2 CPU cores; 4822 s measured)"}
 
 LN10 = math.log(10)
 THRESHOLD = {"tanh": math.atanh(SAT), "sigmoid": math.log(SAT / (1 - SAT))}  # |z| beyond: saturated
