@@ -22,24 +22,29 @@ diagnostics, not evidence; the evidence is what too large or too small a σ cost
 
 The evidence rows compare the best σ's final test accuracy with σ = 10 (every net) and
 σ = 10⁻³ (2-hidden-layer nets), paired by seed: "costs accuracy" when the 95% t-interval of
-(best − edge − 5 points) lies above 0, "does not" when below, undecided otherwise.
+(best − edge − 5 points) lies above 0, "does not" when below, undecided otherwise. The lr grid
+must back the outcome (``grid_backs``): "costs" is undecided when the edge σ's tuned lr is the
+grid's largest (a larger step is the only remedy an lr offers a saturated or stalled net),
+"does not" when the best σ's lr sits at either end.
 
 Command: ``initjax run saturation --quick`` (MNIST-1D, softmax + tanh and sigmoid nets of 2
-hidden layers of 64, 9 σ, 3 seeds, lr 0.1 only, 5 epochs; ~30 s on 2 CPU cores) or
-``--full`` (Fashion-MNIST, d2l's batch 256, 1 and 2 hidden layers of 256, 13 σ, 5 seeds, lr
-∈ {0.03, 0.1, 0.3}, 10 epochs; 80 min measured on 2 CPU cores beside other work). The theory lives beside it in ``_saturation_theory.py``.
+hidden layers of 64, 9 σ, 3 seeds, lr ∈ {0.3, 1, 3, 10, 30}, 5 epochs; ~1 min on 2 CPU
+cores) or ``--full`` (Fashion-MNIST, d2l's batch 256, 1 and 2 hidden layers of 256, 13 σ,
+5 seeds, lr ∈ {0.1, 0.3, 1, 3, 10}, 10 epochs; ~2.2 h on 2 CPU cores, estimated from the
+3-lr run's 80 min). The theory lives beside it in ``_saturation_theory.py``, the figure in
+``_saturation_figures.py``.
 Expected: initial loss = ln 10 to 1e-3 at σ = 1e-3; the softmax saturates (50 % of examples)
 at the predicted σ, ≈ 1.9 on MNIST-1D and ≈ 1.0 on Fashion-MNIST; initial loss grows ∝ σ
 above it; the largest σ ends far below the best; σ = 1e-3 stalls the 2-hidden-layer nets.
+At quick scale nothing diverges up to lr 100; σ = 10 tunes to lr 10 (softmax, tanh) or 3
+(sigmoid), inside the grid.
 
-Full result (``docs/saturation``, 2026-12-01, 4822 s beside other work, commit ``217d1fe``):
-every sanity check passes (softmax half-saturated at σ = 1.02 vs 1.01 predicted); σ = 10
-costs 13–30 points in every net (agrees); σ = 10⁻³ stalls the 2-layer sigmoid net (23.5
-points) but costs the 2-layer tanh net only 2.1 (0.828 vs 0.849, CI of the drop − 5 points
-[−0.035, −0.022]: disagrees). Most tuned lrs sit at the grid's top (0.3): the rule
-glorot_tanh and lsuv_trained use (``study.lr_at_edge``) would leave these rows undecided, so
-the next full run should widen the grid (and apply that rule). The first design (3 seeds,
-lr 0.1, 1224 s) had found the tanh cost 4.8 points.
+Full result of the 3-lr grid (``docs/saturation``, 2026-12-01, 4822 s beside other work,
+commit ``217d1fe``; lr ∈ {0.03, 0.1, 0.3}): every sanity check passes (softmax half-saturated
+at σ = 1.02 vs 1.01 predicted); σ = 10 costs 13–30 points in every net, and σ = 10⁻³ costs the
+2-layer sigmoid net 23.5 points but the 2-layer tanh net only 2.1 (0.828 vs 0.849, CI of the
+drop − 5 points [−0.035, −0.022]). Both rows are undecided under the grid rule: the tuned lrs
+of σ = 10 and of the best σ are the grid's top, 0.3. The 5-lr full run decides them.
 """
 
 from __future__ import annotations
@@ -50,11 +55,12 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
+from _saturation_figures import CHANCE, LN10, at_init, at_tuned_lr, draw, tuned_acc  # noqa: F401
 from _saturation_theory import SAT, crossing, saturating_scale, softmax_predictions  # noqa: F401
 from scipy.special import ndtr
 
 from initjax import data as datasets
-from initjax import plots, results, study, sweep, train
+from initjax import results, study, sweep, train
 from initjax.equivalence import paired_difference
 from initjax.study import Row, check_scale, mean_spread
 
@@ -62,9 +68,11 @@ NAME = "saturation"
 ORDER = 3
 QUESTION = "At which init σ do the softmax and tanh/sigmoid units saturate, and what does it cost?"
 CLAIMS = ("C2", "C4")
-RUNTIME = {"quick": "~30 s (2 CPU cores)", "full": "~80 min (2 CPU cores; 4822 s measured)"}
+RUNTIME = {
+    "quick": "~1 min (2 CPU cores)",
+    "full": "~2.2 h (2 CPU cores; est. from the 3-lr grid's 4822 s)",
+}
 
-LN10 = math.log(10)
 THRESHOLD = {"tanh": math.atanh(SAT), "sigmoid": math.log(SAT / (1 - SAT))}  # |z| beyond: saturated
 RECORD = ("softmax_saturation", "saturation", "loss")
 # Anchors, all derived from the Gaussian logits above (no fitting), and their tolerances:
@@ -73,7 +81,6 @@ SAT50_FACTOR = 1.25  # C2: measured 50%-saturation σ within ×/÷ 1.25 of the p
 LOSS_RTOL = 0.15  # C2: saturated initial loss vs E[logsumexp(z) − z_y]
 FIRST_LAYER_ATOL = 0.05  # C2: first-layer saturated fraction vs E_x[2Φ(−u/(σ‖x‖))]
 ACC_DROP = 0.05  # C2, C4: "costs accuracy": final test accuracy this far below the best σ's
-CHANCE = 0.1  # a cell whose every lr diverged counts as chance
 
 
 def sigma_grid(per_decade: int) -> tuple[float, ...]:
@@ -87,14 +94,14 @@ def mlp(base: train.Config, activation: str, depth: int, width: int) -> train.Co
     return base.replace(model="mlp", hidden=(width,) * depth, activation=activation)
 
 
-# W ~ N(0, σ²), b = 0, plain SGD, lr tuned per (net, σ) over the grid's lrs (quick: 0.1 only),
+# W ~ N(0, σ²), b = 0, plain SGD, lr tuned per (net, σ) over the grid's lrs,
 # saturation recorded on the first probe_size examples; per scale one Config per net ("tanh_2":
 # two tanh hidden layers) and the grid over seeds (init and data order), σ and lr.
 QUICK = train.Config(scheme="normal", dataset="mnist1d", lr=0.1, batch_size=128, epochs=5,
                      record=RECORD, probe_size=512)  # fmt: skip
 FULL = QUICK.replace(dataset="fashion_mnist", batch_size=256, epochs=10, probe_size=1000)
-QUICK_GRID = {"seeds": 3, "sigmas": sigma_grid(2), "lrs": (0.1,)}
-FULL_GRID = {"seeds": 5, "sigmas": sigma_grid(3), "lrs": (0.03, 0.1, 0.3)}
+QUICK_GRID = {"seeds": 5, "sigmas": sigma_grid(2), "lrs": (0.3, 1.0, 3.0, 10.0, 30.0)}
+FULL_GRID = {"seeds": 5, "sigmas": sigma_grid(3), "lrs": (0.1, 0.3, 1.0, 3.0, 10.0)}
 CONFIGS = {
     "quick": {
         "softmax": (QUICK.replace(model="softmax"), QUICK_GRID),
@@ -145,119 +152,8 @@ def _with_lr_dim(res: xr.Dataset) -> xr.Dataset:
     return res.drop_vars("lr").assign(runs)
 
 
-def at_init(res: xr.Dataset) -> xr.Dataset:
-    """Epoch 0, before any step: the same for every lr (one init per seed and σ)."""
-    return res.isel(epoch=0, lr=0)
-
-
-def tuned_acc(res: xr.Dataset) -> xr.DataArray:
-    """Final test accuracy per (σ, seed) at the σ's tuned lr (:func:`study.best_lr`); chance
-    where every lr diverged."""
-    return study.best_lr_final(res, "test_acc").fillna(CHANCE)
-
-
-def at_tuned_lr(res: xr.Dataset, sigma: float) -> xr.Dataset:
-    """The runs at σ with its tuned lr (the first lr where every lr diverged)."""
-    best, _ = study.best_lr(res)
-    return res.sel(sigma=sigma).isel(lr=int(best.sel(sigma=sigma)))
-
-
-def _label(name: str) -> str:
-    if name == "softmax":
-        return "softmax regression"
-    act, depth = name.split("_")
-    return f"{act} MLP, {depth} hidden"
-
-
 def figures(out_dir: Path) -> list[Path]:
-    nets = load(out_dir)
-    sm = nets["softmax"]
-    cfg = train.Config.from_json(str(sm.attrs["config"]))
-    fig, axes = plots.figure(ncols=3, nrows=2, size=(4.6, 3.5))
-    ax_loss, ax_sm, ax_hid, ax_acc, ax_ep_sm, ax_ep_hid = axes
-    sig = sm.sigma.values
-    for i, (name, res) in enumerate(nets.items()):
-        color = f"C{i}"
-        init = at_init(res)
-        plots.band(
-            ax_loss, sig, init.train_loss.values, label=_label(name), color=color, marker="."
-        )
-        plots.band(
-            ax_sm, sig, init.softmax_saturation.values, label=_label(name), color=color, marker="."
-        )
-        plots.band(
-            ax_acc,
-            sig,
-            tuned_acc(res).transpose("seed", "sigma").values,
-            label=_label(name),
-            color=color,
-            marker=".",
-        )
-        big = float(sig[sig <= 1.0].max())
-        plots.band(
-            ax_ep_sm,
-            res.epoch.values,
-            at_tuned_lr(res, big).softmax_saturation.values,
-            label=_label(name),
-            color=color,
-            marker=".",
-        )
-        if name == "softmax":
-            continue
-        for layer, ls in zip(res.hidden_layer.values, ("-", "--"), strict=False):
-            sat = res.saturation.sel(hidden_layer=layer)
-            sat_big = at_tuned_lr(res, big).saturation.sel(hidden_layer=layer)
-            plots.band(
-                ax_hid,
-                sig,
-                sat.isel(epoch=0, lr=0).values,
-                color=color,
-                ls=ls,
-                marker=".",
-                label=f"{_label(name)}: layer {int(layer[-1]) + 1}",
-            )
-            plots.band(
-                ax_ep_hid,
-                res.epoch.values,
-                sat_big.values,
-                color=color,
-                ls=ls,
-                marker=".",
-                label=f"{_label(name)}: layer {int(layer[-1]) + 1}",
-            )
-        ax_hid.plot(sig, res.pred_first_layer_saturation, "k:", lw=1.5)
-    ax_hid.plot([], [], "k:", label="predicted, layer 1: E 2Φ(−u/(σ‖x‖))")
-    ax_loss.plot(sig, sm.pred_initial_loss, "k:", lw=1.5, label="predicted (softmax regr.)")
-    plots.anchor_line(ax_loss, LN10, "ln 10", color="gray", ls="--")
-    ax_loss.set_yscale("log")
-    ax_loss.set_ylabel("initial train loss (nats)")
-    ax_loss.set_title("(a) loss at init", fontsize=9)
-    ax_sm.plot(sig, sm.pred_softmax_saturation, "k:", lw=1.5, label="predicted (softmax regr.)")
-    p50 = float(sm.pred_sigma50)
-    plots.anchor_line(ax_sm, p50, f"predicted 50% at σ = {p50:.2g}", True, "gray", "--")
-    ax_sm.set_ylabel("fraction of examples with max p > 0.99")
-    ax_sm.set_title("(b) saturated softmax at init", fontsize=9)
-    ax_hid.set_ylabel("fraction of saturated hidden units")
-    ax_hid.set_title("(c) saturated tanh/sigmoid units at init", fontsize=9)
-    ax_acc.set_ylabel(f"test accuracy after {int(sm.epoch.max())} epochs (tuned lr)")
-    ax_acc.set_title("(d) final accuracy", fontsize=9)
-    for ax in (ax_loss, ax_sm, ax_hid, ax_acc):
-        ax.set_xscale("log")
-        ax.set_xlabel("init σ (W ~ N(0, σ²))")
-        ax.legend(fontsize=6)
-    for ax, what in ((ax_ep_sm, "softmax"), (ax_ep_hid, "hidden units")):
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(f"saturated fraction ({what})")
-        ax.set_title(
-            f"({'e' if what == 'softmax' else 'f'}) {what} during training, σ = {big:g}", fontsize=9
-        )
-        ax.legend(fontsize=6)
-    fig.suptitle(
-        f"Saturation vs init σ on {plots.dataset_name(cfg.dataset)} (b = 0, SGD, lr tuned per σ "
-        f"over {', '.join(f'{v:g}' for v in sm.lr.values)}, batch {cfg.batch_size}; bands: min–max "
-        f"over {sm.sizes['seed']} seeds)"
-    )
-    return plots.save(fig, Path(out_dir) / "saturation")
+    return draw(load(out_dir), out_dir)
 
 
 def measure(nets: Any) -> dict[str, Any]:
@@ -389,21 +285,42 @@ def verdict(m: dict[str, Any]) -> list[Row]:
     ]
 
 
-if __name__ == "__main__":
-    raise SystemExit(study.main(__file__))
-
-
 def costs(m: dict[str, Any], edge: str, nets: list[str]) -> tuple[bool | None, str]:
     """Is the best σ's accuracy more than ACC_DROP above ``edge``'s, in every net of ``nets``?
     Per net, the paired (by seed) difference best − edge − ACC_DROP with its 95% t-interval:
-    True when every interval lies above 0, False when one lies below, else None."""
+    True when the interval lies above 0, False when below, else None; then the lr grid must
+    back the outcome (:func:`grid_backs`). The row: False if a net says False, else None if
+    one says None, else True."""
     outcomes, parts = [], []
     for n in nets:
         best, at = np.asarray(m["acc"]["best"][n]), np.asarray(m["acc"][edge][n])
         ok, text = paired_difference(at + ACC_DROP, best)
         lr = m["tuned_lr"][n]
-        outcomes.append(ok)
+        backed, why = grid_backs(ok, lr[edge], lr["best"], m["lrs"])
+        outcomes.append(ok if backed else None)
         parts.append(f"{n}: {at.mean():.3f} (lr {lr[edge]:g}) vs best σ = {m['best_sigma'][n]:g} "
-                     f"{best.mean():.3f} (lr {lr['best']:g}), drop − {ACC_DROP:g}: {text}")  # fmt: skip
+                     f"{best.mean():.3f} (lr {lr['best']:g}), drop − {ACC_DROP:g}: {text}{why}")  # fmt: skip
     outcome = False if False in outcomes else None if None in outcomes else True
     return outcome, "; ".join(parts)
+
+
+def grid_backs(ok: bool | None, edge_lr: float, best_lr: float, lrs: Any) -> tuple[bool, str]:
+    """Whether the lr grid backs a cost outcome, and why not.
+
+    "Costs" (True) stands unless the edge σ's tuned lr is the grid's largest (or NaN: every lr
+    diverged): at both edges the remedy an lr can bring is a larger step (a saturated net
+    needs large steps to shrink its logits; a net stalled near W = 0 escapes in time ∝ 1/lr),
+    so only a larger lr than the grid's could close the gap. "Does not cost" (False) stands
+    unless the best σ's tuned lr sits at either end of the grid: an lr beyond it could raise
+    the best accuracy and widen the gap."""
+    lrs = [float(v) for v in lrs]
+    top = len(lrs) < 2 or not np.isfinite(edge_lr) or edge_lr >= max(lrs)
+    if ok is True and top:
+        return False, " (undecided: the edge σ's lr is the grid's top)"
+    if ok is False and study.lr_at_edge([best_lr], lrs):
+        return False, " (undecided: the best σ's lr is at an end of the grid)"
+    return True, ""
+
+
+if __name__ == "__main__":
+    raise SystemExit(study.main(__file__))
