@@ -10,7 +10,7 @@ the same initial weights (``sweep.init_grid``) on the same batch order (the orde
   once per run;
 * ``initjax``: ``sweep.advance_grid``, all M runs in one vmapped program (one device);
 * ``initjax-sharded``: the same with the cells split over N devices (a subprocess, see
-  :func:`worker`, because the CPU device count is fixed when JAX starts);
+  ``_bench_worker.worker``, because the CPU device count is fixed when JAX starts);
 * ``torch-loop``: d2l's concise loop (``nn.Linear``, ``CrossEntropyLoss``, ``optim.SGD``) over
   pre-batched tensors, one run after another;
 * ``torch-vmap``: ``torch.func.functional_call`` + ``vmap`` over stacked parameters with a
@@ -20,8 +20,7 @@ A :class:`Bench` is one variant at one M: ``compile_s`` (ahead-of-time lower + c
 JAX program, None for torch), ``reset()`` (untimed: fresh copies of the initial state) and
 ``run()`` (timed: one epoch of M runs, blocking until done; returns an :class:`Outcome`).
 
-Run as ``python experiments/_bench.py SPEC_JSON`` it is the worker that times the
-vmapped grid in a fresh process (:func:`worker`).
+The worker that times the vmapped grid in a fresh process is ``_bench_worker.py``, beside it.
 """
 
 from __future__ import annotations
@@ -29,8 +28,6 @@ from __future__ import annotations
 import functools
 import gc
 import itertools
-import json
-import os
 import resource
 import statistics
 import sys
@@ -339,66 +336,3 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
         return time.perf_counter() - t0, out
     finally:
         gc.enable()
-
-
-# ----------------------------------------------------------------------------- worker
-
-
-def worker(spec: dict[str, Any]) -> dict[str, Any]:
-    """Time the vmapped grid (``initjax``) in this process over all of its devices.
-
-    ``spec``: ``cpu_devices`` (split the CPU into that many devices first, or None),
-    ``workloads``, ``ms``, ``steps`` (None: a full epoch), ``repeats`` (after one warm-up).
-    Returns per (workload, M): compile seconds, first-call and repeat seconds, mean losses of
-    the first call, and this process's peak RSS at the end.
-    """
-    if spec.get("cpu_devices"):
-        shard.set_cpu_devices(int(spec["cpu_devices"]))
-    data = datasets.load("fashion_mnist")
-    mesh = shard.grid_mesh()
-    rows = []
-    for name in spec["workloads"]:
-        w = workload(name, data, spec["steps"], jax.devices()[0], spec.get("compile_repeats", 3))
-        arrays = shard.place_replicated(w.arrays, mesh)
-        states = initial_states(w, max(spec["ms"]))
-        for m in spec["ms"]:
-            state = place(states, m, mesh)
-            bench = initjax(w, state, m, arrays)
-            bench.reset()
-            first_s, read = timed(bench.run)
-            times = []
-            for _ in range(spec["repeats"]):
-                bench.reset()
-                times.append(timed(bench.run)[0])
-            cells, loss = shard.padded_size(m, mesh), read().mean_loss.tolist()
-            rows.append(dict(workload=name, M=m, cells=cells, compile_s=bench.compile_s,
-                             first_call_s=first_s, times_s=times, mean_loss=loss))  # fmt: skip
-            del state, bench
-    rss_mb = max_rss_bytes() / 2**20
-    return {"devices": jax.device_count(), "rows": rows, "rss_mb": rss_mb}
-
-
-def launch_worker(spec: dict[str, Any], timeout: float) -> dict[str, Any]:
-    """Run :func:`worker` in a fresh Python process; its JSON answer or ``{"error": ...}``."""
-    import subprocess
-
-    env = dict(os.environ)
-    flags = [f for f in env.get("XLA_FLAGS", "").split() if "force_host_platform_device" not in f]
-    env["XLA_FLAGS"] = " ".join(flags)
-    env.pop("JAX_COMPILATION_CACHE_DIR", None)  # the worker times cold compiles
-    if spec.get("cpu_devices"):
-        env["JAX_PLATFORMS"] = "cpu"
-    else:  # on an accelerator this process already holds most of its memory
-        env["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
-    cmd = [sys.executable, str(Path(__file__).resolve()), json.dumps(spec)]
-    try:
-        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return {"error": f"timed out after {timeout:.0f} s"}
-    if done.returncode != 0:
-        return {"error": f"exit {done.returncode}: {done.stderr.strip()[-2000:]}"}
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-if __name__ == "__main__":
-    print(json.dumps(worker(json.loads(sys.argv[1]))))

@@ -17,6 +17,7 @@ from typing import Any
 
 import _bench as B
 import _bench_torch as BT
+import _bench_worker as W
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -80,7 +81,7 @@ def scaling(ms: dict[str, tuple[int, ...]], steps: int, devices: tuple[int, ...]
                 spec = {"cpu_devices": n if n > 1 else None, "workloads": [workload],
                         "ms": [m], "steps": steps, "repeats": 1,
                         "compile_repeats": 1}  # fmt: skip
-                answer = B.launch_worker(spec, timeout=3600)
+                answer = W.launch_worker(spec, timeout=3600)
                 row = {"workload": workload, "M": m, "devices": n, "steps": steps}
                 if "error" in answer:
                     rows.append(row | {"s_per_epoch": None, "rss_peak_mb": None,

@@ -39,6 +39,7 @@ from typing import Any
 import _bench as B
 import _bench_scaling as BS
 import _bench_torch as BT
+import _bench_worker as W
 import jax
 import numpy as np
 from _throughput_figures import figures  # noqa: F401  (the experiment's API)
@@ -276,7 +277,7 @@ def _sharded(s: BenchGrid, on_cpu: bool, progress: bool) -> tuple[list[dict], di
     spec = {"cpu_devices": n if on_cpu else None, "workloads": list(s.workloads),
             "ms": list(s.ms), "steps": s.steps, "repeats": s.repeats,
             "compile_repeats": s.compile_repeats}  # fmt: skip
-    answer = B.launch_worker(spec, timeout=4 * 3600)
+    answer = W.launch_worker(spec, timeout=4 * 3600)
     if "error" in answer:
         return not_run(f"worker failed: {answer['error'][-300:]}"), None
     rows = []
@@ -288,25 +289,6 @@ def _sharded(s: BenchGrid, on_cpu: bool, progress: bool) -> tuple[list[dict], di
                          first_call_s=r["first_call_s"], times_s=r["times_s"],
                          rss_peak_mb=answer["rss_mb"], rss_source=SUBPROCESS_RSS))  # fmt: skip
     return rows, answer
-
-
-def _memory(s: BenchGrid) -> dict[str, Any]:
-    """Peak RSS of a process that trains a softmax grid of ``memory_m`` runs for one epoch."""
-    if s.memory_m is None:
-        return {"M": None, "status": "not run", "note": "full scale only"}
-    spec = {
-        "workloads": ["softmax"],
-        "ms": [s.memory_m],
-        "steps": s.steps,
-        "repeats": 0,
-        "compile_repeats": 1,
-    }
-    answer = B.launch_worker(spec, timeout=3600)
-    if "error" in answer:
-        return {"M": s.memory_m, "status": "not run", "note": answer["error"][-300:]}
-    return {"M": s.memory_m, "status": "measured", "rss_peak_mb": answer["rss_mb"],
-            "first_call_s": answer["rows"][0]["first_call_s"],
-            "note": "softmax, one device, its own process: data, init, compile, one epoch"}  # fmt: skip
 
 
 def _finish(rows: list[dict], works: dict[str, dict], peak: float, steps_per_epoch: int) -> None:
@@ -366,7 +348,7 @@ def run(out_dir: Path, scale: str = "quick", progress: bool = True) -> None:
     rows += sharded_rows
     wall["sharded"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    memory = _memory(s)
+    memory = W.memory_peak(s.memory_m, s.steps)
     wall["memory"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     ceiling = [BS.gemm_ceiling(softmax, m, s.repeats) for m in s.ms] if softmax else []
