@@ -14,6 +14,7 @@ from typing import Any
 import jax
 from _bench import initial_states, initjax, max_rss_bytes, place, timed, workload
 
+import initjax as initjax_pkg
 from initjax import data as datasets
 from initjax import shard
 
@@ -60,6 +61,9 @@ def launch_worker(spec: dict[str, Any], timeout: float) -> dict[str, Any]:
     flags = [f for f in env.get("XLA_FLAGS", "").split() if "force_host_platform_device" not in f]
     env["XLA_FLAGS"] = " ".join(flags)
     env.pop("JAX_COMPILATION_CACHE_DIR", None)  # the worker times cold compiles
+    # the initjax this process runs, also where it is found only from the working directory
+    here = str(Path(initjax_pkg.__file__).resolve().parents[1])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (here, env.get("PYTHONPATH")) if p)
     if spec.get("cpu_devices"):
         env["JAX_PLATFORMS"] = "cpu"
     else:  # on an accelerator this process already holds most of its memory

@@ -10,7 +10,7 @@ Method: each variant's program is compiled ahead of time (``lower().compile()``,
 compile seconds) and run once untimed (warm-up); then ``repeats`` rounds time every variant
 once, the variants interleaved (the order rotates each round); a row reports the median. The
 sharded variant runs in its own process (N virtual CPU devices must be set before JAX starts),
-so it is not interleaved. The fp32 GEMM peak (2048³ matmul, jnp and numpy, median) is measured
+so it is not interleaved (``_bench_worker.py``). The fp32 GEMM peak (2048³ matmul, jnp and numpy, median) is measured
 in the same process before (and at full scale after) the variants; the highest is the peak. FLOPs per step and model are
 4·B·P for softmax regression and 6·B·P for the MLP, P = weight-matrix entries (no biases):
 see ``_bench.flops_per_step``.
