@@ -19,7 +19,8 @@ the init and the minibatch order. Every (width, depth) is one compiled grid over
 
 Command: ``initjax run sigma_map --quick`` (widths 64, 256 × depths 1, 4; σ at whole decades
 10⁻³ … 1; lr 0.1; 2 seeds, 5 epochs: a smoke run, its rows decided at full scale only) or ``--full`` (widths 64, 256, 1024 × depths 1, 2, 4, 8; σ at quarter decades; lr ∈
-{0.01, 0.03, 0.1, 0.3}; 5 seeds, 30 epochs; not run yet: hours on 2 CPU cores).
+{0.01, 0.03, 0.1, 0.3}; 5 seeds, 30 epochs, evaluated every ``EVAL_EVERY`` = 5 epochs and at
+the last, which the verdict reads; not run yet: hours on 2 CPU cores).
 Expected: at depth 1 σ = 0.01 is as good as the best σ; at depth 8 it is far below, and the
 best σ lies within a factor 2 of He's √(2/n); He is within a point of the best σ everywhere.
 """
@@ -53,6 +54,9 @@ HE_FACTOR = 2.0  # the best σ within this factor of He's √(2/n) at the deepes
 SCHEMES = {"he_normal": "He", "xavier_normal": "Xavier"}
 KEEP = ("train_loss", "test_acc", "diverged")
 
+# Full scale evaluates every EVAL_EVERY epochs and the last (always on all examples): the
+# verdict and figures read the last epoch only, and evaluation is ~30% of a full epoch's FLOPs.
+EVAL_EVERY = 5
 BASE = train.Config(
     model="mlp", activation="relu", scheme="normal", lr=0.1, batch_size=128, epochs=10,
     dataset="mnist1d", order="per_seed",
@@ -64,7 +68,7 @@ CONFIGS = {
          "lrs": (0.1,), "seeds": 2},
     ),
     "full": (
-        BASE.replace(epochs=30),
+        BASE.replace(epochs=30, eval_every=EVAL_EVERY),
         {"widths": (64, 256, 1024), "depths": (1, 2, 4, 8), "sigmas": tuple(np.logspace(-3, 0, 13)),
          "lrs": (0.01, 0.03, 0.1, 0.3), "seeds": 5},
     ),
