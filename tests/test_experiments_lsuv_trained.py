@@ -1,5 +1,7 @@
 """lsuv_trained at quick scale: LSUV-initialized nets trained against He and BN (issue 15)."""
 
+from pathlib import Path
+
 import numpy as np
 
 from initjax import study
@@ -42,3 +44,17 @@ def test_rows_follow_the_non_inferiority_rule(quick):
     assert quick.row("as well as He ones", exp.verdict(m)).passed is True
     m["tuned_lr"]["lsuv"] = max(m["lrs"])
     assert quick.row("as well as He ones", exp.verdict(m)).passed is None
+
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "lsuv_trained"
+
+
+def test_the_committed_full_run_is_judged_again_to_its_saved_verdict():
+    from initjax.verdict import load_verdict
+
+    rows = study.judge(exp, DOCS)
+    assert rows == load_verdict(DOCS)
+    m = exp.measure(exp.load(DOCS))
+    assert (m["dataset"], m["depth"], m["width"], m["seeds"]) == ("fashion_mnist", 20, 256, 5)
+    assert not exp.at_edge(m, "he", "lsuv", "bn")  # every tuned lr inside the grid
+    assert [(r.kind, r.passed) for r in rows] == [("evidence", True)] * 2 + [("sanity", True)]
