@@ -40,6 +40,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import xarray as xr
+from _edge_of_chaos_figures import heatmap, length_map
 
 from initjax import data as datasets
 from initjax import models, plots, results, study, sweep, theory, train
@@ -199,37 +200,6 @@ def trainable(heat: xr.Dataset, epoch: int | None = None) -> xr.DataArray:
     return acc >= CHANCE + 0.5 * (float(acc.max()) - CHANCE)
 
 
-def _heatmap(ax: Any, fig: Any, heat: xr.Dataset, epoch: int, fit: dict[str, Any]) -> None:
-    sw2, depths = heat.sigma.values, heat.depth.values
-    acc = accuracy(heat, epoch)
-    crit = float(heat.attrs["critical_sigma_w2"])
-    mesh = ax.pcolormesh(plots.cell_edges(sw2), plots.cell_edges(depths, log=True), acc.values, cmap="viridis",
-                         vmin=CHANCE, shading="flat")  # fmt: skip
-    ax.set_yscale("log")
-    if acc.size <= 40:  # small grids: print each cell's accuracy
-        for (i, j), a in np.ndenumerate(acc.values):
-            light = a > (CHANCE + float(acc.max())) / 2
-            ax.text(sw2[j], depths[i], f"{a:.2f}", ha="center", va="center", fontsize=7,
-                    color="k" if light else "w")  # fmt: skip
-    ok = trainable(heat, epoch).values
-    bound = boundary(ok, depths)
-    ax.plot(sw2, bound, "o", mfc="none", mec="r", ms=6, label="trainable-depth boundary")
-    ax.set_ylim(*plots.cell_edges(depths, log=True)[[0, -1]])
-    ax.set_xlim(*plots.cell_edges(sw2)[[0, -1]])
-    fig.colorbar(mesh, ax=ax, label="train accuracy (seed mean)")
-    ax.plot(heat.sigma_w2_grid, heat.six_xi_c, "w--", lw=2, label="6 ξ_c (mean-field theory)")
-    if np.isfinite(fit["c"]):
-        ax.plot(heat.sigma_w2_grid, heat.six_xi_c * fit["c"] / PUBLISHED_MULTIPLE, "r:", lw=1.5,
-                label=f"fit: {fit['c']:.1f} ξ_c")  # fmt: skip
-    ax.axvline(crit, color="0.7", ls=":", lw=1, label=f"critical σ_w² = {crit:.2f}")
-    ax.set_xlabel("σ_w² (weight variance × fan-in)")
-    ax.set_ylabel("depth (hidden tanh layers)")
-    ax.set_yticks(depths, [str(d) for d in depths])
-    ax.minorticks_off()
-    ax.legend(fontsize=6, loc="lower right", framealpha=0.8)
-    ax.set_title(f"after {epoch} epoch{'s' * (epoch > 1)} (chance = 0.1)", fontsize=9)
-
-
 def figures(out_dir: Path) -> list[Path]:
     out_dir = Path(out_dir)
     r = load(out_dir)
@@ -237,20 +207,18 @@ def figures(out_dir: Path) -> list[Path]:
     m = measure(r)
     fig, axes = plots.figure(ncols=3, size=(4.6, 4.0))
     for ax, epoch in zip(axes[:2], budgets(heat), strict=True):
-        _heatmap(ax, fig, heat, epoch, m["fits"][str(epoch)])
-    ax_q = axes[2]
-    for k, v in enumerate(qmap.sigma_w2.values):
-        color = f"C{k % 10}"
-        q = qmap.q_measured.sel(sigma_w2=v)
-        ax_q.plot(qmap.layer, qmap.q_predicted.sel(sigma_w2=v), "-", color=color,
-                  label=f"σ_w²={v:g}")  # fmt: skip
-        ax_q.errorbar(qmap.layer, q.mean("seed"), yerr=q.std("seed"), fmt="o", ms=3,
-                      color=color, capsize=2)  # fmt: skip
-    ax_q.set_xlabel("layer $l$")
-    ax_q.set_ylabel("$q^l$ = mean squared pre-activation at init")
-    ax_q.set_yscale("log")
-    ax_q.legend(fontsize=6, ncol=2, title="line: theory, dots: simulation", title_fontsize=7)
-    ax_q.set_title(f"Length map, width {qmap.attrs['width']} (σ_b² = {SIGMA_B2})", fontsize=9)
+        heatmap(
+            ax,
+            fig,
+            heat,
+            accuracy(heat, epoch),
+            trainable(heat, epoch).values,
+            epoch,
+            m["fits"][str(epoch)]["c"],
+            chance=CHANCE,
+            published=PUBLISHED_MULTIPLE,
+        )
+    length_map(axes[2], qmap, SIGMA_B2)
     width = json.loads(heat.attrs["config_deepest"])["hidden"][0]
     fig.suptitle(f"Edge of chaos: tanh MLPs of width {width} on MNIST-1D, W ~ N(0, σ_w²/N), "
                  "b ~ N(0, 0.05), plain SGD")  # fmt: skip
