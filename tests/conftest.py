@@ -4,6 +4,7 @@ The device count must be set before the first JAX computation, so it happens at 
 this conftest (pytest imports it before any test module).
 """
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -17,6 +18,7 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 # 26% less CPU time, d2l_softmax's (compute-bound) 5% more, same verdicts. Every process of
 # the session (workers, CLI subprocesses, the docs build) inherits it, so programs compared
 # with each other are compiled alike. JAX_DISABLE_MOST_OPTIMIZATIONS=0 tests the default.
+# The execution-bound quick runs are the exception (EXECUTION_BOUND below).
 os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
 # One persistent compilation cache for the whole session (both xdist workers, every CLI
 # subprocess, the docs build's kernels): a program another test already compiled is read back
@@ -74,6 +76,29 @@ def mnist1d_data():
     return data.load("mnist1d")
 
 
+# Quick runs whose time goes into running, not compiling, their programs: these compile with
+# XLA's full optimization (the session's -O0 default above costs them more at run time than it
+# saves at compile time). Measured on 2 idle cores, each quick run alone, -O0 vs full: glorot_tanh
+# 40 -> 27 s, saturation 27 -> 20, clt_depth_width 12 -> 6, d2l_mlp 43 -> 39, gaussian_
+# preactivations 13 -> 10, schemes_mnist1d 25 -> 23; the compile-bound ones go the other way
+# (residual_depth 58 -> 64 s, width_transfer 36 -> 44, sigma_map 25 -> 32) and keep -O0.
+EXECUTION_BOUND = frozenset(
+    {"glorot_tanh", "saturation", "clt_depth_width", "d2l_mlp", "gaussian_preactivations",
+     "schemes_mnist1d"}
+)  # fmt: skip
+
+
+@contextlib.contextmanager
+def _optimized(on: bool):
+    """Compile with XLA's optimizations on (``on``) or as the session does, then restore."""
+    before = bool(jax.config.read("jax_disable_most_optimizations"))
+    jax.config.update("jax_disable_most_optimizations", before and not on)
+    try:
+        yield
+    finally:
+        jax.config.update("jax_disable_most_optimizations", before)
+
+
 @pytest.fixture(scope="session")
 def quick_runs(tmp_path_factory):
     """Every experiment's quick run, done once per test session and shared.
@@ -92,7 +117,7 @@ def quick_runs(tmp_path_factory):
         # sharded over this session's 2 virtual devices residual_depth's took 250 s, not 195.
         # Sharded grids are tested on their own (test_sweep, test_shard).
         if name not in done:
-            with shard.on_devices(jax.devices()[:1]):
+            with shard.on_devices(jax.devices()[:1]), _optimized(name in EXECUTION_BOUND):
                 done[name] = study.run_one(name, root, "quick", progress=False)
         return done[name]
 
