@@ -12,21 +12,27 @@ theory says the signal of a ReLU net is multiplied by σ·√(n/2) per layer, so
 should narrow around He's √(2/n) as depth grows, and a fixed σ = 0.01 should only work where
 the net is shallow.
 
-Settings: MNIST-1D (4000 × 40), b = 0, plain SGD, batch 128; lr tuned per (width, depth, σ)
-and per (width, depth, scheme): the lr with the lowest seed-mean final train loss among the
-lrs where no seed diverged (a cell where every lr diverged counts as chance, 0.1); a seed sets
-the init and the minibatch order. Every (width, depth) is one compiled grid over (seed, σ, lr).
+Settings: two maps, MNIST-1D (4000 × 40) and Fashion-MNIST (60 000 × 784, pixels / 255), each
+with b = 0, plain SGD, batch 128; lr tuned per (width, depth, σ) and per (width, depth,
+scheme): the lr with the lowest seed-mean final train loss among the lrs where no seed
+diverged (a cell where every lr diverged counts as chance, 0.1); a seed sets the init and the
+minibatch order. Every (dataset, width, depth) is one compiled grid over (seed, σ, lr), and
+each dataset has its own verdict rows.
 
-Command: ``initjax run sigma_map --quick`` (widths 64, 256 × depths 1, 4; σ at whole decades
-10⁻³ … 1; lr 0.1; 2 seeds, 5 epochs: a smoke run, its rows decided at full scale only) or ``--full`` (widths 64, 256, 1024 × depths 1, 2, 4, 8; σ at quarter decades; lr ∈
-{0.01, 0.03, 0.1, 0.3}; 5 seeds, 30 epochs, evaluated every ``EVAL_EVERY`` = 5 epochs and at
-the last, which the verdict reads; not run yet: hours on 2 CPU cores).
+Command: ``initjax run sigma_map --quick`` (a smoke run, its rows decided at full scale only:
+MNIST-1D widths 64, 256 × depths 1, 4, σ at whole decades 10⁻³ … 1, lr 0.1, 2 seeds, 5 epochs;
+Fashion-MNIST on its first 4000 train and test images, width 64 × depths 1, 4, the same σ,
+3 epochs) or ``--full`` (MNIST-1D widths 64, 256, 1024 × depths 1, 2, 4, 8, σ at quarter
+decades, 30 epochs; Fashion-MNIST widths 64, 256 × depths 1, 2, 4, 8, σ at half decades,
+10 epochs; both with lr ∈ {0.01, 0.03, 0.1, 0.3} and 5 seeds, evaluated every ``EVAL_EVERY``
+= 5 epochs and at the last, which the verdict reads; not run yet: hours on 2 CPU cores).
 Expected: at depth 1 σ = 0.01 is as good as the best σ; at depth 8 it is far below, and the
 best σ lies within a factor 2 of He's √(2/n); He is within a point of the best σ everywhere.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 from typing import Any
@@ -44,7 +50,7 @@ QUESTION = (
     "Over σ × width × depth, where does N(0, σ²) train, and where do 0.01, Xavier and He fall?"
 )
 CLAIMS = ("C2", "C3", "C8")
-RUNTIME = {"quick": "~1 min (2 CPU cores)", "full": "hours (2 CPU cores, estimated; not run)"}
+RUNTIME = {"quick": "~1 min (2 CPU cores)", "full": "~7 h (2 CPU cores, estimated; not run)"}
 
 D2L_SIGMA = 0.01
 CHANCE = 0.1
@@ -61,18 +67,28 @@ BASE = train.Config(
     model="mlp", activation="relu", scheme="normal", lr=0.1, batch_size=128, epochs=10,
     dataset="mnist1d", order="per_seed",
 )  # fmt: skip
+# Per scale: the MNIST-1D map's config and grid; the grid's "fashion" entry is the
+# Fashion-MNIST map's (its own epochs, widths and σ; "examples": the first n train and test
+# images, 0 for all).
 CONFIGS = {
     "quick": (
         BASE.replace(epochs=5),
         {"widths": (64, 256), "depths": (1, 4), "sigmas": (1e-3, 1e-2, 1e-1, 1.0),
-         "lrs": (0.1,), "seeds": 2},
+         "lrs": (0.1,), "seeds": 2,
+         "fashion": {"epochs": 3, "examples": 4000, "widths": (64,), "depths": (1, 4),
+                     "sigmas": (1e-3, 1e-2, 1e-1, 1.0), "lrs": (0.1,), "seeds": 2}},
     ),
     "full": (
         BASE.replace(epochs=30, eval_every=EVAL_EVERY),
         {"widths": (64, 256, 1024), "depths": (1, 2, 4, 8), "sigmas": tuple(np.logspace(-3, 0, 13)),
-         "lrs": (0.01, 0.03, 0.1, 0.3), "seeds": 5},
+         "lrs": (0.01, 0.03, 0.1, 0.3), "seeds": 5,
+         "fashion": {"epochs": 10, "examples": 0, "widths": (64, 256), "depths": (1, 2, 4, 8),
+                     "sigmas": tuple(np.logspace(-3, 0, 7)), "lrs": (0.01, 0.03, 0.1, 0.3),
+                     "seeds": 5}},
     ),
 }  # fmt: skip
+# Each map's files and checkpoint parts: "<prefix>sigma" and "<prefix>schemes".
+PREFIX = {"mnist1d": "", "fashion_mnist": "fashion_"}
 
 
 def _grid(res: xr.Dataset, cells: list[tuple[int, int]]) -> xr.Dataset:
@@ -84,23 +100,47 @@ def _grid(res: xr.Dataset, cells: list[tuple[int, int]]) -> xr.Dataset:
     return out.set_index(hidden=["width", "depth"]).unstack("hidden")
 
 
-def run(out_dir: Path, scale: str = "quick", progress: bool = True) -> None:
+def _first(data: datasets.Dataset, n: int) -> datasets.Dataset:
+    """The first ``n`` train and test examples (all for n = 0)."""
+    if not n:
+        return data
+    return dataclasses.replace(
+        data, x_train=data.x_train[:n], y_train=data.y_train[:n],
+        x_test=data.x_test[:n], y_test=data.y_test[:n],
+    )  # fmt: skip
+
+
+def maps(scale: str) -> dict[str, tuple[train.Config, dict[str, Any]]]:
+    """Per dataset, the config and grid of its map at ``scale``."""
     base, g = CONFIGS[check_scale(scale)]
-    data = datasets.load(base.dataset)
-    cells = [(w, d) for w in g["widths"] for d in g["depths"]]
-    hidden = [(w,) * d for w, d in cells]
-    kw = {"seeds": g["seeds"], "lrs": g["lrs"], "progress": progress}
-    res = sweep.run(base, data, sigmas=[float(s) for s in g["sigmas"]], over={"hidden": hidden},
-                    out=study.checkpoints(out_dir, "sigma"), **kw)  # fmt: skip
+    f = dict(g["fashion"])
+    fashion = base.replace(dataset="fashion_mnist", epochs=f.pop("epochs"))
+    return {"mnist1d": (base, {k: v for k, v in g.items() if k != "fashion"}),
+            "fashion_mnist": (fashion, f)}  # fmt: skip
+
+
+def run(out_dir: Path, scale: str = "quick", progress: bool = True) -> None:
     out = Path(out_dir)
-    results.save(_grid(res, cells).assign_attrs(dataset=base.dataset), out / "sigma.nc")
-    fan = sweep.run(base, data, sigmas=(1.0,), over={"scheme": list(SCHEMES), "hidden": hidden},
-                    out=study.checkpoints(out_dir, "schemes"), **kw)  # fmt: skip
-    results.save(_grid(fan.squeeze("sigma", drop=True), cells), out / "schemes.nc")
+    for name, (base, g) in maps(scale).items():
+        data, pre = _first(datasets.load(name), g.get("examples", 0)), PREFIX[name]
+        cells = [(w, d) for w in g["widths"] for d in g["depths"]]
+        hidden = [(w,) * d for w, d in cells]
+        kw = {"seeds": g["seeds"], "lrs": g["lrs"], "progress": progress}
+        res = sweep.run(base, data, sigmas=[float(s) for s in g["sigmas"]], over={"hidden": hidden},
+                        out=study.checkpoints(out_dir, f"{pre}sigma"), **kw)  # fmt: skip
+        results.save(_grid(res, cells).assign_attrs(dataset=name), out / f"{pre}sigma.nc")
+        fan = sweep.run(base, data, sigmas=(1.0,), over={"scheme": list(SCHEMES), "hidden": hidden},
+                        out=study.checkpoints(out_dir, f"{pre}schemes"), **kw)  # fmt: skip
+        fan = _grid(fan.squeeze("sigma", drop=True), cells).assign_attrs(dataset=name)
+        results.save(fan, out / f"{pre}schemes.nc")
 
 
-def load(out_dir: Path) -> dict[str, xr.Dataset]:
-    return {p: results.load(Path(out_dir) / f"{p}.nc") for p in ("sigma", "schemes")}
+def load(out_dir: Path) -> dict[str, dict[str, xr.Dataset]]:
+    """Per dataset, its map's ``sigma`` and ``schemes`` results."""
+    return {
+        name: {p: results.load(Path(out_dir) / f"{pre}{p}.nc") for p in ("sigma", "schemes")}
+        for name, pre in PREFIX.items()
+    }
 
 
 def tuned_acc(res: xr.Dataset) -> xr.DataArray:
@@ -114,9 +154,9 @@ def std_of(scheme: str, width: int) -> float:
     return math.sqrt((2.0 if scheme == "he_normal" else 1.0) / width)
 
 
-def measure(r: dict[str, xr.Dataset]) -> dict[str, Any]:
-    """Seed-mean tuned accuracy per (width, depth, σ) and per scheme; per (width, depth) the
-    best σ, its accuracy, and σ = 0.01's."""
+def measure_map(r: dict[str, xr.Dataset]) -> dict[str, Any]:
+    """One map: seed-mean tuned accuracy per (width, depth, σ) and per scheme; per (width,
+    depth) the best σ, its accuracy, and σ = 0.01's."""
     sig, sch = r["sigma"], r["schemes"]
     acc, fan = tuned_acc(sig), tuned_acc(sch)
     mean = acc.mean("seed")
@@ -132,15 +172,27 @@ def measure(r: dict[str, xr.Dataset]) -> dict[str, Any]:
                 "schemes": {s: fan.sel(width=w, depth=d, scheme=s).values for s in SCHEMES},
             }  # fmt: skip
     return {
+        "dataset": str(sig.attrs.get("dataset", "mnist1d")),
         "seeds": int(sig.sizes["seed"]), "lrs": [float(v) for v in sig.lr.values],
         "sigmas": [float(s) for s in sig.sigma.values], "epochs": int(sig.epoch.max()),
         "depths": [int(d) for d in sig.depth.values], "cells": cells,
     }  # fmt: skip
 
 
-def verdict(m: dict[str, Any]) -> list[Row]:
+def measure(r: dict[str, dict[str, xr.Dataset]]) -> dict[str, dict[str, Any]]:
+    """Per dataset, :func:`measure_map` of its map."""
+    return {name: measure_map(parts) for name, parts in r.items()}
+
+
+def verdict(m: dict[str, dict[str, Any]]) -> list[Row]:
+    return [row for one in m.values() for row in map_rows(one)]
+
+
+def map_rows(m: dict[str, Any]) -> list[Row]:
+    """One map's four rows; each claim ends with its dataset's name."""
     decides = m["seeds"] >= 5 and len(m["lrs"]) >= 3
     note = "" if decides else " (quick: a smoke run; full scale decides)"
+    on = f" ({plots.dataset_name(m['dataset'])})"
     shallow = [c for c in m["cells"].values() if c["depth"] == min(m["depths"])]
     deep = [c for c in m["cells"].values() if c["depth"] == max(m["depths"])]
 
@@ -151,7 +203,7 @@ def verdict(m: dict[str, Any]) -> list[Row]:
     ratio = [c["best_sigma"] / std_of("he_normal", c["width"]) for c in deep]
     return [
         Row(
-            f"why 0.01: at depth {min(m['depths'])} σ = 0.01 is as good as the best σ",
+            f"why 0.01: at depth {min(m['depths'])} σ = 0.01 is as good as the best σ" + on,
             f"seed-mean accuracy within {NEAR_BEST:g} of the best σ's at every width (lr tuned)",
             "d2l's N(0, 0.01²); mean field: one layer cannot vanish the signal",
             "; ".join(
@@ -164,7 +216,7 @@ def verdict(m: dict[str, Any]) -> list[Row]:
             "a shallow net forgives the init scale once lr is tuned",
         ),
         Row(
-            f"C3: at depth {max(m['depths'])} σ = 0.01 falls far below the best σ",
+            f"C3: at depth {max(m['depths'])} σ = 0.01 falls far below the best σ" + on,
             f"σ = 0.01 at least {FAR_BELOW:g} under the best σ at every width",
             "mean field: the signal is multiplied by σ·√(n/2) per ReLU layer",
             "; ".join(
@@ -175,7 +227,7 @@ def verdict(m: dict[str, Any]) -> list[Row]:
             "0.01·√(n/2) < 1: the signal shrinks geometrically with depth",
         ),
         Row(
-            f"C8: at depth {max(m['depths'])} the best σ is He's √(2/n)",
+            f"C8: at depth {max(m['depths'])} the best σ is He's √(2/n)" + on,
             f"best σ / √(2/n) within [1/{HE_FACTOR:g}, {HE_FACTOR:g}] at every width",
             "He et al. 2015, eq. 10",
             f"best σ / √(2/n): {', '.join(f'{x:.2f}' for x in ratio)}" + note,
@@ -183,7 +235,7 @@ def verdict(m: dict[str, Any]) -> list[Row]:
             "σ·√(n/2) = 1 keeps the signal level through depth",
         ),
         Row(
-            "C8: He is within a point of the best σ in every cell",
+            "C8: He is within a point of the best σ in every cell" + on,
             f"He's seed-mean accuracy ≥ the best σ's − {NEAR_BEST:g}, every (width, depth)",
             "He et al. 2015",
             f"largest shortfall {max(he_gaps):+.3f} over {len(he_gaps)} cells" + note,
@@ -195,32 +247,35 @@ def verdict(m: dict[str, Any]) -> list[Row]:
 
 def figures(out_dir: Path) -> list[Path]:
     r = load(out_dir)
-    m = measure(r)
-    sig = r["sigma"]
-    mean = tuned_acc(sig).mean("seed")
-    widths, depths = sig.width.values, sig.depth.values
-    fig, axes = plots.figure(ncols=len(depths), size=(3.6, 3.2))
-    colors = dict(zip(widths, ("tab:blue", "tab:orange", "tab:green", "tab:red"), strict=False))
-    for ax, d in zip(axes, depths, strict=True):
-        for w in widths:
-            c = colors[w]
-            ax.plot(sig.sigma.values, mean.sel(width=w, depth=d), "o-", ms=3, color=c,
-                    label=f"n = {w}")  # fmt: skip
-            for s, marker in zip(SCHEMES, ("s", "^"), strict=True):
-                cell = m["cells"][f"{int(w)}x{int(d)}"]
-                ax.plot([std_of(s, int(w))], [np.mean(cell["schemes"][s])], marker, color=c,
-                        mec="k", ms=7)  # fmt: skip
-        plots.anchor_line(ax, D2L_SIGMA, "σ = 0.01 (d2l)", vertical=True, color="gray")
-        plots.anchor_line(ax, CHANCE, "chance")
-        ax.plot([], [], "s", color="w", mec="k", label="He (at √(2/n))")
-        ax.plot([], [], "^", color="w", mec="k", label="Xavier (at √(1/n))")
-        ax.set(xscale="log", ylim=(0, None))
-        plots.label(ax, "σ of every kernel", "final test accuracy (tuned lr, seed mean)",
-                    f"{int(d)} hidden layer(s)", fontsize=6)  # fmt: skip
-    fig.suptitle(
-        f"ReLU MLP on {plots.dataset_name(str(sig.attrs.get('dataset', 'mnist1d')))}: "
-        f"N(0, σ²) over σ × width × depth, {m['epochs']} epochs of SGD"
-    )
+    ms = measure(r)
+    ncols = max(len(m["depths"]) for m in ms.values())
+    fig, axes = plots.figure(nrows=len(r), ncols=ncols, size=(3.6, 3.2))
+    for row, (name, m) in enumerate(ms.items()):
+        sig = r[name]["sigma"]
+        mean = tuned_acc(sig).mean("seed")
+        widths = sig.width.values
+        colors = dict(zip(widths, ("tab:blue", "tab:orange", "tab:green", "tab:red"), strict=False))
+        panels = axes[row * ncols : (row + 1) * ncols]
+        for ax in panels[len(m["depths"]) :]:
+            ax.set_axis_off()
+        for ax, d in zip(panels, sig.depth.values, strict=False):
+            for w in widths:
+                c = colors[w]
+                ax.plot(sig.sigma.values, mean.sel(width=w, depth=d), "o-", ms=3, color=c,
+                        label=f"n = {w}")  # fmt: skip
+                for s, marker in zip(SCHEMES, ("s", "^"), strict=True):
+                    cell = m["cells"][f"{int(w)}x{int(d)}"]
+                    ax.plot([std_of(s, int(w))], [np.mean(cell["schemes"][s])], marker, color=c,
+                            mec="k", ms=7)  # fmt: skip
+            plots.anchor_line(ax, D2L_SIGMA, "σ = 0.01 (d2l)", vertical=True, color="gray")
+            plots.anchor_line(ax, CHANCE, "chance")
+            ax.plot([], [], "s", color="w", mec="k", label="He (at √(2/n))")
+            ax.plot([], [], "^", color="w", mec="k", label="Xavier (at √(1/n))")
+            ax.set(xscale="log", ylim=(0, None))
+            plots.label(ax, "σ of every kernel", "final test accuracy (tuned lr, seed mean)",
+                        f"{plots.dataset_name(name)}: {int(d)} hidden layer(s), "
+                        f"{m['epochs']} epochs", fontsize=6)  # fmt: skip
+    fig.suptitle("ReLU MLP, every kernel N(0, σ²), SGD: final test accuracy over σ × width × depth")
     return plots.save(fig, Path(out_dir) / NAME)
 
 

@@ -15,9 +15,11 @@ def test_fan_stds_on_a_square_layer():
     assert exp.std_of("xavier_normal", 128) == pytest.approx(math.sqrt(1 / 128))
 
 
-def test_the_grid_has_width_and_depth_dims_and_every_cell(quick):
-    sig, sch = quick.results["sigma"], quick.results["schemes"]
-    base, grid = exp.CONFIGS["quick"]
+@pytest.mark.parametrize("dataset", ["mnist1d", "fashion_mnist"])
+def test_each_map_has_width_and_depth_dims_and_every_cell(quick, dataset):
+    sig, sch = quick.results[dataset]["sigma"], quick.results[dataset]["schemes"]
+    base, grid = exp.maps("quick")[dataset]
+    assert base.dataset == dataset and sig.attrs["dataset"] == dataset
     assert sig.test_acc.sizes == {
         "width": len(grid["widths"]), "depth": len(grid["depths"]), "seed": grid["seeds"],
         "sigma": len(grid["sigmas"]), "lr": len(grid["lrs"]), "epoch": base.epochs + 1,
@@ -30,25 +32,45 @@ def test_the_grid_has_width_and_depth_dims_and_every_cell(quick):
     assert float(acc.sel(depth=4).max()) > 0.25  # some σ trains
 
 
+def test_the_fashion_map_trains_on_its_subset_with_its_own_epochs(quick):
+    base, grid = exp.maps("quick")["fashion_mnist"]
+    mnist1d, _ = exp.maps("quick")["mnist1d"]
+    assert base == mnist1d.replace(dataset="fashion_mnist", epochs=3)
+    data = exp._first(exp.datasets.load("fashion_mnist"), grid["examples"])
+    assert data.x_train.shape == (4000, 784) and data.x_test.shape == (4000, 784)
+    full, _ = exp.maps("full")["fashion_mnist"]
+    assert full.dataset == "fashion_mnist" and exp.maps("full")["fashion_mnist"][1]["examples"] == 0
+    # Fashion-MNIST's shallow net is far above MNIST-1D's at the best σ (a harder 40-dim task).
+    best = {n: float(exp.tuned_acc(r["sigma"]).mean("seed").sel(depth=1).max())
+            for n, r in quick.results.items()}  # fmt: skip
+    assert best["fashion_mnist"] > 0.6 > best["mnist1d"]
+
+
 def test_smoke_rows_are_undecided_and_the_figure_exists(quick):
-    assert len(quick.rows) == 4 and all(r.passed is None for r in quick.rows)
+    assert len(quick.rows) == 8 and all(r.passed is None for r in quick.rows)
     assert all("full scale decides" in r.ours for r in quick.rows)
+    assert [r.claim.endswith("(MNIST-1D)") for r in quick.rows] == [True] * 4 + [False] * 4
+    assert all(r.claim.endswith("(Fashion-MNIST)") for r in quick.rows[4:])
     quick.assert_figures()
 
 
-def test_rows_decide_at_full_scale_both_ways(quick):
-    m = exp.measure(quick.results)
-    assert exp.verdict(m) == quick.rows
-    m = dict(m, seeds=5, lrs=[0.01, 0.03, 0.1])
+@pytest.mark.parametrize("dataset", ["mnist1d", "fashion_mnist"])
+def test_rows_decide_at_full_scale_both_ways(quick, dataset):
+    ms = exp.measure(quick.results)
+    assert exp.verdict(ms) == quick.rows
+    m = dict(ms[dataset], seeds=5, lrs=[0.01, 0.03, 0.1])
     for c in m["cells"].values():
         c["best"] = 0.6
         c["best_sigma"] = exp.std_of("he_normal", c["width"]) if c["depth"] > 1 else 0.1
         c["d2l"] = np.full(5, 0.6 if c["depth"] == 1 else 0.1)
         c["schemes"] = {s: np.full(5, 0.595) for s in exp.SCHEMES}
-    assert all(r.passed is True for r in exp.verdict(m))
+    assert all(r.passed is True for r in exp.map_rows(m))
     for c in m["cells"].values():
         c["best_sigma"] *= 4  # the best σ far from He's
         c["schemes"]["he_normal"] = np.full(5, 0.5)
-    rows = exp.verdict(m)
+    rows = exp.map_rows(m)
     assert quick.row("the best σ is He", rows).passed is False
     assert quick.row("He is within a point", rows).passed is False
+    # Only this dataset's rows decide: the other map is still a quick smoke run.
+    both = exp.verdict({**ms, dataset: m})
+    assert sum(r.passed is not None for r in both) == 4
