@@ -58,12 +58,13 @@ def test_smoke_rows_are_undecided_and_the_figure_exists(quick):
 def test_rows_decide_at_full_scale_both_ways(quick, dataset):
     ms = exp.measure(quick.results)
     assert exp.verdict(ms) == quick.rows
+    noise = np.array([-0.004, 0.002, 0.0, 0.003, -0.001])  # seed to seed, paired
     m = dict(ms[dataset], seeds=5, lrs=[0.01, 0.03, 0.1])
     for c in m["cells"].values():
-        c["best"] = 0.6
+        c["best"], c["best_runs"] = 0.6, 0.6 + noise
         c["best_sigma"] = exp.std_of("he_normal", c["width"]) if c["depth"] > 1 else 0.1
-        c["d2l"] = np.full(5, 0.6 if c["depth"] == 1 else 0.1)
-        c["schemes"] = {s: np.full(5, 0.595) for s in exp.SCHEMES}
+        c["d2l"] = 0.6 + noise if c["depth"] == 1 else np.full(5, 0.1)
+        c["schemes"] = {s: 0.595 + noise[::-1] for s in exp.SCHEMES}
     assert all(r.passed is True for r in exp.map_rows(m))
     for c in m["cells"].values():
         c["best_sigma"] *= 4  # the best σ far from He's
@@ -74,3 +75,19 @@ def test_rows_decide_at_full_scale_both_ways(quick, dataset):
     # Only this dataset's rows decide: the other map is still a quick smoke run.
     both = exp.verdict({**ms, dataset: m})
     assert sum(r.passed is not None for r in both) == 4
+
+
+def test_a_noisy_lead_leaves_the_row_undecided_and_one_failing_cell_fails_it():
+    best = {"best_runs": np.array([0.60, 0.62, 0.58, 0.61, 0.59])}
+    # Lead 0.0 ± 0.01 (sd over seeds ~0.016): the 90% CI reaches past the 1-point margin.
+    ok, text = exp.within(best, best["best_runs"] + np.array([0.02, -0.02, 0.01, -0.01, 0.0]))
+    assert ok is None and "90% CI" in text
+    assert exp.within(best, best["best_runs"] - 0.05)[0] is False  # 5 points behind: shown
+    assert exp.within(best, best["best_runs"] + 0.001)[0] is True
+    # Far below: 0.3 under with tight spread passes; 0.12 ± 0.05 straddles 0.1.
+    assert exp.far_below(best, best["best_runs"] - 0.3)[0] is True
+    wide = best["best_runs"] - 0.12 + np.array([0.06, -0.06, 0.04, -0.04, 0.0])
+    assert exp.far_below(best, wide)[0] is None
+    assert exp.far_below(best, best["best_runs"] - 0.02)[0] is False
+    assert exp.every([True, None]) is None and exp.every([True, False, None]) is False
+    assert exp.every([True, True]) is True
