@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+import xarray as xr
 
 from initjax import study
 
@@ -63,18 +64,23 @@ def test_rows_decide_at_full_scale_both_ways(quick, dataset):
     for c in m["cells"].values():
         c["best"], c["best_runs"] = 0.6, 0.6 + noise
         c["best_sigma"] = exp.std_of("he_normal", c["width"]) if c["depth"] > 1 else 0.1
+        c["best_sigma_ci"] = (c["best_sigma"] / 1.5, c["best_sigma"] * 1.5)
         c["d2l"] = 0.6 + noise if c["depth"] == 1 else np.full(5, 0.1)
         c["schemes"] = {s: 0.595 + noise[::-1] for s in exp.SCHEMES}
     assert all(r.passed is True for r in exp.map_rows(m))
     for c in m["cells"].values():
-        c["best_sigma"] *= 4  # the best σ far from He's
+        c["best_sigma"] *= 4  # the best σ far from He's, and so is all of its interval
+        c["best_sigma_ci"] = (c["best_sigma"] / 1.5, c["best_sigma"] * 1.5)
         c["schemes"]["he_normal"] = np.full(5, 0.5)
     rows = exp.map_rows(m)
     assert quick.row("the best σ is He", rows).passed is False
+    for c in m["cells"].values():  # an interval reaching from He's σ to 4× it: undecided
+        c["best_sigma_ci"] = (c["best_sigma"] / 4, c["best_sigma"])
+    assert quick.row("the best σ is He", exp.map_rows(m)).passed is None
     assert quick.row("He is within a point", rows).passed is False
     # Only this dataset's rows decide: the other map is still a quick smoke run.
     both = exp.verdict({**ms, dataset: m})
-    assert sum(r.passed is not None for r in both) == 4
+    assert sum(r.passed is not None for r in both) == 3  # He's σ row is undecided now
 
 
 def test_a_noisy_lead_leaves_the_row_undecided_and_one_failing_cell_fails_it():
@@ -91,3 +97,14 @@ def test_a_noisy_lead_leaves_the_row_undecided_and_one_failing_cell_fails_it():
     assert exp.far_below(best, best["best_runs"] - 0.02)[0] is False
     assert exp.every([True, None]) is None and exp.every([True, False, None]) is False
     assert exp.every([True, True]) is True
+
+
+def test_the_best_sigma_interval_resamples_seeds():
+    sigmas = [0.01, 0.1, 1.0]
+    agree = xr.DataArray([[0.2, 0.6, 0.3]] * 5, dims=("seed", "sigma"), coords={"sigma": sigmas})
+    assert exp.best_sigma_interval(agree) == (0.1, 0.1)
+    # Two seeds of five prefer σ = 1 by far: some resamples pick it, so the interval spans.
+    split = [[0.2, 0.6, 0.3]] * 3 + [[0.2, 0.3, 0.9]] * 2
+    lo, hi = exp.best_sigma_interval(xr.DataArray(split, dims=("seed", "sigma"),
+                                                  coords={"sigma": sigmas}))  # fmt: skip
+    assert (lo, hi) == (0.1, 1.0)
