@@ -55,7 +55,10 @@ QUESTION = (
     "For one fixed input, is a pre-activation Gaussian over weight draws at every depth and width?"
 )
 CLAIMS = ("C7",)
-RUNTIME = {"quick": "~35 s (2 CPU cores)", "full": "~1 min (2 CPU cores, measured: 61 s)"}
+RUNTIME = {
+    "quick": "~6 s (2 idle CPU cores, measured 2026-12-01)",
+    "full": "~1 min (2 CPU cores, measured: 61 s)",
+}
 
 ACTS = ("relu", "linear", "tanh")
 SW2 = {"relu": 2.0, "linear": 1.0, "tanh": 1.0}  # He for ReLU; σ_w² = 1 otherwise; b = 0

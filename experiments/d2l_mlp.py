@@ -48,7 +48,10 @@ QUESTION = (
     "Does d2l's MLP (784-256-10, N(0, 0.01²)) train as published, and would He or Xavier do better?"
 )
 CLAIMS = ("C1", "C2", "C8")
-RUNTIME = {"quick": "~75 s (2 CPU cores)", "full": "~16 min (2 CPU cores, measured)"}
+RUNTIME = {
+    "quick": "~40 s (2 idle CPU cores, measured 2026-12-01)",
+    "full": "~16 min (2 CPU cores, measured)",
+}
 
 LN10 = math.log(10)
 D2L_LOSS = 0.5  # d2l train_ch3: train loss < 0.5 ...

@@ -28,7 +28,7 @@ NAME = "d2l_softmax"
 ORDER = 1
 QUESTION = "Why N(0, 0.01²) for d2l's softmax regression, and what do σ = 0 or σ = 1 do?"
 CLAIMS = ("C1", "C2", "C4")
-RUNTIME = {"quick": "~30 s (2 CPU cores)", "full": "~1 min (2 CPU cores)"}
+RUNTIME = {"quick": "~10 s (2 idle CPU cores, measured 2026-12-01)", "full": "~1 min (2 CPU cores)"}
 
 
 # Anchors: d2l train_ch3 checks (loss < 0.5, acc > 0.7); reported runs: loss ≈ 0.447, test

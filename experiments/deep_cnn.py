@@ -87,8 +87,7 @@ QUESTION = (
 CLAIMS = ("C3",)
 BEYOND_NOTE = True  # REPORT.md's "Beyond the note" (issue 19)
 RUNTIME = {
-    "quick": "~2.5 min (2 CPU cores: 3 × 31 s per 32-layer tanh sweep, ~30 s for the ReLU "
-    "baseline, 11 s spectra)",
+    "quick": "~75 s (2 idle CPU cores, measured 2026-12-01)",
     "full": "not run (FLOPs × ~2·10⁴ of quick: months on 2 CPU cores; GPU-scale)",
 }
 

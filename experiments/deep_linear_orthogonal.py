@@ -37,7 +37,10 @@ QUESTION = (
     "Do deep linear nets learn in depth-independent time with orthogonal but not Gaussian init?"
 )
 CLAIMS = ("C3", "C8")
-RUNTIME = {"quick": "~20 s (2 CPU cores)", "full": "~7 min (2 CPU cores; 400 s measured)"}
+RUNTIME = {
+    "quick": "~20 s (2 idle CPU cores, measured 2026-12-01)",
+    "full": "~7 min (2 CPU cores; 400 s measured)",
+}
 
 # Anchors: Saxe et al. 2013, arXiv:1312.6120 (depth-independent learning time, orthogonal).
 SAXE = "Saxe et al. 2013, arXiv:1312.6120"

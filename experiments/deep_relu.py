@@ -52,7 +52,10 @@ NAME = "deep_relu"
 ORDER = 6
 QUESTION = "Does He init train a 30-layer ReLU MLP where Xavier stalls, and start earlier at moderate depth?"
 CLAIMS = ("C3", "C8")
-RUNTIME = {"quick": "~1 min (2 CPU cores)", "full": "~15 min (2 CPU cores, measured)"}
+RUNTIME = {
+    "quick": "~20 s (2 idle CPU cores, measured 2026-12-01)",
+    "full": "~15 min (2 CPU cores, measured)",
+}
 
 HE_GAIN = 1.0  # he_normal: std √(2/n_in)
 XAVIER_GAIN = 1 / math.sqrt(2)  # he_normal(1/√2): std √(1/n_in), He 2015's "Xavier"

@@ -51,7 +51,10 @@ NAME = "edge_of_chaos"
 ORDER = 7
 QUESTION = "Which init scales let deep tanh nets train, and does mean-field theory say why?"
 CLAIMS = ("C3",)
-RUNTIME = {"quick": "~35 s (2 CPU cores)", "full": "79 min (2 CPU cores; measured, resumed once)"}
+RUNTIME = {
+    "quick": "~20 s (2 idle CPU cores, measured 2026-12-01)",
+    "full": "79 min (2 CPU cores; measured, resumed once)",
+}
 
 SIGMA_B2 = 0.05  # Schoenholz et al. 2017, Fig. 5–6
 PUBLISHED_CRITICAL_SW2 = 1.76  # σ_w² at χ₁ = 1 for tanh, σ_b² = 0.05 (their Fig. 1)

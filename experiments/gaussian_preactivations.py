@@ -46,7 +46,10 @@ NAME = "gaussian_preactivations"
 ORDER = 4.5  # right after signal_propagation, whose nets it measures
 QUESTION = "Are pre-activations Gaussian at init, per example and pooled over examples?"
 CLAIMS = ("C7",)
-RUNTIME = {"quick": "~30 s (2 CPU cores)", "full": "~4 min (2 CPU cores; 251 s measured)"}
+RUNTIME = {
+    "quick": "~10 s (2 idle CPU cores, measured 2026-12-01)",
+    "full": "~4 min (2 CPU cores; 251 s measured)",
+}
 
 NORMAL_KS = 0.05  # "≈ Gaussian": the CDF within 5 points everywhere
 NORMAL_KURTOSIS = 1.0

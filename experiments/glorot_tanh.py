@@ -49,7 +49,10 @@ QUESTION = (
     "Does Glorot's normalized init train deep tanh and softsign nets better than the standard one?"
 )
 CLAIMS = ("C3", "C8")
-RUNTIME = {"quick": "~1 min (2 CPU cores)", "full": "~3 h (2 CPU cores; estimated)"}
+RUNTIME = {
+    "quick": "~30 s (2 idle CPU cores, measured 2026-12-01)",
+    "full": "~3 h (2 CPU cores; estimated)",
+}
 
 INITS = {  # name: (scheme, gain)
     "standard": ("lecun_uniform", 1 / math.sqrt(3)),  # U[±1/√n_in]

@@ -60,7 +60,7 @@ QUESTION = "Which residual init keeps a deep un-normalized residual MLP trainabl
 CLAIMS = ("C3", "C9")
 BEYOND_NOTE = True  # REPORT.md's "Beyond the note" (issue 19)
 RUNTIME = {
-    "quick": "~3 min (195 s measured on 2 CPU cores with LLVM at -O0 and diagnostics at 64 blocks, now 32; compile-bound)",
+    "quick": "~65 s (2 idle CPU cores, measured 2026-12-01)",
     "full": "not run (est. hours)",
 }
 

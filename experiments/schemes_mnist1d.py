@@ -43,7 +43,10 @@ NAME = "schemes_mnist1d"
 ORDER = 12
 QUESTION = "Do logistic regression and an MLP hit MNIST-1D's published accuracy, and which init schemes matter?"
 CLAIMS = ("C1", "C8")
-RUNTIME = {"quick": "~40 s (2 CPU cores)", "full": "~3 min (2 CPU cores, measured)"}
+RUNTIME = {
+    "quick": "~25 s (2 idle CPU cores, measured 2026-12-01)",
+    "full": "~3 min (2 CPU cores, measured)",
+}
 
 TORCH_GAIN = 1 / math.sqrt(3)  # lecun_uniform(1/√3) = U(±1/√n_in), torch nn.Linear's default
 # (label, scheme, scale): one sweep per scheme, its labels' scales on the σ axis.

@@ -44,7 +44,10 @@ NAME = "signal_propagation"
 ORDER = 4
 QUESTION = "Do activations and gradients keep their scale through depth at init?"
 CLAIMS = ("C3", "C8")
-RUNTIME = {"quick": "~35 s (2 CPU cores)", "full": "~3 min (2 CPU cores; 169 s measured)"}
+RUNTIME = {
+    "quick": "~15 s (2 idle CPU cores, measured 2026-12-01)",
+    "full": "~3 min (2 CPU cores; 169 s measured)",
+}
 
 GLOROT_SV = {"standard": 0.5, "normalized": 0.8}  # Glorot & Bengio 2010, §4.2.1
 HALF_LN2 = 0.5 * math.log(2)  # He et al. 2015, eq. 10: Xavier's ReLU std shrinks 2^(−1/2)

@@ -50,7 +50,10 @@ NAME = "symmetry"
 ORDER = 2
 QUESTION = "Is random init needed to break symmetry: softmax, constant and zero MLPs, biases?"
 CLAIMS = ("C1", "C6")
-RUNTIME = {"quick": "~70 s (2 CPU cores)", "full": "~11 min (2 CPU cores; 640 s measured)"}
+RUNTIME = {
+    "quick": "~20 s (2 idle CPU cores, measured 2026-12-01)",
+    "full": "~11 min (2 CPU cores; 640 s measured)",
+}
 
 RECORD = ("symmetry_distance", "weight_rank", "weight_std", "grad_norm")
 SAME_ACC = 0.005  # (a): "the same accuracy", as d2l_softmax's C1 row

@@ -48,7 +48,7 @@ QUESTION = "Does the best learning rate transfer across width (SP vs µP)?"
 CLAIMS = ()  # beyond the note (issue 19): no claim of ANCHORS.md
 BEYOND_NOTE = True  # REPORT.md's "Beyond the note" (issue 19)
 RUNTIME = {
-    "quick": "~4.5 min (2 shared CPU cores, load ≈ 5; ~1.5 min idle, estimated)",
+    "quick": "~45 s (2 idle CPU cores, measured 2026-12-01)",
     "full": "~20 h (2 CPU cores, estimated; minutes on one GPU)",
 }
 
