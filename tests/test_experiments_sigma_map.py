@@ -48,63 +48,87 @@ def test_the_fashion_map_trains_on_its_subset_with_its_own_epochs(quick):
 
 
 def test_smoke_rows_are_undecided_and_the_figure_exists(quick):
-    assert len(quick.rows) == 8 and all(r.passed is None for r in quick.rows)
+    assert len(quick.rows) == 10 and all(r.passed is None for r in quick.rows)
     assert all("full scale decides" in r.ours for r in quick.rows)
-    assert [r.claim.endswith("(MNIST-1D)") for r in quick.rows] == [True] * 4 + [False] * 4
-    assert all(r.claim.endswith("(Fashion-MNIST)") for r in quick.rows[4:])
+    assert [r.claim.endswith("(MNIST-1D)") for r in quick.rows] == [True] * 5 + [False] * 5
+    assert all(r.claim.endswith("(Fashion-MNIST)") for r in quick.rows[5:])
     quick.assert_figures()
+
+
+NOISE = np.array([-0.004, 0.002, 0.0, 0.003, -0.001])  # seed to seed, shared by paired runs
+
+
+def full_scale(m: dict) -> dict:
+    """``m`` made a decided full-scale map where every claim holds: at depth 1 every σ (and
+    He) reaches 0.6; deeper, only the σ nearest He's √(2/n) does, σ = 0.01 is at chance,
+    Xavier is 10 points behind He."""
+    m = dict(m, seeds=5, lrs=[0.01, 0.03, 0.1])
+    sigmas = np.array(m["sigmas"])
+    for c in m["cells"].values():
+        he = exp.std_of("he_normal", c["width"])
+        near = int(np.argmin(abs(np.log(sigmas) - np.log(he))))
+        shallow = c["depth"] == min(m["depths"])
+        c["runs"] = np.array([0.6 + NOISE if shallow or i == near else np.full(5, 0.1)
+                              for i in range(len(sigmas))])  # fmt: skip
+        c["best"], c["best_sigma"] = 0.6, float(sigmas[near])
+        c["best_range"] = (float(sigmas[near]), float(sigmas[near]))
+        c["d2l"] = c["runs"][int(np.argmin(abs(sigmas - 0.01)))]
+        c["schemes"] = {"he_normal": 0.6 + NOISE, "xavier_normal": 0.5 + NOISE}
+    return m
 
 
 @pytest.mark.parametrize("dataset", ["mnist1d", "fashion_mnist"])
 def test_rows_decide_at_full_scale_both_ways(quick, dataset):
     ms = exp.measure(quick.results)
     assert exp.verdict(ms) == quick.rows
-    noise = np.array([-0.004, 0.002, 0.0, 0.003, -0.001])  # seed to seed, paired
-    m = dict(ms[dataset], seeds=5, lrs=[0.01, 0.03, 0.1])
-    for c in m["cells"].values():
-        c["best"], c["best_runs"] = 0.6, 0.6 + noise
-        c["best_sigma"] = exp.std_of("he_normal", c["width"]) if c["depth"] > 1 else 0.1
-        c["best_sigma_ci"] = (c["best_sigma"] / 1.5, c["best_sigma"] * 1.5)
-        c["d2l"] = 0.6 + noise if c["depth"] == 1 else np.full(5, 0.1)
-        c["schemes"] = {s: 0.595 + noise[::-1] for s in exp.SCHEMES}
-    assert all(r.passed is True for r in exp.map_rows(m))
-    for c in m["cells"].values():
-        c["best_sigma"] *= 4  # the best σ far from He's, and so is all of its interval
-        c["best_sigma_ci"] = (c["best_sigma"] / 1.5, c["best_sigma"] * 1.5)
-        c["schemes"]["he_normal"] = np.full(5, 0.5)
-    rows = exp.map_rows(m)
-    assert quick.row("the best σ is He", rows).passed is False
-    for c in m["cells"].values():  # an interval reaching from He's σ to 4× it: undecided
-        c["best_sigma_ci"] = (c["best_sigma"] / 4, c["best_sigma"])
-    assert quick.row("the best σ is He", exp.map_rows(m)).passed is None
-    assert quick.row("He is within a point", rows).passed is False
+    m = full_scale(ms[dataset])
+    assert [r.passed for r in exp.map_rows(m)] == [True] * 5
     # Only this dataset's rows decide: the other map is still a quick smoke run.
-    both = exp.verdict({**ms, dataset: m})
-    assert sum(r.passed is not None for r in both) == 3  # He's σ row is undecided now
+    assert sum(r.passed is not None for r in exp.verdict({**ms, dataset: m})) == 5
+    for c in m["cells"].values():
+        c["best_range"] = (1e-3, 1e-3)  # the best σ two decades under He's, on every resample
+        c["schemes"] = {"he_normal": 0.5 + NOISE, "xavier_normal": 0.7 + NOISE}
+        if c["depth"] == min(m["depths"]):
+            c["d2l"] = c["d2l"] - 0.05  # σ = 0.01 five points behind the others
+        else:
+            c["runs"][0] = 0.15 + NOISE  # no σ more than 10 points ahead of σ = 0.01 any more
+            c["runs"][1:] = 0.15 + NOISE
+    assert [r.passed for r in exp.map_rows(m)] == [False] * 5
 
 
-def test_a_noisy_lead_leaves_the_row_undecided_and_one_failing_cell_fails_it():
-    best = {"best_runs": np.array([0.60, 0.62, 0.58, 0.61, 0.59])}
-    # Lead 0.0 ± 0.01 (sd over seeds ~0.016): the 90% CI reaches past the 1-point margin.
-    ok, text = exp.within(best, best["best_runs"] + np.array([0.02, -0.02, 0.01, -0.01, 0.0]))
-    assert ok is None and "90% CI" in text
-    assert exp.within(best, best["best_runs"] - 0.05)[0] is False  # 5 points behind: shown
-    assert exp.within(best, best["best_runs"] + 0.001)[0] is True
-    # Far below: 0.3 under with tight spread passes; 0.12 ± 0.05 straddles 0.1.
-    assert exp.far_below(best, best["best_runs"] - 0.3)[0] is True
-    wide = best["best_runs"] - 0.12 + np.array([0.06, -0.06, 0.04, -0.04, 0.0])
-    assert exp.far_below(best, wide)[0] is None
-    assert exp.far_below(best, best["best_runs"] - 0.02)[0] is False
+def cell(runs: list, sigmas: tuple = (0.01, 0.1, 1.0)) -> dict:
+    return {"runs": np.array(runs), "sigmas": list(sigmas)}
+
+
+def test_each_rule_is_undecided_between_its_pass_and_its_fail():
+    base = np.array([0.60, 0.62, 0.58, 0.61, 0.59])
+    wobble = np.array([0.02, -0.02, 0.01, -0.01, 0.0])
+    c = cell([base, base + 0.001, base - 0.2])
+    assert exp.as_good(c, base, cells=2)[0] is True  # no σ more than 0.1 point ahead
+    assert exp.as_good(c, base - 0.05, cells=2)[0] is False  # every σ 5 points ahead
+    assert exp.as_good(c, base + wobble, cells=2)[0] is None  # 0 ± 1.4 points: not shown
+    assert exp.far_below(c, base - 0.3, cells=2)[0] is True
+    assert exp.far_below(c, base - 0.02, cells=2)[0] is False
+    assert exp.far_below(c, base - 0.12 + 3 * wobble, cells=2)[0] is None
     assert exp.every([True, None]) is None and exp.every([True, False, None]) is False
     assert exp.every([True, True]) is True
 
 
-def test_the_best_sigma_interval_resamples_seeds():
-    sigmas = [0.01, 0.1, 1.0]
-    agree = xr.DataArray([[0.2, 0.6, 0.3]] * 5, dims=("seed", "sigma"), coords={"sigma": sigmas})
-    assert exp.best_sigma_interval(agree) == (0.1, 0.1)
-    # Two seeds of five prefer σ = 1 by far: some resamples pick it, so the interval spans.
-    split = [[0.2, 0.6, 0.3]] * 3 + [[0.2, 0.3, 0.9]] * 2
-    lo, hi = exp.best_sigma_interval(xr.DataArray(split, dims=("seed", "sigma"),
-                                                  coords={"sigma": sigmas}))  # fmt: skip
-    assert (lo, hi) == (0.1, 1.0)
+def test_the_he_row_counts_grid_steps():
+    grid = list(np.logspace(-3, 0, 13))  # quarter decades
+    assert exp.grid_step(grid, 0.1, 0.0884) == 0  # √(2/256): 0.1 is the nearest grid point
+    assert exp.grid_step(grid, 0.1778, 0.0884) == 1  # 2.01 × √(2/n): one step, passes
+    assert exp.grid_step(grid, 0.3162, 0.0884) == 2
+
+
+def test_the_best_sigma_range_resamples_seeds_and_stays_on_the_grid():
+    sigmas = [0.01, 0.0316, 0.1, 1.0]
+    agree = xr.DataArray(
+        [[0.2, 0.5, 0.6, 0.3]] * 5, dims=("seed", "sigma"), coords={"sigma": sigmas}
+    )
+    assert exp.best_sigma_range(agree) == (0.1, 0.1)
+    # Two seeds of five prefer σ = 1 by far: some resamples pick it, so the range spans.
+    split = [[0.2, 0.5, 0.6, 0.3]] * 3 + [[0.2, 0.3, 0.3, 0.9]] * 2
+    lo, hi = exp.best_sigma_range(xr.DataArray(split, dims=("seed", "sigma"),
+                                               coords={"sigma": sigmas}))  # fmt: skip
+    assert (lo, hi) == (0.1, 1.0) and {lo, hi} <= set(sigmas)
