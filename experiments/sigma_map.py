@@ -192,7 +192,18 @@ def measure_map(r: dict[str, xr.Dataset]) -> dict[str, Any]:
         "seeds": int(sig.sizes["seed"]), "lrs": [float(v) for v in sig.lr.values],
         "sigmas": [float(s) for s in sig.sigma.values], "epochs": int(sig.epoch.max()),
         "depths": [int(d) for d in sig.depth.values], "cells": cells,
+        "lr_edge": lr_edge(sig), "lr_edge_schemes": lr_edge(sch),
     }  # fmt: skip
+
+
+def lr_edge(res: xr.Dataset) -> tuple[int, int]:
+    """How many cells tuned their lr to an end of the grid, of how many that trained at some
+    lr: there a wider grid might do better (reported, not judged: a stalled σ tunes to the
+    smallest lr whatever the grid)."""
+    tuned = study.tuned_lr(res).values.ravel()
+    tuned = tuned[np.isfinite(tuned)]
+    lrs = res.lr.values
+    return int(np.isin(tuned, [lrs.min(), lrs.max()]).sum()), int(tuned.size)
 
 
 def measure(r: dict[str, dict[str, xr.Dataset]]) -> dict[str, dict[str, Any]]:
@@ -340,6 +351,8 @@ def map_rows(m: dict[str, Any]) -> list[Row]:
             "He et al. 2015",
             f"{sum(ok is True for ok, _ in he.values())} of {len(he)} cells shown within; "
             + (f"not shown: {he_text}" if he_text else "every cell")
+            + "; tuned lr at an end of the grid in {} of {} (cell, σ) and {} of {} (cell, "
+            "scheme)".format(*m["lr_edge"], *m["lr_edge_schemes"])
             + note,
             every([ok for ok, _ in he.values()]) if decides else None,
             "a fan-based scale finds the good σ without a search",

@@ -31,6 +31,20 @@ def test_each_map_has_width_and_depth_dims_and_every_cell(quick, dataset):
     acc = exp.tuned_acc(sig).mean("seed")
     assert float(acc.sel(depth=4, sigma=0.01, method="nearest").max()) < 0.15
     assert float(acc.sel(depth=4).max()) > 0.25  # some σ trains
+    # One lr in the quick grid: every cell that trained tuned to both of its ends.
+    edge, cells = exp.measure_map(quick.results[dataset])["lr_edge"]
+    trained = int(np.isfinite(exp.study.tuned_lr(sig).values).sum())
+    assert edge == cells == trained > 0
+
+
+def test_lr_edge_counts_the_tuned_lrs_at_either_end():
+    loss = np.array([[[1.0], [0.5], [0.7]], [[0.2], [0.5], [0.7]], [[0.9], [0.8], [0.1]]])
+    res = xr.Dataset(
+        {"train_loss": (("cell", "lr", "epoch"), loss),
+         "diverged": (("cell", "lr"), np.zeros((3, 3), bool))},
+        coords={"lr": [0.01, 0.1, 1.0], "epoch": [1]},
+    ).expand_dims(seed=[0])  # fmt: skip
+    assert exp.lr_edge(res) == (2, 3)  # 0.1 (inside), 0.01 and 1.0 (ends)
 
 
 def test_the_fashion_map_trains_on_its_subset_with_its_own_epochs(quick):
