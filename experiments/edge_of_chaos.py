@@ -363,8 +363,12 @@ def verdict(m: dict[str, Any]) -> list[Row]:
             f"{mean_spread(m['acc_deepest_first'])} at σ_w² = {sw2[0]:g} ({long} epochs); "
             f"deepest trainable depth per σ_w²: "
             f"{dict(zip([f'{v:g}' for v in sw2], deepest, strict=True))}",
-            bool(abs(sw2[best_j] - sw2[near]) <= BEST_SW2_ATOL + 1e-9),
-            "ordered nets forget the input, chaotic ones scramble it; critical ones do neither",
+            bool(abs(sw2[best_j] - sw2[near]) <= BEST_SW2_ATOL + 1e-9)
+            if max(deepest) >= dmax
+            else None,
+            "ordered nets forget the input, chaotic ones scramble it; critical ones do neither"
+            if max(deepest) >= dmax
+            else f"undecided: no σ_w² trains at depth {dmax}, so its best σ_w² is seed noise",
         ),
     ]
     for b in m["budgets"]:

@@ -68,3 +68,20 @@ def test_measure_on_quick_results(quick):
     m["fits"][long].update(c=5.0, c_lo=4.0, c_hi=6.3)
     assert quick.row(f"≈ 6 ξ_c ({long} epoch", exp.verdict(m)).passed is True
     assert quick.row("scales as ξ_c", exp.verdict(m)).passed is True
+
+
+def test_the_committed_full_run_is_judged_again_to_its_saved_verdict():
+    """docs/edge_of_chaos: at depth 256 no σ_w² trains (every seed-mean train accuracy at
+    chance), so "the deepest nets train only near the critical point" is undecided there."""
+    from pathlib import Path
+
+    from initjax.verdict import load_verdict
+
+    docs = Path(__file__).resolve().parents[1] / "docs" / "edge_of_chaos"
+    rows = study.judge(exp, docs)
+    assert rows == load_verdict(docs)
+    m = exp.measure(exp.load(docs))
+    deepest = m["per_budget"][str(m["budgets"][-1])]["deepest_trainable"]
+    assert max(deepest) < m["depth_max"]
+    row = next(r for r in rows if "deepest nets" in r.claim)
+    assert row.passed is None and "no σ_w² trains" in row.why
