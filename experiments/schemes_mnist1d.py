@@ -218,6 +218,7 @@ def verdict(m: dict[str, Any]) -> list[Row]:
             f"{mean_spread(zeros)}",
             bool(np.all(zeros <= majority + 1e-6)),
             "no random init, no hidden gradient: symmetry is never broken",
+            kind="sanity",  # ∂L/∂W = 0 exactly: holds by construction
         ),
         Row(
             f"C8 (2 hidden layers): every fan-based scheme reaches the MLP anchor ({len(fan)})",

@@ -333,6 +333,7 @@ def verdict(m: dict[str, Any]) -> list[Row]:
             f"{dist.size} (seed, c, epoch) cells",
             bool(dist.max() == 0.0 and np.all(rank == 1)),
             f"SGD keeps all {m['hidden']} hidden units equal: the net is a one-unit net",
+            kind="sanity",  # an exact gradient identity: holds by construction
         ),
         Row(
             "C1 (MLP, constant W): a one-unit net learns less",
@@ -349,6 +350,7 @@ def verdict(m: dict[str, Any]) -> list[Row]:
             f"max over {moved.size} recorded values: {moved.max():g}",
             bool(moved.max() == 0.0),
             "all-zero weights are a fixed point of SGD for every kernel",
+            kind="sanity",  # an exact gradient identity: holds by construction
         ),
         Row(
             "C1 (ReLU MLP, W = 0): only the output bias learns (the class prior)",
