@@ -159,39 +159,79 @@ def measure(linear: xr.Dataset) -> dict[str, Any]:
     for scheme in SCHEMES:
         shallow, deep = (t.sel(scheme=scheme).isel(depth=i).values for i in (0, -1))
         # Never reached counts as epochs + 1, so for a censored run the ratio is a lower bound.
+        capped = np.nan_to_num(deep, nan=epochs + 1)
         out[scheme] = {
             "shallow": shallow.tolist(),
             "deep": deep.tolist(),
-            "growth": float(np.nan_to_num(deep, nan=epochs + 1).mean() / shallow.mean()),
+            "growth": float(capped.mean() / shallow.mean()),
+            "growth_ci": growth_ci(shallow, capped),
             "never": int(np.isnan(deep).sum()),
+            "fastest_lr": {
+                k: fastest_lr(linear.sel(scheme=scheme).isel(depth=i)).tolist()
+                for k, i in (("shallow", 0), ("deep", -1))
+            },
         }
     return out
 
 
+def growth_ci(shallow: np.ndarray, deep: np.ndarray, draws: int = 4000) -> tuple[float, float]:
+    """95% percentile-bootstrap interval of mean(deep) / mean(shallow), seeds resampled in
+    pairs (seed i's nets at both depths; a fixed generator: the same interval every call)."""
+    rng = np.random.default_rng(0)
+    idx = rng.integers(0, len(shallow), size=(draws, len(shallow)))
+    ratio = deep[idx].mean(axis=1) / shallow[idx].mean(axis=1)
+    lo, hi = np.quantile(ratio, [0.025, 0.975])
+    return float(lo), float(hi)
+
+
+def fastest_lr(linear: xr.Dataset) -> np.ndarray:
+    """Per seed, the lr that reached the loss threshold first (NaN where none did): the lr
+    ``learning_time`` takes for that seed."""
+    hit = linear.train_loss <= LOSS_THRESHOLD
+    t = hit.argmax("epoch").where(hit.any("epoch"))
+    best = linear.lr.values[t.fillna(np.inf).argmin("lr").values]
+    return np.where(t.notnull().any("lr").values, best, np.nan)
+
+
 def _times(m: dict[str, Any], scheme: str) -> str:
     s = m[scheme]
-    text = f"{seed_ci(s['shallow'], 1)} → {seed_ci(s['deep'], 1)} epochs (mean ± 95% CI)"
+    lo, hi = s["growth_ci"]
+    lrs = {k: sorted({f"{v:g}" for v in s["fastest_lr"][k] if np.isfinite(v)}, key=float)
+           for k in ("shallow", "deep")}  # fmt: skip
+    text = (
+        f"{seed_ci(s['shallow'], 1)} → {seed_ci(s['deep'], 1)} epochs (mean ± 95% CI); ratio "
+        f"{s['growth']:.2f}, 95% CI [{lo:.2f}, {hi:.2f}] (bootstrap over seeds); fastest lr per "
+        f"seed {', '.join(lrs['shallow'])} → {', '.join(lrs['deep'])}"
+    )
     return text + (f" ({s['never']} seed(s) not within {m['epochs']})" if s["never"] else "")
+
+
+def _below(ci: tuple[float, float], bound: float) -> bool | None:
+    """True when the interval lies at or under ``bound``, False when above it, else None."""
+    return True if ci[1] <= bound else False if ci[0] > bound else None
 
 
 def verdict(m: dict[str, Any]) -> list[Row]:
     d0, d1 = m["depth_min"], m["depth_max"]
     r_orth, r_gauss = m["orthogonal"]["growth"], m["gaussian"]["growth"]
+    lo, hi = m["gaussian"]["growth_ci"]
     return [
         Row(
             "Saxe: orthogonal deep linear nets learn in depth-independent time",
-            f"time(depth {d1}) ≤ 2 × time(depth {d0}) at each depth's best lr",
+            f"time(depth {d1}) ≤ 2 × time(depth {d0}) at each depth's best lr (the ratio's 95% "
+            "CI under 2; above it: fails)",
             SAXE,
             _times(m, "orthogonal"),
-            bool(r_orth <= FLAT_RATIO),
+            _below(m["orthogonal"]["growth_ci"], FLAT_RATIO),
             f"ratio {r_orth:.2f}: a product of orthogonal W is orthogonal",
         ),
         Row(
             "Saxe: scaled-Gaussian deep linear nets slow down with depth",
-            f"time(depth {d1}) ≥ 2 × time(depth {d0})",
+            f"time(depth {d1}) ≥ 2 × time(depth {d0}) (the ratio's 95% CI above 2; under it: "
+            "fails)",
             SAXE,
             _times(m, "gaussian"),
-            bool(r_gauss >= FLAT_RATIO),
+            True if lo >= FLAT_RATIO else False if hi < FLAT_RATIO else None,
             f"ratio ≥ {r_gauss:.2f}: products of Gaussian W are ill-conditioned",
         ),
     ]

@@ -23,8 +23,30 @@ def test_measure_on_quick_results(quick):
 def test_verdict_rows_pass_and_flip_with_the_anchor(quick):
     assert [r.passed for r in quick.rows] == [True, True]
     m = exp.measure(quick.results)
-    m["orthogonal"]["growth"] = 3.0  # orthogonal slowing down with depth would fail the row
+    m["orthogonal"]["growth_ci"] = (2.5, 3.5)  # orthogonal slowing down with depth: fails
     assert exp.verdict(m)[0].passed is False
+    m["orthogonal"]["growth_ci"] = (1.5, 2.5)  # a CI across 2: undecided
+    assert exp.verdict(m)[0].passed is None
+    m["gaussian"]["growth_ci"] = (1.1, 1.6)  # Gaussian not slowing down: fails
+    assert exp.verdict(m)[1].passed is False
+
+
+def test_growth_ci_resamples_seed_pairs_and_the_fastest_lr_is_the_one_timed(quick):
+    lo, hi = exp.growth_ci(np.array([4.0, 4.0, 4.0]), np.array([8.0, 8.0, 8.0]))
+    assert lo == hi == 2.0
+    lo, hi = exp.growth_ci(
+        np.array([4.0, 5.0, 6.0, 4.0, 5.0]), np.array([6.0, 9.0, 12.0, 8.0, 5.0])
+    )
+    assert lo < 8 / 5 < hi and 1.0 <= lo and hi <= 2.4  # ratio of means 1.6 inside
+    linear = quick.results.sel(scheme="orthogonal").isel(depth=0)
+    lrs = exp.fastest_lr(linear)
+    t = (linear.train_loss <= exp.LOSS_THRESHOLD).argmax("epoch")
+    for seed, lr in enumerate(lrs):  # the fastest lr's time is the learning time of that seed
+        assert int(t.isel(seed=seed).sel(lr=lr)) == int(
+            exp.learning_time(quick.results.isel(depth=[0]).sel(scheme="orthogonal")).isel(
+                depth=0, seed=seed
+            )
+        )
 
 
 def test_figures_exist(quick):
