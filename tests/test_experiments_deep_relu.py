@@ -82,3 +82,16 @@ def test_measure_on_quick_results(quick):
     assert quick.row("even given more epochs", exp.verdict(m)).passed is False
     m["escape"]["xavier"] = [float("nan")] * 3
     assert quick.row("even given more epochs", exp.verdict(m)).passed is True
+
+
+def test_he_earlier_is_judged_by_a_paired_interval(quick):
+    m = exp.measure(quick.results)
+    n = len(m["epochs_to_learn_mid"]["he"])
+    row = exp.verdict(m)[0]
+    assert "Xavier − He: Δ" in row.ours and "paired" in row.ours
+    m["epochs_to_learn_mid"] = {"he": [5.0 + (i % 2) for i in range(n)], "xavier": [2.0] * n}
+    assert exp.verdict(m)[0].passed is False  # He later on every seed
+    m["epochs_to_learn_mid"] = {"he": [3.0, 5.0, 2.0][:n], "xavier": [4.0, 3.0, 3.0][:n]}
+    assert exp.verdict(m)[0].passed is None  # the CI straddles 0
+    m["epochs_to_learn_mid"] = {"he": [2.0] * n, "xavier": [math.nan] + [9.0] * (n - 1)}
+    assert exp.verdict(m)[0].passed is False  # a Xavier seed never learned: not "both learn"
