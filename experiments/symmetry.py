@@ -43,7 +43,7 @@ import xarray as xr
 
 from initjax import data as datasets
 from initjax import plots, results, study, sweep, train
-from initjax.equivalence import tost_paired
+from initjax.equivalence import tost_paired, tost_welch
 from initjax.study import Row, check_scale, mean_spread
 
 NAME = "symmetry"
@@ -316,13 +316,17 @@ def verdict(m: dict[str, Any]) -> list[Row]:
         m["predicted"],
     )
     bias_rows = [bias_row(c, m["bias_sigma"]) for c in m["bias"]]
+    same = tost_paired(acc0, acc1, SAME_ACC, alpha=BIAS_ALPHA)
+    # The one-unit nets vs the Gaussian ones (different cells, not pairs: Welch), 95% CI.
+    lo, hi = tost_welch(const_acc, gauss_acc, 1.0, alpha=0.025).ci
     return [
         Row(
             f"C1 (softmax, {m['data']}): W = 0 learns like N(0, 0.01²)",
-            f"|Δ test acc| ≤ {SAME_ACC} (the same accuracy)",
+            f"the same accuracy: |Δ test acc| < {SAME_ACC} shown by a paired TOST, α = "
+            f"{BIAS_ALPHA:g}",
             "convexity; ∇W = Xᵀ(P−Y)/m has distinct columns at W = 0 (cs231n; d2l exercise)",
-            f"W = 0: {mean_spread(acc0, 4)}; σ = 0.01: {mean_spread(acc1, 4)}",
-            bool(abs(acc0.mean() - acc1.mean()) <= SAME_ACC),
+            f"W = 0: {mean_spread(acc0, 4)}; σ = 0.01: {mean_spread(acc1, 4)}; {same.text()}",
+            same.passed,
             "the note's symmetry argument does not apply to softmax regression",
         ),
         Row(
@@ -337,10 +341,12 @@ def verdict(m: dict[str, Any]) -> list[Row]:
         ),
         Row(
             "C1 (MLP, constant W): a one-unit net learns less",
-            f"final test acc below the Gaussian-init MLP's by > {100 * ONE_UNIT_DROP:.0f} points",
+            f"final test acc below the Gaussian-init MLP's by > {100 * ONE_UNIT_DROP:.0f} points "
+            "(95% Welch CI of the drop above it; below it: fails)",
             "consequence of the row above",
-            f"constant W: {mean_spread(const_acc)}; W ~ N(0, σ²): {mean_spread(gauss_acc)}",
-            bool(const_acc.mean() < gauss_acc.mean() - ONE_UNIT_DROP),
+            f"constant W: {mean_spread(const_acc)}; W ~ N(0, σ²): {mean_spread(gauss_acc)}; "
+            f"drop {gauss_acc.mean() - const_acc.mean():+.3f}, 95% CI [{lo:+.3f}, {hi:+.3f}]",
+            True if lo > ONE_UNIT_DROP else False if hi < ONE_UNIT_DROP else None,
             "equal initial weights waste the width, as the note says for hidden units",
         ),
         Row(

@@ -107,3 +107,19 @@ def test_measure_on_quick_results(quick):
     assert exp.verdict(m) == quick.rows
     m["dist"] = m["dist"] + 1e-3  # hidden units drifting apart would fail the C1 row
     assert quick.row("C1 (MLP, constant W): hidden units", exp.verdict(m)).passed is False
+
+
+def test_the_c1_rows_are_judged_by_intervals_and_can_fail(quick):
+    m = exp.measure(quick.results)
+    n = len(m["acc0"])
+    rows = exp.verdict(m)
+    assert "TOST" in rows[0].ours and "95% CI" in quick.row("one-unit net").ours
+    far = dict(m, acc0=np.asarray(m["acc1"]) - 0.05)  # W = 0 five points behind on every seed
+    assert exp.verdict(far)[0].passed is False
+    wobble = np.resize([0.02, -0.02], n)
+    noisy = dict(m, acc0=np.asarray(m["acc1"]) + wobble)  # 0 ± 2 points: not shown either way
+    assert exp.verdict(noisy)[0].passed is None
+    gauss = 0.5 + np.resize([0.001, -0.001], len(m["gauss_acc"]))
+    const = 0.49 + np.resize([0.001, -0.001], len(m["const_acc"]))
+    close = dict(m, gauss_acc=gauss, const_acc=const)  # one point behind, tightly: fails
+    assert quick.row("one-unit net", exp.verdict(close)).passed is False
