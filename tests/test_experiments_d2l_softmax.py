@@ -38,3 +38,10 @@ def test_measure_on_quick_results(fashion_mnist, quick):
     assert exp.verdict(m) == quick.rows
     m["zero_acc"] = [a - 0.02 for a in m["acc"]]  # W = 0 two points worse would fail C1
     assert quick.row("C1 (softmax)", exp.verdict(m)).passed is False
+    wobble = [0.01, -0.01, 0.0][: len(m["acc"])]
+    m["zero_acc"] = [a + w for a, w in zip(m["acc"], wobble, strict=True)]  # 0 ± 1 point: not shown
+    assert quick.row("C1 (softmax)", exp.verdict(m)).passed is None
+    m["acc_big"] = [a + 0.01 for a in m["acc"]]  # σ = 1 ending ahead of σ = 0.01 fails C2
+    assert quick.row("C2: large σ", exp.verdict(m)).passed is False
+    m["acc_big"] = [a + w for a, w in zip(m["acc"], wobble, strict=True)]
+    assert quick.row("C2: large σ", exp.verdict(m)).passed is None
