@@ -137,6 +137,13 @@ def _at(m: dict[str, Any], key: str, sigma: float) -> np.ndarray:
     return np.asarray(m[key][m["sigmas"].index(sigma)])
 
 
+def _lr(m: dict[str, Any], sigma: float) -> str:
+    """The tuned lr of σ, and whether it sits at an end of the lr grid."""
+    lr = m["sigma_lr"][m["sigmas"].index(sigma)]
+    edge = len(m["lrs"]) > 1 and lr in (min(m["lrs"]), max(m["lrs"]))
+    return f"{lr:g}" + (", the grid's end" if edge else "")
+
+
 EQUIV_WHY = {
     "equivalent": "at one hidden layer the fan-based scale buys nothing over σ = 0.01 once lr "
     "is tuned: He's advantage is a depth effect (deep_relu)",
@@ -206,8 +213,9 @@ def verdict(m: dict[str, Any]) -> list[Row]:
             "C2 (MLP): σ = 1 starts saturated and ends lower",
             f"initial loss > 2 ln 10 = {2 * LN10:.2f}; tuned-lr test acc below σ = 0.01's",
             "cross-entropy of a saturated softmax grows with the logit scale (C2)",
-            f"initial loss {mean_spread(init_big, 1)}; acc σ = 1: {aggregate.seed_ci(big)}; "
-            f"σ = 0.01: {aggregate.seed_ci(ref)}; {lower_text}{scale}",
+            f"initial loss {mean_spread(init_big, 1)}; acc σ = 1 (lr {_lr(m, 1.0)}): "
+            f"{aggregate.seed_ci(big)}; σ = 0.01 (lr {_lr(m, 0.01)}): {aggregate.seed_ci(ref)}; "
+            f"{lower_text}{scale}",
             (bool(init_big.mean() > 2 * LN10) and lower is False) if decides else None,
             "logits of std ~100 at init: confident wrong answers SGD must first undo",
         )
@@ -218,7 +226,8 @@ def verdict(m: dict[str, Any]) -> list[Row]:
             "σ = 10⁻³ in a hidden layer starts on a plateau",
             "train loss after epoch 1 above σ = 0.01's (both at their tuned lr)",
             "Saxe et al. 2014, arXiv:1312.6120: from small init the escape time grows like ln(1/σ)",
-            f"epoch-1 loss σ = 10⁻³: {aggregate.seed_ci(_at(m, 'sigma_loss1', 1e-3))}; σ = 0.01: "
+            f"epoch-1 loss σ = 10⁻³ (lr {_lr(m, 1e-3)}): "
+            f"{aggregate.seed_ci(_at(m, 'sigma_loss1', 1e-3))}; σ = 0.01 (lr {_lr(m, 0.01)}): "
             f"{aggregate.seed_ci(_at(m, 'sigma_loss1', 0.01))}; {slow_text}; final acc σ = 10⁻³ "
             f"{aggregate.seed_ci(small)}{scale}",
             slow if decides else None,
