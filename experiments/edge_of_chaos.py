@@ -9,10 +9,12 @@ order-to-chaos transition χ₁ = 1, which for σ_b² = 0.05 sits at σ_w² ≈ 
 Two parts. (1) Theory vs simulation of the length map: the per-layer second moment q^l of the
 pre-activations at init, measured by a forward pass through a wide net, against
 :func:`initjax.theory.predicted_variances` (each example's own q^0 = |x|²/N). (2) Trainability:
-tanh MLPs over depth × σ_w² on MNIST-1D, σ_b² = 0.05, plain SGD at one step size for every
-cell (as in the paper), one :func:`initjax.sweep.run` with depth as an outer axis, vmapped over
-seeds and σ_w², checkpointed (a killed full run resumes). A cell is *trainable* at a budget when
-its seed-mean train accuracy is at least halfway from chance to the best cell at that budget.
+tanh MLPs over depth × σ_w² on MNIST-1D, σ_b² = 0.05, plain SGD, one :func:`initjax.sweep.run`
+with depth as an outer axis, vmapped over seeds, σ_w² and lr, checkpointed (a killed full run
+resumes). The full scale tunes lr per (depth, σ_w²) cell and budget over ``FULL_LRS`` (the
+lr with the best seed-mean train accuracy), so that an untrainable cell is not one whose lr
+was wrong; the quick scale uses one lr. A cell is *trainable* at a budget when its seed-mean
+train accuracy is at least halfway from chance to the best cell at that budget.
 Read at two budgets (epochs), the deepest trainable depth per σ_w² gives the boundary
 L(σ_w²) (the geometric midpoint between the last trainable and the next grid depth; σ_w² whose
 every depth or no depth trains are censored and left out), and the fit L = c · ξ_c gives the
@@ -23,10 +25,11 @@ Weights are ``variance_scaling(scale=σ_w², mode="fan_in", distribution="normal
 sweep's σ axis *is* σ_w²; biases ``normal(σ_b = √0.05)`` (the output layer too).
 
 Command: ``initjax run edge_of_chaos --quick`` (depths 4 and 32 × 4 σ_w², 2 seeds, width 64,
-4 epochs; ~35 s on 2 idle CPU cores; the fits are not decided) or ``--full`` (width 256,
-depths 8–256 (6, doubling) × σ_w² 1–4 in steps of 0.25 (13), 3 seeds, batch 64, budgets of 1
-and 5 epochs ≈ 62 and 310 SGD steps; the paper's shortest budget was 300 steps; 79 min
-measured on 2 CPU cores, ``docs/edge_of_chaos``). Expected: q^l within a few % of theory; the deepest nets train best near
+lr 0.02, 4 epochs; the fits are not decided) or ``--full`` (width 256, depths 8–256 (6,
+doubling) × σ_w² 1–4 in steps of 0.25 (13), 5 seeds, lr ∈ {0.005, 0.02, 0.08}, batch 64,
+budgets of 1 and 5 epochs ≈ 62 and 310 SGD steps; the paper's shortest budget was 300 steps;
+~6.5 h estimated on 2 CPU cores, not run yet). The committed ``docs/edge_of_chaos`` is the
+earlier full design (3 seeds, lr 0.02 for every cell, 79 min measured). Expected: q^l within a few % of theory; the deepest nets train best near
 σ_w² ≈ 1.76; cells deeper than 6 ξ_c do not train; the fitted multiple near 6.
 """
 
@@ -37,13 +40,13 @@ from pathlib import Path
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 from _edge_of_chaos_figures import heatmap, length_map
+from _edge_of_chaos_qmap import measure_q
 
 from initjax import data as datasets
-from initjax import models, plots, results, study, sweep, theory, train
+from initjax import plots, results, study, sweep, theory, train
 from initjax.study import Row, check_scale, mean_spread
 from initjax.trainability import boundary, fit_multiple
 
@@ -53,7 +56,7 @@ QUESTION = "Which init scales let deep tanh nets train, and does mean-field theo
 CLAIMS = ("C3",)
 RUNTIME = {
     "quick": "~20 s (2 idle CPU cores, measured 2026-12-01)",
-    "full": "79 min (2 CPU cores; measured, resumed once)",
+    "full": "~6.5 h (2 CPU cores, estimated: 5 seeds × 3 lrs; the committed 3-seed one-lr run took 79 min)",
 }
 
 SIGMA_B2 = 0.05  # Schoenholz et al. 2017, Fig. 5–6
@@ -85,6 +88,7 @@ BASE = train.Config(
     dataset="mnist1d",
 )  # fmt: skip
 FULL = BASE.replace(hidden=(256,), batch_size=64, epochs=5)
+FULL_LRS = (0.005, 0.02, 0.08)  # tuned per (depth, σ_w²) cell and budget; quick: BASE.lr only
 QUICK_SW2 = (1.0, 1.76, 3.0, 4.0)
 FULL_SW2 = tuple(np.round(np.arange(1.0, 4.01, 0.25), 2))
 CONFIGS = {
@@ -102,8 +106,8 @@ CONFIGS = {
     "full": {
         "trainability": (
             FULL,
-            {"seeds": 3, "depths": (8, 16, 32, 64, 128, 256), "sigma_w2": FULL_SW2,
-             "devices": None, "budgets": (1, 5)},
+            {"seeds": 5, "depths": (8, 16, 32, 64, 128, 256), "sigma_w2": FULL_SW2,
+             "devices": None, "budgets": (1, 5), "lrs": FULL_LRS},
         ),
         "qmap": (
             BASE.replace(hidden=(1000,) * 30),
@@ -116,21 +120,6 @@ CONFIGS = {
 def deep(cfg: train.Config, depth: int) -> train.Config:
     """``cfg`` with ``depth`` hidden layers of its width."""
     return cfg.replace(hidden=(cfg.hidden[0],) * depth)
-
-
-def measure_q(cfg: train.Config, x: np.ndarray, seeds: int, sigma_w2: np.ndarray) -> np.ndarray:
-    """Per-layer mean of z² over examples and units at init, for the sweep's own init draws:
-    (seed, σ_w², layer)."""
-    x_BxD, model = jnp.asarray(x), train.build_model(cfg)  # applies params: its init is unused
-
-    def one(seed: jax.Array, sw2: jax.Array) -> jax.Array:
-        params = train.init_params(cfg, seed, sw2, x_BxD)
-        _, preacts, _ = models.forward(model, {"params": params}, x_BxD)
-        return jnp.stack([jnp.mean(z**2) for z in preacts])
-
-    over_sigma = jax.jit(jax.vmap(one, in_axes=(None, 0)))  # one compile, seeds in a loop
-    sw2 = jnp.asarray(sigma_w2, jnp.float32)
-    return np.stack([np.asarray(over_sigma(jnp.int32(k), sw2)) for k in range(seeds)])
 
 
 def run(out_dir: Path, scale: str = "quick", progress: bool = True) -> None:
@@ -165,8 +154,9 @@ def run(out_dir: Path, scale: str = "quick", progress: bool = True) -> None:
     devices = None if grid["devices"] is None else jax.devices()[: grid["devices"]]
     depths = list(grid["depths"])
     res = sweep.run(cfg, data, grid["seeds"], sigmas=sw2, progress=progress, devices=devices,
+                    lrs=grid.get("lrs", (cfg.lr,)),
                     over={"hidden": [deep(cfg, d).hidden for d in depths]}, out=study.checkpoints(out_dir, "trainability"))  # fmt: skip
-    res = res.squeeze("lr", drop=True).drop_attrs()
+    res = (res.squeeze("lr", drop=True) if res.sizes["lr"] == 1 else res).drop_attrs()
     heat = res.assign_coords(depth=("hidden", depths)).swap_dims(hidden="depth")
     heat = heat.drop_vars([v for v in ("hidden", "config") if v in heat.variables])
     sw2_grid = np.linspace(1.0, 4.0, 121)
@@ -189,10 +179,27 @@ def budgets(heat: xr.Dataset) -> list[int]:
     return [int(b) for b in json.loads(heat.attrs["budgets"])]
 
 
-def accuracy(heat: xr.Dataset, epoch: int) -> xr.DataArray:
-    """Seed-mean train accuracy at ``epoch`` (a diverged run counts as chance), (depth, σ)."""
+def per_seed_accuracy(heat: xr.Dataset, epoch: int) -> xr.DataArray:
+    """Train accuracy per seed at ``epoch`` (a diverged run counts as chance), at each (depth,
+    σ_w²) cell's best lr for that epoch: the lr of the grid with the highest seed-mean accuracy
+    (results of one lr have no lr axis)."""
+    acc = heat.train_acc.sel(epoch=epoch).fillna(CHANCE)
+    if "lr" in acc.dims:
+        acc = acc.isel(lr=acc.mean("seed").argmax("lr"))
+    return acc.transpose("seed", "depth", "sigma")
+
+
+def tuned_lrs(heat: xr.Dataset, epoch: int) -> list[float]:
+    """The distinct lrs the cells tuned to at ``epoch`` (the one lr when there is no grid)."""
+    if "lr" not in heat.train_acc.dims:
+        return [float(json.loads(heat.attrs["config_deepest"])["lr"])]
     acc = heat.train_acc.sel(epoch=epoch).fillna(CHANCE).mean("seed")
-    return acc.transpose("depth", "sigma")
+    return sorted({float(v) for v in heat.lr.values[acc.argmax("lr").values.ravel()]})
+
+
+def accuracy(heat: xr.Dataset, epoch: int) -> xr.DataArray:
+    """Seed-mean train accuracy at ``epoch`` at each cell's best lr, (depth, σ)."""
+    return per_seed_accuracy(heat, epoch).mean("seed")
 
 
 def trainable(heat: xr.Dataset, epoch: int | None = None) -> xr.DataArray:
@@ -241,7 +248,7 @@ def measure(r: dict[str, xr.Dataset]) -> dict[str, Any]:
     xi = heat.six_xi_c_at_sigma.values / PUBLISHED_MULTIPLE
     beyond = depth[:, None] > heat.six_xi_c_at_sigma.values[None, :]
     long = budgets(heat)[-1]
-    acc_deep = heat.train_acc.sel(epoch=long).isel(depth=-1).fillna(CHANCE)
+    acc_deep = per_seed_accuracy(heat, long).isel(depth=-1)
     best_j = int(acc_deep.mean("seed").argmax("sigma"))
     crit = float(heat.attrs["critical_sigma_w2"])
     sw2 = heat.sigma.values
@@ -264,6 +271,8 @@ def measure(r: dict[str, xr.Dataset]) -> dict[str, Any]:
         "q_seed_worst": np.abs(qmap.q_measured / qmap.q_predicted - 1).max("layer").values,
         "critical_sigma_w2": crit, "depth_max": int(depth.max()), "sigma_w2": sw2.tolist(),
         "seeds": int(heat.sizes["seed"]), "budgets": budgets(heat),
+        "lrs": [float(v) for v in heat.lr.values] if "lr" in heat.dims else tuned_lrs(heat, long),
+        "tuned_lrs": tuned_lrs(heat, long),
         "best": best_j, "nearest_critical": int(np.argmin(np.abs(sw2 - crit))),
         "acc_deepest_best": acc_deep.isel(sigma=best_j).values,
         "acc_deepest_first": acc_deep.isel(sigma=0).values,
@@ -330,6 +339,13 @@ def _slope_row(m: dict[str, Any], b: int) -> Row:
     )
 
 
+def _lr_text(m: dict[str, Any]) -> str:
+    if len(m["lrs"]) == 1:
+        return f"one lr, {m['lrs'][0]:g}, for every cell"
+    return (f"lr tuned per cell over {m['lrs']} (best seed-mean accuracy per budget; at the "
+            f"long budget the cells chose {m['tuned_lrs']})")  # fmt: skip
+
+
 def verdict(m: dict[str, Any]) -> list[Row]:
     worst, crit, dmax, sw2 = (m["q_worst_rel_error"], m["critical_sigma_w2"], m["depth_max"],
                               m["sigma_w2"])  # fmt: skip
@@ -362,7 +378,7 @@ def verdict(m: dict[str, Any]) -> list[Row]:
             f"best at σ_w² = {sw2[best_j]:g}: acc {mean_spread(m['acc_deepest_best'])} vs "
             f"{mean_spread(m['acc_deepest_first'])} at σ_w² = {sw2[0]:g} ({long} epochs); "
             f"deepest trainable depth per σ_w²: "
-            f"{dict(zip([f'{v:g}' for v in sw2], deepest, strict=True))}",
+            f"{dict(zip([f'{v:g}' for v in sw2], deepest, strict=True))}; {_lr_text(m)}",
             bool(abs(sw2[best_j] - sw2[near]) <= BEST_SW2_ATOL + 1e-9)
             if max(deepest) >= dmax
             else None,

@@ -85,3 +85,27 @@ def test_the_committed_full_run_is_judged_again_to_its_saved_verdict():
     assert max(deepest) < m["depth_max"]
     row = next(r for r in rows if "deepest nets" in r.claim)
     assert row.passed is None and "no σ_w² trains" in row.why
+
+
+def test_a_tuned_lr_grid_takes_each_cells_best_lr_per_budget():
+    import xarray as xr
+
+    # (seed, depth, sigma, lr, epoch): at epoch 1 lr 0.08 is best in cell (0, 0), lr 0.005 in
+    # cell (0, 1); at epoch 2 the other way round; a diverged run (NaN) counts as chance.
+    acc = np.full((2, 1, 2, 2, 2), 0.2)
+    acc[:, 0, 0, 1, 0], acc[:, 0, 1, 0, 0] = 0.9, 0.7
+    acc[:, 0, 0, 0, 1], acc[:, 0, 1, 1, 1] = 0.8, 0.6
+    acc[0, 0, 1, 0, 0] = np.nan  # one seed of the best lr of cell (0, 1) diverged at epoch 1
+    heat = xr.Dataset(
+        {"train_acc": (("seed", "depth", "sigma", "lr", "epoch"), acc)},
+        coords={"depth": [8], "sigma": [1.0, 2.0], "lr": [0.005, 0.08], "epoch": [1, 2]},
+        attrs={"budgets": "[1, 2]", "config_deepest": '{"lr": 0.02}'},
+    )
+    e1 = exp.accuracy(heat, 1).values[0]
+    np.testing.assert_allclose(e1, [0.9, (0.1 + 0.7) / 2])
+    np.testing.assert_allclose(exp.accuracy(heat, 2).values[0], [0.8, 0.6])
+    assert exp.per_seed_accuracy(heat, 1).dims == ("seed", "depth", "sigma")
+    assert exp.tuned_lrs(heat, 1) == [0.005, 0.08] and exp.tuned_lrs(heat, 2) == [0.005, 0.08]
+    one = heat.isel(lr=0, drop=True)  # a one-lr run has no lr axis: its config's lr
+    assert exp.tuned_lrs(one, 1) == [0.02]
+    np.testing.assert_allclose(exp.accuracy(one, 2).values[0], [0.8, 0.2])
