@@ -50,7 +50,7 @@ def draw_map(
             for marker, _, label in MARKERS.values():
                 ax.plot([], [], marker, color="w", mec="k", label=label)
             ax.set(xscale="log", ylim=(0, None))
-            plots.label(ax, "σ of every kernel", "final test accuracy (tuned lr, seed mean)",
+            plots.label(ax, "σ of every kernel", "final test accuracy (best lr of the grid, seed mean)",
                         f"{plots.dataset_name(name)}: {int(d)} hidden layer(s), "
                         f"{m['epochs']} epochs", fontsize=6)  # fmt: skip
     fig.suptitle("ReLU MLP, every kernel N(0, σ²), SGD: final test accuracy over σ × width × depth")

@@ -29,7 +29,8 @@ lr 0.02, 4 epochs; the fits are not decided) or ``--full`` (width 256, depths 8�
 doubling) × σ_w² 1–4 in steps of 0.25 (13), 5 seeds, lr ∈ {0.005, 0.02, 0.08}, batch 64,
 budgets of 1 and 5 epochs ≈ 62 and 310 SGD steps; the paper's shortest budget was 300 steps;
 ~6.5 h estimated on 2 CPU cores, not run yet). The committed ``docs/edge_of_chaos`` is the
-earlier full design (3 seeds, lr 0.02 for every cell, 79 min measured). Expected: q^l within a few % of theory; the deepest nets train best near
+earlier full design (3 seeds, lr 0.02 for every cell, 79 min measured).
+Expected: q^l within a few % of theory; the deepest nets train best near
 σ_w² ≈ 1.76; cells deeper than 6 ξ_c do not train; the fitted multiple near 6.
 """
 
@@ -75,7 +76,7 @@ MAX_CI_RATIO = 4.0  # a multiple's CI wider than hi/lo = 4 leaves the row undeci
 MAX_SLOPE_HALF_WIDTH = 0.5  # a slope CI wider than ±0.5 leaves the row undecided
 
 
-# Plain SGD, one step size for every cell (a fixed budget); W ~ N(0, σ_w²/N) via
+# Plain SGD at a fixed budget (full scale: lr tuned per cell over FULL_LRS); W ~ N(0, σ_w²/N) via
 # variance_scaling (the sweep's σ axis is σ_w²), b ~ N(0, σ_b²). Per scale two parts: the
 # trained nets (hidden width per Config, depth the sweep's outer axis) and the wide net whose
 # q^l is measured at init. Once the inputs' correlations have collapsed (ordered phase), q^l of
@@ -378,7 +379,8 @@ def verdict(m: dict[str, Any]) -> list[Row]:
             f"best at σ_w² = {sw2[best_j]:g}: acc {mean_spread(m['acc_deepest_best'])} vs "
             f"{mean_spread(m['acc_deepest_first'])} at σ_w² = {sw2[0]:g} ({long} epochs); "
             f"deepest trainable depth per σ_w²: "
-            f"{dict(zip([f'{v:g}' for v in sw2], deepest, strict=True))}; {_lr_text(m)}",
+            f"{', '.join(f'{v:g}: {d}' for v, d in zip(sw2, deepest, strict=True))}; "
+            f"{_lr_text(m)}",
             bool(abs(sw2[best_j] - sw2[near]) <= BEST_SW2_ATOL + 1e-9)
             if max(deepest) >= dmax
             else None,

@@ -69,7 +69,6 @@ D2L_SIGMA = 0.01
 CHANCE = 0.1
 NEAR_BEST = 0.01  # "as good as the best σ": within 1 accuracy point (seed means)
 FAR_BELOW = 0.1  # "far below": 10 points under the best
-HE_FACTOR = 2.0  # the best σ within this factor of He's √(2/n) at the deepest depth
 SCHEMES = {"he_normal": "He", "xavier_normal": "Xavier"}
 KEEP = ("train_loss", "test_acc", "diverged")
 
@@ -263,7 +262,8 @@ def far_below(c: dict[str, Any], other: Any, cells: int) -> tuple[bool | None, s
     down = leads(c, other, 0.05 / cells)
     out = True if up[:, 1].max() > FAR_BELOW else False if down[:, 2].max() < FAR_BELOW else None
     i = int(up[:, 0].argmax())
-    return out, f"largest lead {up[i, 0]:+.3f} (σ = {c['sigmas'][i]:.2g}, bound {up[i, 1]:+.3f})"
+    return out, (f"largest lead {up[i, 0]:+.3f} (σ = {c['sigmas'][i]:.2g}, 97.5% lower bound "
+                 f"{up[i, 1]:+.3f}, Bonferroni)")  # fmt: skip
 
 
 def grid_step(sigmas: list[float], sigma: float, target: float) -> int:
@@ -271,6 +271,16 @@ def grid_step(sigmas: list[float], sigma: float, target: float) -> int:
     logs = np.log(np.asarray(sigmas))
     return abs(
         int(np.argmin(abs(logs - math.log(sigma)))) - int(np.argmin(abs(logs - math.log(target))))
+    )
+
+
+def _lr_note(m: dict[str, Any]) -> str:
+    if len(m["lrs"]) == 1:
+        return f"; one lr, {m['lrs'][0]:g}, for every cell (no lr tuning at this scale)"
+    return (
+        "; tuned lr at an end of the grid in {} of {} (cell, σ) and {} of {} (cell, scheme)".format(
+            *m["lr_edge"], *m["lr_edge_schemes"]
+        )
     )
 
 
@@ -351,8 +361,7 @@ def map_rows(m: dict[str, Any]) -> list[Row]:
             "He et al. 2015",
             f"{sum(ok is True for ok, _ in he.values())} of {len(he)} cells shown within; "
             + (f"not shown: {he_text}" if he_text else "every cell")
-            + "; tuned lr at an end of the grid in {} of {} (cell, σ) and {} of {} (cell, "
-            "scheme)".format(*m["lr_edge"], *m["lr_edge_schemes"])
+            + _lr_note(m)
             + note,
             every([ok for ok, _ in he.values()]) if decides else None,
             "a fan-based scale finds the good σ without a search",

@@ -282,6 +282,12 @@ def _section(e: Entry, root: Path) -> list[str]:
         out.append(f"**Runtime.** documented: {documented}  ")
     if e.status == "done":
         out.append(f"**Scale.** {e.scale}: every row below was measured at this scale  ")
+        made = results.recorded_commits(root / e.name)
+        if made:
+            out.append(
+                f"**Made at.** commit {', '.join(f'`{c}`' for c in made)} (the results' "
+                "`git_commit`; the script's config may have changed since: see `git log`)  "
+            )
     out.append(f"**Status.** {e.status}{f': {e.reason}' if e.reason else ''}")
     out.append("")
     for note in e.notes:

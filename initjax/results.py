@@ -78,6 +78,22 @@ __all__ = [
 ]
 
 
+def recorded_commits(folder: str | os.PathLike[str]) -> list[str]:
+    """The short commits (7 hex digits) that the results in ``folder`` (``*.nc``) recorded as
+    their ``git_commit`` attribute, in file order, each once (a file xarray cannot open names
+    none: this is provenance text, :func:`load` is what verifies results)."""
+    found: list[str] = []
+    for path in sorted(Path(folder).glob("*.nc")):
+        try:
+            with xr.open_dataset(path) as ds:
+                c = str(ds.attrs.get("git_commit", ""))[:7]
+        except (OSError, ValueError):
+            continue
+        if c and c not in found:
+            found.append(c)
+    return found
+
+
 def git_commit(cwd: str | os.PathLike[str] | None = None) -> str:
     """The initjax checkout's commit (``unknown`` when not in a git checkout)."""
     where = Path(cwd) if cwd is not None else Path(__file__).resolve().parent

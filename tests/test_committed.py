@@ -37,3 +37,9 @@ def test_exact_identities_are_sanity_checks_not_evidence():
     assert kinds["C1 (ReLU MLP, W = 0): no kernel moves"] == "sanity"
     assert kinds["C1: an all-zero ReLU MLP cannot learn"] == "sanity"
     assert kinds["C1 (MLP, constant W): a one-unit net learns less"] == "evidence"
+
+
+def test_the_report_names_the_commit_each_committed_run_was_made_at():
+    text = (DOCS / "REPORT.md").read_text()
+    section = text[text.index("### edge_of_chaos") :]
+    assert "**Made at.** commit `6f758a1`" in section.split("### ", 2)[1]

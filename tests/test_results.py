@@ -125,3 +125,16 @@ def test_summary_is_mean_ci_and_n_finite_over_seeds_of_the_last_epoch():
     half = stats.t.ppf(0.975, 1) * last.std(ddof=1) / np.sqrt(2)
     assert f"{last.mean():.4f} ± {half:.4f} (2/3)" in lines[5] and lines[5].endswith("1/3")
     assert lines[6].startswith("warning: 1 of 9 runs diverged")
+
+
+def test_recorded_commits_lists_each_files_commit_once_in_file_order(tmp_path):
+    import xarray as xr
+
+    from initjax import results as res_mod
+
+    for name, commit in (("b.nc", "2222222aaaa"), ("a.nc", "1111111bbbb"), ("c.nc", "1111111bbbb")):
+        xr.Dataset({"v": ("x", [1.0])}, attrs={"git_commit": commit}).to_netcdf(tmp_path / name)
+    xr.Dataset({"v": ("x", [1.0])}).to_netcdf(tmp_path / "d.nc")  # no commit recorded
+    (tmp_path / "e.nc").write_text("not netCDF")  # unreadable: names no commit
+    assert res_mod.recorded_commits(tmp_path) == ["1111111", "2222222"]
+    assert res_mod.recorded_commits(tmp_path / "missing") == []
