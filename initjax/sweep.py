@@ -221,7 +221,7 @@ def run(
 
 def _warned(ds: xr.Dataset) -> xr.Dataset:
     """``ds``, after a :class:`initjax.aggregate.DivergedWarning` if some runs diverged."""
-    aggregate.warn_diverged(ds, stacklevel=3)
+    aggregate.warn_diverged(ds, stacklevel=4)  # warn_diverged, _warned, run, locked: the caller
     return ds
 
 

@@ -41,6 +41,7 @@ def test_a_sweep_with_diverged_cells_warns_once_with_the_count(swept):
     _, caught = swept
     assert len(caught["normal"]) == 1
     assert str(caught["normal"][0].message).startswith("4 of 8 runs diverged")
+    assert caught["normal"][0].filename == __file__  # it points at the sweep.run call
 
 
 def test_every_variable_and_coordinate_says_what_it_is(swept):
