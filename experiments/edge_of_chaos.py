@@ -45,6 +45,17 @@ import numpy as np
 import xarray as xr
 from _edge_of_chaos_figures import heatmap, length_map
 from _edge_of_chaos_qmap import measure_q
+from _edge_of_chaos_rows import (  # noqa: F401  (the experiment's API)
+    BEYOND_UNTRAINABLE,
+    MAX_CI_RATIO,
+    MAX_SLOPE_HALF_WIDTH,
+    MIN_FIT_POINTS,
+    MULTIPLE_BAND,
+    PUBLISHED_MULTIPLE,
+    beyond_row,
+    multiple_row,
+    slope_row,
+)
 
 from initjax import data as datasets
 from initjax import plots, results, study, sweep, theory, train
@@ -62,18 +73,10 @@ RUNTIME = {
 
 SIGMA_B2 = 0.05  # Schoenholz et al. 2017, Fig. 5–6
 PUBLISHED_CRITICAL_SW2 = 1.76  # σ_w² at χ₁ = 1 for tanh, σ_b² = 0.05 (their Fig. 1)
-PUBLISHED_MULTIPLE = 6.0  # trainable depth ≈ 6 ξ_c (their Sec. 5)
 Q_TOLERANCE = 0.05  # "within a few %": relative error of the seed-mean q^l
 CHANCE = 0.1  # 10 classes
 CRITICAL_ATOL = 0.01  # our quadrature's critical σ_w² vs the published 1.76
 BEST_SW2_ATOL = 0.25  # deepest nets: the best σ_w² within one full-grid step of the critical
-BEYOND_UNTRAINABLE = 0.9  # 6 ξ_c bound: this share of the cells beyond it do not train
-MIN_FIT_POINTS = 4  # uncensored σ_w² values a fit needs to be decided
-# The fitted multiple agrees when its 95% CI meets [6/√2, 6·√2]: the boundary is known only to
-# within one doubling of depth, so its midpoint is within a factor √2 of the true one.
-MULTIPLE_BAND = (PUBLISHED_MULTIPLE / 2**0.5, PUBLISHED_MULTIPLE * 2**0.5)
-MAX_CI_RATIO = 4.0  # a multiple's CI wider than hi/lo = 4 leaves the row undecided
-MAX_SLOPE_HALF_WIDTH = 0.5  # a slope CI wider than ±0.5 leaves the row undecided
 
 
 # Plain SGD at a fixed budget (full scale: lr tuned per cell over FULL_LRS); W ~ N(0, σ_w²/N) via
@@ -281,65 +284,6 @@ def measure(r: dict[str, xr.Dataset]) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _beyond_row(m: dict[str, Any], b: int) -> Row:
-    pb, n_beyond = m["per_budget"][str(b)], m["cells_beyond"]
-    frac = pb["beyond_untrainable"]
-    return Row(
-        f"C3: networks deeper than 6 ξ_c do not train ({b} epoch{'s' * (b > 1)})",
-        f"cells with depth > 6 ξ_c(σ_w²) untrainable (≥ {BEYOND_UNTRAINABLE:.0%} of them)",
-        "Schoenholz et al. 2017, Sec. 5, Fig. 5–6 (a one-sided bound)",
-        f"{frac:.0%} of {n_beyond} cells beyond 6 ξ_c untrainable ({m['seeds']} seeds; "
-        f"trainable = halfway from chance to the best cell); cells on either side that match "
-        f"the boundary: {pb['agree']:.0%} (shown, not judged)",
-        None if n_beyond < 2 else bool(frac >= BEYOND_UNTRAINABLE),
-        "n/a with fewer than 2 cells beyond 6 ξ_c"
-        if n_beyond < 2
-        else "the depth scale ξ_c bounds the trainable depth",
-    )
-
-
-def _multiple_row(m: dict[str, Any], b: int) -> Row:
-    f = m["fits"][str(b)]
-    lo, hi = MULTIPLE_BAND
-    decided = f["n"] >= MIN_FIT_POINTS and f["c_hi"] / f["c_lo"] <= MAX_CI_RATIO
-    ours = (
-        f"c = {f['c']:.2f}, 95% CI [{f['c_lo']:.2f}, {f['c_hi']:.2f}] over {f['n']} uncensored "
-        f"σ_w² (boundary = midpoint between the deepest trainable and the next depth)"
-        if f["n"] >= 2
-        else f"{f['n']} uncensored σ_w²: no fit"
-    )
-    return Row(
-        f"C3: the trainable depth is ≈ 6 ξ_c ({b} epoch{'s' * (b > 1)})",
-        f"L_max = c · ξ_c with c ≈ {PUBLISHED_MULTIPLE:g} (agrees if the CI meets "
-        f"[{lo:.2f}, {hi:.2f}], one depth-grid step)",
-        "Schoenholz et al. 2017, Sec. 5 (white dashed 6 ξ_c line, Fig. 5)",
-        ours,
-        bool(f["c_lo"] <= hi and f["c_hi"] >= lo) if decided else None,
-        "the multiple of ξ_c that bounds trainability"
-        if decided
-        else f"undecided: needs ≥ {MIN_FIT_POINTS} uncensored σ_w² and a CI ratio ≤ "
-        f"{MAX_CI_RATIO:g}",
-    )
-
-
-def _slope_row(m: dict[str, Any], b: int) -> Row:
-    f = m["fits"][str(b)]
-    decided = f["n"] >= MIN_FIT_POINTS and f["slope_half"] <= MAX_SLOPE_HALF_WIDTH
-    return Row(
-        f"C3: the trainable depth scales as ξ_c ({b} epochs)",
-        "slope of log L_max on log ξ_c = 1 (95% CI contains 1)",
-        "Schoenholz et al. 2017, Sec. 5: depth scale ξ_c sets trainability",
-        f"slope {f['slope']:.2f} ± {f['slope_half']:.2f} (95% CI) over {f['n']} σ_w²"
-        if np.isfinite(f["slope"])
-        else f"{f['n']} uncensored σ_w²: no slope",
-        bool(abs(f["slope"] - 1.0) <= f["slope_half"]) if decided else None,
-        "L_max follows ξ_c across σ_w², not just at one point"
-        if decided
-        else f"undecided: needs ≥ {MIN_FIT_POINTS} uncensored σ_w² and a CI within "
-        f"±{MAX_SLOPE_HALF_WIDTH:g}",
-    )
-
-
 def _lr_text(m: dict[str, Any]) -> str:
     if len(m["lrs"]) == 1:
         return f"one lr, {m['lrs'][0]:g}, for every cell"
@@ -390,8 +334,8 @@ def verdict(m: dict[str, Any]) -> list[Row]:
         ),
     ]
     for b in m["budgets"]:
-        rows += [_beyond_row(m, b), _multiple_row(m, b)]
-    return [*rows, _slope_row(m, long)]
+        rows += [beyond_row(m, b), multiple_row(m, b)]
+    return [*rows, slope_row(m, long)]
 
 
 if __name__ == "__main__":

@@ -109,3 +109,13 @@ def test_a_tuned_lr_grid_takes_each_cells_best_lr_per_budget():
     one = heat.isel(lr=0, drop=True)  # a one-lr run has no lr axis: its config's lr
     assert exp.tuned_lrs(one, 1) == [0.02]
     np.testing.assert_allclose(exp.accuracy(one, 2).values[0], [0.8, 0.2])
+
+
+def test_the_multiple_rows_why_says_which_way_it_went():
+    from _edge_of_chaos_rows import multiple_why
+
+    assert "2 uncensored σ_w², needs ≥ 4" in multiple_why({"n": 2, "c_lo": 1, "c_hi": 9}, False)
+    assert "CI ratio 5.00 > 4" in multiple_why({"n": 6, "c_lo": 1.0, "c_hi": 5.0}, False)
+    assert "shorter than 6 ξ_c" in multiple_why({"n": 6, "c_lo": 1.0, "c_hi": 2.0}, True)
+    assert "deeper than 6 ξ_c" in multiple_why({"n": 6, "c_lo": 9.0, "c_hi": 12.0}, True)
+    assert "is the paper's" in multiple_why({"n": 6, "c_lo": 5.0, "c_hi": 7.0}, True)
