@@ -37,7 +37,8 @@ def heatmap(
             ax.text(sw2[j], depths[i], f"{a:.2f}", ha="center", va="center", fontsize=7,
                     color="k" if light else "w")  # fmt: skip
     bound = boundary(ok, depths)
-    ax.plot(sw2, bound, "o", mfc="none", mec="r", ms=6, label="trainable-depth boundary")
+    if np.isfinite(bound).any():  # every σ_w² censored: nothing to draw, no legend entry
+        ax.plot(sw2, bound, "o", mfc="none", mec="r", ms=6, label="trainable-depth boundary")
     ax.set_ylim(*plots.cell_edges(depths, log=True)[[0, -1]])
     ax.set_xlim(*plots.cell_edges(sw2)[[0, -1]])
     fig.colorbar(mesh, ax=ax, label="train accuracy (seed mean)")

@@ -302,7 +302,8 @@ def verdict(m: dict[str, Any]) -> list[Row]:
             f"simulated q^l within {Q_TOLERANCE:.0%} of q^l = σ_w²∫Dz tanh(√q^(l−1) z)² + σ_b²",
             "Poole et al. 2016, eq. (3); initjax.theory.predicted_variances",
             f"max |rel. error| {worst:.2%} over {m['q_pairs']} (σ_w², layer) pairs "
-            f"(width {m['q_width']}, {m['q_seeds']} seeds); per-seed spread "
+            f"(width {m['q_width']}, {m['q_seeds']} seeds); worst |rel. error| of each (seed, σ_w²), as a "
+            "fraction: "
             f"{mean_spread(m['q_seed_worst'], 3)}",
             bool(worst <= Q_TOLERANCE),
             "mean-field theory predicts the forward signal of a finite random net",
