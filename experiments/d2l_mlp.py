@@ -140,7 +140,7 @@ def _at(m: dict[str, Any], key: str, sigma: float) -> np.ndarray:
 def _lr(m: dict[str, Any], sigma: float) -> str:
     """The tuned lr of σ, and whether it sits at an end of the lr grid."""
     lr = m["sigma_lr"][m["sigmas"].index(sigma)]
-    edge = len(m["lrs"]) > 1 and lr in (min(m["lrs"]), max(m["lrs"]))
+    edge = len(m["lrs"]) > 1 and study.lr_at_edge([lr], m["lrs"])  # one lr: nothing tuned
     return f"{lr:g}" + (", the grid's end" if edge else "")
 
 

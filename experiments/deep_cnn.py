@@ -156,13 +156,11 @@ def subset(data: datasets.Dataset, n_train: int, n_test: int, pool: int) -> data
         img = x.reshape(len(x), s, pool, s, pool).mean(axis=(2, 4))
         return np.ascontiguousarray(img.reshape(len(x), s * s), dtype=np.float32)
 
+    head = data.first(n_train, n_test)
     return dataclasses.replace(
-        data,
-        x_train=shrink(data.x_train[:n_train]),
-        y_train=np.array(data.y_train[:n_train]),
-        x_test=shrink(data.x_test[:n_test]),
-        y_test=np.array(data.y_test[:n_test]),
-    )
+        head, x_train=shrink(head.x_train), y_train=np.array(head.y_train),
+        x_test=shrink(head.x_test), y_test=np.array(head.y_test),
+    )  # fmt: skip
 
 
 def run(out_dir: Path, scale: str = "quick", progress: bool = True) -> None:

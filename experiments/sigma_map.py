@@ -41,7 +41,6 @@ fails. A row over cells fails if one cell fails and is undecided if one is undec
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from pathlib import Path
 from typing import Any
@@ -112,16 +111,6 @@ def _grid(res: xr.Dataset, cells: list[tuple[int, int]]) -> xr.Dataset:
     return out.set_index(hidden=["width", "depth"]).unstack("hidden")
 
 
-def _first(data: datasets.Dataset, n: int) -> datasets.Dataset:
-    """The first ``n`` train and test examples (all for n = 0)."""
-    if not n:
-        return data
-    return dataclasses.replace(
-        data, x_train=data.x_train[:n], y_train=data.y_train[:n],
-        x_test=data.x_test[:n], y_test=data.y_test[:n],
-    )  # fmt: skip
-
-
 def maps(scale: str) -> dict[str, tuple[train.Config, dict[str, Any]]]:
     """Per dataset, the config and grid of its map at ``scale``."""
     base, g = CONFIGS[check_scale(scale)]
@@ -134,7 +123,7 @@ def maps(scale: str) -> dict[str, tuple[train.Config, dict[str, Any]]]:
 def run(out_dir: Path, scale: str = "quick", progress: bool = True) -> None:
     out = Path(out_dir)
     for name, (base, g) in maps(scale).items():
-        data, pre = _first(datasets.load(name), g.get("examples", 0)), PREFIX[name]
+        data, pre = datasets.load(name).first(g.get("examples", 0)), PREFIX[name]
         cells = [(w, d) for w in g["widths"] for d in g["depths"]]
         hidden = [(w,) * d for w, d in cells]
         kw = {"seeds": g["seeds"], "lrs": g["lrs"], "progress": progress}
@@ -199,10 +188,8 @@ def lr_edge(res: xr.Dataset) -> tuple[int, int]:
     """How many cells tuned their lr to an end of the grid, of how many that trained at some
     lr: there a wider grid might do better (reported, not judged: a stalled σ tunes to the
     smallest lr whatever the grid)."""
-    tuned = study.tuned_lr(res).values.ravel()
-    tuned = tuned[np.isfinite(tuned)]
-    lrs = res.lr.values
-    return int(np.isin(tuned, [lrs.min(), lrs.max()]).sum()), int(tuned.size)
+    tuned = [t for t in study.tuned_lr(res).values.ravel() if np.isfinite(t)]
+    return sum(study.lr_at_edge([t], res.lr.values) for t in tuned), len(tuned)
 
 
 def measure(r: dict[str, dict[str, xr.Dataset]]) -> dict[str, dict[str, Any]]:
@@ -231,11 +218,8 @@ def leads(c: dict[str, Any], other: Any, alpha: float) -> np.ndarray:
     """Every σ's lead over ``other`` in cell ``c``, paired by seed (a seed sets the init key
     and the minibatch order in both sweeps): rows (mean, lower, upper), the bounds one-sided
     at level 1 − ``alpha`` each; shape (σ, 3)."""
-    out = []
-    for runs in c["runs"]:
-        t = equivalence.tost_paired(other, runs, margin=1.0, alpha=alpha)
-        out.append((t.diff, *t.ci))
-    return np.array(out)
+    level = 1 - 2 * alpha
+    return np.array([equivalence.difference_interval(other, runs, level) for runs in c["runs"]])
 
 
 def as_good(c: dict[str, Any], other: Any, cells: int) -> tuple[bool | None, str]:

@@ -82,6 +82,18 @@ class Dataset:
     def num_test(self) -> int:
         return len(self.x_test)
 
+    def first(self, n_train: int, n_test: int | None = None) -> Dataset:
+        """The first ``n_train`` train and ``n_test`` (default: ``n_train``) test examples;
+        0 keeps a split whole. The class count stays the full dataset's."""
+        n_test = n_train if n_test is None else n_test
+        if n_train < 0 or n_test < 0:
+            raise ValueError(f"example counts must be ≥ 0, got {n_train} and {n_test}")
+        tr, te = slice(n_train or None), slice(n_test or None)
+        return dataclasses.replace(
+            self, x_train=self.x_train[tr], y_train=self.y_train[tr], x_test=self.x_test[te],
+            y_test=self.y_test[te], classes=self.num_classes,
+        )  # fmt: skip
+
     def __repr__(self) -> str:
         return (
             f"Dataset({self.name!r}, train={self.num_train}, test={self.num_test}, "

@@ -29,7 +29,14 @@ from typing import Any
 import numpy as np
 import scipy.stats
 
-__all__ = ["DECISIONS", "Equivalence", "paired_difference", "tost_paired", "tost_welch"]
+__all__ = [
+    "DECISIONS",
+    "Equivalence",
+    "difference_interval",
+    "paired_difference",
+    "tost_paired",
+    "tost_welch",
+]
 
 DECISIONS = ("equivalent", "different", "inconclusive")
 
@@ -189,6 +196,21 @@ def tost_welch(a: Any, b: Any, margin: float, alpha: float = 0.05) -> Equivalenc
     return _result("welch", margin, alpha, (a.size, b.size), float(b.mean() - a.mean()), se, df)
 
 
+def difference_interval(
+    a: Any, b: Any, level: float = 0.95, design: str = "paired"
+) -> tuple[float, float, float]:
+    """mean(b − a) (``"paired"``) or mean(b) − mean(a) (``"welch"``) and its two-sided
+    ``level`` t-interval, as ``(diff, lower, upper)``: each bound is one-sided at
+    (1 + ``level``)/2."""
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level!r}")
+    tests = {"paired": tost_paired, "welch": tost_welch}
+    if design not in tests:
+        raise ValueError(f"design must be one of {sorted(tests)}, got {design!r}")
+    t = tests[design](a, b, margin=1.0, alpha=(1 - level) / 2)  # only its interval is used
+    return t.diff, t.ci[0], t.ci[1]
+
+
 def paired_difference(a: Any, b: Any, level: float = 0.95) -> tuple[bool | None, str]:
     """Is mean(b − a) above 0, for paired samples? The row outcome of a "b beats a" claim.
 
@@ -197,10 +219,7 @@ def paired_difference(a: Any, b: Any, level: float = 0.95) -> tuple[bool | None,
       difference lies above 0, False when it lies below, None when it contains 0; the text is
       ``"Δ = +0.0182, 95% CI [+0.0146, +0.0218] (paired, n = 3)"``.
     """
-    if not 0 < level < 1:
-        raise ValueError(f"level must be in (0, 1), got {level!r}")
-    alpha = (1 - level) / 2
-    t = tost_paired(a, b, margin=1.0, alpha=alpha)  # only its interval is used
-    lo, hi = t.ci
-    text = f"Δ = {t.diff:+.4f}, {100 * level:.0f}% CI [{lo:+.4f}, {hi:+.4f}] (paired, n = {t.n[0]})"
+    diff, lo, hi = difference_interval(a, b, level)
+    n = int(np.sum(np.isfinite(_finite(a, "a")) & np.isfinite(_finite(b, "b"))))
+    text = f"Δ = {diff:+.4f}, {100 * level:.0f}% CI [{lo:+.4f}, {hi:+.4f}] (paired, n = {n})"
     return (True if lo > 0 else False if hi < 0 else None), text

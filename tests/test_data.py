@@ -449,3 +449,16 @@ def test_epoch_batches_rejects_bad_batch_size():
         data.epoch_batches(jax.random.key(0), 5, 6)
     with pytest.raises(ValueError, match="batch_size"):
         data.epoch_batches(jax.random.key(0), 5, 0)
+
+
+def test_first_keeps_the_class_count_and_zero_keeps_a_split_whole():
+    from initjax.dataset import Dataset
+
+    x, y = np.zeros((6, 2), np.float32), np.array([0, 0, 1, 1, 2, 2], np.int32)
+    full = Dataset("toy", x, y, x[:4], y[:4])
+    head = full.first(2, 0)
+    assert (head.num_train, head.num_test) == (2, 4)
+    assert head.num_classes == 3 and set(head.y_train.tolist()) == {0}  # not 1: the full count
+    assert full.first(3).num_test == 3
+    with pytest.raises(ValueError, match="≥ 0"):
+        full.first(-1)

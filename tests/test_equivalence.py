@@ -140,3 +140,20 @@ def test_paired_difference_is_the_two_sided_t_interval(shift):
     assert outcome == {-0.5: False, 0.0: None, 0.5: True}[shift]
     with pytest.raises(ValueError, match="level must be in"):
         paired_difference(a, b, level=95)
+
+
+def test_difference_interval_matches_the_t_interval_by_hand():
+    import scipy.stats
+
+    from initjax.equivalence import difference_interval
+
+    a, b = np.array([1.0, 2.0, 3.0, 4.0]), np.array([1.5, 2.9, 3.4, 4.8])
+    d = b - a
+    half = scipy.stats.t(3).ppf(0.975) * d.std(ddof=1) / 2
+    np.testing.assert_allclose(
+        difference_interval(a, b), (d.mean(), d.mean() - half, d.mean() + half)
+    )
+    diff, lo, hi = difference_interval(a, b + 10, 0.9, design="welch")
+    assert diff == pytest.approx(b.mean() + 10 - a.mean()) and lo < diff < hi
+    with pytest.raises(ValueError, match="design"):
+        difference_interval(a, b, design="pooled")

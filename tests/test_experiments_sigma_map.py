@@ -51,7 +51,7 @@ def test_the_fashion_map_trains_on_its_subset_with_its_own_epochs(quick):
     base, grid = exp.maps("quick")["fashion_mnist"]
     mnist1d, _ = exp.maps("quick")["mnist1d"]
     assert base == mnist1d.replace(dataset="fashion_mnist", epochs=3)
-    data = exp._first(exp.datasets.load("fashion_mnist"), grid["examples"])
+    data = exp.datasets.load("fashion_mnist").first(grid["examples"])
     assert data.x_train.shape == (4000, 784) and data.x_test.shape == (4000, 784)
     full, _ = exp.maps("full")["fashion_mnist"]
     assert full.dataset == "fashion_mnist" and exp.maps("full")["fashion_mnist"][1]["examples"] == 0
