@@ -36,8 +36,9 @@ import numpy as np
 import xarray as xr
 
 from initjax import data as datasets
-from initjax import plots, results, study, sweep, train
+from initjax import equivalence, plots, results, study, sweep, train
 from initjax.study import Row, check_scale, mean_spread
+from initjax.verdict import all_of
 
 NAME = "schemes_mnist1d"
 ORDER = 12
@@ -78,6 +79,7 @@ LOGISTIC = "logistic"
 README = {"logistic": 0.32, "mlp": 0.68}
 QUICKSTART = {"logistic": 0.315, "mlp": 0.646}
 TOL = {"logistic": 0.03, "mlp": 0.04}
+CONST_GAP = 0.2  # "far below": constant weights at least 20 points under the best scheme
 
 
 # Adam 1e-2, batch 100, 150 epochs (6000 steps) of the quickstart's 40-100-100-10 MLP; the
@@ -186,17 +188,22 @@ def measure(res: xr.Dataset) -> dict[str, Any]:
     }
 
 
-def _anchor_row(m: dict[str, Any], kind: str, label: str) -> Row:
-    acc = m["acc"][label]
+def _band(kind: str) -> tuple[float, float]:
+    """Both published values of a model, each ± its tolerance: one band."""
     ref = (README[kind], QUICKSTART[kind])
-    near = min(ref, key=lambda r: abs(acc.mean() - r))
+    return min(ref) - TOL[kind], max(ref) + TOL[kind]
+
+
+def _anchor_row(m: dict[str, Any], kind: str, label: str) -> Row:
+    ok, text = equivalence.band_test(m["acc"][label], *_band(kind))
     what = "logistic regression" if kind == "logistic" else "MLP (torch default init)"
     return Row(
         f"MNIST-1D {what}",
-        f"test acc {ref[0]:.1%} (README) or {ref[1]:.1%} (quickstart), ±{TOL[kind] * 100:.0f} points",
+        f"test acc {README[kind]:.1%} (README) or {QUICKSTART[kind]:.1%} (quickstart), "
+        f"±{TOL[kind] * 100:.0f} points (we ask: the 95% CI of the mean inside)",
         "Greydanus 2020 (arXiv:2011.14439), mnist1d README and quickstart notebook",
-        f"{mean_spread(acc)} after {m['steps']} steps",
-        bool(abs(acc.mean() - near) <= TOL[kind]),
+        f"{text} after {m['steps']} steps",
+        ok,
         "quickstart settings; plain MLP (no residual), zero bias, reshuffled batches"
         if kind == "mlp"
         else "a convex problem: Adam converges within ~1000 steps",
@@ -207,7 +214,9 @@ def verdict(m: dict[str, Any]) -> list[Row]:
     majority, zeros = m["majority"], m["acc"]["zeros"]
     fan = [lab for lab in FAN_BASED if lab in m["acc"]]
     fan_acc = np.asarray([m["acc"][lab].mean() for lab in fan])
-    lo_ok, hi_ok = QUICKSTART["mlp"] - TOL["mlp"], README["mlp"] + TOL["mlp"]
+    lo_ok, hi_ok = _band("mlp")
+    fan_in = [equivalence.band_test(m["acc"][lab], lo_ok, hi_ok)[0] for lab in fan]
+    undecided = [lab for lab, o in zip(fan, fan_in, strict=True) if o is None]
     rows = [
         _anchor_row(m, "logistic", LOGISTIC),
         _anchor_row(m, "mlp", "torch default"),
@@ -222,23 +231,29 @@ def verdict(m: dict[str, Any]) -> list[Row]:
         ),
         Row(
             f"C8 (2 hidden layers): every fan-based scheme reaches the MLP anchor ({len(fan)})",
-            f"every fan-based scheme within [{lo_ok:.3f}, {hi_ok:.3f}]",
+            f"every fan-based scheme within [{lo_ok:.3f}, {hi_ok:.3f}] (95% CI of each mean "
+            "inside; one wholly outside fails)",
             "Greydanus 2020 (quickstart 64.6% to README 68%, ±4 points)",
             f"seed means {float(fan_acc.min()):.3f}–{float(fan_acc.max()):.3f} "
-            f"(worst: {fan[int(np.argmin(fan_acc))]})",
-            bool(float(fan_acc.min()) >= lo_ok and float(fan_acc.max()) <= hi_ok),
+            f"(worst: {fan[int(np.argmin(fan_acc))]}; n = {len(zeros)} seeds"
+            + (f"; CI straddles an edge: {', '.join(undecided)})" if undecided else ")"),
+            all_of(*fan_in),
             "at 2 hidden layers with Adam the variance rule barely matters",
         ),
     ]
     if "constant(0.01)" in m["acc"]:
-        const, best = m["acc"]["constant(0.01)"], m["best"]
+        const = m["acc"]["constant(0.01)"]
+        best = max(fan, key=lambda lab: float(m["acc"][lab].mean()))
+        gap, lo, hi = equivalence.difference_interval(const, m["acc"][best])
         rows.append(
             Row(
                 "C1: constant weights keep hidden units identical",
-                "far below the random-init MLPs (we ask: ≥ 20 points below the best)",
+                f"far below the random-init MLPs (we ask: ≥ {CONST_GAP * 100:.0f} points below the "
+                "best scheme, paired 95% CI)",
                 "identical units get identical gradients (the note's C1; Goodfellow §6.2)",
-                f"{mean_spread(const)} vs best {best:.3f}",
-                bool(const.mean() <= best - 0.2),
+                f"{mean_spread(const)}; {best} − constant: {gap:+.3f}, 95% CI [{lo:+.3f}, "
+                f"{hi:+.3f}] (paired, n = {len(const)})",
+                True if lo >= CONST_GAP else False if hi < CONST_GAP else None,
                 "100 copies of one unit per layer: the net is effectively 40-1-1-10",
             )
         )

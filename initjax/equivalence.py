@@ -15,6 +15,10 @@ comparison ends in one of three decisions: *equivalent* (TOST rejects; a differe
 be significant, but it is smaller than the margin), *different* (not shown equivalent, and μ
 differs from 0 at level α), or *inconclusive* (neither: too few or too noisy samples to say).
 
+``band_test`` asks the same of one sample against a band of published values (is the mean
+shown to lie inside it, or outside?); ``proportion_interval`` is the exact (Clopper–Pearson)
+interval of a success fraction, for claims about how many seeds do something.
+
 ``tost_paired`` is for paired samples (the same seed, init and data order for both arms:
 the differences are tested); ``tost_welch`` for independent ones (Welch's t, unequal
 variances). Both are plain numpy/scipy on host arrays.
@@ -32,8 +36,10 @@ import scipy.stats
 __all__ = [
     "DECISIONS",
     "Equivalence",
+    "band_test",
     "difference_interval",
     "paired_difference",
+    "proportion_interval",
     "tost_paired",
     "tost_welch",
 ]
@@ -223,3 +229,55 @@ def paired_difference(a: Any, b: Any, level: float = 0.95) -> tuple[bool | None,
     n = int(np.sum(np.isfinite(_finite(a, "a")) & np.isfinite(_finite(b, "b"))))
     text = f"Δ = {diff:+.4f}, {100 * level:.0f}% CI [{lo:+.4f}, {hi:+.4f}] (paired, n = {n})"
     return (True if lo > 0 else False if hi < 0 else None), text
+
+
+def _bound(v: float) -> str:
+    return f"{v:.4g}"
+
+
+def band_test(
+    x: Any, lower: float = -math.inf, upper: float = math.inf, level: float = 0.95
+) -> tuple[bool | None, str]:
+    """Is the mean of ``x`` inside ``[lower, upper]``? The row outcome of "we reproduce the
+    published value": True when the two-sided ``level`` t-interval of the mean lies inside the
+    band, False when it lies wholly outside, None when it straddles an edge or fewer than two
+    finite values give no interval. Non-finite values (diverged runs) are left out and
+    counted in the text. A one-sided band leaves the other bound infinite.
+
+    Returns ``(outcome, text)``, the text as ``"mean 0.4470, 95% CI [0.4462, 0.4478] vs
+    [0.43, 0.47] (n = 5)"``.
+    """
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level!r}")
+    if not lower < upper:
+        raise ValueError(f"the band needs lower < upper, got [{lower!r}, {upper!r}]")
+    a = _finite(x, "x")
+    ok = a[np.isfinite(a)]
+    band = (
+        f"≥ {_bound(lower)}"
+        if upper == math.inf
+        else (f"≤ {_bound(upper)}" if lower == -math.inf else f"[{_bound(lower)}, {_bound(upper)}]")
+    )
+    lost = f"; {a.size - ok.size} non-finite left out" if ok.size < a.size else ""
+    if ok.size < 2:
+        return None, f"{ok.size} finite value{'s' * (ok.size != 1)}: no interval vs {band}{lost}"
+    mean, se = float(ok.mean()), float(ok.std(ddof=1) / math.sqrt(ok.size))
+    half = float(scipy.stats.t(ok.size - 1).ppf((1 + level) / 2)) * se
+    lo, hi = mean - half, mean + half
+    outcome = True if lower <= lo and hi <= upper else False if hi < lower or lo > upper else None
+    text = (
+        f"mean {mean:.4f}, {100 * level:.0f}% CI [{lo:.4f}, {hi:.4f}] vs {band} "
+        f"(n = {ok.size}{lost})"
+    )
+    return outcome, text
+
+
+def proportion_interval(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """The exact (Clopper–Pearson) two-sided ``level`` interval of a success probability from
+    ``k`` successes in ``n`` trials: e.g. 4 of 5 seeds escaping → (0.284, 0.995)."""
+    if not (0 <= k <= n and n >= 1):
+        raise ValueError(f"need 0 <= k <= n and n >= 1, got k={k!r}, n={n!r}")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level!r}")
+    ci = scipy.stats.binomtest(int(k), int(n)).proportion_ci(level, method="exact")
+    return float(ci.low), float(ci.high)

@@ -29,6 +29,7 @@ __all__ = [
     "VERDICT",
     "Row",
     "agreement_counts",
+    "all_of",
     "claim_status",
     "counts",
     "line",
@@ -85,6 +86,14 @@ class Row:
         """The word REPORT.md shows: an evidence row's :attr:`agreement`, a sanity check's
         :attr:`status`."""
         return self.status if self.sanity else self.agreement
+
+
+def all_of(*outcomes: bool | None) -> bool | None:
+    """Three-valued AND of a row's conditions: False when any condition fails, True when all
+    pass, None (undecided) otherwise."""
+    if any(o is False for o in outcomes):
+        return False
+    return True if all(o is True for o in outcomes) else None
 
 
 def save_verdict(out_dir: Path, rows: Sequence[Row]) -> Path:

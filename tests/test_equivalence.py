@@ -157,3 +157,36 @@ def test_difference_interval_matches_the_t_interval_by_hand():
     assert diff == pytest.approx(b.mean() + 10 - a.mean()) and lo < diff < hi
     with pytest.raises(ValueError, match="design"):
         difference_interval(a, b, design="pooled")
+
+
+def test_band_test_by_hand_with_two_degrees_of_freedom():
+    from initjax.equivalence import band_test
+
+    x = [0.44, 0.45, 0.46]  # mean 0.45, sd 0.01, se 0.01/√3; t(0.975, 2) = 4.3027
+    half = 4.302652729911275 * 0.01 / math.sqrt(3)
+    outcome, text = band_test(x, 0.40, 0.50)
+    assert outcome is True and f"[{0.45 - half:.4f}, {0.45 + half:.4f}]" in text
+    assert "(n = 3)" in text and "vs [0.4, 0.5]" in text
+    assert band_test(x, 0.43, 0.47)[0] is None  # the interval ±0.025 straddles both edges
+    assert band_test(x, 0.50, 0.60)[0] is False  # wholly below the band
+    assert band_test(x, upper=0.40)[0] is False and "≤ 0.4" in band_test(x, upper=0.40)[1]
+    assert band_test(x, lower=0.30)[0] is True
+    # Diverged runs are left out and said; one finite value gives no interval.
+    outcome, text = band_test([0.45, math.nan, 0.45, 0.45], 0.4, 0.5)
+    assert outcome is True and "1 non-finite left out" in text
+    assert band_test([0.45, math.nan], 0.4, 0.5)[0] is None
+    with pytest.raises(ValueError, match="lower < upper"):
+        band_test(x, 0.5, 0.4)
+
+
+def test_proportion_interval_is_clopper_pearson():
+    from initjax.equivalence import proportion_interval
+
+    # 0 of n: upper = 1 − (α/2)^(1/n); n of n: lower = (α/2)^(1/n) (closed forms).
+    assert proportion_interval(0, 5) == pytest.approx((0.0, 1 - 0.025 ** (1 / 5)))
+    assert proportion_interval(5, 5) == pytest.approx((0.025 ** (1 / 5), 1.0))
+    lo, hi = proportion_interval(4, 5)  # the beta quantiles
+    assert lo == pytest.approx(scipy.stats.beta(4, 2).ppf(0.025))
+    assert hi == pytest.approx(scipy.stats.beta(5, 1).ppf(0.975))
+    with pytest.raises(ValueError, match="0 <= k <= n"):
+        proportion_interval(6, 5)

@@ -45,3 +45,12 @@ def test_measure_on_quick_results(fashion_mnist, quick):
     assert quick.row("C2: large σ", exp.verdict(m)).passed is False
     m["acc_big"] = [a + w for a, w in zip(m["acc"], wobble, strict=True)]
     assert quick.row("C2: large σ", exp.verdict(m)).passed is None
+    # Reproduction and ceiling rows read 95% t-intervals against the published bands.
+    assert quick.row("d2l reproduction", exp.verdict(m)).passed is True
+    m["loss"] = [0.50, 0.51, 0.52][: len(m["loss"])]  # every seed above d2l's band
+    assert quick.row("d2l reproduction", exp.verdict(m)).passed is False
+    m["loss"] = [0.44, 0.47, 0.50][: len(m["loss"])]  # the interval straddles 0.47
+    assert quick.row("d2l reproduction", exp.verdict(m)).passed is None
+    assert quick.row("Linear-model ceiling", exp.verdict(m)).passed is True
+    m["best_acc_seeds"] = [0.88, 0.89, 0.87][: len(m["best_acc_seeds"])]  # beats a converged LR
+    assert quick.row("Linear-model ceiling", exp.verdict(m)).passed is False

@@ -33,8 +33,9 @@ def test_published_accuracies(quick):
     assert abs(float(last.sel(run="logistic").mean()) - 0.32) <= 0.03
     mlp = float(last.sel(run="torch default").mean())
     assert min(abs(mlp - 0.68), abs(mlp - 0.646)) <= 0.04
-    assert quick.row("MNIST-1D logistic").passed is True
-    assert quick.row("MNIST-1D MLP").passed is True
+    assert quick.row("MNIST-1D logistic").passed is True  # a convex problem: the seeds agree
+    # Two seeds give a 95% t-interval of ±12.7 SE: the MLP row may stay undecided at quick.
+    assert quick.row("MNIST-1D MLP").passed is not False
 
 
 def test_zero_init_mlp_predicts_one_class(quick):
@@ -45,8 +46,9 @@ def test_zero_init_mlp_predicts_one_class(quick):
     assert quick.row("C1: an all-zero").passed is True
 
 
-def test_quick_rows_all_pass_and_figures_exist(quick):
-    assert quick.failed == []
+def test_quick_rows_agree_or_wait_for_seeds_and_figures_exist(quick):
+    assert [r.passed for r in quick.rows if r.passed is not True] == [None] * len(quick.failed)
+    assert set(quick.failed) <= {quick.row(k).claim for k in ("MNIST-1D MLP", "C8 (2 hidden")}
     quick.assert_figures()
 
 
@@ -58,3 +60,25 @@ def test_measure_on_quick_results(quick):
     assert exp.verdict(m) == quick.rows
     m["acc"]["zeros"] = m["acc"]["zeros"] + 0.5  # an all-zero net that learned fails C1
     assert quick.row("C1: an all-zero", exp.verdict(m)).passed is False
+
+
+def test_anchor_rows_read_intervals_against_the_published_band(quick):
+    m = exp.measure(quick.results)
+    m["acc"] = {k: np.asarray(v, dtype=float) for k, v in m["acc"].items()}
+    fan = [lab for lab in exp.FAN_BASED if lab in m["acc"]]
+    for lab in ["torch default", *fan]:
+        m["acc"][lab] = np.array([0.66, 0.67, 0.665])  # CI ±0.012 inside [0.606, 0.72]
+    assert quick.row("MNIST-1D MLP", exp.verdict(m)).passed is True
+    assert quick.row("C8 (2 hidden", exp.verdict(m)).passed is True
+    m["acc"][fan[0]] = np.array([0.50, 0.52, 0.51])  # one scheme wholly below the band
+    assert quick.row("C8 (2 hidden", exp.verdict(m)).passed is False
+    m["acc"][fan[0]] = np.array([0.58, 0.64, 0.61])  # one straddling its lower edge
+    row = quick.row("C8 (2 hidden", exp.verdict(m))
+    assert row.passed is None and fan[0] in row.ours
+    m["acc"]["torch default"] = np.array([0.75, 0.76, 0.74])  # above the README's 68% + 4
+    assert quick.row("MNIST-1D MLP", exp.verdict(m)).passed is False
+    best = max((m["acc"][lab] for lab in fan), key=np.mean)  # torch default, at 0.75
+    m["acc"]["constant(0.01)"] = best - np.array([0.30, 0.31, 0.29])  # a full run's constant arm
+    assert quick.row("C1: constant weights", exp.verdict(m)).passed is True
+    m["acc"]["constant(0.01)"] = best - np.array([0.10, 0.11, 0.09])  # only 10 points under
+    assert quick.row("C1: constant weights", exp.verdict(m)).passed is False

@@ -91,3 +91,12 @@ def test_verdicts_round_trip_and_old_files_without_kind_load_as_evidence(tmp_pat
         del r["kind"]  # as written before rows had a kind
     (tmp_path / "verdict.json").write_text(json.dumps(saved))
     assert [r.kind for r in verdict.load_verdict(tmp_path)] == ["evidence", "evidence"]
+
+
+@pytest.mark.parametrize(
+    "outcomes, expected",
+    [((True, True), True), ((True, None), None), ((None, False), False), ((True, False), False),
+     ((None,), None), ((), True)],
+)  # fmt: skip
+def test_all_of_is_a_three_valued_and(outcomes, expected):
+    assert verdict.all_of(*outcomes) is expected
