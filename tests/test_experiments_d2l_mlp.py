@@ -62,3 +62,8 @@ def test_rows_decide_at_full_and_can_fail(fashion_mnist, quick):
     assert quick.row("Xavier vs", rows).passed is True
     m["sigma_loss1"] = np.full_like(acc, 0.5) + rng.normal(0, 0.01, acc.shape)  # no plateau
     assert quick.row("plateau", exp.verdict(m)).passed is None
+    # The ceiling row reads the 95% interval of the mean test accuracy against [0.831, 0.881].
+    m["acc"] = [0.80, 0.81, 0.79]  # wholly under the band
+    assert quick.row("ceiling", exp.verdict(m)).passed is False
+    m["acc"] = [0.80, 0.86, 0.83]  # straddles its lower edge
+    assert quick.row("ceiling", exp.verdict(m)).passed is None
