@@ -26,9 +26,11 @@ def draw_map(
     *,
     d2l_sigma: float,
     chance: float,
+    lost: dict[str, xr.DataArray] | None = None,
 ) -> list[Path]:
     """``accs[dataset]``: seed-mean tuned accuracy (width, depth, σ); ``ms``: sigma_map's
-    measure (the schemes' accuracies per cell). Writes ``stem``.png/.svg."""
+    measure (the schemes' accuracies per cell); ``lost[dataset]``: True where every lr
+    diverged (those σ count as chance and are crossed out). Writes ``stem``.png/.svg."""
     ncols = max(len(m["depths"]) for m in ms.values())
     fig, axes = plots.figure(nrows=len(ms), ncols=ncols, size=(3.6, 3.2))
     for row, (name, m) in enumerate(ms.items()):
@@ -41,6 +43,10 @@ def draw_map(
             for w, c in colors.items():
                 ax.plot(mean.sigma.values, mean.sel(width=w, depth=d), "o-", ms=3, color=c,
                         label=f"n = {w}")  # fmt: skip
+                if lost is not None:
+                    gone = lost[name].sel(width=w, depth=d).values.astype(bool)
+                    ax.plot(mean.sigma.values[gone], np.full(gone.sum(), chance), "x", ms=7,
+                            mew=1.5, color=c)  # fmt: skip
                 cell = m["cells"][f"{int(w)}x{int(d)}"]
                 for s, (marker, gain2, _) in MARKERS.items():
                     ax.plot([math.sqrt(gain2 / int(w))], [np.mean(cell["schemes"][s])], marker,
@@ -49,8 +55,10 @@ def draw_map(
             plots.anchor_line(ax, chance, "chance")
             for marker, _, label in MARKERS.values():
                 ax.plot([], [], marker, color="w", mec="k", label=label)
+            if lost is not None and bool(lost[name].sel(depth=d).any()):
+                ax.plot([], [], "x", color="k", label="every lr diverged (counted as chance)")
             ax.set(xscale="log", ylim=(0, None))
-            plots.label(ax, "σ of every kernel", "final test accuracy (best lr of the grid, seed mean)",
+            plots.label(ax, "σ of every kernel", "final test acc (tuned lr, seed mean)",
                         f"{plots.dataset_name(name)}: {int(d)} hidden layer(s), "
                         f"{m['epochs']} epochs", fontsize=6)  # fmt: skip
     fig.suptitle("ReLU MLP, every kernel N(0, σ²), SGD: final test accuracy over σ × width × depth")
