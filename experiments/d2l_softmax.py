@@ -2,7 +2,8 @@
 
 Question: does ``W ~ N(0, σ²)`` with σ = 0.01 matter, and what happens at σ = 0 or σ = 1?
 Settings are d2l's (``chapter_linear-classification/softmax-regression-scratch``): Fashion-MNIST
-pixels / 255, b = 0, SGD lr 0.1, batch 256, 10 epochs, mean cross-entropy.
+pixels / 255, b = 0, SGD lr 0.1, batch 256, 10 epochs, mean cross-entropy. A seed sets the init
+and the minibatch order (``order="per_seed"``), so the σ of one seed are a pair.
 
 Command: ``initjax run d2l_softmax --quick`` (3 seeds, ~30 s on 2 CPU cores) or ``--full``
 (5 seeds, ~1 min). Expected: σ ≤ 0.1 all reach train loss ≈ 0.45 and test accuracy ≈ 0.83
@@ -42,7 +43,9 @@ ZERO_INIT_TOL = 0.005  # "W = 0 breaks nothing": within half a point of σ = 0.0
 LOGIT_RTOL = 0.1  # measured logit RMS at init vs σ·sqrt(E‖x‖²)
 
 # d2l's published settings, and the grid over σ (seeds differ by scale).
-D2L = train.Config(model="softmax", scheme="normal", lr=0.1, batch_size=256, epochs=10)
+D2L = train.Config(
+    model="softmax", scheme="normal", lr=0.1, batch_size=256, epochs=10, order="per_seed"
+)
 SIGMAS = (0.0, 1e-3, 1e-2, 1e-1, 1.0)
 CONFIGS = {
     "quick": (D2L, {"seeds": 3, "sigmas": SIGMAS}),

@@ -14,7 +14,8 @@ with depth as an outer axis, vmapped over seeds, σ_w² and lr, checkpointed (a 
 resumes). The full scale tunes lr per (depth, σ_w²) cell and budget over ``FULL_LRS`` (the
 lr with the best seed-mean train accuracy), so that an untrainable cell is not one whose lr
 was wrong; the quick scale uses one lr. A cell is *trainable* at a budget when its seed-mean
-train accuracy is at least halfway from chance to the best cell at that budget.
+train accuracy is at least halfway from chance to the best cell at that budget. A seed sets
+the init and the minibatch order (``order="per_seed"``).
 Read at two budgets (epochs), the deepest trainable depth per σ_w² gives the boundary
 L(σ_w²) (the geometric midpoint between the last trainable and the next grid depth; σ_w² whose
 every depth or no depth trains are censored and left out), and the fit L = c · ξ_c gives the
@@ -89,7 +90,7 @@ BASE = train.Config(
     model="mlp", hidden=(64,), activation="tanh", scheme="variance_scaling",
     scheme_kwargs=(("distribution", "normal"), ("mode", "fan_in")), bias_scheme="normal",
     bias_scale=SIGMA_B2**0.5, optimizer="sgd", lr=0.02, batch_size=128, epochs=4,
-    dataset="mnist1d",
+    dataset="mnist1d", order="per_seed",
 )  # fmt: skip
 FULL = BASE.replace(hidden=(256,), batch_size=64, epochs=5)
 FULL_LRS = (0.005, 0.02, 0.08)  # tuned per (depth, σ_w²) cell and budget; quick: BASE.lr only

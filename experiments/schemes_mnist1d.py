@@ -17,7 +17,8 @@ variance_scaling scale 1 (fan_in, truncated normal), zeros, constant 0.01 (the d
 constant is 0, i.e. zeros). Schemes that differ only by a scale are one sweep over it, so
 one compiled program: he_uniform = lecun_uniform(gain √2), he_normal = lecun_normal(gain
 √2), zeros = normal(σ = 0), draw for draw. Quick runs only the normal and lecun_uniform
-families (torch default, LeCun, He uniform; zeros, normal 0.01).
+families (torch default, LeCun, He uniform; zeros, normal 0.01). A seed sets the init and the
+minibatch order (``order="per_seed"``): the schemes of one seed see the same batches.
 
 Command: ``initjax run schemes_mnist1d --quick`` (2 seeds; ~40 s of CPU time, 2 CPU cores)
 or ``--full`` (every scheme, 5 seeds; ~3 min of CPU time, measured).
@@ -86,7 +87,7 @@ CONST_GAP = 0.2  # "far below": constant weights at least 20 points under the be
 # model and scheme are set per run. The grid: seeds and the (label, scheme, scale) runs.
 BASE = train.Config(
     model="mlp", hidden=(100, 100), activation="relu", scheme="normal", optimizer="adam",
-    lr=0.01, batch_size=100, epochs=150, dataset="mnist1d",
+    lr=0.01, batch_size=100, epochs=150, dataset="mnist1d", order="per_seed",
 )  # fmt: skip
 CONFIGS = {
     "quick": (BASE, {"seeds": 2, "runs": QUICK_RUNS}),
