@@ -168,7 +168,8 @@ def verdict(m: dict[str, Any]) -> list[Row]:
         Row(
             "C2: large σ saturates the softmax at the start",
             f"initial loss > 2 ln 10 = {2 * math.log(10):.3f} on every seed at σ = {big:g}; lower "
-            "final accuracy than σ = 0.01 (paired 95% CI above 0)",
+            f"final accuracy than σ = 0.01 at d2l's lr {D2L.lr:g} (paired 95% CI above 0; lr tuned "
+            "per σ: saturation)",
             "cross-entropy of saturated softmax ∝ logit scale",
             f"initial loss {mean_spread(init_loss_big)}; final acc {mean_spread(acc_big)}; "
             f"σ = 0.01 − σ = {big:g}: {gap}",
