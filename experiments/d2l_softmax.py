@@ -159,7 +159,7 @@ def verdict(m: dict[str, Any]) -> list[Row]:
         ),
         Row(
             "C1 (softmax): W = 0 breaks nothing",
-            "zero init within 0.5 points of σ = 0.01 (paired TOST, α = 0.05)",
+            f"zero init within 0.5 points of σ = 0.01 (paired TOST, α = 0.05; d2l's lr {D2L.lr:g})",
             "convexity; ∇W = Xᵀ(P−Y)/m has distinct columns (cs231n, d2l exercise)",
             f"acc at σ=0 {mean_spread(zero_acc)} vs {mean_spread(acc)}; {same.text()}",
             same.passed,

@@ -297,7 +297,8 @@ def bias_row(c: dict[str, Any], bias_sigma: float) -> Row:
     return Row(
         f"C6: zero vs random bias (W ~ N(0, {c['sigma']:g}²))",
         f"no effect: |Δ test acc| < {BIAS_MARGIN:g} (1 point) shown by a paired TOST, α = "
-        f"{BIAS_ALPHA:g} (the {100 * test.level:.0f}% CI of Δ inside ±{BIAS_MARGIN:g})",
+        f"{BIAS_ALPHA:g} (the {100 * test.level:.0f}% CI of Δ inside ±{BIAS_MARGIN:g}; SGD at "
+        f"d2l's lr {QUICK.lr:g} for both)",
         "the note (C6); Goodfellow et al. 2016 §8.4: biases may start at 0",
         f"b = 0: {mean_spread(c['zero'])}; b ~ N(0, {bias_sigma:g}²): "
         f"{mean_spread(c['random'])}; {test.text()}",
@@ -323,7 +324,7 @@ def verdict(m: dict[str, Any]) -> list[Row]:
         Row(
             f"C1 (softmax, {m['data']}): W = 0 learns like N(0, 0.01²)",
             f"the same accuracy: |Δ test acc| < {SAME_ACC} shown by a paired TOST, α = "
-            f"{BIAS_ALPHA:g}",
+            f"{BIAS_ALPHA:g} (SGD at d2l's lr {QUICK.lr:g} for both)",
             "convexity; ∇W = Xᵀ(P−Y)/m has distinct columns at W = 0 (cs231n; d2l exercise)",
             f"W = 0: {mean_spread(acc0, 4)}; σ = 0.01: {mean_spread(acc1, 4)}; {same.text()}",
             same.passed,
