@@ -202,16 +202,10 @@ def verdict(m: dict[str, dict[str, Any]]) -> list[Row]:
 
 
 def best_sigma_range(acc: xr.DataArray, draws: int = 2000) -> tuple[float, float]:
-    """Where the best σ lands when the seeds are resampled with replacement: the 2.5% and
-    97.5% points (grid values, not interpolated) of the argmax of the resampled seed mean. A
-    stability range, not a confidence interval (an argmax over 5 seeds has few values); a
-    fixed generator gives the same range every call."""
-    a = acc.transpose("seed", "sigma").values
-    rng = np.random.default_rng(0)
-    picks = rng.integers(0, a.shape[0], size=(draws, a.shape[0]))
-    best = acc.sigma.values[a[picks].mean(axis=1).argmax(axis=1)]
-    lo, hi = np.quantile(best, [0.025, 0.975], method="inverted_cdf")
-    return float(lo), float(hi)
+    """Where the best σ lands when the seeds are resampled (``equivalence.argmax_range``):
+    grid values, a stability range, the same on every call."""
+    a = acc.transpose("seed", "sigma")
+    return equivalence.argmax_range(a.values, a.sigma.values, draws)
 
 
 def leads(c: dict[str, Any], other: Any, alpha: float) -> np.ndarray:

@@ -17,7 +17,8 @@ differs from 0 at level α), or *inconclusive* (neither: too few or too noisy sa
 
 ``band_test`` asks the same of one sample against a band of published values (is the mean
 shown to lie inside it, or outside?); ``proportion_interval`` is the exact (Clopper–Pearson)
-interval of a success fraction, for claims about how many seeds do something.
+interval of a success fraction, for claims about how many seeds do something; ``argmax_range``
+says how stable "the best setting" is when the seeds are resampled.
 
 ``tost_paired`` is for paired samples (the same seed, init and data order for both arms:
 the differences are tested); ``tost_welch`` for independent ones (Welch's t, unequal
@@ -36,6 +37,7 @@ import scipy.stats
 __all__ = [
     "DECISIONS",
     "Equivalence",
+    "argmax_range",
     "band_test",
     "difference_interval",
     "paired_difference",
@@ -281,3 +283,27 @@ def proportion_interval(k: int, n: int, level: float = 0.95) -> tuple[float, flo
         raise ValueError(f"level must be in (0, 1), got {level!r}")
     ci = scipy.stats.binomtest(int(k), int(n)).proportion_ci(level, method="exact")
     return float(ci.low), float(ci.high)
+
+
+def argmax_range(
+    values: Any, grid: Any, draws: int = 2000, level: float = 0.95
+) -> tuple[float, float]:
+    """Where the best grid point lands when the seeds are resampled with replacement.
+
+    ``values`` is (seed, grid point); each draw resamples the seeds, takes the mean over them
+    and its argmax over the grid. Returns the (1 − ``level``)/2 and (1 + ``level``)/2 points
+    of those argmaxes as grid values (not interpolated). A stability range, not a confidence
+    interval: an argmax over a few seeds takes few values. A fixed generator gives the same
+    range on every call.
+    """
+    a = np.asarray(values, dtype=np.float64)
+    g = np.asarray(grid)
+    if a.ndim != 2 or a.shape[1] != g.size or a.shape[0] == 0:
+        raise ValueError(f"values must be (seed, {g.size}) for a grid of {g.size}, got {a.shape}")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level!r}")
+    rng = np.random.default_rng(0)
+    picks = rng.integers(0, a.shape[0], size=(draws, a.shape[0]))
+    best = g[a[picks].mean(axis=1).argmax(axis=1)]
+    lo, hi = np.quantile(best, [(1 - level) / 2, (1 + level) / 2], method="inverted_cdf")
+    return float(lo), float(hi)

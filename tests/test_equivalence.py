@@ -190,3 +190,17 @@ def test_proportion_interval_is_clopper_pearson():
     assert hi == pytest.approx(scipy.stats.beta(5, 1).ppf(0.975))
     with pytest.raises(ValueError, match="0 <= k <= n"):
         proportion_interval(6, 5)
+
+
+def test_argmax_range_resamples_seeds_and_returns_grid_values():
+    from initjax.equivalence import argmax_range
+
+    grid = [0.5, 1.0, 2.0]
+    agree = [[0.1, 0.9, 0.2], [0.2, 0.8, 0.1], [0.0, 0.7, 0.3]]  # every seed peaks at 1.0
+    assert argmax_range(agree, grid) == (1.0, 1.0)
+    split = [[0.9, 0.1, 0.0], [0.0, 0.1, 0.9], [0.9, 0.1, 0.0], [0.0, 0.1, 0.9]]
+    lo, hi = argmax_range(split, grid)
+    assert (lo, hi) == (0.5, 2.0)  # resampled means peak at either end, never in between
+    assert argmax_range(split, grid) == (lo, hi)  # a fixed generator: the same every call
+    with pytest.raises(ValueError, match=r"values must be \(seed, 3\)"):
+        argmax_range([[0.1, 0.2]], grid)
