@@ -53,9 +53,12 @@ def test_rows_are_decided_and_match_the_data(quick):
     # At quick scale BN's mean shortfall is the smaller one (seen 0.09–0.11 vs 0.18).
     assert row.passed is True
     m = exp.measure(res)
-    assert quick.row("C9: BN widens").passed == (m["decades"]["batchnorm"] > m["decades"]["none"])
+    d_gap, lo, hi = exp.window_gap(m["acc_seeds"], m["sigmas"])
+    assert d_gap == m["decades"]["batchnorm"] - m["decades"]["none"] and lo <= hi
+    wider = quick.row("C9: BN widens").passed
+    assert wider is (True if lo > 0 else False if hi < 0 else None)
     small = quick.row("BN: σ = 0.001")
-    assert small.passed == bool(abs(m["bn_lo"].mean() - m["bn_mid"].mean()) < exp.WINDOW)
+    assert small.passed == exp.tost_paired(m["bn_mid"], m["bn_lo"], exp.WINDOW).passed
 
 
 def test_the_head_argument_holds_at_init(quick):
@@ -77,7 +80,11 @@ def test_measure_on_quick_results(quick):
     assert m["seeds"] == res.sizes["seed"] and m["s_lo"] < m["s_mid"] < m["s_hi"]
     assert np.all(np.abs(m["ratio"] - 1) < 0.1)
     assert exp.verdict(m) == quick.rows
-    m["decades"] = {"batchnorm": 0.0, "none": 1.0}  # BN narrowing the window fails the row
+    # BN's window one σ wide on every seed, no BN's the whole grid: the row fails.
+    n, k = m["acc_seeds"]["none"].shape
+    m["acc_seeds"] = {"batchnorm": np.tile(np.eye(k)[k // 2], (n, 1)), "none": np.ones((n, k))}
     assert quick.row("C9: BN widens", exp.verdict(m)).passed is False
+    m["acc_seeds"] = {"batchnorm": m["acc_seeds"]["none"], "none": m["acc_seeds"]["batchnorm"]}
+    assert quick.row("C9: BN widens", exp.verdict(m)).passed is True
     m["shortfall"] = {"batchnorm": m["shortfall"]["none"] + 0.05, "none": m["shortfall"]["none"]}
     assert quick.row("C9: BN lessens", exp.verdict(m)).passed is False
