@@ -15,7 +15,7 @@ first ``probe_size`` training examples (b = 0); its epoch-0 losses use a ``subse
 data. Layer Jacobians (2 examples) are taken on the same init draws (``train.init_params``).
 Whether the pre-activations are Gaussian (C7) is ``gaussian_preactivations``.
 
-Command: ``initjax run signal_propagation --quick`` (MNIST-1D, width 256, 3 seeds; ~35 s on
+Command: ``initjax run signal_propagation --quick`` (MNIST-1D, width 256, 8 seeds; ~35 s on
 2 idle CPU cores) or ``--full`` (Fashion-MNIST, width 1000 as in Glorot 2010, 5 seeds; 169 s
 measured on 2 CPU cores, ``docs/signal_propagation``; the 1000 × 1000 Jacobian SVDs take half). Expected: mean
 Jacobian singular value ≈ 0.48 vs ≈ 0.77; standard-init gradients shrink ≈ 1/√3 per layer;
@@ -38,7 +38,9 @@ from matplotlib.ticker import MaxNLocator
 from initjax import data as datasets
 from initjax import diagnostics as dg
 from initjax import plots, results, study, sweep, train
-from initjax.study import Row, check_scale, mean_spread
+from initjax.equivalence import band_test
+from initjax.study import Row, check_scale
+from initjax.verdict import all_of
 
 NAME = "signal_propagation"
 ORDER = 4
@@ -78,7 +80,7 @@ def nets(base: train.Config, width: int, grid: dict) -> dict[str, tuple[train.Co
 
 BASE = train.Config(model="mlp", dataset="mnist1d", epochs=0, record=RECORD, probe_size=256)
 CONFIGS = {
-    "quick": nets(BASE, 256, {"seeds": 3, "subset": 1000}),
+    "quick": nets(BASE, 256, {"seeds": 8, "subset": 1000}),
     "full": nets(BASE.replace(dataset="fashion_mnist", probe_size=500), 1000,
                  {"seeds": 5, "subset": 2000}),
 }  # fmt: skip
@@ -235,31 +237,47 @@ def measure(r: dict[str, xr.Dataset]) -> dict[str, Any]:
     return {"width": width, "sv": sv, "factor": factor, "slope": slope, "gslope": gslope}
 
 
+def _bands(**checks: tuple[Any, float, float]) -> tuple[bool | None, str]:
+    """Each named sample's 95% t-interval against its band (``equivalence.band_test``): the
+    row passes when every interval lies inside, fails when one lies wholly outside."""
+    tests = {k: band_test(x, lo, hi) for k, (x, lo, hi) in checks.items()}
+    return all_of(*(o for o, _ in tests.values())), "; ".join(
+        f"{k}: {t}" for k, (_, t) in tests.items()
+    )
+
+
 def verdict(m: dict[str, Any]) -> list[Row]:
     width = m["width"]
     sv, factor = ({k: np.asarray(v) for k, v in m[key].items()} for key in ("sv", "factor"))
     slope, gslope = ({k: np.asarray(v) for k, v in m[key].items()} for key in ("slope", "gslope"))
-    glorot = " vs ".join(f"{k} {mean_spread(sv[k])}" for k in GLOROT_SV)
+    level = (-RTOL * HALF_LN2, RTOL * HALF_LN2)
+    shrink, grow = (
+        (-HALF_LN2 * (1 + RTOL), -HALF_LN2 * (1 - RTOL)),
+        (HALF_LN2 * (1 - RTOL), HALF_LN2 * (1 + RTOL)),
+    )
+    sv_ok, sv_text = _bands(**{k: (sv[k], v - SV_ATOL, v + SV_ATOL) for k, v in GLOROT_SV.items()})
+    f_ok, f_text = _bands(
+        standard=(factor["standard"], (1 - RTOL) / math.sqrt(3), (1 + RTOL) / math.sqrt(3)),
+        normalized=(factor["normalized"], *LEVEL),
+    )
+    s_ok, s_text = _bands(Xavier=(slope["xavier"], *shrink), He=(slope["he"], *level))
+    g_ok, g_text = _bands(Xavier=(gslope["xavier"], *grow), He=(gslope["he"], *level))
     return [
         Row(
             "C3 (Glorot 2010): mean layer-Jacobian singular value, standard vs normalized",
-            f"≈ 0.5 vs ≈ 0.8 (±{SV_ATOL} each)",
+            f"≈ 0.5 vs ≈ 0.8 (±{SV_ATOL} each; 95% CI of each mean inside)",
             "Glorot & Bengio 2010 §4.2.1, 5 × 1000 tanh",
-            f"{glorot} (tanh layers 2–5, width {width})",
-            all(abs(sv[k].mean() - value) <= SV_ATOL for k, value in GLOROT_SV.items()),
+            f"{sv_text} (tanh layers 2–5, width {width})",
+            sv_ok,
             "quarter-circle law: mean singular value 0.85·√(n·Var) times E[tanh'] ≤ 1",
         ),
         Row(
             "C3 (Glorot 2010): back-propagated gradients shrink (standard), level (normalized)",
             f"per-layer factor, input-ward: 1/√3 = 0.577 (±{RTOL:.0%}) vs within "
-            f"[{LEVEL[0]}, {LEVEL[1]}]",
+            f"[{LEVEL[0]}, {LEVEL[1]}] (95% CI of each mean inside)",
             "Glorot & Bengio 2010 Fig. 7; Var[U(±1/√n)] = 1/(3n), tanh' ≈ 1 near 0",
-            f"standard {mean_spread(factor['standard'])}; "
-            f"normalized {mean_spread(factor['normalized'])}",
-            bool(
-                abs(factor["standard"].mean() * math.sqrt(3) - 1) <= RTOL
-                and LEVEL[0] <= factor["normalized"].mean() <= LEVEL[1]
-            ),
+            f_text,
+            f_ok,
             "standard: layer 1 gets ≈ (1/3)² of layer 5's gradient; normalized loses only "
             "E[tanh'(z)²] < 1 per layer",
         ),
@@ -267,25 +285,19 @@ def verdict(m: dict[str, Any]) -> list[Row]:
             "C3/C8 (He 2015, 30 ReLU layers): Xavier's activations shrink 2^(−1/2) per layer, "
             "He's stay level",
             f"slope of ln std over layers 2–30: −½ ln 2 = {-HALF_LN2:.3f} (±{RTOL:.0%}) vs "
-            f"|slope| ≤ {RTOL * HALF_LN2:.4f}",
+            f"|slope| ≤ {RTOL * HALF_LN2:.4f} (95% CI of each mean inside)",
             "He et al. 2015 §2.2 and eq. 10: Xavier's std is 1/√2^L of He's",
-            f"Xavier {mean_spread(slope['xavier'], 4)}; He {mean_spread(slope['he'], 4)}",
-            bool(
-                abs(slope["xavier"].mean() / -HALF_LN2 - 1) <= RTOL
-                and abs(slope["he"].mean()) <= RTOL * HALF_LN2
-            ),
+            s_text,
+            s_ok,
             "E[relu(z)²] = Var(z)/2: n·Var = 2 (He) exactly undoes the halving, 1 (Xavier) not",
         ),
         Row(
             "C3 (He 2015): Xavier's gradients vanish toward the input, He's do not",
             f"slope of ln RMS ∂L/∂z over layers 2–30: Xavier +{HALF_LN2:.3f} (±{RTOL:.0%}), "
-            f"He |slope| ≤ {RTOL * HALF_LN2:.4f}",
+            f"He |slope| ≤ {RTOL * HALF_LN2:.4f} (95% CI of each mean inside)",
             "He et al. 2015 §2.2 (backward case), Fig. 4: 'the gradients are diminishing'",
-            f"Xavier {mean_spread(gslope['xavier'], 4)}; He {mean_spread(gslope['he'], 4)}",
-            bool(
-                abs(gslope["xavier"].mean() / HALF_LN2 - 1) <= RTOL
-                and abs(gslope["he"].mean()) <= RTOL * HALF_LN2
-            ),
+            g_text,
+            g_ok,
             "layer 1 gets ≈ 2^(−14.5) of layer 30's gradient under Xavier",
         ),
     ]
