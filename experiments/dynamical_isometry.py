@@ -29,7 +29,9 @@ import xarray as xr
 
 from initjax import init as schemes
 from initjax import plots, results, spectra, study, theory
+from initjax.equivalence import band_test
 from initjax.study import Row, check_scale, mean_spread
+from initjax.verdict import all_of
 
 NAME = "dynamical_isometry"
 ORDER = 10
@@ -165,8 +167,8 @@ def measure(spec: xr.Dataset) -> dict[str, Any]:
 def verdict(m: dict[str, Any]) -> list[Row]:
     depth, sp = m["depth"], m["spread"]
 
-    def mean(act: str, kind: str) -> float:
-        return float(np.mean(sp[act][kind]["runs"]))
+    def bound(act: str, kind: str, lower: float = -math.inf, upper: float = math.inf) -> Any:
+        return band_test(sp[act][kind]["runs"], lower, upper)[0]  # the 95% CI of the seed mean
 
     def text(act: str) -> str:
         return "; ".join(
@@ -177,21 +179,23 @@ def verdict(m: dict[str, Any]) -> list[Row]:
     return [
         Row(
             "Pennington: tanh reaches dynamical isometry only with orthogonal W",
-            f"depth {depth}, spread v: orthogonal O(1) (≤ 2), Gaussian ≈ L (≥ L/2)",
+            f"depth {depth}, spread v: orthogonal O(1) (≤ 2), Gaussian ≈ L (≥ L/2); the 95% CI "
+            "of each seed mean on its side",
             PENNINGTON,
             text("tanh"),
-            bool(
-                mean("tanh", "orthogonal") <= ISOMETRY_SPREAD
-                and mean("tanh", "gaussian") >= depth / 2
+            all_of(
+                bound("tanh", "orthogonal", upper=ISOMETRY_SPREAD),
+                bound("tanh", "gaussian", lower=depth / 2),
             ),
             "critical tanh with orthogonal W keeps J's spectrum narrow at any depth",
         ),
         Row(
             "Pennington: ReLU nets cannot reach dynamical isometry",
-            f"depth {depth}: v ≥ (L−1)/2 for both (theory L−1 orthogonal, 2L−1 Gaussian)",
+            f"depth {depth}: v ≥ (L−1)/2 for both (theory L−1 orthogonal, 2L−1 Gaussian; the "
+            "95% CI of each seed mean above)",
             PENNINGTON,
             text("relu"),
-            bool(all(mean("relu", k) >= (depth - 1) / 2 for k in sp["relu"])),
+            all_of(*(bound("relu", k, lower=(depth - 1) / 2) for k in sp["relu"])),
             "ReLU zeroes about half the units: v_D = 1 per layer, whatever W is",
         ),
         Row(
