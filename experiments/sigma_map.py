@@ -22,7 +22,7 @@ each dataset has its own verdict rows.
 Command: ``initjax run sigma_map --quick`` (a smoke run, its rows decided at full scale only:
 MNIST-1D widths 64, 256 × depths 1, 4, σ at whole decades 10⁻³ … 1, lr 0.1, 2 seeds, 5 epochs;
 Fashion-MNIST on its first 4000 train and test images, width 64 × depths 1, 4, the same σ,
-3 epochs) or ``--full`` (MNIST-1D widths 64, 256, 1024 × depths 1, 2, 4, 8, σ at quarter
+3 epochs) or ``--full`` (MNIST-1D widths 64, 256, 512 × depths 1, 2, 4, 8, σ at quarter
 decades from 10⁻³, 30 epochs; Fashion-MNIST widths 64, 256 × depths 1, 2, 4, 8, σ at quarter
 decades from 10^-2.5, 10 epochs; both σ grids end at 1; lr ∈ {0.01, 0.03, 0.1, 0.3} and 5
 seeds, evaluated every ``EVAL_EVERY`` = 5 epochs and at the last, which the verdict reads).
@@ -61,7 +61,8 @@ QUESTION = (
 CLAIMS = ("C2", "C3", "C8")
 RUNTIME = {
     "quick": "~50 s (2 idle CPU cores, measured 2026-12-01)",
-    "full": "~12–20 h (2 CPU cores, estimated from FLOPs at 60–100 GFLOP/s; not run)",
+    "full": "~8–13 h (2 CPU cores, estimated from FLOPs at 60–100 GFLOP/s: MNIST-1D ~3 h and "
+    "Fashion-MNIST ~6 h at 80; not run)",
 }
 
 D2L_SIGMA = 0.01
@@ -91,7 +92,7 @@ CONFIGS = {
     ),
     "full": (
         BASE.replace(epochs=30, eval_every=EVAL_EVERY),
-        {"widths": (64, 256, 1024), "depths": (1, 2, 4, 8), "sigmas": tuple(np.logspace(-3, 0, 13)),
+        {"widths": (64, 256, 512), "depths": (1, 2, 4, 8), "sigmas": tuple(np.logspace(-3, 0, 13)),
          "lrs": (0.01, 0.03, 0.1, 0.3), "seeds": 5,
          "fashion": {"epochs": 10, "examples": 0, "widths": (64, 256), "depths": (1, 2, 4, 8),
                      "sigmas": tuple(np.logspace(-2.5, 0, 11)), "lrs": (0.01, 0.03, 0.1, 0.3),
