@@ -21,7 +21,11 @@ Command: ``initjax run gaussian_preactivations --quick`` (MNIST-1D, width 256, 3
 measured on 2 CPU cores under load) or ``--full`` (Fashion-MNIST, width 1000, 5 seeds; 251 s
 measured, ``docs/gaussian_preactivations``).
 Expected: per example every layer of every net is Gaussian (KS ≤ 0.05); pooled, the tanh net
-is, the 30-layer ReLU net is not (kurtosis ≈ 1.6 at width 256); layer 1 as predicted.
+is, the 30-layer ReLU net is not (kurtosis ≈ 1.6 at width 256); layer 1 as predicted. The
+pooled rows are judged layer by layer: each layer's 95% t-interval over seeds inside its band
+passes, one wholly outside at the Bonferroni level over layers and statistics fails; so at
+width 1000 with 5 seeds (worst layer's mean kurtosis 1.25, one layer outside its band at
+95%, none at the corrected level) the ReLU row is undecided, not failed.
 """
 
 from __future__ import annotations
@@ -40,7 +44,9 @@ from matplotlib.ticker import MaxNLocator
 from initjax import data as datasets
 from initjax import diagnostics as dg
 from initjax import models, plots, results, study, train
+from initjax.equivalence import band_test
 from initjax.study import Row, check_scale
+from initjax.verdict import all_of
 
 NAME = "gaussian_preactivations"
 ORDER = 4.5  # right after signal_propagation, whose nets it measures
@@ -191,13 +197,14 @@ def figures(out_dir: Path) -> list[Path]:
 
 
 def measure(n: dict[str, xr.Dataset]) -> dict[str, Any]:
-    """Normality worst cases (seed means): pooled in layers ≥ 2 of the Glorot normalized and He
-    nets, per example in every layer of all four; layer 1's pooled vs predicted kurtosis."""
+    """Per seed and layer, KS distance and excess kurtosis: pooled in layers ≥ 2 of the Glorot
+    normalized and He nets, per example in every layer of all four; layer 1's pooled vs
+    predicted kurtosis."""
     pooled = {}
     for k in ("normalized", "he"):  # layers ≥ 2
         deep = n[k].isel(hidden_layer=slice(1, None))
-        pooled[k] = _gaussian(deep.preact_ks, deep.preact_kurtosis)
-    per_example = {k: _gaussian(n[k].example_ks, n[k].example_kurtosis) for k in n}
+        pooled[k] = _per_seed(deep.preact_ks, deep.preact_kurtosis)
+    per_example = {k: _per_seed(n[k].example_ks, n[k].example_kurtosis) for k in n}
     first = {
         k: (
             float(n[k].preact_kurtosis.isel(hidden_layer=0).mean()),
@@ -208,17 +215,51 @@ def measure(n: dict[str, xr.Dataset]) -> dict[str, Any]:
     return {"pooled": pooled, "per_example": per_example, "first_kurtosis": first}
 
 
-def _gaussian(ks: xr.DataArray, kurtosis: xr.DataArray) -> tuple[float, float]:
-    """Worst layer (seed means) of KS and |excess kurtosis|."""
-    return float(ks.mean("seed").max()), float(np.abs(kurtosis.mean("seed")).max())
+def _per_seed(ks: xr.DataArray, kurtosis: xr.DataArray) -> dict[str, Any]:
+    """KS and excess kurtosis as (seed, layer) lists."""
+    return {
+        "ks": ks.transpose("seed", ...).values.reshape(ks.sizes["seed"], -1).tolist(),
+        "kurtosis": kurtosis.transpose("seed", ...)
+        .values.reshape(kurtosis.sizes["seed"], -1)
+        .tolist(),
+    }
 
 
-def _normal(worst: tuple[float, float]) -> bool:
-    return worst[0] <= NORMAL_KS and worst[1] <= NORMAL_KURTOSIS
+def _normal(p: dict[str, Any], sanity: bool = False) -> tuple[bool | None, str]:
+    """Every layer Gaussian? Passes when each layer's 95% t-interval over seeds lies inside
+    its band (KS under NORMAL_KS, excess kurtosis within ±NORMAL_KURTOSIS): an
+    intersection-union test. Fails when one lies wholly outside at 95% Bonferroni-corrected
+    over the layers and both statistics (else one of many layers would fail by chance). The
+    text gives the worst layer's seed means. ``sanity``: a check of the code, read from the
+    worst layer's seed means alone."""
+    ks, kurt = np.asarray(p["ks"]), np.asarray(p["kurtosis"])
+    worst = ks.mean(axis=0).max(), np.abs(kurt.mean(axis=0)).max()
+    if sanity:
+        ok = bool(worst[0] <= NORMAL_KS and worst[1] <= NORMAL_KURTOSIS)
+        return ok, f"worst layer (seed means): KS {worst[0]:.3f}, |kurtosis| {worst[1]:.2f}"
+
+    def outcomes(level: float) -> list[bool | None]:
+        out = [band_test(ks[:, j], upper=NORMAL_KS, level=level)[0] for j in range(ks.shape[1])]
+        return out + [band_test(kurt[:, j], -NORMAL_KURTOSIS, NORMAL_KURTOSIS, level=level)[0]
+                      for j in range(kurt.shape[1])]  # fmt: skip
+
+    each = outcomes(0.95)
+    corrected = outcomes(1 - 0.05 / len(each))
+    ok = True if all(o is True for o in each) else False if False in corrected else None
+    counts = ", ".join(f"{sum(o is v for o in each)} {w}" for v, w in
+                       ((True, "inside"), (None, "straddling"), (False, "outside")))  # fmt: skip
+    return ok, (
+        f"worst layer (seed means): KS {worst[0]:.3f}, |kurtosis| {worst[1]:.2f}; per-layer "
+        f"95% CIs over {ks.shape[0]} seeds: "
+        f"{counts}; {sum(o is False for o in corrected)} outside at the Bonferroni level"
+    )
 
 
 def verdict(m: dict[str, Any]) -> list[Row]:
-    crit = f"KS ≤ {NORMAL_KS} and |excess kurtosis| ≤ {NORMAL_KURTOSIS} in every layer (seed means)"
+    crit = (
+        f"KS ≤ {NORMAL_KS} and |excess kurtosis| ≤ {NORMAL_KURTOSIS} in every layer (95% CI of "
+        "each layer's seed mean inside; one wholly outside, Bonferroni over layers, fails)"
+    )
     rows = []
     why = {
         "normalized": "5 tanh layers keep ‖h_b‖ alike across examples: the mixture is mild",
@@ -226,14 +267,14 @@ def verdict(m: dict[str, Any]) -> list[Row]:
         "∝ ‖h_b‖², which a deep ReLU net at finite width spreads out): heavier tails",
     }
     for k, what in (("normalized", "tanh, 5 layers"), ("he", "ReLU, 30 layers")):
-        ks, kurt = m["pooled"][k]
+        ok, text = _normal(m["pooled"][k])
         rows.append(
             Row(
                 f"C7 ({what}): pooled pre-activations ≈ Gaussian (layers ≥ 2)",
                 crit,
                 "the note (C7): CLT over a unit's n inputs",
-                f"worst layer: KS {ks:.3f}, kurtosis {kurt:.2f}",
-                _normal((ks, kurt)),
+                text,
+                ok,
                 why[k],
             )
         )
@@ -241,29 +282,31 @@ def verdict(m: dict[str, Any]) -> list[Row]:
     uniform = {k: p for k, p in per.items() if k in UNIFORM_W}
     gaussian = {k: p for k, p in per.items() if k not in UNIFORM_W}
 
-    def worst(nets: dict[str, tuple[float, float]]) -> str:
-        return (
-            "worst layer: KS "
-            + ", ".join(f"{k} {p[0]:.3f}" for k, p in nets.items())
-            + "; kurtosis "
-            + ", ".join(f"{k} {p[1]:.2f}" for k, p in nets.items())
+    def worst(nets: dict[str, dict[str, Any]], sanity: bool = False) -> tuple[bool | None, str]:
+        tests = {k: _normal(p, sanity) for k, p in nets.items()}
+        return all_of(*(o for o, _ in tests.values())), "; ".join(
+            f"{k}: {t}" for k, (_, t) in tests.items()
         )
+
+    uni_ok, uni_text = worst(uniform)
+    gau_ok, gau_text = worst(gaussian, sanity=True)
 
     rows += [
         Row(
             "C7: per example (the CLT's own claim), uniform W: pre-activations ≈ Gaussian",
             crit + ", each example standardized over the units",
             "CLT: z_j = Σ_i h_i W_ij over units j, for one input",
-            worst(uniform),
-            all(_normal(p) for p in uniform.values()),
+            uni_text,
+            uni_ok,
             "the note's CLT argument holds for one input in every layer of the tanh nets",
         ),
         Row(
             "C7: per example, Gaussian W: pre-activations Gaussian",
-            crit + ", each example standardized over the units",
+            f"KS ≤ {NORMAL_KS} and |excess kurtosis| ≤ {NORMAL_KURTOSIS} in every layer (seed "
+            "means), each example standardized over the units",
             "given h, z_j = Σ_i h_i W_ij is exactly Gaussian when W is",
-            worst(gaussian),
-            all(_normal(p) for p in gaussian.values()),
+            gau_text,
+            gau_ok,
             "exact for Gaussian W (no CLT needed): a sanity check of the measurement",
             kind="sanity",
         ),
