@@ -144,12 +144,12 @@ def _lr(m: dict[str, Any], sigma: float) -> str:
     return f"{lr:g}" + (", the grid's end" if edge else "")
 
 
-EQUIV_WHY = {
-    "equivalent": "at one hidden layer the fan-based scale buys nothing over σ = 0.01 once lr "
-    "is tuned: He's advantage is a depth effect (deep_relu)",
-    "different": "{} σ = 0.01 by more than the seeds allow: the scale matters even at one "
-    "hidden layer at this budget",
-    "inconclusive": "the seeds cannot tell: the interval reaches past the margin",
+EQUIV_WHY = {  # by the row's outcome (Equivalence.passed)
+    True: "at one hidden layer the fan-based scale buys nothing over σ = 0.01 once lr is tuned: "
+    "He's advantage is a depth effect (deep_relu)",
+    False: "{} σ = 0.01 by more than the margin: the scale matters even at one hidden layer at "
+    "this budget",
+    None: "the seeds cannot tell: the interval reaches past the margin",
 }
 
 
@@ -247,7 +247,7 @@ def verdict(m: dict[str, Any]) -> list[Row]:
                 f"{scheme} (lr {m['scheme_lr'][i]:g}): {aggregate.seed_ci(other)}; σ = 0.01 (lr "
                 f"{m['sigma_lr'][m['sigmas'].index(0.01)]:g}): {aggregate.seed_ci(ref)}; {t.text()}{scale}",
                 t.passed if decides else None,
-                EQUIV_WHY[t.decision].format("beats" if t.diff > 0 else "trails"),
+                EQUIV_WHY[t.passed].format("beats" if t.diff > 0 else "trails"),
             )
         )
     return rows

@@ -60,7 +60,7 @@ RUNTIME = {
 HE_GAIN = 1.0  # he_normal: std √(2/n_in)
 XAVIER_GAIN = 1 / math.sqrt(2)  # he_normal(1/√2): std √(1/n_in), He 2015's "Xavier"
 LOSS_THRESHOLD = 2.0  # "learning has started": 0.3 nats below ln 10
-STALL_TOL = 0.02  # |loss − ln 10| below this for every seed: stalled
+STALL_TOL = 0.02  # stalled: the 95% CI of the mean final loss within ln 10 ± this
 LN10 = math.log(10)
 INITS = {
     "xavier": "Xavier √(1/n) (He 2015 §2.2)",
@@ -390,7 +390,7 @@ def verdict(m: dict[str, Any]) -> list[Row]:
         rows.append(
             Row(
                 f"C8 at {deep} layers: Glorot's xavier_normal (fan average) also stalls",
-                f"train loss stays at ln 10 (±{STALL_TOL})",
+                f"train loss stays at ln 10 (±{STALL_TOL}; 95% CI of the mean inside)",
                 "He et al. 2015, Fig. 4, with Glorot & Bengio 2010's √(2/(n_in+n_out))",
                 f"final train loss {equivalence.band_test(gl, *stall_band)[1]}",
                 equivalence.band_test(gl, *stall_band)[0],

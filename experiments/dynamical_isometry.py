@@ -180,7 +180,7 @@ def verdict(m: dict[str, Any]) -> list[Row]:
         Row(
             "Pennington: tanh reaches dynamical isometry only with orthogonal W",
             f"depth {depth}, spread v: orthogonal O(1) (≤ 2), Gaussian ≈ L (≥ L/2); the 95% CI "
-            "of each seed mean on its side",
+            "of each net's seed mean on its side",
             PENNINGTON,
             text("tanh"),
             all_of(
@@ -192,7 +192,7 @@ def verdict(m: dict[str, Any]) -> list[Row]:
         Row(
             "Pennington: ReLU nets cannot reach dynamical isometry",
             f"depth {depth}: v ≥ (L−1)/2 for both (theory L−1 orthogonal, 2L−1 Gaussian; the "
-            "95% CI of each seed mean above)",
+            "95% CI of each net's seed mean above)",
             PENNINGTON,
             text("relu"),
             all_of(*(bound("relu", k, lower=(depth - 1) / 2) for k in sp["relu"])),

@@ -302,7 +302,8 @@ def _deepest_row(m: dict[str, Any], long: int, deepest: list[int]) -> Row:
     best is seed noise) or at one lr (the σ_w² are not compared at a tuned lr)."""
     crit, dmax, sw2, best_j = m["critical_sigma_w2"], m["depth_max"], m["sigma_w2"], m["best"]
     lo, hi = m["best_range"]
-    window = (crit - BEST_SW2_ATOL - 1e-9, crit + BEST_SW2_ATOL + 1e-9)
+    centre = sw2[m["nearest_critical"]]  # the grid's σ_w² nearest the critical one
+    window = (centre - BEST_SW2_ATOL - 1e-9, centre + BEST_SW2_ATOL + 1e-9)
     if max(deepest) < dmax:
         outcome, why = (
             None,
@@ -316,8 +317,8 @@ def _deepest_row(m: dict[str, Any], long: int, deepest: list[int]) -> Row:
         why = "ordered nets forget the input, chaotic ones scramble it; critical ones do neither"
     return Row(
         "C3: the deepest nets train only near the critical point",
-        f"at depth {dmax} the best σ_w² is within {BEST_SW2_ATOL} of {crit:.2f} (where the best "
-        "lands when the seeds are resampled)",
+        f"at depth {dmax} the best σ_w² is within {BEST_SW2_ATOL} of the grid's σ_w² nearest "
+        f"{crit:.2f} (where the best lands when the seeds are resampled)",
         "Schoenholz et al. 2017, Fig. 5 (trainable wedge around criticality)",
         f"best at σ_w² = {sw2[best_j]:g} (resampled seeds: {lo:g}–{hi:g}): acc "
         f"{mean_spread(m['acc_deepest_best'])} vs {mean_spread(m['acc_deepest_first'])} at "

@@ -11,7 +11,7 @@ row is a sanity check (``kind="sanity"``); the evidence is the gain it finds and
 shrinkage per ReLU layer at gain 1.
 
 Claims: C3, C8. Command: ``python experiments/lsuv_unit_variance.py --quick`` (20 layers ×
-128, 8 seeds; ~15 s on 2 CPU cores) or ``--full`` (30 × 256, 5 seeds; ~1 min). Full-scale
+128, 8 seeds; ~15 s on 2 CPU cores) or ``--full`` (30 × 256, 5 seeds; ~20 s). Full-scale
 result (5 seeds): LSUV leaves every layer within 1 ± 0.1 with one rescaling and a mean hidden
 gain of 1.417 [1.404, 1.429] ≈ √2.
 """
@@ -40,7 +40,7 @@ NAME = "lsuv_unit_variance"
 ORDER = 11
 QUESTION = "Does LSUV give every layer of a deep ReLU net unit variance, and with which gain?"
 CLAIMS = ("C3", "C8")
-RUNTIME = {"quick": "~10 s (2 CPU cores)", "full": "~1 min (2 CPU cores, estimated)"}
+RUNTIME = {"quick": "~15 s (2 CPU cores)", "full": "~20 s (2 CPU cores, 19 s measured)"}
 
 # Anchors: Mishkin & Matas 2015, Alg. 1 (Tol_var = 0.1, at most 10 tries per layer);
 # He et al. 2015 eq. (10): with gain 1 a ReLU layer halves the second moment (factor 1/√2 in

@@ -47,7 +47,7 @@ ORDER = 4
 QUESTION = "Do activations and gradients keep their scale through depth at init?"
 CLAIMS = ("C3", "C8")
 RUNTIME = {
-    "quick": "~15 s (2 idle CPU cores, measured 2026-12-01)",
+    "quick": "~35 s (2 CPU cores under load, 8 seeds, measured 2026-12-01)",
     "full": "~3 min (2 CPU cores; 169 s measured)",
 }
 

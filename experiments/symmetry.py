@@ -280,13 +280,12 @@ def measure(r: dict[str, xr.Dataset]) -> dict[str, Any]:
     }  # fmt: skip
 
 
-BIAS_WHY = {
-    "equivalent": "random biases neither help nor hurt by a point: zero bias is fine once W "
-    "is random",
-    "different": "random biases {} the accuracy at this σ and budget: a difference is shown, "
-    "so zero bias is not free here",
-    "inconclusive": "the seeds cannot tell: the interval reaches past the margin (more seeds, "
-    "or the full scale, decide it)",
+BIAS_WHY = {  # by the row's outcome (Equivalence.passed)
+    True: "random biases neither help nor hurt by a point: zero bias is fine once W is random",
+    False: "random biases {} the accuracy by more than the margin at this σ and budget: zero "
+    "bias is not free here",
+    None: "the seeds cannot tell: the interval reaches past the margin (more seeds, or the "
+    "full scale, decide it)",
 }
 
 
@@ -303,7 +302,7 @@ def bias_row(c: dict[str, Any], bias_sigma: float) -> Row:
         f"b = 0: {mean_spread(c['zero'])}; b ~ N(0, {bias_sigma:g}²): "
         f"{mean_spread(c['random'])}; {test.text()}",
         test.passed,
-        BIAS_WHY[test.decision].format("raise" if test.diff > 0 else "lower"),
+        BIAS_WHY[test.passed].format("raise" if test.diff > 0 else "lower"),
     )
 
 

@@ -14,6 +14,8 @@ Each result also carries the ordinary two-sided t-test of μ = 0 (``p_difference
 comparison ends in one of three decisions: *equivalent* (TOST rejects; a difference may also
 be significant, but it is smaller than the margin), *different* (not shown equivalent, and μ
 differs from 0 at level α), or *inconclusive* (neither: too few or too noisy samples to say).
+A verdict row reads ``passed``: True when equivalent, False only when the interval lies wholly
+beyond the margin (``beyond``: the effect is shown to be at least Δ), None otherwise.
 
 ``band_test`` asks the same of one sample against a band of published values (is the mean
 shown to lie inside it, or outside?); ``proportion_interval`` is the exact (Clopper–Pearson)
@@ -99,9 +101,16 @@ class Equivalence:
         )
 
     @property
+    def beyond(self) -> bool:
+        """The whole (1 − 2α) interval lies outside (−Δ, +Δ): |μ| ≥ Δ is shown."""
+        return self.ci[0] >= self.margin or self.ci[1] <= -self.margin
+
+    @property
     def passed(self) -> bool | None:
-        """For a "no effect" verdict row: True equivalent, False different, None neither."""
-        return {"equivalent": True, "different": False, "inconclusive": None}[self.decision]
+        """For a "no effect within Δ" verdict row: True when equivalent (|μ| < Δ shown), False
+        when :attr:`beyond` (|μ| ≥ Δ shown), None otherwise: a difference from 0 that may
+        still be smaller than Δ decides nothing."""
+        return True if self.equivalent else False if self.beyond else None
 
     @property
     def level(self) -> float:
@@ -300,6 +309,8 @@ def argmax_range(
     g = np.asarray(grid)
     if a.ndim != 2 or a.shape[1] != g.size or a.shape[0] == 0:
         raise ValueError(f"values must be (seed, {g.size}) for a grid of {g.size}, got {a.shape}")
+    if not np.isfinite(a).all():
+        raise ValueError("values must be finite (fill diverged runs first, e.g. with chance)")
     if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1), got {level!r}")
     rng = np.random.default_rng(0)

@@ -90,10 +90,10 @@ class Row:
 
 def all_of(*outcomes: bool | None) -> bool | None:
     """Three-valued AND of a row's conditions: False when any condition fails, True when all
-    pass, None (undecided) otherwise."""
+    pass, None (undecided) otherwise, and None with no condition at all (nothing shown)."""
     if any(o is False for o in outcomes):
         return False
-    return True if all(o is True for o in outcomes) else None
+    return True if outcomes and all(o is True for o in outcomes) else None
 
 
 def save_verdict(out_dir: Path, rows: Sequence[Row]) -> Path:

@@ -204,3 +204,5 @@ def test_argmax_range_resamples_seeds_and_returns_grid_values():
     assert argmax_range(split, grid) == (lo, hi)  # a fixed generator: the same every call
     with pytest.raises(ValueError, match=r"values must be \(seed, 3\)"):
         argmax_range([[0.1, 0.2]], grid)
+    with pytest.raises(ValueError, match="must be finite"):  # NaN would read as the best
+        argmax_range([[0.1, math.nan, 0.2], [0.2, 0.3, 0.1]], grid)

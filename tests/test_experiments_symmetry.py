@@ -9,12 +9,12 @@ from initjax import study
 exp = study.load("symmetry")
 
 
-def test_every_quick_row_is_decided(quick):
+def test_every_quick_row_but_one_is_decided(quick):
     assert len(quick.rows) >= 7
-    assert all(r.passed is not None for r in quick.rows)
-    # The one row that fails, decided by the equivalence test: with W ~ N(0, 0.01²), random
-    # biases raise the test accuracy by about a point after 10 epochs (next test).
+    # The one row that does not pass: with W ~ N(0, 0.01²), random biases raise the test
+    # accuracy by about a point after 10 epochs, the margin itself (see below): undecided.
     assert quick.failed == ["C6: zero vs random bias (W ~ N(0, 0.01²))"]
+    assert all(r.passed is not None for r in quick.rows if r.claim not in quick.failed)
 
 
 def test_softmax_zero_init_reaches_the_same_accuracy(quick):
@@ -80,13 +80,13 @@ def test_biases_zero_or_random_and_random_bias_breaks_symmetry(quick):
     bias_rows = [x for x in quick.rows if x.claim.startswith("C6: zero vs random bias")]
     _, grid = exp.CONFIGS["quick"]["gaussian_zero_bias"]
     assert len(bias_rows) == len(grid["sigmas"]) and grid["seeds"] >= 5
-    # Both decided at quick scale by a paired TOST with a 1-point margin over 10 seeds: at
-    # σ = 0.1 zero and random biases are equivalent; at σ = 0.01 random biases help (Δ ≈ +1
-    # point, 90% CI about [+0.5, +1.5]): a difference is shown, so "no effect" fails there.
+    # A paired TOST with a 1-point margin over 10 seeds: at σ = 0.1 zero and random biases
+    # are equivalent; at σ = 0.01 random biases help (Δ ≈ +1 point, 90% CI about [+0.5,
+    # +1.5]): a difference from 0 is shown, but not one beyond the margin: undecided.
     scaled = quick.row("C6: zero vs random bias (W ~ N(0, 0.1²))")
     assert scaled.passed is True and ": equivalent (TOST p" in scaled.ours
     tiny = quick.row("C6: zero vs random bias (W ~ N(0, 0.01²))")
-    assert tiny.passed is False and ": different (TOST p" in tiny.ours and "Δ = +" in tiny.ours
+    assert tiny.passed is None and ": different (TOST p" in tiny.ours and "Δ = +" in tiny.ours
     noisy = quick.results["constant_random_bias"].sel(layer="hidden_0")
     assert float(noisy.symmetry_distance.isel(epoch=0).max()) == 0.0  # constant W at init
     assert float(noisy.symmetry_distance.isel(epoch=-1).min()) > 0.0

@@ -96,7 +96,7 @@ def test_verdicts_round_trip_and_old_files_without_kind_load_as_evidence(tmp_pat
 @pytest.mark.parametrize(
     "outcomes, expected",
     [((True, True), True), ((True, None), None), ((None, False), False), ((True, False), False),
-     ((None,), None), ((), True)],
+     ((None,), None), ((), None)],
 )  # fmt: skip
 def test_all_of_is_a_three_valued_and(outcomes, expected):
     assert verdict.all_of(*outcomes) is expected
