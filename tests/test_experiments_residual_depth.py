@@ -77,8 +77,15 @@ def test_matching_batchnorm_is_a_paired_non_inferiority_bound(quick):
         (bn - 0.01, bn - 0.005, True),  # both within a point of BN, every seed alike
         (bn - 0.10, bn - 0.005, False),  # Fixup ten points under BN on every seed
         (bn + np.array([0.05, -0.05, 0.0]), bn, None),  # the seeds scatter past the margin
+        # mean −0.5 point, SE 0.7 point: the one-sided 95% bound (t = 2.92) is −2.5 points,
+        # above −3; a two-sided 95% bound (t = 4.30, −3.5) would have left the row open
+        (bn + np.array([-0.01712, 0.00712, -0.005]), bn, True),
     )
     for fixup, zero, outcome in cases:
         m["test_acc"]["batchnorm"][deep], m["test_acc"]["fixup"][deep] = bn, fixup
         m["test_acc"]["zero"][deep] = zero
         assert quick.row("match BatchNorm", exp.verdict(m)).passed is outcome, outcome
+    # A net whose every lr diverged on every seed counts as chance: far under BN, a fail.
+    m["test_acc"]["fixup"][deep] = [float("nan")] * 3
+    m["test_acc"]["zero"][deep] = bn
+    assert quick.row("match BatchNorm", exp.verdict(m)).passed is False
