@@ -34,8 +34,8 @@ grid. A grid of one lr backs nothing.
 Command: ``initjax run saturation --quick`` (MNIST-1D, softmax + tanh and sigmoid nets of 2
 hidden layers of 64, 9 σ, 5 seeds, lr ∈ {0.3, 1, 3, 10, 30}, 5 epochs; ~40 s on 2 CPU
 cores) or ``--full`` (Fashion-MNIST, d2l's batch 256, 1 and 2 hidden layers of 256, 13 σ,
-5 seeds, lr ∈ {0.1, 0.3, 1, 3, 10}, 10 epochs; ~2.2 h on 2 CPU cores, estimated from the
-3-lr run's 80 min). The theory lives beside it in ``_saturation_theory.py``, the figure in
+5 seeds, lr ∈ {0.1, 0.3, 1, 3, 10}, 10 epochs; ≈ 4.5 h on 2 CPU cores beside other work,
+measured). The theory lives beside it in ``_saturation_theory.py``, the figure in
 ``_saturation_figures.py``.
 Expected: initial loss = ln 10 to 1e-3 at σ = 1e-3; the softmax saturates (50 % of examples)
 at the predicted σ, ≈ 1.9 on MNIST-1D and ≈ 1.0 on Fashion-MNIST; initial loss grows ∝ σ
@@ -43,13 +43,14 @@ above it; the largest σ ends far below the best; σ = 1e-3 stalls the 2-hidden-
 At quick scale no run is flagged diverged up to lr 100 (at lr 30 some end with losses ≫
 ln 10); σ = 10 is most accurate at lr 3 (softmax) or 10 (tanh, sigmoid), inside the grid.
 
-Full result of the 3-lr grid (``docs/saturation``, 2026-12-01, 4822 s beside other work,
-commit ``217d1fe``; lr ∈ {0.03, 0.1, 0.3}): every sanity check passes (softmax half-saturated
-at σ = 1.02 vs 1.01 predicted); σ = 10 costs 13–30 points in every net, and σ = 10⁻³ costs the
-2-layer sigmoid net 23.5 points but the 2-layer tanh net only 2.1 (0.828 vs 0.849, CI of the
-drop − 5 points [−0.035, −0.022]). Both rows are undecided under the grid rule: σ = 10 is most
-accurate at the grid's top (0.3) in four of five nets, and so is σ = 10⁻³ in sigmoid_2, and
-tanh_2's best σ tunes to 0.3. The 5-lr full run decides them.
+Full result (``docs/saturation``, 2026-12-01, ≈ 4.5 h over two sessions beside other work,
+commits ``1ace0c9`` … ``5bdc837`` with the same configs; lr ∈ {0.1, 0.3, 1, 3, 10}): every
+sanity check passes (softmax half-saturated at σ = 1.02 vs 1.01 predicted); σ = 10 costs every
+net more than 5 points (drops 6.9–30.3, every paired CI of the drop − 5 points above 0), but
+the softmax's σ = 10 is most accurate at lr 10 and tanh_2's at 0.1, the grid's ends, so
+"costs accuracy" is undecided; σ = 10⁻³ costs the 2-layer nets only 2.1 (tanh) and 1.9
+(sigmoid) points once lr is tuned, so "suitably scaled cuts both ways" disagrees. (The 3-lr
+grid's "σ = 10⁻³ stalls sigmoid_2", 23.5 points, came from an lr grid that stopped at 0.3.)
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ QUESTION = "At which init σ do the softmax and tanh/sigmoid units saturate, and
 CLAIMS = ("C2", "C4")
 RUNTIME = {
     "quick": "~20 s (2 idle CPU cores, measured 2026-12-01)",
-    "full": "~2.2 h (2 CPU cores; est. from the 3-lr grid's 4822 s)",
+    "full": "≈ 4.5 h (2 CPU cores beside other work, over two sessions, measured)",
 }
 
 THRESHOLD = {"tanh": math.atanh(SAT), "sigmoid": math.log(SAT / (1 - SAT))}  # |z| beyond: saturated
