@@ -43,9 +43,10 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import xarray as xr
+from _deep_relu_figures import draw
 
 from initjax import data as datasets
-from initjax import equivalence, models, plots, results, study, sweep, train
+from initjax import equivalence, models, results, study, sweep, train
 from initjax.study import Row, check_scale, mean_spread
 
 NAME = "deep_relu"
@@ -209,57 +210,10 @@ def _stall_why(loss: xr.DataArray, depth: int, init: str) -> str:
 
 def figures(out_dir: Path) -> list[Path]:
     res = load(out_dir)
-    fig, axes = plots.figure(ncols=3, nrows=2, size=(4.6, 3.4))
-    colors = {"xavier": "tab:blue", "he": "tab:red", "glorot": "tab:green"}
-    loss, lrs = tuned(res), tuned_lr(res)
-    for ax, depth in zip(axes[:2], res.depth.values, strict=True):
-        for init in res.init.values:
-            runs = loss.sel(depth=depth, init=init).transpose("seed", "epoch").values
-            label = f"{INITS[str(init)]}, lr {lrs[f'{int(depth)}/{init}']:g}"
-            plots.band(ax, res.epoch.values, runs, label=label, color=colors[str(init)])
-        ax.axhline(LN10, color="k", ls=":", lw=1, label="ln 10 (chance)")
-        ax.axhline(LOSS_THRESHOLD, color="gray", ls="--", lw=1, label=f"threshold {LOSS_THRESHOLD}")
-        ax.set(xlabel="epoch", ylabel="train loss (cross-entropy, nats)")
-        ax.set_title(f"{depth} hidden ReLU layers: training curves (tuned lr)")
-        ax.legend(fontsize=7)
-    ax_esc = axes[2]
+    loss = tuned(res)
     deep = int(res.depth.values[-1])
-    for init in res.init.values:
-        t = epochs_to(loss.sel(depth=deep, init=init)).values
-        share = [(t <= e).sum() / t.size for e in res.epoch.values]
-        ax_esc.step(res.epoch.values, share, where="post", color=colors[str(init)],
-                    label=INITS[str(init)])  # fmt: skip
-    plots.label(ax_esc, "epoch", f"share of seeds with train loss < {LOSS_THRESHOLD}",
-                f"{deep} layers: escape times (He: 'not even given more epochs')")  # fmt: skip
-    axes[5].set_axis_off()
-    depth = int(res.attrs["stats_depth"])
-    ax_act, ax_grad = axes[3], axes[4]
-    layers = res.act_layer.values
-    for init in res.init.values:
-        c = colors[str(init)]
-        ax_act.plot(
-            layers, res.act_std_init.sel(init=init), "o-", ms=3, color=c, label=INITS[str(init)]
-        )
-        ax_grad.plot(
-            res.dense_layer.values,
-            res.grad_norm_init.sel(init=init),
-            "o-",
-            ms=3,
-            color=c,
-            label=INITS[str(init)],
-        )
-    first = float(res.act_std_init.sel(init="xavier", act_layer=1))
-    ax_act.plot(
-        layers, first * 2.0 ** (-(layers - 1) / 2), "k:", lw=1, label="2^(−(l−1)/2) (theory)"
-    )
-    ax_act.set(yscale="log", xlabel="hidden layer l", ylabel="activation std at init")
-    ax_act.set_title(f"{depth} layers at init: forward signal")
-    ax_act.legend(fontsize=7)
-    ax_grad.set(yscale="log", xlabel="Dense layer (last = output)", ylabel="‖∂loss/∂W‖ at init")
-    ax_grad.set_title(f"{depth} layers at init: weight gradients")
-    ax_grad.legend(fontsize=7)
-    fig.suptitle("He vs Xavier init in deep ReLU MLPs on MNIST-1D (SGD momentum 0.9, lr tuned)")
-    return plots.save(fig, Path(out_dir) / "deep_relu")
+    escape = {str(i): epochs_to(loss.sel(depth=deep, init=i)).values for i in res.init.values}
+    return draw(res, loss, tuned_lr(res), escape, INITS, LOSS_THRESHOLD, Path(out_dir) / NAME)
 
 
 def load(out_dir: Path) -> xr.Dataset:
