@@ -31,8 +31,8 @@ normalization (Zhang et al. 2019, ICLR, arXiv:1901.09321, abstract and Fig. 3); 
 trains deep un-normalized ResNets (De & Smith 2020, NeurIPS, arXiv:2002.10444); standard init
 without normalization explodes (Hanin & Rolnick 2018, NeurIPS, arXiv:1803.01719, Thm. 5).
 
-Command: ``initjax run residual_depth --quick`` (MNIST-1D, width 32, depths 2 and 16 blocks,
-3 seeds, 2 lrs, 8 epochs; diagnostics at 32 blocks, widths 256 and 32. The depths are small because XLA's
+Command: ``initjax run residual_depth --quick`` (MNIST-1D, width 32, depths 2 and 12 blocks,
+3 seeds, 2 lrs, 8 epochs; diagnostics at 20 blocks, widths 256 and 32. The depths are small because XLA's
 compile time of the unrolled blocks, not training, dominates: ~2.5 s per block per program on
 this 2-core machine) or ``--full`` (Fashion-MNIST, width 128, depths 4, 16, 64 and 128
 blocks, 5 seeds, 4 lrs, 10 epochs; diagnostics at 200 blocks, widths 1024 and 128; not run yet, hours of
@@ -63,7 +63,7 @@ QUESTION = "Which residual init keeps a deep un-normalized residual MLP trainabl
 CLAIMS = ("C3", "C9")
 BEYOND_NOTE = True  # REPORT.md's "Beyond the note" (issue 19)
 RUNTIME = {
-    "quick": "~65 s (2 idle CPU cores, measured 2026-12-01)",
+    "quick": "~50 s (2 idle CPU cores, measured 2026-12-01)",
     "full": "not run (est. hours)",
 }
 
@@ -93,11 +93,11 @@ CONFIGS = {
     "quick": (
         BASE,
         {
-            "depths": (2, 16),
+            "depths": (2, 12),
             "width": 32,
             "seeds": 3,
             "lrs": (0.01, 0.03),
-            "diag_depth": 32,
+            "diag_depth": 20,
             "diag_width": 256,
         },
     ),

@@ -45,7 +45,8 @@ def test_quick_rows_decided_and_figures(quick):
     assert quick.row("zero-init branches").passed is True
     assert quick.row("BatchNorm residual net trains").passed is True
     assert quick.row("Sanity: zero-α and Fixup").passed is True
-    # Standard init at 16 blocks: every lr diverged (a decided row: it could have trained).
+    # Standard init at 12 blocks: stuck at chance or diverged at every lr (a decided row: it
+    # could have trained, as the other three nets do).
     assert quick.row("standard init without normalization").passed is True
     # Non-inferiority to BN with 3 seeds: shown or left open, never contradicted here.
     assert quick.row("match BatchNorm").passed is not False
@@ -54,7 +55,7 @@ def test_quick_rows_decided_and_figures(quick):
 
 def test_measure_against_hand_computation(quick):
     res, m = quick.results, exp.measure(quick.results)
-    assert m["depths"] == [2, 16] and m["diag_depth"] == 32 and res.sizes["seed"] == 3
+    assert m["depths"] == [2, 12] and m["diag_depth"] == 20 and res.sizes["seed"] == 3
     assert m["diag_width"] == [256, 32]
     # RMS growth per block of the standard stream, by hand from the saved second moments.
     wide = res.stream_m2.sel(diag_width=256, net="standard").values
@@ -62,10 +63,10 @@ def test_measure_against_hand_computation(quick):
     slope = np.polyfit(np.arange(log_rms.size), log_rms, 1)[0]
     assert m["growth"]["standard"] == pytest.approx(math.exp(slope), rel=1e-9)
     # Fixup at the deepest depth: the lr with the lowest seed-mean final loss, none diverged.
-    last = res.train_loss.sel(net="fixup", depth=16).isel(epoch=-1)
-    assert not res.diverged.sel(net="fixup", depth=16).any()
+    last = res.train_loss.sel(net="fixup", depth=12).isel(epoch=-1)
+    assert not res.diverged.sel(net="fixup", depth=12).any()
     best = int(last.mean("seed").argmin("lr"))
-    np.testing.assert_allclose(m["final_loss"]["fixup"][16], last.isel(lr=best).values)
+    np.testing.assert_allclose(m["final_loss"]["fixup"][12], last.isel(lr=best).values)
     assert exp.verdict(m) == quick.rows
 
 
