@@ -70,13 +70,17 @@ def test_quick_rows_decided_but_escape_times_and_figures_exist(quick):
 
 def test_measure_on_quick_results(quick):
     m = exp.measure(quick.results)
-    assert (m["mid"], m["deep"], m["epochs"]) == (10, 30, 10)
+    assert (m["mid"], m["deep"], m["epochs"], m["short"]) == (10, 30, 10, 10)
     assert np.all(np.asarray(m["final_loss_deep"]["he"]) < exp.LOSS_THRESHOLD)
     assert np.all(np.abs(np.asarray(m["final_loss_deep"]["xavier"]) - math.log(10)) < 0.02)
     assert m["act_ratio"]["xavier"] == pytest.approx(2**-0.5, abs=0.05)
     assert exp.verdict(m) == quick.rows
-    m["final_loss_deep"]["xavier"] = [1.0] * len(m["final_loss_deep"]["xavier"])  # it learned
-    assert quick.row("C8 at 30 layers: Xavier stalls", exp.verdict(m)).passed is False
+    # The stall row reads the short budget's loss, not the final one.
+    m["final_loss_deep"]["xavier"] = [1.0] * len(m["final_loss_deep"]["xavier"])
+    assert quick.row("C8 at 30 layers: Xavier stalls", exp.verdict(m)).passed is True
+    m["loss_short_deep"]["xavier"] = [1.0] * len(m["final_loss_deep"]["xavier"])  # it learned
+    row = quick.row("C8 at 30 layers: Xavier stalls", exp.verdict(m))
+    assert row.passed is False and row.why.startswith("3 of 3 seeds left ln 10 by epoch 10")
     m["epochs"] = 50  # a long budget decides the escape row, by the share of seeds escaping
     m["escape"]["xavier"] = [float("nan")] * 2 + [31.0]  # 1 of 3: CI [0.008, 0.91]
     assert quick.row("even given more epochs", exp.verdict(m)).passed is None
@@ -84,6 +88,26 @@ def test_measure_on_quick_results(quick):
     assert quick.row("even given more epochs", exp.verdict(m)).passed is False
     m["escape"]["xavier"] = [float("nan")] * 3
     assert quick.row("even given more epochs", exp.verdict(m)).passed is True
+
+
+def test_the_short_budget_tunes_lr_at_its_own_epoch():
+    # (seed, lr, epoch 0..2): lr 0.1 is best at epoch 1, lr 0.01 at epoch 2; lr 1.0 diverges
+    # at epoch 2 (NaN) on one seed, so it is left out there but not at epoch 1.
+    loss = np.array(
+        [[[2.3, 1.0, 0.9], [2.3, 2.0, 0.5], [2.3, 0.5, np.nan]],
+         [[2.3, 1.2, 1.1], [2.3, 2.2, 0.7], [2.3, 0.7, 0.1]]]
+    )  # fmt: skip
+    res = xr.Dataset(
+        {"train_loss": (("seed", "lr", "epoch"), loss)},
+        coords={"lr": [0.1, 0.01, 1.0], "epoch": [0, 1, 2]},
+    )
+    at1, lr1 = exp.at_budget(res, 1)
+    assert float(lr1) == 1.0 and at1.values.tolist() == [0.5, 0.7]
+    at2, lr2 = exp.at_budget(res, 2)
+    assert float(lr2) == 0.01 and at2.values.tolist() == [0.5, 0.7]
+    res["train_loss"][:] = np.nan
+    at, lr = exp.at_budget(res, 2)
+    assert np.isnan(at.values).all() and np.isnan(float(lr))
 
 
 def test_he_earlier_is_judged_by_a_paired_interval(quick):
