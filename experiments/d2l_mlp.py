@@ -95,10 +95,11 @@ def run(out_dir: Path, scale: str = "quick", progress: bool = True) -> None:
     # the first "examples" training images (0: all) and the whole test set.
     cfg, data = D2L.replace(epochs=grid["epochs"]), data.first(grid["examples"], 0)
     kw = {"seeds": grid["seeds"], "lrs": grid["lrs"], "progress": progress}
+    used = {"train_examples": data.num_train}  # provenance: the smoke parts' subset
     res = sweep.run(cfg, data, sigmas=SIGMAS, **kw)
-    results.save(_keep(res), out / "sigma.nc")
+    results.save(_keep(res).assign_attrs(used), out / "sigma.nc")
     res = sweep.run(cfg, data, sigmas=(1.0,), over={"scheme": list(SCHEMES)}, **kw)
-    results.save(_keep(res.squeeze("sigma", drop=True)), out / "schemes.nc")
+    results.save(_keep(res.squeeze("sigma", drop=True)).assign_attrs(used), out / "schemes.nc")
 
 
 def load(out_dir: Path) -> dict[str, xr.Dataset]:

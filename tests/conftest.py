@@ -81,7 +81,7 @@ def mnist1d_data():
 # saves at compile time). Measured on 2 idle cores, each quick run alone, -O0 vs full: glorot_tanh
 # 40 -> 27 s, saturation 27 -> 20, clt_depth_width 12 -> 6, d2l_mlp 43 -> 39, gaussian_
 # preactivations 13 -> 10, schemes_mnist1d 25 -> 23; the compile-bound ones go the other way
-# (residual_depth 58 -> 64 s, width_transfer 36 -> 44, sigma_map 25 -> 32) and keep -O0.
+# (residual_depth at 16 blocks 58 -> 64 s, width_transfer 36 -> 44, sigma_map 25 -> 32) and keep -O0.
 EXECUTION_BOUND = frozenset(
     {"glorot_tanh", "saturation", "clt_depth_width", "d2l_mlp", "gaussian_preactivations",
      "schemes_mnist1d"}
@@ -114,7 +114,8 @@ def quick_runs(tmp_path_factory):
 
     def get(name: str) -> list:
         # On one device, as `initjax run`/`reproduce` (whose --devices default is 1) run them:
-        # sharded over this session's 2 virtual devices residual_depth's took 250 s, not 195.
+        # sharded over this session's 2 virtual devices residual_depth's (16 blocks) took
+        # 250 s, not 195.
         # Sharded grids are tested on their own (test_sweep, test_shard).
         if name not in done:
             with shard.on_devices(jax.devices()[:1]), _optimized(name in EXECUTION_BOUND):

@@ -28,6 +28,9 @@ def test_smoke_parts_run_every_cell_and_decide_nothing_at_quick(fashion_mnist, q
     sig, sch = quick.results["sigma"], quick.results["schemes"]
     assert list(sig.sigma.values) == list(exp.SIGMAS)
     assert list(sch.scheme.values) == list(exp.SCHEMES)
+    # Quick trains them on the first 10 000 images (and says so); full scale on all of them.
+    assert sig.attrs["train_examples"] == sch.attrs["train_examples"] == 10_000
+    assert exp.CONFIGS["full"]["examples"] == 0 and quick.results["d2l"].sizes["seed"] == 3
     # The all-zero ReLU net predicts one class of the balanced test set: exactly 0.1.
     np.testing.assert_allclose(sig.test_acc.sel(sigma=0.0).isel(epoch=-1), 0.1, rtol=1e-6)
     assert quick.row("C1 (MLP)").kind == "sanity" and quick.row("C1 (MLP)").passed is True
