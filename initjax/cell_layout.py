@@ -15,13 +15,18 @@ in the GEMM's layout, forward and backward. Leaves of lower rank (biases, BatchN
 statistics, keys, counters) keep the cell axis in front. The computation is the same; only the
 summation order of XLA's kernels may differ (float32 rounding).
 
-Which layout is faster depends on the model and M; :data:`GEMM_FROM` holds what the
-throughput benchmark (``experiments/throughput.py``, which reports both) measured on 2 CPU
-cores: one epoch of Fashion-MNIST, batch 256, the "gemm" time over the "front" time was
-1.14 / 1.11 / 1.04 / 0.85 / 0.88 for softmax regression at M = 1 / 4 / 16 / 64 / 256 and
-1.09 / 0.90 / 0.88 / 0.78 for the MLP 784-256-10 at M = 1 / 4 / 16 / 64 (Intel Xeon, 2 cores,
-jax 0.10; interleaved medians). Below 16 cells the per-step reshuffles of the small logits
-cost more than the transposes they save.
+Which layout is faster depends on the model and M; :data:`GEMM_FROM` holds what
+``python experiments/_bench_layouts.py`` measured on 2 idle cores of an Intel Xeon (jax 0.10.2,
+2026-12-01; Fashion-MNIST, batch 256, SGD; interleaved medians of 7 runs), the "gemm" time over
+the "front" time: for the MLP 784-256-10 0.88 / 0.88 / 0.89 / 0.89 / 0.92 / 0.89 / 0.89 at
+M = 2 / 4 / 8 / 16 / 32 / 64 / 128, "gemm" ~11% faster at every M (grids under 16 cells still
+train in "front", as user models of the same architecture do, so that the two stay bit-for-bit
+alike: a small grid is cheap either way); for softmax regression
+1.10 / 1.12 / 0.98 / 1.06 / 1.00 / 1.00 / 0.99 / 1.00 at M = 2 / 4 / 8 / 16 / 32 / 64 / 128 /
+256: slower below 16 cells (the per-step reshuffles of the small logits cost more than the
+transposes they save), even from 32 on, where "gemm" starts. On the 2-core AMD EPYC of issue 18 the transposes cost
+the softmax grid about a quarter of its step at M = 256, so "gemm" is kept there. The
+throughput benchmark (``experiments/throughput.py``) reports both layouts per M as well.
 
 A third layout, "map", trains the cells one after another inside the step
 (``jax.lax.map`` over the cell axis, which stays in front) instead of vmapping it. Grids of
@@ -46,7 +51,7 @@ import jax.numpy as jnp
 
 LAYOUTS = ("front", "gemm", "map")
 
-GEMM_FROM: dict[str, int] = {"softmax": 16, "mlp": 16}
+GEMM_FROM: dict[str, int] = {"softmax": 32, "mlp": 16}
 """Built-in models trained in the "gemm" layout from this many cells on (measured, above);
 other models, user models included, keep "front" (not measured: the safe default)."""
 

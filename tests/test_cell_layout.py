@@ -122,3 +122,28 @@ def test_a_conv_grid_on_a_cpu_trains_cell_by_cell_and_equals_the_vmapped_grid(or
     for name in m_map:
         np.testing.assert_allclose(m_map[name], m_vmap[name], rtol=1e-5, atol=1e-6)
     assert not np.allclose(jax.tree.leaves(state.params)[0], jax.tree.leaves(s_map.params)[0])
+
+
+def test_the_layout_benchmark_times_both_layouts_and_refuses_bad_sizes(fashion_mnist, capsys):
+    """experiments/_bench_layouts.py (the figures behind GEMM_FROM) at a smoke size: per M a
+    row with both layouts' times and their ratio, printed; bad sizes are refused."""
+    import importlib.util
+    import os
+    import sys
+    from pathlib import Path
+
+    path = Path(os.environ["INITJAX_EXPERIMENTS"]) / "_bench_layouts.py"  # set by conftest
+    spec = importlib.util.spec_from_file_location("_bench_layouts", path)
+    bench = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = bench
+    spec.loader.exec_module(bench)
+    rows = bench.compare("softmax", [2, 3], steps=2, repeats=2)
+    assert [(r["M"], r["steps"]) for r in rows] == [(2, 2), (3, 2)]
+    for r in rows:
+        assert r["front_s_per_step"] > 0 and r["gemm_s_per_step"] > 0
+        assert r["gemm_over_front"] == pytest.approx(r["gemm_s_per_step"] / r["front_s_per_step"])
+    assert bench.main(["mlp", "--ms", "2", "--steps", "1", "--repeats", "1"]) == 0
+    assert "mlp      M =    2: front" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        bench.main(["softmax", "--steps", "0"])
+    assert "must be ≥ 1" in capsys.readouterr().err
