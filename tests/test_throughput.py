@@ -164,3 +164,38 @@ def test_the_readme_quotes_the_committed_full_run():
     table = T.readme_table(rep)
     assert table.count("\n") == 2 + len(rep["settings"]["workloads"]) * len(rep["settings"]["ms"])
     assert table in (root / "README.md").read_text()
+
+
+def test_the_softmax_gap_ladder_times_every_rung_and_its_loss_starts_at_ln10(
+    fashion_mnist, capsys
+):
+    """experiments/_bench_softmax_gap.py at a smoke size: every rung timed against the ceiling,
+    and the "+loss" rung's per-model loss at W = 0 is ln 10 (uniform softmax over 10 classes)."""
+    import importlib.util
+    import os
+    import sys
+    from pathlib import Path
+
+    import jax.numpy as jnp
+
+    path = Path(os.environ["INITJAX_EXPERIMENTS"]) / "_bench_softmax_gap.py"
+    spec = importlib.util.spec_from_file_location("_bench_softmax_gap", path)
+    gap = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = gap
+    spec.loader.exec_module(gap)
+    rows = gap.ladder(3, steps=2, repeats=2)
+    assert [r["rung"] for r in rows] == list(gap.RUNGS)
+    assert rows[0]["of_ceiling"] == 1.0 and all(r["ms_per_step"] > 0 for r in rows)
+    x = jnp.asarray(fashion_mnist.x_train[:512].reshape(2, 256, -1))
+    y = jnp.asarray(fashion_mnist.y_train[:512].reshape(2, 256))
+    m, k = 3, 10
+    w0, b0, lr = jnp.zeros((784, m * k)), jnp.zeros(m * k), jnp.full(m, 0.1)
+    (w, _, _), loss = gap._epoch("+loss", m, k)(w0, b0, lr, x, y)
+    np.testing.assert_allclose(loss[0], np.full(m, np.log(10)), rtol=1e-6)
+    assert loss.shape == (2, m) and bool(jnp.all(loss[1] < loss[0]))  # one step learned
+    (w_gemm, _, _), _ = gap._epoch("gemm", m, k)(w0, b0, lr, x, y)
+    assert not np.allclose(w, w_gemm)  # the rungs compute different updates
+    assert gap.main(["--ms", "2", "--steps", "1", "--repeats", "1"]) == 0
+    assert "initjax (front)" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        gap.main(["--repeats", "0"])

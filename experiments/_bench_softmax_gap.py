@@ -1,0 +1,160 @@
+"""Where the softmax grid's step goes beyond its GEMMs (issue 18): a ladder of epochs.
+
+The throughput benchmark compares the softmax grid with a "GEMM-only ceiling": an epoch of
+``z = x·W``, ``W -= lr·xᵀ(z − t)/B`` with the M models side by side as one (D, M·K) matrix.
+This script climbs from that ceiling to initjax's grid one piece at a time, each rung a
+``lax.scan`` over the same batches of Fashion-MNIST (batch 256, the throughput workload),
+timed alone and interleaved, so that the gap splits into its parts::
+
+    python experiments/_bench_softmax_gap.py                  # M = 64 and 256
+    python experiments/_bench_softmax_gap.py --ms 16 --steps 40 --repeats 5
+
+Rungs: ``gemm`` (the ceiling); ``+softmax`` (t replaced by the per-model softmax of z);
+``+bias`` (and a bias per model, with its gradient); ``+lr per cell`` (each model its own
+traced lr, as a grid has); ``+loss`` (each model's mean cross-entropy of the batch returned
+per step, as the grid's batch_loss); ``initjax`` (``sweep.advance_grid``, the grid itself, in
+its default cell layout). Each line: ms per step, GFLOP/s counted like the throughput rows
+(4·B·P per model and step) and the share of the ceiling.
+
+Measured on 2 idle cores of an Intel Xeon (family 6 model 167), jax 0.10.2, 2026-12-01
+(``--ms 16,64,256 --steps 80 --repeats 7``; a run before it agreed within 3 points), share of
+the GEMM-only ceiling per rung:
+
+====================  =======  =======  =======
+rung                  M = 16   M = 64   M = 256
+====================  =======  =======  =======
+gemm (the ceiling)    100%     100%     100%
++softmax              83%      88%      91%
++bias                 85%      80%      81%
++lr per cell          84%      79%      80%
++loss                 84%      76%      76%
+initjax               61%      70%      73%
+====================  =======  =======  =======
+
+(ceiling 207 / 272 / 258 GFLOP/s; initjax in its default layout: "front" at 16, "gemm" from
+32). The softmax and the bias gradient (a column sum of the (B, M·K) error) each cost about a
+tenth of the ceiling at M ≥ 64, so a step that computes softmax regression's whole update
+cannot come within 90% of GEMMs that skip them; initjax is within 3 points of the
+hand-written full step at M = 256, 6 at 64 and 23 at 16, where the per-step batch gather and
+the per-cell bookkeeping weigh most.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _bench as B
+
+from initjax import cell_layout, shard
+from initjax import data as datasets
+
+RUNGS = ("gemm", "+softmax", "+bias", "+lr per cell", "+loss", "initjax")
+
+
+def _epoch(rung: str, m: int, k: int) -> Callable:
+    """One jitted epoch of ``rung`` over batches (x: N×B×D, y: N×B), weights (D, M·K)."""
+    soft = rung != "gemm"
+    bias = rung in RUNGS[2:]
+    per_cell = rung in RUNGS[3:]
+    loss = rung == "+loss"
+    scale = B.LR / B.BATCH
+
+    def body(carry: tuple, xy: tuple) -> tuple:
+        w, b, lr = carry
+        x, y = xy
+        t = jax.nn.one_hot(y, k, dtype=jnp.float32)  # (B, K)
+        z = x @ w  # (B, M·K)
+        if bias:
+            z = z + b[None, :]
+        if soft:
+            z3 = z.reshape(len(x), m, k)
+            p3 = jax.nn.softmax(z3, axis=-1)
+            err = (p3 - t[:, None, :]).reshape(len(x), m * k)
+        else:
+            err = z - jnp.tile(t, (1, m))
+        g = x.T @ err
+        step = jnp.repeat(lr, k) * scale if per_cell else jnp.full(m * k, scale)
+        w = w - step[None, :] * g
+        if bias:
+            b = b - step * err.sum(0)
+        out = None
+        if loss:
+            logp = jax.nn.log_softmax(z.reshape(len(x), m, k), axis=-1)
+            idx = jnp.broadcast_to(y[:, None, None], (len(x), m, 1))
+            out = -jnp.mean(jnp.take_along_axis(logp, idx, axis=-1), axis=(0, 2))
+        return (w, b, lr), out
+
+    @jax.jit
+    def epoch(w: jax.Array, b: jax.Array, lr: jax.Array, x: jax.Array, y: jax.Array) -> tuple:
+        return jax.lax.scan(body, (w, b, lr), (x, y))
+
+    return epoch
+
+
+def ladder(m: int, steps: int, repeats: int) -> list[dict]:
+    """Median seconds per step of every rung at M models (interleaved repeats)."""
+    w_ = B.workload("softmax", datasets.load("fashion_mnist"), steps, jax.devices()[0], 1)
+    k, d = w_.cfg.num_classes, w_.arrays.x_train.shape[1]
+    x, y = w_.arrays.x_train[w_.order_NxB], w_.arrays.y_train[w_.order_NxB]
+    args = (jnp.zeros((d, m * k)), jnp.zeros(m * k), jnp.full(m, B.LR, jnp.float32), x, y)
+    runs: dict[str, Callable[[], None]] = {}
+    for rung in RUNGS[:-1]:
+        fn = _epoch(rung, m, k)
+        runs[rung] = lambda fn=fn: jax.block_until_ready(fn(*args))
+    mesh = shard.grid_mesh([jax.devices()[0]])
+    bench = B.initjax(w_, B.place(B.initial_states(w_, m), m, mesh), m)
+
+    def grid() -> None:
+        bench.reset()  # untimed in the throughput benchmark; a copy of the state, small here
+        bench.run()
+
+    runs["initjax"] = grid
+    times: dict[str, list[float]] = {r: [] for r in runs}
+    for fn in runs.values():
+        fn()  # compile and warm up
+    for i in range(repeats):
+        for r in list(runs)[i % len(runs) :] + list(runs)[: i % len(runs)]:
+            times[r].append(B.timed(runs[r])[0])
+    flops = B.flops_per_step(w_.cfg) * m
+    ceiling = statistics.median(times["gemm"])
+    return [
+        {"M": m, "rung": r, "ms_per_step": 1e3 * statistics.median(t) / w_.steps,
+         "gflops": flops * w_.steps / statistics.median(t) / 1e9,
+         "of_ceiling": ceiling / statistics.median(t)}
+        for r, t in times.items()
+    ]  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--ms", default="64,256", help="model counts M (comma list)")
+    p.add_argument("--steps", type=int, default=80, help="batches per timed epoch")
+    p.add_argument("--repeats", type=int, default=7, help="timed epochs per rung")
+    a = p.parse_args(argv)
+    ms = [int(v) for v in a.ms.split(",")]
+    if a.steps < 1 or a.repeats < 1 or min(ms) < 1:
+        p.error("--steps, --repeats and every M must be ≥ 1")
+    print(f"jax {jax.__version__}, {jax.devices()[0].device_kind}, steps {a.steps}, "
+          f"repeats {a.repeats}", flush=True)  # fmt: skip
+    for m in ms:
+        layout = cell_layout.layout_for("softmax", m)
+        for r in ladder(m, a.steps, a.repeats):
+            name = f"{r['rung']} ({layout})" if r["rung"] == "initjax" else r["rung"]
+            print(f"M = {m:4d} {name:16s} {r['ms_per_step']:7.3f} ms/step "
+                  f"{r['gflops']:6.1f} GFLOP/s {100 * r['of_ceiling']:4.0f}% of the ceiling",
+                  flush=True)  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    np.seterr(all="ignore")
+    raise SystemExit(main())
