@@ -166,9 +166,7 @@ def test_the_readme_quotes_the_committed_full_run():
     assert table in (root / "README.md").read_text()
 
 
-def test_the_softmax_gap_ladder_times_every_rung_and_its_loss_starts_at_ln10(
-    fashion_mnist, capsys
-):
+def test_the_softmax_gap_ladder_times_every_rung_and_its_loss_starts_at_ln10(fashion_mnist, capsys):
     """experiments/_bench_softmax_gap.py at a smoke size: every rung timed against the ceiling,
     and the "+loss" rung's per-model loss at W = 0 is ln 10 (uniform softmax over 10 classes)."""
     import importlib.util
