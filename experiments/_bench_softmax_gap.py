@@ -12,31 +12,35 @@ timed alone and interleaved, so that the gap splits into its parts::
 Rungs: ``gemm`` (the ceiling); ``+softmax`` (t replaced by the per-model softmax of z);
 ``+bias`` (and a bias per model, with its gradient); ``+lr per cell`` (each model its own
 traced lr, as a grid has); ``+loss`` (each model's mean cross-entropy of the batch returned
-per step, as the grid's batch_loss); ``initjax`` (``sweep.advance_grid``, the grid itself, in
+per step, as the grid's batch_loss); ``+gather`` (each step gathers its batch from the
+examples by index, as the grid's step does, instead of scanning over batches gathered once);
+``initjax`` (``sweep.advance_grid``, the grid itself, in
 its default cell layout). Each line: ms per step, GFLOP/s counted like the throughput rows
 (4·B·P per model and step) and the share of the ceiling.
 
 Measured on 2 idle cores of an Intel Xeon (family 6 model 167), jax 0.10.2, 2026-12-01
-(``--ms 16,64,256 --steps 80 --repeats 7``; a run before it agreed within 3 points), share of
-the GEMM-only ceiling per rung:
+(``--ms 16,64,256 --steps 80 --repeats 7``; two runs before it, without the gather rung,
+agreed within 3 points), share of the GEMM-only ceiling per rung:
 
 ====================  =======  =======  =======
 rung                  M = 16   M = 64   M = 256
 ====================  =======  =======  =======
 gemm (the ceiling)    100%     100%     100%
-+softmax              83%      88%      91%
-+bias                 85%      80%      81%
-+lr per cell          84%      79%      80%
-+loss                 84%      76%      76%
-initjax               61%      70%      73%
++softmax              85%      90%      93%
++bias                 83%      82%      82%
++lr per cell          85%      83%      81%
++loss                 83%      78%      76%
++gather               80%      77%      75%
+initjax               62%      70%      73%
 ====================  =======  =======  =======
 
-(ceiling 207 / 272 / 258 GFLOP/s; initjax in its default layout: "front" at 16, "gemm" from
-32). The softmax and the bias gradient (a column sum of the (B, M·K) error) each cost about a
-tenth of the ceiling at M ≥ 64, so a step that computes softmax regression's whole update
-cannot come within 90% of GEMMs that skip them; initjax is within 3 points of the
-hand-written full step at M = 256, 6 at 64 and 23 at 16, where the per-step batch gather and
-the per-cell bookkeeping weigh most.
+(ceiling 186 / 248 / 262 GFLOP/s; initjax in its default layout: "front" at 16, "gemm" from
+32). The softmax and the bias gradient (a column sum of the (B, M·K) error) each cost up to a
+tenth of the ceiling, the loss 2–5 points and the gather 1–3, so a step that computes softmax
+regression's whole update cannot come within 90% of GEMMs that skip them. initjax is within
+2 points of the hand-written full step at M = 256 and 7 at 64; at 16 it is 18 points under
+it, which is what the grid's own machinery (vmapped optimizer and metrics, divergence checks,
+the cell axis in front) costs where the GEMMs are small.
 """
 
 from __future__ import annotations
@@ -57,20 +61,21 @@ import _bench as B
 from initjax import cell_layout, shard
 from initjax import data as datasets
 
-RUNGS = ("gemm", "+softmax", "+bias", "+lr per cell", "+loss", "initjax")
+RUNGS = ("gemm", "+softmax", "+bias", "+lr per cell", "+loss", "+gather", "initjax")
 
 
 def _epoch(rung: str, m: int, k: int) -> Callable:
-    """One jitted epoch of ``rung`` over batches (x: N×B×D, y: N×B), weights (D, M·K)."""
+    """One jitted epoch of ``rung`` over batches (x: N×B×D, y: N×B; for "+gather" the
+    examples x: n×D, y: n and the batch order N×B), weights (D, M·K)."""
     soft = rung != "gemm"
     bias = rung in RUNGS[2:]
     per_cell = rung in RUNGS[3:]
-    loss = rung == "+loss"
+    loss = rung in RUNGS[4:]
+    gather = rung == "+gather"
     scale = B.LR / B.BATCH
 
-    def body(carry: tuple, xy: tuple) -> tuple:
+    def step_(carry: tuple, x: jax.Array, y: jax.Array) -> tuple:
         w, b, lr = carry
-        x, y = xy
         t = jax.nn.one_hot(y, k, dtype=jnp.float32)  # (B, K)
         z = x @ w  # (B, M·K)
         if bias:
@@ -94,8 +99,12 @@ def _epoch(rung: str, m: int, k: int) -> Callable:
         return (w, b, lr), out
 
     @jax.jit
-    def epoch(w: jax.Array, b: jax.Array, lr: jax.Array, x: jax.Array, y: jax.Array) -> tuple:
-        return jax.lax.scan(body, (w, b, lr), (x, y))
+    def epoch(
+        w: jax.Array, b: jax.Array, lr: jax.Array, x: jax.Array, y: jax.Array, order: jax.Array
+    ) -> tuple:
+        if gather:  # each step gathers its batch, as the grid's step does
+            return jax.lax.scan(lambda c, i: step_(c, x[i], y[i]), (w, b, lr), order)
+        return jax.lax.scan(lambda c, xy: step_(c, *xy), (w, b, lr), (x, y))
 
     return epoch
 
@@ -104,12 +113,14 @@ def ladder(m: int, steps: int, repeats: int) -> list[dict]:
     """Median seconds per step of every rung at M models (interleaved repeats)."""
     w_ = B.workload("softmax", datasets.load("fashion_mnist"), steps, jax.devices()[0], 1)
     k, d = w_.cfg.num_classes, w_.arrays.x_train.shape[1]
-    x, y = w_.arrays.x_train[w_.order_NxB], w_.arrays.y_train[w_.order_NxB]
-    args = (jnp.zeros((d, m * k)), jnp.zeros(m * k), jnp.full(m, B.LR, jnp.float32), x, y)
+    order = jnp.asarray(w_.order_NxB)
+    state = (jnp.zeros((d, m * k)), jnp.zeros(m * k), jnp.full(m, B.LR, jnp.float32))
+    batched = (w_.arrays.x_train[order], w_.arrays.y_train[order], order)  # gathered once
+    examples = (w_.arrays.x_train, w_.arrays.y_train, order)
     runs: dict[str, Callable[[], None]] = {}
     for rung in RUNGS[:-1]:
-        fn = _epoch(rung, m, k)
-        runs[rung] = lambda fn=fn: jax.block_until_ready(fn(*args))
+        fn, args = _epoch(rung, m, k), (*state, *(examples if rung == "+gather" else batched))
+        runs[rung] = lambda fn=fn, args=args: jax.block_until_ready(fn(*args))
     mesh = shard.grid_mesh([jax.devices()[0]])
     bench = B.initjax(w_, B.place(B.initial_states(w_, m), m, mesh), m)
 

@@ -188,11 +188,19 @@ def test_the_softmax_gap_ladder_times_every_rung_and_its_loss_starts_at_ln10(fas
     y = jnp.asarray(fashion_mnist.y_train[:512].reshape(2, 256))
     m, k = 3, 10
     w0, b0, lr = jnp.zeros((784, m * k)), jnp.zeros(m * k), jnp.full(m, 0.1)
-    (w, _, _), loss = gap._epoch("+loss", m, k)(w0, b0, lr, x, y)
+    order = jnp.zeros((2, 256), jnp.int32)  # read only by the "+gather" rung
+    (w, _, _), loss = gap._epoch("+loss", m, k)(w0, b0, lr, x, y, order)
     np.testing.assert_allclose(loss[0], np.full(m, np.log(10)), rtol=1e-6)
     assert loss.shape == (2, m) and bool(jnp.all(loss[1] < loss[0]))  # one step learned
-    (w_gemm, _, _), _ = gap._epoch("gemm", m, k)(w0, b0, lr, x, y)
+    (w_gemm, _, _), _ = gap._epoch("gemm", m, k)(w0, b0, lr, x, y, order)
     assert not np.allclose(w, w_gemm)  # the rungs compute different updates
+    # Gathering each batch inside the scan is the same computation as scanning over batches.
+    flat_x, flat_y = x.reshape(512, -1), y.reshape(512)
+    (w_g, _, _), loss_g = gap._epoch("+gather", m, k)(
+        w0, b0, lr, flat_x, flat_y, jnp.arange(512).reshape(2, 256)
+    )
+    np.testing.assert_allclose(w_g, w, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(loss_g, loss, rtol=1e-6)
     assert gap.main(["--ms", "2", "--steps", "1", "--repeats", "1"]) == 0
     assert "initjax (front)" in capsys.readouterr().out
     with pytest.raises(SystemExit):
