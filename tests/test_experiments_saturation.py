@@ -134,8 +134,49 @@ def test_a_stalled_net_is_judged_at_its_most_accurate_lr(quick):
     # tuned on train loss, the tanh net stalled at σ = 1e-3 picks the grid's smallest lr (its
     # loss stays at ln 10); the backing check reads the lr where it is most accurate instead
     m = exp.measure(quick.results)
-    assert m["tuned_lr"]["tanh_2"]["smallest"] == min(m["lrs"])
+    lrs = m["lrs"]["tanh_2"]
+    assert m["tuned_lr"]["tanh_2"]["smallest"] == min(lrs)
     lr, acc = m["oracle"]["tanh_2"]["smallest"]
-    assert min(m["lrs"]) < lr < max(m["lrs"])
+    assert min(lrs) < lr < max(lrs)
     res = quick.results["tanh_2"].sel(sigma=m["smallest"], lr=lr).isel(epoch=-1)
     assert acc == pytest.approx(float(res.test_acc.mean()))
+
+
+def test_widening_a_saved_lr_grid_equals_sweeping_the_wide_grid(mnist1d_data):
+    """experiments/_saturation_extend.py: the missing lrs, trained alone and joined along lr,
+    equal one sweep over the whole grid; a saved net that is not the same net is refused."""
+    import importlib.util
+    import os
+    import sys
+    from pathlib import Path
+
+    from initjax import sweep, train
+
+    path = Path(os.environ["INITJAX_EXPERIMENTS"]) / "_saturation_extend.py"
+    spec = importlib.util.spec_from_file_location("_saturation_extend", path)
+    ext = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = ext
+    spec.loader.exec_module(ext)
+    cfg = train.Config(model="softmax", scheme="normal", dataset="mnist1d", batch_size=128,
+                       epochs=2, record=("saturation",), probe_size=64)  # fmt: skip
+    sigmas = (0.01, 10.0)
+    saved = sweep.run(cfg, mnist1d_data, 2, sigmas=sigmas, lrs=(0.3,), progress=False)
+    saved["pred"] = ("sigma", np.array([1.0, 2.0]))  # a σ-only variable rides along
+    grid = {"seeds": 2, "sigmas": sigmas, "lrs": (0.1, 0.3, 3.0)}
+    assert ext.missing_lrs(saved, cfg, grid) == [0.1, 3.0]
+    wide = ext.extend(saved, cfg, grid, mnist1d_data)
+    direct = sweep.run(cfg, mnist1d_data, 2, sigmas=sigmas, lrs=grid["lrs"], progress=False)
+    assert list(wide.lr.values) == [0.1, 0.3, 3.0] and wide.attrs["lrs_added"] == "[0.1, 3.0]"
+    for name in ("train_loss", "test_acc", "saturation"):
+        np.testing.assert_allclose(wide[name], direct[name], rtol=1e-5, atol=1e-7)
+    np.testing.assert_array_equal(wide.train_loss.sel(lr=0.3), saved.train_loss.sel(lr=0.3))
+    np.testing.assert_array_equal(wide.pred, [1.0, 2.0])
+    assert ext.extend(wide, cfg, grid, mnist1d_data) is wide  # nothing missing: as it was
+    for bad, words in (
+        ((cfg.replace(epochs=3), grid), "config differs"),
+        ((cfg, grid | {"seeds": 3}), "seeds"),
+        ((cfg, grid | {"sigmas": (0.01, 1.0)}), "σ"),
+        ((cfg, grid | {"lrs": (0.1, 1.0)}), "not all in the new grid"),
+    ):
+        with pytest.raises(ValueError, match=words):
+            ext.missing_lrs(saved, *bad)
