@@ -34,8 +34,8 @@ grid. A grid of one lr backs nothing.
 Command: ``initjax run saturation --quick`` (MNIST-1D, softmax + tanh and sigmoid nets of 2
 hidden layers of 64, 9 σ, 5 seeds, lr ∈ {0.3, 1, 3, 10, 30}, 5 epochs; ~40 s on 2 CPU
 cores) or ``--full`` (Fashion-MNIST, d2l's batch 256, 1 and 2 hidden layers of 256, 13 σ,
-5 seeds, lr ∈ {0.1, 0.3, 1, 3, 10}, 10 epochs; ≈ 4.5 h on 2 CPU cores beside other work,
-measured). The theory lives beside it in ``_saturation_theory.py``, the figure in
+5 seeds, lr ∈ {0.1, 0.3, 1, 3, 10}, for the softmax also 30 and 100 and for tanh_2 also 0.01
+and 0.03, 10 epochs; ≈ 4.5 h on 2 CPU cores beside other work, measured). The theory lives beside it in ``_saturation_theory.py``, the figure in
 ``_saturation_figures.py``.
 Expected: initial loss = ln 10 to 1e-3 at σ = 1e-3; the softmax saturates (50 % of examples)
 at the predicted σ, ≈ 1.9 on MNIST-1D and ≈ 1.0 on Fashion-MNIST; initial loss grows ∝ σ
@@ -44,11 +44,13 @@ At quick scale no run is flagged diverged up to lr 100 (at lr 30 some end with l
 ln 10); σ = 10 is most accurate at lr 3 (softmax) or 10 (tanh, sigmoid), inside the grid.
 
 Full result (``docs/saturation``, 2026-12-01, ≈ 4.5 h over two sessions beside other work,
-commits ``1ace0c9`` … ``5bdc837`` with the same configs; lr ∈ {0.1, 0.3, 1, 3, 10}): every
-sanity check passes (softmax half-saturated at σ = 1.02 vs 1.01 predicted); σ = 10 costs every
-net more than 5 points (drops 6.9–30.3, every paired CI of the drop − 5 points above 0), but
-the softmax's σ = 10 is most accurate at lr 10 and tanh_2's at 0.1, the grid's ends, so
-"costs accuracy" is undecided; σ = 10⁻³ costs the 2-layer nets only 2.1 (tanh) and 1.9
+commits ``1ace0c9`` … ``5bdc837`` with the same configs; lr ∈ {0.1, 0.3, 1, 3, 10}, then the
+softmax's 30 and 100 and tanh_2's 0.01 and 0.03 joined on by ``_saturation_extend.py`` at
+``554fffa``): every sanity check passes (softmax half-saturated at σ = 1.02 vs 1.01
+predicted); σ = 10 costs every net more than 5 points (drops 6.9–30.3, every paired CI of the
+drop − 5 points above 0), and its most accurate lr lies inside the grid (softmax 30, tanh_2
+0.1; with the 5-lr grid they were 10 and 0.1, its ends, and the row undecided), so "costs
+accuracy" agrees; σ = 10⁻³ costs the 2-layer nets only 2.1 (tanh) and 1.9
 (sigmoid) points once lr is tuned, so "suitably scaled cuts both ways" disagrees. (The 3-lr
 grid's "σ = 10⁻³ stalls sigmoid_2", 23.5 points, came from an lr grid that stopped at 0.3.)
 """
