@@ -336,3 +336,25 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
         return time.perf_counter() - t0, out
     finally:
         gc.enable()
+
+
+# ----------------------------------------------------------------------------- small benchmarks
+
+
+def size_args(p: Any, ms: str, steps: int, per: str) -> None:
+    """``--ms``, ``--steps`` and ``--repeats`` on argparse parser ``p`` (the focused
+    benchmarks beside this file: ``_bench_layouts.py``, ``_bench_softmax_gap.py``)."""
+    p.add_argument("--ms", default=ms, help="cell counts M (comma list)")
+    p.add_argument("--steps", type=int, default=steps, help="batches per timed run")
+    p.add_argument("--repeats", type=int, default=7, help=f"timed runs per {per} and M")
+
+
+def sizes(p: Any, a: Any) -> list[int]:
+    """The M list of parsed ``size_args`` (a usage error unless every size is ≥ 1); prints
+    the run's header line."""
+    ms = [int(m) for m in a.ms.split(",")]
+    if a.steps < 1 or a.repeats < 1 or min(ms) < 1:
+        p.error("--steps, --repeats and every M must be ≥ 1")
+    print(f"jax {jax.__version__}, {jax.devices()[0].device_kind}, steps {a.steps}, "
+          f"repeats {a.repeats}", flush=True)  # fmt: skip
+    return ms

@@ -67,15 +67,9 @@ def compare(name: str, ms: list[int], steps: int, repeats: int) -> list[dict]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("models", nargs="*", default=["softmax", "mlp"], choices=sorted(B.WORKLOADS))
-    p.add_argument("--ms", default="4,8,16,32,64,128,256", help="cell counts (comma list)")
-    p.add_argument("--steps", type=int, default=40, help="batches per timed run")
-    p.add_argument("--repeats", type=int, default=7, help="timed runs per layout and M")
+    B.size_args(p, "4,8,16,32,64,128,256", 40, "layout")
     a = p.parse_args(argv)
-    ms = [int(m) for m in a.ms.split(",")]
-    if a.steps < 1 or a.repeats < 1 or min(ms) < 1:
-        p.error("--steps, --repeats and every M must be ≥ 1")
-    print(f"jax {jax.__version__}, {jax.devices()[0].device_kind}, steps {a.steps}, "
-          f"repeats {a.repeats}", flush=True)  # fmt: skip
+    ms = B.sizes(p, a)
     for name in a.models:
         for r in compare(name, ms, a.steps, a.repeats):
             print(

@@ -147,15 +147,9 @@ def ladder(m: int, steps: int, repeats: int) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--ms", default="64,256", help="model counts M (comma list)")
-    p.add_argument("--steps", type=int, default=80, help="batches per timed epoch")
-    p.add_argument("--repeats", type=int, default=7, help="timed epochs per rung")
+    B.size_args(p, "64,256", 80, "rung")
     a = p.parse_args(argv)
-    ms = [int(v) for v in a.ms.split(",")]
-    if a.steps < 1 or a.repeats < 1 or min(ms) < 1:
-        p.error("--steps, --repeats and every M must be ≥ 1")
-    print(f"jax {jax.__version__}, {jax.devices()[0].device_kind}, steps {a.steps}, "
-          f"repeats {a.repeats}", flush=True)  # fmt: skip
+    ms = B.sizes(p, a)
     for m in ms:
         layout = cell_layout.layout_for("softmax", m)
         for r in ladder(m, a.steps, a.repeats):

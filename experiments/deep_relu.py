@@ -255,6 +255,11 @@ def measure(res: xr.Dataset) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _escape_epochs(t: np.ndarray) -> str:
+    """The escape epochs of the seeds that escaped, sorted ("none" if none did)."""
+    return ", ".join(str(int(e)) for e in np.sort(t[np.isfinite(t)])) or "none"
+
+
 def _stall_row(m: dict[str, Any], init: str, words: str, source: str) -> Row:
     """He 2015's "completely stalls" at the short budget, with lr tuned at that budget: the
     interval of the mean train loss against ln 10 ± STALL_TOL (the escape row reads the long
@@ -276,7 +281,7 @@ def _stall_row(m: dict[str, Any], init: str, words: str, source: str) -> Row:
         )
         if n_ep > short:  # the long budget: say what became of the stall
             esc = np.asarray(m["escape"][init], dtype=float)
-            when = ", ".join(str(int(e)) for e in np.sort(esc[np.isfinite(esc)])) or "none"
+            when = _escape_epochs(esc)
             why += (
                 f"; by epoch {n_ep} (lr tuned on the final loss) {int(np.isfinite(esc).sum())} of "
                 f"{esc.size} seeds escape (epochs {when}): a delay, not a permanent stall"
@@ -301,7 +306,7 @@ def _escape_row(m: dict[str, Any]) -> Row:
     xa, he = (np.asarray(m["escape"][i], dtype=float) for i in ("xavier", "he"))
     early = int(np.sum(xa <= m["short"]))
     late = int(np.sum(np.isfinite(xa)))
-    when = ", ".join(str(int(e)) for e in np.sort(xa[np.isfinite(xa)])) or "none"
+    when = _escape_epochs(xa)
     long = n_ep >= LONG_BUDGET
     lo, hi = equivalence.proportion_interval(late, xa.size)
     return Row(
