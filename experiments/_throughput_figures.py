@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from _throughput_report import VARIANTS, _groups, load
+from matplotlib import ticker
 
 from initjax import plots
 
@@ -30,7 +31,9 @@ def figures(out_dir: Path) -> list[Path]:
         ax.axhline(bound, color="k", ls=":", lw=1, label="at the GEMM peak")
         ax.set(xscale="log", yscale="log", xlabel="M (runs trained together)")
         ax.set_xticks(rep["settings"]["ms"], [str(m) for m in rep["settings"]["ms"]])
-        ax.minorticks_off()
+        # no minor x ticks (M is labelled); the y axis keeps its minor labels, which are
+        # the only labels when a panel spans less than a decade (the MLP's)
+        ax.xaxis.set_minor_locator(ticker.NullLocator())
         ax.set_ylabel("model-epochs / s")
         ax.set_title(f"{name}: {w['flops_formula']}, P = {w['weights_P']:,}", fontsize=9)
         ax.legend(fontsize=7)
