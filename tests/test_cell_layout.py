@@ -147,3 +147,37 @@ def test_the_layout_benchmark_times_both_layouts_and_refuses_bad_sizes(fashion_m
     with pytest.raises(SystemExit):
         bench.main(["softmax", "--steps", "0"])
     assert "must be ≥ 1" in capsys.readouterr().err
+
+
+def test_the_mlp_memory_benchmark_times_each_piece_and_updates_each_run_with_its_lr(
+    fashion_mnist, capsys
+):
+    """experiments/_bench_mlp_memory.py at a smoke size: a row per M with every piece timed
+    and the update's bandwidth from its bytes; the update it times is SGD with each run's lr
+    on that run's block of columns (checked by hand)."""
+    import importlib.util
+    import os
+    import sys
+    from pathlib import Path
+
+    path = Path(os.environ["INITJAX_EXPERIMENTS"]) / "_bench_mlp_memory.py"
+    spec = importlib.util.spec_from_file_location("_bench_mlp_memory", path)
+    bench = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = bench
+    spec.loader.exec_module(bench)
+    rows = bench.measure([2], steps=1, repeats=2)  # (main below runs M = 1)
+    assert [r["M"] for r in rows] == [2]
+    for r in rows:
+        assert r["w_mb"] == pytest.approx(784 * 256 * r["M"] * 4 / 1e6)
+        assert all(r[f"{p}_ms_per_model"] > 0 for p in bench.PIECES)
+        seconds = r["update_ms_per_model"] * r["M"] / 1e3
+        assert r["update_gb_per_s"] == pytest.approx(3 * r["w_mb"] / 1e3 / seconds)
+    w = np.arange(12, dtype=np.float32).reshape(2, 6)  # 2 runs of 3 columns each
+    g = np.ones((2, 6), np.float32)
+    got = bench.update(jnp.asarray(w), jnp.asarray(g), jnp.asarray([0.5, 2.0]))
+    np.testing.assert_allclose(got, w - np.array([0.5] * 3 + [2.0] * 3) * g)
+    assert bench.main(["--ms", "1", "--steps", "1", "--repeats", "1"]) == 0
+    assert "M =    1: W    0.8 MB" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        bench.main(["--ms", "0"])
+    assert "must be ≥ 1" in capsys.readouterr().err

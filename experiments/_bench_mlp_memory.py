@@ -1,0 +1,139 @@
+"""Why the MLP grid falls from ~90% of the GEMM peak at M = 16 to ~73% at M = 64 (issue 18).
+
+The MLP 784-256-10 grid in its default "gemm" layout keeps the first layer of all M runs as
+one (784, M·256) matrix. Per step that layer costs a forward GEMM ``x·W``, a weight-gradient
+GEMM ``xᵀ·δ`` (the same shape of output as W) and the SGD update ``W − lr·G`` (each run its own
+lr). This script times the three alone, on the throughput workload's shapes (batch 256), per
+M, interleaved, next to the whole grid step (``sweep.advance_grid``), so the per-model cost
+can be read piece by piece as W grows past the caches::
+
+    python experiments/_bench_mlp_memory.py                          # M = 8 … 96
+    python experiments/_bench_mlp_memory.py --ms 16,64 --repeats 5
+
+Each line: W's size, milliseconds per model and step of each piece (medians of ``repeats``),
+and the update's effective bandwidth (it reads W and G and writes W: 3 × W's bytes).
+
+Measured on 2 idle cores of an Intel Xeon (family 6 model 167), jax 0.10.2, 2026-12-02
+(``--repeats 7``, 20 grid steps), ms per model and step:
+
+====  ======  =====  =====  ======  ===========  =========
+M     W (MB)  x·W    xᵀ·δ   update  update GB/s  grid step
+====  ======  =====  =====  ======  ===========  =========
+8     6       0.59   0.49   0.14    18           1.20
+16    13      0.66   0.57   0.15    16           1.25
+32    26      0.60   0.62   0.12    21           1.31
+64    51      0.53   0.73   0.24    10           1.31
+96    77      0.55   0.84   0.24    10           1.42
+====  ======  =====  =====  ======  ===========  =========
+
+Once the first layer's weights pass ~26 MB the update's bandwidth halves (its W and G no longer
+stay in the cache between steps) and the weight-gradient GEMM, whose output is as large as W,
+slows 1.3–1.5× per model; the forward GEMM does not. The pieces timed alone do not add up to
+the grid's step (1.50 against 1.31 ms at M = 64: inside one program XLA overlaps and fuses
+them), so read them as trends in M, not as a split of the step. The grid's own step per model
+rose 5% from M = 16 to 64 here, 18% in ``_bench_layouts.py`` the same night and 24% in the
+throughput run (``docs/throughput/``): the direction holds, its size is within this
+machine's run-to-run noise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _bench as B
+
+from initjax import data as datasets
+from initjax import shard
+
+IN, HIDDEN, BATCH = 784, 256, 256
+PIECES = ("forward", "weight_grad", "update", "grid")
+
+
+@jax.jit
+def forward(x: jax.Array, w: jax.Array) -> jax.Array:
+    return x @ w
+
+
+@jax.jit
+def weight_grad(x: jax.Array, delta: jax.Array) -> jax.Array:
+    return x.T @ delta
+
+
+@jax.jit
+def update(w: jax.Array, g: jax.Array, lr: jax.Array) -> jax.Array:
+    """SGD on the (IN, M·HIDDEN) layer, each run's block of HIDDEN columns with its own lr."""
+    return w - jnp.repeat(lr, w.shape[1] // lr.shape[0])[None, :] * g
+
+
+def _ready(fn: Callable[..., jax.Array], *args: jax.Array) -> jax.Array:
+    return jax.block_until_ready(fn(*args))
+
+
+def measure(ms: list[int], steps: int, repeats: int) -> list[dict]:
+    """Per M: ms per model and step of each piece (medians) and the update's bandwidth."""
+    w = B.workload("mlp", datasets.load("fashion_mnist"), steps, jax.devices()[0], 1)
+    states = B.initial_states(w, max(ms))
+    mesh = shard.grid_mesh([jax.devices()[0]])
+    key = jax.random.key(0)
+    x = jax.random.normal(key, (BATCH, IN))
+    rows = []
+    for m in ms:
+        kw, kd = jax.random.split(jax.random.fold_in(key, m))
+        wm = jax.random.normal(kw, (IN, m * HIDDEN))
+        delta = jax.random.normal(kd, (BATCH, m * HIDDEN))
+        lr = jnp.full((m,), 0.1)
+        grad = weight_grad(x, delta)
+        grid = B.initjax(w, B.place(states, m, mesh), m, layout="gemm")
+        calls = {
+            "forward": functools.partial(_ready, forward, x, wm),
+            "weight_grad": functools.partial(_ready, weight_grad, x, delta),
+            "update": functools.partial(_ready, update, wm, grad, lr),
+            "grid": grid.run,
+        }
+        for piece, call in calls.items():  # warm-up (compiles)
+            if piece == "grid":
+                grid.reset()
+            B.timed(call)
+        times: dict[str, list[float]] = {p: [] for p in PIECES}
+        for r in range(repeats):  # rotating order
+            for piece in PIECES[r % 4 :] + PIECES[: r % 4]:
+                if piece == "grid":
+                    grid.reset()
+                times[piece].append(B.timed(calls[piece])[0])
+        med = {p: float(np.median(t)) for p, t in times.items()}
+        med["grid"] /= w.steps  # the grid runs ``steps`` batches; the others one
+        mb = wm.nbytes / 1e6
+        rows.append({
+            "M": m, "w_mb": mb,
+            **{f"{p}_ms_per_model": 1e3 * med[p] / m for p in PIECES},
+            "update_gb_per_s": 3 * mb / 1e3 / med["update"],
+        })  # fmt: skip
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    B.size_args(p, "8,16,32,64,96", 20, "piece")
+    a = p.parse_args(argv)
+    for r in measure(B.sizes(p, a), a.steps, a.repeats):
+        print(
+            f"M = {r['M']:4d}: W {r['w_mb']:6.1f} MB; ms per model and step: x·W "
+            f"{r['forward_ms_per_model']:.3f}, xᵀ·δ {r['weight_grad_ms_per_model']:.3f}, update "
+            f"{r['update_ms_per_model']:.3f} ({r['update_gb_per_s']:.1f} GB/s), grid step "
+            f"{r['grid_ms_per_model']:.3f}",
+            flush=True,
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
