@@ -78,6 +78,14 @@ def _ready(fn: Callable[..., jax.Array], *args: jax.Array) -> jax.Array:
     return jax.block_until_ready(fn(*args))
 
 
+def _seconds(calls: dict[str, Callable[[], object]], grid: B.Bench, piece: str) -> float:
+    """Wall seconds of one piece; the grid donates its state, so each of its runs starts
+    from a fresh copy."""
+    if piece == "grid":
+        grid.reset()
+    return B.timed(calls[piece])[0]
+
+
 def measure(ms: list[int], steps: int, repeats: int) -> list[dict]:
     """Per M: ms per model and step of each piece (medians) and the update's bandwidth."""
     w = B.workload("mlp", datasets.load("fashion_mnist"), steps, jax.devices()[0], 1)
@@ -99,16 +107,12 @@ def measure(ms: list[int], steps: int, repeats: int) -> list[dict]:
             "update": functools.partial(_ready, update, wm, grad, lr),
             "grid": grid.run,
         }
-        for piece, call in calls.items():  # warm-up (compiles)
-            if piece == "grid":
-                grid.reset()
-            B.timed(call)
+        for piece in PIECES:  # warm-up (compiles)
+            _seconds(calls, grid, piece)
         times: dict[str, list[float]] = {p: [] for p in PIECES}
         for r in range(repeats):  # rotating order
             for piece in PIECES[r % 4 :] + PIECES[: r % 4]:
-                if piece == "grid":
-                    grid.reset()
-                times[piece].append(B.timed(calls[piece])[0])
+                times[piece].append(_seconds(calls, grid, piece))
         med = {p: float(np.median(t)) for p, t in times.items()}
         med["grid"] /= w.steps  # the grid runs ``steps`` batches; the others one
         mb = wm.nbytes / 1e6
