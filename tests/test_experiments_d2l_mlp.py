@@ -50,11 +50,14 @@ def test_rows_decide_at_full_and_can_fail(fashion_mnist, quick):
     acc = np.full((len(m["sigmas"]), 5), 0.85) + rng.normal(0, 0.002, (len(m["sigmas"]), 5))
     acc[i[0.0]] = 0.1
     acc[i[1.0]] -= 0.05  # σ = 1 five points lower
-    loss1 = np.full_like(acc, 0.5)
-    loss1[i[1e-3]] += 0.2  # the plateau
+    loss1 = np.full_like(acc, 0.5)  # by the end of epoch 1 every σ has left the plateau ...
+    area1 = np.full_like(acc, 0.8) + rng.normal(0, 0.004, acc.shape)
+    area1[i[1e-3]] += 0.14  # ... but σ = 10⁻³ spent its first steps there: a higher mean loss
+    by_lr = np.repeat(area1[:, None, :], 3, axis=1)
     init = np.full_like(acc, math.log(10))
     init[i[1.0]] = 200.0
-    m.update(sigma_acc=acc, sigma_loss1=loss1, sigma_init_loss=init)
+    m.update(sigma_acc=acc, sigma_loss1=loss1, sigma_area1=area1, sigma_area1_by_lr=by_lr,
+             sigma_init_loss=init)  # fmt: skip
     m.update(scheme_acc=acc[[i[1e-2]] * 2] + 0.001)  # He, Xavier within a tenth of a point
     rows = exp.verdict(m)
     for words in ("C2 (MLP)", "plateau", "He vs", "Xavier vs"):
@@ -63,8 +66,10 @@ def test_rows_decide_at_full_and_can_fail(fashion_mnist, quick):
     rows = exp.verdict(m)
     assert quick.row("He vs", rows).passed is False
     assert quick.row("Xavier vs", rows).passed is True
-    m["sigma_loss1"] = np.full_like(acc, 0.5) + rng.normal(0, 0.01, acc.shape)  # no plateau
+    m["sigma_area1"] = np.full_like(acc, 0.8) + rng.normal(0, 0.01, acc.shape)  # no plateau
     assert quick.row("plateau", exp.verdict(m)).passed is None
+    m["sigma_area1"][i[1e-3]] -= 0.1  # σ = 10⁻³ ahead: the claim fails
+    assert quick.row("plateau", exp.verdict(m)).passed is False
     # The ceiling row reads the 95% interval of the mean test accuracy against [0.831, 0.881].
     m["acc"] = [0.80, 0.81, 0.79]  # wholly under the band
     assert quick.row("ceiling", exp.verdict(m)).passed is False
