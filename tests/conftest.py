@@ -5,9 +5,12 @@ this conftest (pytest imports it before any test module).
 """
 
 import contextlib
+import json
 import os
+import re
 import shutil
 import tempfile
+import types
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -170,9 +173,59 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "quick_runs" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.e2e)
+    _longest_files_first(items)
     if "slow" in (config.getoption("markexpr") or ""):
         return
     kept = [item for item in items if item.get_closest_marker("slow") is None]
     if len(kept) < len(items):
         config.hook.pytest_deselected(items=[i for i in items if i not in kept])
         items[:] = kept
+
+
+# Seconds each test file kept a worker busy in a measured run (setup + call + teardown of its
+# tests), written by tests/update_durations.py; files it lacks fall back to _fallback_seconds.
+DURATIONS = Path(__file__).with_name("durations.json")
+
+
+def _fallback_seconds(item) -> float:
+    """A file missing from DURATIONS: the docs build's ~2 min, an experiment's declared quick
+    time (RUNTIME["quick"]: "~75 s (...)", "~2 min (...)"), else 0."""
+    if item.get_closest_marker("docs") is not None:
+        return 120.0
+    if item.get_closest_marker("e2e") is None:
+        return 0.0
+    module = getattr(item, "module", None)
+    loaded = [v for v in vars(module).values() if isinstance(v, types.ModuleType)] if module else []
+    seconds = [1.0]  # an end-to-end file whose time is not declared: before the small ones
+    for exp in loaded:
+        runtime = getattr(exp, "RUNTIME", None)
+        found = re.match(r"~?\s*([\d.]+)\s*(s|min)", str((runtime or {}).get("quick", "")))
+        if isinstance(runtime, dict) and found is not None:
+            seconds.append(float(found[1]) * (60.0 if found[2] == "min" else 1.0))
+    return max(seconds)
+
+
+def _longest_files_first(items: list) -> None:
+    """Order the test files longest first, each file's tests kept together and in order.
+
+    ``--dist loadfile`` hands whole files to the workers in this order (pytest_configure turns
+    off xdist's default, most-tests-first, which started the few-test files that run a whole
+    experiment last): long files start first and short ones fill the end, so that neither
+    worker waits long on the other's last file. Only the order changes, never what runs.
+    """
+    known = json.loads(DURATIONS.read_text())["seconds"] if DURATIONS.exists() else {}
+    cost: dict[str, float] = {}
+    first: dict[str, int] = {}
+    for i, item in enumerate(items):
+        path = item.nodeid.split("::", 1)[0]
+        first.setdefault(path, i)
+        if path not in cost:
+            cost[path] = float(known[path]) if path in known else _fallback_seconds(item)
+    items.sort(
+        key=lambda it: (-cost[it.nodeid.split("::", 1)[0]], first[it.nodeid.split("::", 1)[0]])
+    )
+
+
+def pytest_configure(config):
+    if hasattr(config.option, "loadscopereorder"):  # pytest-xdist: keep the order set above
+        config.option.loadscopereorder = False

@@ -145,3 +145,24 @@ def test_every_library_module_is_exported():
     modules = {p.stem for p in (ROOT / "initjax").glob("*.py")} - parts
     assert modules <= set(initjax.__all__), modules - set(initjax.__all__)
     assert initjax.checkpoint.__name__ == "initjax.checkpoint"
+
+
+def test_durations_table_sums_each_files_phases_and_names_only_existing_files():
+    import json
+    import sys
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    try:
+        from update_durations import per_file
+    finally:
+        sys.path.remove(str(ROOT / "tests"))
+    report = (
+        "12.50s setup    tests/test_a.py::test_one\n"
+        "3.25s call     tests/test_a.py::test_one[x-1]\n"
+        "0.25s teardown tests/test_a.py::test_two\n"
+        "7.00s call     tests/test_b.py::Case::test_three\n"
+        "(3 durations < 0.005s hidden.)\n"
+    )
+    assert per_file(report) == {"tests/test_a.py": 16.0, "tests/test_b.py": 7.0}
+    table = json.loads((ROOT / "tests" / "durations.json").read_text())["seconds"]
+    assert table and all((ROOT / path).is_file() for path in table), table

@@ -1,0 +1,48 @@
+"""Write tests/durations.json from a test run's ``--durations=0`` report.
+
+The table only orders the test files for ``--dist loadfile`` (longest first, tests/conftest.py);
+a stale or missing entry changes which worker runs a file when, never what runs. Refresh it
+after a full run on an idle machine::
+
+    python -m pytest -q -n 2 --dist loadfile --durations=0 | tee suite.log
+    python tests/update_durations.py suite.log
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+LINE = re.compile(r"^([\d.]+)s (?:call|setup|teardown)\s+(tests/[^:\s]+)::")
+
+
+def per_file(text: str) -> dict[str, float]:
+    """Seconds per test file: the sum of its tests' setup, call and teardown times."""
+    seconds: dict[str, float] = defaultdict(float)
+    for line in text.splitlines():
+        found = LINE.match(line)
+        if found:
+            seconds[found[2]] += float(found[1])
+    return {k: round(v, 1) for k, v in sorted(seconds.items(), key=lambda kv: -kv[1])}
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print(__doc__, file=sys.stderr)
+        return 2
+    seconds = per_file(Path(argv[0]).read_text())
+    if not seconds:
+        print(f"no '--durations=0' lines in {argv[0]}", file=sys.stderr)
+        return 1
+    out = Path(__file__).with_name("durations.json")
+    about = "seconds per test file (setup + call + teardown), from tests/update_durations.py"
+    out.write_text(json.dumps({"about": about, "seconds": seconds}, indent=1) + "\n")
+    print(f"{out}: {len(seconds)} files, {sum(seconds.values()):.0f} s in all")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
