@@ -15,11 +15,14 @@ hidden layer, where the literature asks for fan-based scales (He: std √(2/784)
 (b) σ ∈ {0, 10⁻³, 10⁻², 10⁻¹, 1} for N(0, σ²) in both layers, lr tuned per σ (the lr with the
     lowest seed-mean final train loss, no seed diverged): σ = 0 is the all-zero ReLU net (only
     the output bias moves), σ = 1 starts saturated, σ = 10⁻³ starts near the saddle at W = 0
-    where learning waits (Saxe et al. 2014: the time to leave it grows like ln(1/σ)). The
-    wait is measured as the mean minibatch loss over epoch 1 (the area under the loss curve
-    of its 235 steps, ``batch_loss``), against σ = 0.01's; the loss at the end of epoch 1,
-    this row's first measure, was too coarse: at the tuned lr both σ had left the saddle by
-    then (full scale: Δ = +0.001, 95% CI [−0.042, +0.044], n = 5);
+    where learning waits (Saxe et al. 2014: the time to leave it grows like ln(1/σ)). What
+    is tested is the ordering only (σ = 10⁻³ descends later than σ = 0.01 at the same lr),
+    not the ln(1/σ) law: the mean minibatch loss over epoch 1 (``batch_loss``: the area
+    under the loss curve of its 234 steps) against σ = 0.01's. The row's first measure, the
+    loss at the end of epoch 1, was too noisy to tell (full scale: paired sd 0.035 over
+    seeds, Δ = +0.001, 95% CI [−0.042, +0.044], n = 5, against sd 0.003 for the epoch
+    mean); the epoch mean was chosen after that, on the same results (post hoc, said so in
+    the row);
 (c) He and Xavier (``he_normal``, ``xavier_normal``) at their tuned lr against σ = 0.01 at its
     tuned lr: an equivalence test (paired TOST, margin 1 accuracy point, stated before
     looking), since at one hidden layer a scale factor of 5–9 should not matter after 10
@@ -44,7 +47,12 @@ import xarray as xr
 
 from initjax import aggregate, plots, results, study, sweep, train
 from initjax import data as datasets
-from initjax.equivalence import band_test, paired_difference, tost_paired
+from initjax.equivalence import (
+    band_test,
+    difference_interval,
+    paired_difference,
+    tost_paired,
+)
 from initjax.study import Row, check_scale, mean_spread
 
 NAME = "d2l_mlp"
@@ -59,6 +67,7 @@ RUNTIME = {
 }
 
 LN10 = math.log(10)
+TRAINED = LN10 - 0.5  # an lr "trains" where the seed-mean final train loss is below this
 D2L_LOSS = 0.5  # d2l train_ch3: train loss < 0.5 ...
 D2L_ACC = 0.7  # ... and train and test accuracy > 0.7, after 10 epochs
 XIAO_MLP = 0.871  # Xiao et al. 2017 Table 3: sklearn MLPClassifier relu [100], mean of 5
@@ -112,8 +121,10 @@ def load(out_dir: Path) -> dict[str, xr.Dataset]:
 
 def measure(r: dict[str, xr.Dataset]) -> dict[str, Any]:
     """Per seed: (a) the last epoch's batch loss, train and test accuracy of the MLP and the
-    softmax test accuracy; (b) per σ, the tuned lr, the initial loss and the train loss after
-    epoch 1 and the final test accuracy there; (c) the same final test accuracy per scheme."""
+    softmax test accuracy; (b) per σ, the tuned lr, the initial loss, the train loss at the
+    end of epoch 1 and the mean minibatch loss over it (``sigma_area1``) and the final test
+    accuracy there, and per (σ, lr) that epoch-1 mean and the final train loss; (c) the same
+    final test accuracy per scheme."""
     d2l = r["d2l"].isel(epoch=-1)
     sig, sch = r["sigma"], r["schemes"]
     acc_s, acc_c = study.best_lr_final(sig, "test_acc"), study.best_lr_final(sch, "test_acc")
@@ -137,6 +148,9 @@ def measure(r: dict[str, xr.Dataset]) -> dict[str, Any]:
         .transpose("sigma", "seed")
         .values,
         "sigma_area1_by_lr": sig.batch_loss.sel(epoch=1).transpose("sigma", "lr", "seed").values,
+        "sigma_final_loss_by_lr": sig.train_loss.isel(epoch=-1)
+        .transpose("sigma", "lr", "seed")
+        .values,
         "sigma_init_loss": sig.train_loss.isel(epoch=0, lr=0).transpose("sigma", "seed").values,
         "schemes": [str(s) for s in sch.scheme.values],
         "scheme_lr": study.tuned_lr(sch).values.tolist(),
@@ -153,6 +167,21 @@ def _lr(m: dict[str, Any], sigma: float) -> str:
     lr = m["sigma_lr"][m["sigmas"].index(sigma)]
     edge = len(m["lrs"]) > 1 and study.lr_at_edge([lr], m["lrs"])  # one lr: nothing tuned
     return f"{lr:g}" + (", the grid's end" if edge else "")
+
+
+def _area_by_lr(m: dict[str, Any]) -> str:
+    """Per lr of the grid, σ = 10⁻³'s epoch-1 mean loss minus σ = 0.01's with its paired 95%
+    interval, or "not trained" where either σ ends above ln 10 − 0.5 (seed mean)."""
+    area, final = (m[k] for k in ("sigma_area1_by_lr", "sigma_final_loss_by_lr"))
+    i, j = m["sigmas"].index(1e-3), m["sigmas"].index(0.01)
+    parts = []
+    for k, lr in enumerate(m["lrs"]):
+        if not max(np.nanmean(final[i][k]), np.nanmean(final[j][k])) < TRAINED:
+            parts.append(f"{lr:g} not trained")
+            continue
+        d, lo, hi = difference_interval(area[j][k], area[i][k])
+        parts.append(f"{lr:g} {d:+.3f} [{lo:+.3f}, {hi:+.3f}]")
+    return ", ".join(parts)
 
 
 EQUIV_WHY = {  # by the row's outcome (Equivalence.passed)
@@ -234,25 +263,23 @@ def verdict(m: dict[str, Any]) -> list[Row]:
     )
     slow, slow_text = paired_difference(_at(m, "sigma_area1", 0.01), _at(m, "sigma_area1", 1e-3))
     _, end_text = paired_difference(_at(m, "sigma_loss1", 0.01), _at(m, "sigma_loss1", 1e-3))
-    by_lr = _at(m, "sigma_area1_by_lr", 1e-3) - _at(m, "sigma_area1_by_lr", 0.01)  # (lr, seed)
-    every_lr = ", ".join(
-        f"{lr:g}: {d:+.3f}" for lr, d in zip(m["lrs"], np.nanmean(by_lr, -1), strict=True)
-    )
     rows.append(
         Row(
             "σ = 10⁻³ in a hidden layer starts on a plateau",
             "mean minibatch loss over epoch 1 (the area under the early loss curve) above "
             "σ = 0.01's, both at their tuned lr (paired 95% CI above 0)",
-            "Saxe et al. 2014, arXiv:1312.6120: from small init the escape time grows like ln(1/σ)",
+            "Saxe et al. 2014, arXiv:1312.6120: from small init the escape time grows like "
+            "ln(1/σ) (tested: the ordering, not the law)",
             f"epoch-1 mean batch loss σ = 10⁻³ (lr {_lr(m, 1e-3)}): "
             f"{aggregate.seed_ci(_at(m, 'sigma_area1', 1e-3))}; σ = 0.01 (lr {_lr(m, 0.01)}): "
-            f"{aggregate.seed_ci(_at(m, 'sigma_area1', 0.01))}; {slow_text}; Δ (seed mean) at "
-            f"every lr: {every_lr}; train loss at the end of epoch 1: {end_text}; final acc "
+            f"{aggregate.seed_ci(_at(m, 'sigma_area1', 0.01))}; {slow_text}; at each lr: "
+            f"{_area_by_lr(m)}; train loss at the end of epoch 1: {end_text}; final acc "
             f"σ = 10⁻³ {aggregate.seed_ci(small)}{scale}",
             slow if decides else None,
-            "W = 0 is a saddle (both layers' gradients scale with the other's weights): from "
-            "σ = 10⁻³ the first steps stay near ln 10, which the epoch's mean loss counts; by "
-            "the end of epoch 1 both σ have left it",
+            "W = 0 is a saddle (both layers' gradients scale with the other's weights), so a "
+            "10× smaller init starts slower; the epoch mean counts the steps lost (per-step "
+            "losses are not kept: a delay and a uniformly slower descent fit alike). Measure "
+            "chosen post hoc, after the end-of-epoch loss was too noisy on the same runs",
         )
     )
     for i, scheme in enumerate(m["schemes"]):
@@ -304,12 +331,13 @@ def figures(out_dir: Path) -> list[Path]:
     best, ok = study.best_lr(s)
     for sigma in (1e-3, 1e-2, 1e-1):
         if sigma in m["sigmas"]:
-            curve = s.train_loss.isel(lr=best).where(ok).sel(sigma=sigma)
+            curve = s.batch_loss.isel(lr=best).where(ok).sel(sigma=sigma)
             runs = curve.transpose("seed", "epoch").values
             plots.band(ax_c, s.epoch.values, runs, label=f"σ = {sigma:g}", marker=".")
     plots.anchor_line(ax_c, LN10, "ln 10")
     ax_c.set_yscale("log")
-    plots.label(ax_c, "epoch", "train loss (tuned lr)", "(c) small σ: the plateau at W = 0")
+    plots.label(ax_c, "epoch", "epoch's mean batch loss (tuned lr)",
+                "(c) small σ starts slower (epoch 0: the loss at init)")  # fmt: skip
     fig.suptitle("d2l's MLP on Fashion-MNIST: ReLU, one hidden layer of 256, b = 0, SGD")
     return plots.save(fig, Path(out_dir) / NAME)
 

@@ -1,8 +1,10 @@
 """d2l_mlp at quick scale: d2l's MLP at its published settings (issue 15; claims C1, C2, C8)."""
 
 import math
+import re
 
 import numpy as np
+import xarray as xr
 
 from initjax import study
 
@@ -54,14 +56,20 @@ def test_rows_decide_at_full_and_can_fail(fashion_mnist, quick):
     area1 = np.full_like(acc, 0.8) + rng.normal(0, 0.004, acc.shape)
     area1[i[1e-3]] += 0.14  # ... but σ = 10⁻³ spent its first steps there: a higher mean loss
     by_lr = np.repeat(area1[:, None, :], 3, axis=1)
+    final_by_lr = np.full_like(by_lr, 0.4)
+    final_by_lr[i[1e-3], 0] = 2.3  # at the first lr σ = 10⁻³ does not train
     init = np.full_like(acc, math.log(10))
     init[i[1.0]] = 200.0
     m.update(sigma_acc=acc, sigma_loss1=loss1, sigma_area1=area1, sigma_area1_by_lr=by_lr,
-             sigma_init_loss=init)  # fmt: skip
+             sigma_final_loss_by_lr=final_by_lr, sigma_init_loss=init)  # fmt: skip
     m.update(scheme_acc=acc[[i[1e-2]] * 2] + 0.001)  # He, Xavier within a tenth of a point
     rows = exp.verdict(m)
     for words in ("C2 (MLP)", "plateau", "He vs", "Xavier vs"):
         assert quick.row(words, rows).passed is True, words
+    assert re.search(
+        r"at each lr: 0.03 not trained, 0.1 \+0\.1[34]\d \[\+0\.1\d\d, \+0\.1\d\d\], 0.3 \+0\.1",
+        quick.row("plateau", rows).ours,
+    ), quick.row("plateau", rows).ours
     m["scheme_acc"] = m["scheme_acc"] + np.array([[0.03], [0.0]])  # He three points ahead
     rows = exp.verdict(m)
     assert quick.row("He vs", rows).passed is False
@@ -75,3 +83,23 @@ def test_rows_decide_at_full_and_can_fail(fashion_mnist, quick):
     assert quick.row("ceiling", exp.verdict(m)).passed is False
     m["acc"] = [0.80, 0.86, 0.83]  # straddles its lower edge
     assert quick.row("ceiling", exp.verdict(m)).passed is None
+
+
+def test_the_plateau_reads_epoch_1_at_the_tuned_lr(fashion_mnist, quick):
+    """measure() takes the epoch-1 mean minibatch loss (not the last epoch's) at each σ's tuned
+    lr (not the grid's first): a second lr with the lower final loss and a later epoch whose
+    values would show any wrong pick."""
+    sig = quick.results["sigma"]
+    later = sig.isel(epoch=[-1]).assign_coords(epoch=[int(sig.epoch.max()) + 1])
+    later = later.assign(batch_loss=later.batch_loss + 100.0)  # a wrong epoch shows up
+    two_epochs = xr.concat([sig, later], dim="epoch", data_vars="all")
+    tuned = two_epochs.assign(
+        train_loss=two_epochs.train_loss - 0.1,  # lower final loss: this lr is the tuned one
+        batch_loss=two_epochs.batch_loss + 7.0,  # and its epoch-1 mean is told apart
+    ).assign_coords(lr=[float(sig.lr.max()) * 3])
+    grid = xr.concat([two_epochs, tuned], dim="lr", data_vars="all").assign_attrs(sig.attrs)
+    m = exp.measure(dict(quick.results, sigma=grid))
+    assert m["sigma_lr"] == [float(tuned.lr[0])] * len(exp.SIGMAS)
+    want = tuned.batch_loss.sel(epoch=1).isel(lr=0).transpose("sigma", "seed").values
+    np.testing.assert_allclose(m["sigma_area1"], want)
+    assert m["sigma_area1_by_lr"].shape == (len(exp.SIGMAS), 2, sig.sizes["seed"])
