@@ -9,8 +9,11 @@ import dataclasses
 import gzip
 import hashlib
 import http.server
+import os
 import socket
 import struct
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -340,7 +343,16 @@ def test_mnist1d_generated_once_and_identical(tmp_path):
     for field in ("x_train", "y_train", "x_test", "y_test"):
         a, b = getattr(first, field), getattr(second, field)
         assert a.dtype == b.dtype and a.tobytes() == b.tobytes(), field
-    # The same numbers as the package's own generator with its default arguments.
+    # A cached read imports nothing of the package (its pinned arguments give the file name).
+    code = "import sys; from initjax import data; data.load('mnist1d'); print(sorted(sys.modules))"
+    env = {**os.environ, "PYTHONPATH": str(Path(data.__file__).parents[1])}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "'mnist1d" not in proc.stdout and "'matplotlib" not in proc.stdout
+    # The pinned arguments are the package's defaults (its download url aside), and the data
+    # the same numbers as its own generator makes with them.
+    defaults = mnist1d.data.get_dataset_args(as_dict=True)
+    assert {k: v for k, v in defaults.items() if k != "url"} == data.MNIST1D_ARGS
     reference = mnist1d.data.make_dataset(mnist1d.data.get_dataset_args())
     np.testing.assert_array_equal(first.x_train, reference["x"].astype(np.float32))
     np.testing.assert_array_equal(first.y_test, reference["y_test"])
