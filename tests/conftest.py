@@ -199,8 +199,10 @@ def _fallback_seconds(item) -> float:
     seconds = [1.0]  # an end-to-end file whose time is not declared: before the small ones
     for exp in loaded:
         runtime = getattr(exp, "RUNTIME", None)
-        found = re.match(r"~?\s*([\d.]+)\s*(s|min)", str((runtime or {}).get("quick", "")))
-        if isinstance(runtime, dict) and found is not None:
+        if not isinstance(runtime, dict):
+            continue
+        found = re.match(r"~?\s*([\d.]+)\s*(s|min)", str(runtime.get("quick", "")))
+        if found is not None:
             seconds.append(float(found[1]) * (60.0 if found[2] == "min" else 1.0))
     return max(seconds)
 
@@ -214,16 +216,15 @@ def _longest_files_first(items: list) -> None:
     worker waits long on the other's last file. Only the order changes, never what runs.
     """
     known = json.loads(DURATIONS.read_text())["seconds"] if DURATIONS.exists() else {}
+    files = [item.nodeid.split("::", 1)[0] for item in items]
     cost: dict[str, float] = {}
     first: dict[str, int] = {}
-    for i, item in enumerate(items):
-        path = item.nodeid.split("::", 1)[0]
-        first.setdefault(path, i)
+    for i, (path, item) in enumerate(zip(files, items, strict=True)):
         if path not in cost:
+            first[path] = i
             cost[path] = float(known[path]) if path in known else _fallback_seconds(item)
-    items.sort(
-        key=lambda it: (-cost[it.nodeid.split("::", 1)[0]], first[it.nodeid.split("::", 1)[0]])
-    )
+    order = sorted(range(len(items)), key=lambda i: (-cost[files[i]], first[files[i]], i))
+    items[:] = [items[i] for i in order]
 
 
 def pytest_configure(config):
