@@ -244,9 +244,17 @@ def train_epochs_grid(
     ``layout`` (default: :func:`initjax.cell_layout.layout_for` the model, cell count and
     parameters) is where the cells' kernels keep their cell axis during an epoch, or "map": the
     cells one after another (conv nets on a CPU; :mod:`initjax.cell_layout`); the state comes
-    back with the cell axis in front either way.
+    back with the cell axis in front either way. With the default layout, a CPU grid of the
+    built-in MLP past the cache trains in groups of cells (:func:`initjax.cell_layout.group_size`).
     """
-    layout = layout or cell_layout.layout_for(cfg.model, states.epoch.shape[0], states.params)
+    n_cells = states.epoch.shape[0]
+    size = cell_layout.group_size(cfg.model, n_cells, states.params) if layout is None else n_cells
+    if size < n_cells and cfg.order == "shared":  # a CPU MLP grid past the cache: in groups
+        inner = cell_layout.layout_for(cfg.model, size, states.params)
+        return cell_layout.grouped(
+            lambda s: train_epochs_grid(cfg, data, s, n_epochs, inner), states, size
+        )
+    layout = layout or cell_layout.layout_for(cfg.model, n_cells, states.params)
 
     def over_cells(f: Any, cells: Any) -> Any:  # "map": conv nets on a CPU, a cell at a time
         return jax.lax.map(f, cells) if layout == "map" else jax.vmap(f)(cells)

@@ -181,3 +181,52 @@ def test_the_mlp_memory_benchmark_times_each_piece_and_updates_each_run_with_its
     with pytest.raises(SystemExit):
         bench.main(["--ms", "0"])
     assert "must be ≥ 1" in capsys.readouterr().err
+
+
+def test_group_size_splits_a_cpu_mlp_grid_past_the_cache_into_equal_groups():
+    # MLP 784-256-10: 784·256 + 256 + 256·10 + 10 = 203,530 float32 per cell, 814,120 bytes;
+    # 16 MiB hold 20 cells. A group is the largest divisor of M from 20 down to 16.
+    def params(m):
+        return {"w": jax.ShapeDtypeStruct((m, 203_530), jnp.float32)}
+
+    assert cell_layout.GROUP_BYTES == 16 << 20
+    sizes = {m: cell_layout.group_size("mlp", m, params(m)) for m in (8, 20, 37, 40, 64, 128)}
+    assert sizes == {8: 8, 20: 20, 37: 37, 40: 20, 64: 16, 128: 16}
+    assert cell_layout.group_size("softmax", 64, params(64)) == 64  # not measured: at once
+    # group g holds cells g, g + G, …: blocks of cells over devices stay split over all
+    x = jnp.arange(12.0)
+    seen = []
+    out = cell_layout.grouped(lambda c: seen.append(c.shape) or 10 * c, x, 4)
+    np.testing.assert_array_equal(out, 10 * x)
+    assert seen == [(4,)]
+    np.testing.assert_array_equal(
+        jax.lax.map(lambda c: c, jnp.swapaxes(x.reshape(4, 3), 0, 1))[0], [0, 3, 6, 9]
+    )
+    with pytest.raises(ValueError, match="12 cells do not split into groups of 5"):
+        cell_layout.grouped(lambda c: c, x, 5)
+
+
+def test_an_mlp_grid_in_groups_equals_the_grid_at_once(monkeypatch):
+    """Sharded over the 2 devices, 32 cells in 2 groups of 16 against all 32 at once."""
+    from initjax import sweep
+
+    data = _tiny()
+    cfg = train.Config(
+        model="mlp", hidden=(16,), dataset="synthetic", num_classes=4, batch_size=16, epochs=2
+    )
+    cells = dict(seeds=4, sigmas=[0.5, 1.0], lrs=[0.05, 0.1, 0.2, 0.4], progress=False)
+    per_cell = 4 * (12 * 16 + 16 + 16 * 4 + 4)
+    calls = []
+    real = cell_layout.grouped
+    monkeypatch.setattr(cell_layout, "grouped", lambda *a: calls.append(a[2]) or real(*a))
+    jax.clear_caches()
+    at_once = sweep.run(cfg, data, **cells)
+    assert calls == []
+    monkeypatch.setattr(cell_layout, "GROUP_BYTES", 16 * per_cell)
+    jax.clear_caches()
+    in_groups = sweep.run(cfg, data, **cells)
+    assert calls == [16]
+    for name in ("train_loss", "train_acc", "test_loss", "test_acc", "batch_loss"):
+        np.testing.assert_allclose(in_groups[name], at_once[name], rtol=1e-5, err_msg=name)
+    assert float(in_groups.train_loss.isel(epoch=-1).std()) > 0.01  # the cells differ
+    jax.clear_caches()
