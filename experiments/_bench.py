@@ -41,8 +41,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from initjax import cell_layout, shard, sweep, train
 from initjax import data as datasets
-from initjax import shard, sweep, train
 from initjax.train import Config, DataArrays, TrainState
 
 BATCH = 256
@@ -63,6 +63,19 @@ def weight_count(cfg: Config, input_dim: int = INPUT_DIM) -> int:
     """P: entries of the weight matrices (biases excluded, as in the issue's 4·B·P / 6·B·P)."""
     widths = (input_dim, *(cfg.hidden if cfg.model == "mlp" else ()), cfg.num_classes)
     return sum(a * b for a, b in itertools.pairwise(widths))
+
+
+def cell_groups(cfg: Config, ms: Any, input_dim: int = INPUT_DIM) -> dict[int, int]:
+    """Per M: how many cells a grid of ``cfg`` trains at a time on this backend
+    (:func:`initjax.cell_layout.group_size`; M itself: all at once)."""
+    x = jnp.zeros((1, input_dim), jnp.float32)
+    model = train.build_model(cfg)
+    one = jax.eval_shape(lambda k: model.init(k, x, train=False)["params"], jax.random.key(0))
+
+    def grid(m: int) -> Any:  # the parameters of m cells, cell axis in front
+        return jax.tree.map(lambda s: jax.ShapeDtypeStruct((m, *s.shape), s.dtype), one)
+
+    return {m: cell_layout.group_size(cfg.model, m, grid(m)) for m in ms}
 
 
 def flops_per_step(cfg: Config, input_dim: int = INPUT_DIM) -> int:

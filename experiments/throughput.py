@@ -387,6 +387,7 @@ def run(out_dir: Path, scale: str = "quick", progress: bool = True) -> None:
         "softmax_gemm_ceiling": ceiling, "evaluation_share": evaluation, "scaling": scaling,
         "default_layouts": {n: {m: cell_layout.layout_for(B.WORKLOADS[n].model, m) for m in s.ms}
                             for n in s.workloads},
+        "cell_groups": {n: B.cell_groups(B.WORKLOADS[n], s.ms) for n in s.workloads},
         "programs": programs, "wall_s": wall,
     }  # fmt: skip
     results.write_json(Path(out_dir) / "results.json", report)
