@@ -242,14 +242,23 @@ def _compile_trend(rep: dict[str, Any]) -> str:
         rows = [r for r in rep["rows"] if (r["workload"], r["variant"]) == (name, "initjax")]
         ms = ", ".join(f"{r['M']}: {r['compile_s']:.2f}" for r in rows if r["compile_s"])
         parts.append(f"{name} {ms}")
-    return "compile s by M: " + "; ".join(parts)
+    grouped = _groups_note(rep)
+    if grouped.startswith("; ") and "groups of" in grouped:  # a loop over groups: another program
+        grouped = "; grids in cell groups compile one more loop" + grouped
+    return "compile s by M: " + "; ".join(parts) + grouped
 
 
 def measure(rep: dict[str, Any]) -> dict[str, Any]:
     """The numbers the verdict reads: the scale, the GEMM peak, the per-(workload, variant, M)
     rows, the memory check and the sanity checks (``results.json`` is already numbers)."""
     keys = ("scale", "peak", "workloads", "rows", "memory", "sanity", "programs")
-    keys += ("softmax_gemm_ceiling", "evaluation_share", "scaling", "default_layouts")
+    keys += (
+        "softmax_gemm_ceiling",
+        "evaluation_share",
+        "scaling",
+        "default_layouts",
+        "cell_groups",
+    )
     return {k: rep.get(k) for k in keys}
 
 

@@ -18,8 +18,8 @@ see ``_bench.flops_per_step``.
 Command: ``initjax run throughput --quick`` (M ∈ {1, 4}, 10 steps, 2 repeats, each compile
 timed once; about 2 min on 2 CPU cores: numbers only show the machinery works) or ``--full`` (M ∈ {1, 4, 16, 64, 256}, whole
 epochs, 5 repeats, compiles timed 3 times, M = 1024 memory check, large grids up to 4096 /
-1024 cells; 53 min measured on 2 idle CPU cores on 2026-12-02 (74 min on 2026-11-30), 58% of
-it the MLP workload; its results are in ``docs/throughput/``). In full mode the loop variants run up to M = 16 and are extrapolated linearly beyond
+1024 cells; 51 min measured on 2 idle CPU cores on 2026-12-02 05:52 (53 min earlier that day,
+74 min on 2026-11-30), 62% of it the MLP workload; its results are in ``docs/throughput/``). In full mode the loop variants run up to M = 16 and are extrapolated linearly beyond
 (they are M independent runs by construction); torch-vmap runs up to M = 64.
 Writes ``results.json`` and ``results.md`` (tables) and ``throughput.png``/``.svg``.
 """
@@ -66,7 +66,7 @@ QUESTION = "Does a vmapped grid of M runs cost little more than its FLOPs on thi
 CLAIMS = ()
 RUNTIME = {
     "quick": "~2 min (2 CPU cores)",
-    "full": "53 min (2 idle CPU cores, measured 2026-12-02)",
+    "full": "51 min (2 idle CPU cores, measured 2026-12-02)",
 }
 
 IN_PROCESS = {
