@@ -50,10 +50,9 @@ from _throughput_report import (  # noqa: F401  (the experiment's API)
     VARIANTS,
     load,
     markdown,
-    measure,
     readme_table,
-    verdict,
 )
+from _throughput_verdict import measure, verdict  # noqa: F401  (the experiment's API)
 
 from initjax import cell_layout, results, shard, study
 from initjax import data as datasets
