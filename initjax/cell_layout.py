@@ -38,8 +38,9 @@ faster. Measured by ``python experiments/_bench_conv.py`` on 2 cores (Intel Xeon
 8 cells of an 8-layer 3×3 tanh CNN, batch 32, per cell-step relative to one jitted step:
 vmapped 1.14×, map 1.02× (compile 2.6 s against 1.0 s); without cpu_conv 27× and 12×.
 
-Across layouts, a CPU grid of the built-in MLP whose parameters pass :data:`GROUP_BYTES`
-trains its cells in groups (:func:`group_size`, :func:`grouped`): each group is a grid of its
+With the default layout and ``order="shared"``, a CPU grid of the built-in MLP whose
+parameters pass :data:`GROUP_BYTES` trains its cells in groups where M has a divisor from 16
+to the cells that fit (M = 64: 4 groups of 16; M = 24 or 30: all at once) (:func:`group_size`, :func:`grouped`): each group is a grid of its
 own for the whole epoch, one group after another inside the same program, so that its weights
 and their gradient stay in the cache from step to step. ``python
 experiments/_bench_mlp_memory.py`` measured the MLP 784-256-10 (2 idle cores, Intel Xeon, jax
@@ -88,8 +89,10 @@ def group_size(model: object, cells: int, params: Any) -> int:
     gradient and update go to memory at every step: ``experiments/_bench_mlp_memory.py``).
     Past :data:`GROUP_BYTES` the cells are split into equal groups, each its own grid for the
     whole epoch (:func:`grouped`): the largest divisor of ``cells`` whose group fits, no
-    smaller than the "gemm" layout's :data:`GEMM_FROM`; none such: all at once. Other models
-    and other backends: all at once (not measured).
+    smaller than the "gemm" layout's :data:`GEMM_FROM`; none such: all at once (so are cells
+    of more than 1 MiB each). Other models and other backends: all at once (not measured).
+    ``train.train_epochs_grid`` asks only for its default layout with ``order="shared"``; the
+    epoch-0 evaluation (``grid.initial_metrics_grid``) runs all cells at once.
     """
     if model != "mlp" or cells < 2 or jax.default_backend() != "cpu":
         return cells

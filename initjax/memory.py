@@ -2,8 +2,7 @@
 
 The estimate counts what a grid holds at its peak: the dataset (placed once), the train state
 of every cell three times over (the state, its gradients and the updated state), the
-activations of one training batch and of one evaluation chunk for every cell (every cell of a
-group, where a grid trains in groups: :func:`initjax.cell_layout.group_size`), and the
+activations of one training batch and of one evaluation chunk for every cell, and the
 metrics kept on the host. It is an estimate (XLA may fuse buffers away or add scratch), good
 to a small factor — enough to refuse ``--seeds 100000`` or ``--hidden 100000,100000`` at
 once instead of swapping or hanging.
@@ -18,7 +17,6 @@ import re
 import jax
 import numpy as np
 
-from initjax import cell_layout
 from initjax import data as datasets
 from initjax import grid as engine
 from initjax.train import Config, DataArrays
@@ -71,15 +69,11 @@ def estimate(cfg: Config, grid: engine.Grid, data: datasets.Dataset) -> Estimate
         int(np.prod(x.shape)) * np.dtype(x.dtype).itemsize for x in jax.tree_util.tree_leaves(tree)
     )
     widths = _widths(cfg)
-    # a CPU MLP grid past the cache trains a group of cells at a time: activations per group
-    live = cell_layout.group_size(cfg.model, m, state.params) if cfg.order == "shared" else m
     eval_rows = min(cfg.eval_batch_size, max(data.num_train, data.num_test))
     parts = {
         "data": sum(a.nbytes for a in (data.x_train, data.y_train, data.x_test, data.y_test)),
         "train state ×3": 3 * nbytes(state),
-        "activations": 4
-        * live
-        * max(3 * cfg.batch_size * sum(widths), 2 * eval_rows * max(widths)),
+        "activations": 4 * m * max(3 * cfg.batch_size * sum(widths), 2 * eval_rows * max(widths)),
         "metrics": nbytes(first) * (cfg.epochs + 1),
     }
     return Estimate(int(sum(parts.values())), parts)

@@ -234,8 +234,8 @@ def train_epochs_grid(
 
     With ``order="shared"`` every cell reads the same batch at every step, so the batch is
     gathered once and the step is vmapped over cells *inside* the scan over batches, the batch
-    unbatched: each layer's matmul is then one (B×D)·(D×M·K) GEMM over all M cells (its
-    gradient likewise), not M small matmuls on M gathered copies of the batch — what
+    unbatched: each layer's matmul is then one (B×D)·(D×M·K) GEMM over all M cells (over a
+    group's cells where the grid trains in groups; its gradient likewise), not M small matmuls on M gathered copies of the batch — what
     ``vmap(train_epochs)`` would compile to, since vmap cannot know that the cells' data keys
     are equal. The result is the same computation: equal to ``vmap(train_epochs)`` up to the
     float32 rounding of a different summation order. ``order="per_seed"`` is

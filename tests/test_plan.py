@@ -84,20 +84,3 @@ def test_dry_run_prints_the_estimate_and_writes_nothing(tmp_path, mnist1d_data):
     assert proc.returncode == 0, proc.stderr
     assert "dry run: 2 program(s), 8 runs" in proc.stdout and "ETA" in proc.stdout
     assert "MB" in proc.stdout and not out.exists()
-
-
-def test_the_estimate_counts_the_activations_of_one_cell_group(monkeypatch):
-    from initjax import cell_layout
-
-    data = tiny_dataset()
-    grid = sweep.Grid.make(range(8), [0.5, 1.0], [0.1, 0.2])  # 32 cells
-    whole = memory.estimate(CFG, grid, data).parts
-    per_cell = 4 * (data.x_train.shape[1] * 16 + 16 + 16 * 3 + 3)  # the (16,) MLP's weights
-    monkeypatch.setattr(cell_layout, "GROUP_BYTES", 16 * per_cell)  # groups of 16
-    grouped = memory.estimate(CFG, grid, data).parts
-    assert grouped["activations"] * 2 == whole["activations"]
-    assert {k: v for k, v in grouped.items() if k != "activations"} == {
-        k: v for k, v in whole.items() if k != "activations"
-    }
-    per_seed = memory.estimate(CFG.replace(order="per_seed"), grid, data).parts  # vmapped whole
-    assert per_seed["activations"] == whole["activations"]
