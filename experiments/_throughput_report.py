@@ -172,14 +172,19 @@ def readme_table(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _grouped(rep: dict[str, Any], workload: str) -> dict[int, int]:
+    """M: cells per group, for each M whose initjax grid trained in cell groups."""
+    per_m = (rep.get("cell_groups") or {}).get(workload, {})
+    return {int(m): int(g) for m, g in per_m.items() if int(g) < int(m)}
+
+
 def _groups_note(rep: dict[str, Any]) -> str:
     """Where the initjax row trained its cells in groups (``cell_groups``; runs before
     2026-12-02 did not record them and trained all cells at once)."""
-    groups = rep.get("cell_groups")
-    if groups is None:
+    if rep.get("cell_groups") is None:
         return "; every grid trained all its cells at once (no cell groups yet)"
-    parts = [f"{n} M = {m} in groups of {g}" for n, per_m in groups.items()
-             for m, g in per_m.items() if int(g) < int(m)]  # fmt: skip
+    parts = [f"{n} M = {m} in groups of {g}" for n in rep["cell_groups"]
+             for m, g in _grouped(rep, n).items()]  # fmt: skip
     return "; " + ", ".join(parts) if parts else ""
 
 
@@ -188,6 +193,3 @@ def _groups(rows: list[dict]) -> dict[tuple[str, int], list[dict]]:
     for r in sorted(rows, key=lambda r: r["M"]):
         out.setdefault((r["workload"], r["devices"]), []).append(r)
     return out
-
-
-# ----------------------------------------------------------------------------- verdict

@@ -9,7 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 import _bench as B
-from _throughput_report import MEMORY_LIMIT_MB, PARAM_ATOL, SANITY_RTOL, _groups, _groups_note
+from _throughput_report import (
+    MEMORY_LIMIT_MB,
+    PARAM_ATOL,
+    SANITY_RTOL,
+    _grouped,
+    _groups,
+    _groups_note,
+)
 
 from initjax.study import Row
 
@@ -38,8 +45,7 @@ def _diagnose(rep: dict[str, Any], workload: str) -> str:
                 "per-step transposes of the (M, D, K) kernels (initjax.cell_layout) — costs "
                 "the difference"
             )
-        groups = (rep.get("cell_groups") or {}).get(workload, {})
-        if workload == "mlp" and any(int(g) < int(m) for m, g in groups.items()):
+        if workload == "mlp" and _grouped(rep, workload):
             small = _at(rep, "mlp", "initjax", 16)
             return (
                 "in cell groups" + _groups_note(rep) + ": the per-model cost no longer rises "
@@ -215,8 +221,8 @@ def _layout_rows(rep: dict[str, Any], decide: bool, src: str) -> list[Row]:
                 continue
             q = r["s_per_epoch"] / other["s_per_epoch"]  # > 1: the default is slower
             worst = q if worst is None else max(worst, q)
-            g = int((rep.get("cell_groups") or {}).get(name, {}).get(str(r["M"]), r["M"]))
-            label = f"{default} in groups of {g}" if g < r["M"] else default
+            g = _grouped(rep, name).get(r["M"])
+            label = f"{default} in groups of {g}" if g else default
             notes.append(f"{name} M = {r['M']}: {label} {q:.2f}× {alt[8:]}")
     out.append(Row(
         "Each model's default cell layout is the faster one (M ≥ 16 at full scale)",

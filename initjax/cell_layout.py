@@ -39,10 +39,11 @@ faster. Measured by ``python experiments/_bench_conv.py`` on 2 cores (Intel Xeon
 vmapped 1.14×, map 1.02× (compile 2.6 s against 1.0 s); without cpu_conv 27× and 12×.
 
 With the default layout and ``order="shared"``, a CPU grid of the built-in MLP whose
-parameters pass :data:`GROUP_BYTES` trains its cells in groups where M has a divisor from 16
-to the cells that fit (M = 64: 4 groups of 16; M = 24 or 30: all at once) (:func:`group_size`, :func:`grouped`): each group is a grid of its
-own for the whole epoch, one group after another inside the same program, so that its weights
-and their gradient stay in the cache from step to step. ``python
+parameters pass :data:`GROUP_BYTES` trains its cells in groups (:func:`group_size`,
+:func:`grouped`) where M has a divisor from 16 to the cells that fit (M = 64: 4 groups of 16;
+M = 24 or 30: all at once): each group is a grid of its own for the whole epoch, one group
+after another inside the same program, so that its weights and their gradient stay in the
+cache from step to step. ``python
 experiments/_bench_mlp_memory.py`` measured the MLP 784-256-10 (2 idle cores, Intel Xeon, jax
 0.10.2, 2026-12-02), ms per model and step all at once against in groups of 16: 1.29 / 1.17 at
 M = 64 and 1.47 / 1.20 at M = 128 (1.16 at M = 16). Groups change no number: the same
@@ -79,7 +80,7 @@ def layout_for(model: object, cells: int, params: Any = None) -> str:
 
 GROUP_BYTES = 16 << 20
 """On a CPU, a grid of the built-in MLP whose parameters pass this many bytes trains its cells
-in groups of about this size, one group after another (:func:`group_size`)."""
+in groups of at most this many bytes each, one group after another (:func:`group_size`)."""
 
 
 def group_size(model: object, cells: int, params: Any) -> int:

@@ -235,21 +235,24 @@ def train_epochs_grid(
     With ``order="shared"`` every cell reads the same batch at every step, so the batch is
     gathered once and the step is vmapped over cells *inside* the scan over batches, the batch
     unbatched: each layer's matmul is then one (B×D)·(D×M·K) GEMM over all M cells (over a
-    group's cells where the grid trains in groups; its gradient likewise), not M small matmuls on M gathered copies of the batch — what
-    ``vmap(train_epochs)`` would compile to, since vmap cannot know that the cells' data keys
-    are equal. The result is the same computation: equal to ``vmap(train_epochs)`` up to the
+    group's cells where the grid trains in groups; its gradient likewise), not M small
+    matmuls on M gathered copies of the batch — what ``vmap(train_epochs)`` would compile to,
+    since vmap cannot know that the cells' data keys are equal. The result is the same computation: equal to ``vmap(train_epochs)`` up to the
     float32 rounding of a different summation order. ``order="per_seed"`` is
     ``vmap(train_epochs)``.
 
     ``layout`` (default: :func:`initjax.cell_layout.layout_for` the model, cell count and
     parameters) is where the cells' kernels keep their cell axis during an epoch, or "map": the
     cells one after another (conv nets on a CPU; :mod:`initjax.cell_layout`); the state comes
-    back with the cell axis in front either way. With the default layout, a CPU grid of the
-    built-in MLP past the cache trains in groups of cells (:func:`initjax.cell_layout.group_size`).
+    back with the cell axis in front either way. With the default layout and
+    ``order="shared"``, a CPU grid of the built-in MLP past the cache trains in groups of
+    cells (:func:`initjax.cell_layout.group_size`).
     """
     n_cells = states.epoch.shape[0]
-    size = cell_layout.group_size(cfg.model, n_cells, states.params) if layout is None else n_cells
-    if size < n_cells and cfg.order == "shared":  # a CPU MLP grid past the cache: in groups
+    size = n_cells
+    if layout is None and cfg.order == "shared":
+        size = cell_layout.group_size(cfg.model, n_cells, states.params)
+    if size < n_cells:  # a CPU MLP grid past the cache: in groups
         inner = cell_layout.layout_for(cfg.model, size, states.params)
         return cell_layout.grouped(
             lambda s: train_epochs_grid(cfg, data, s, n_epochs, inner), states, size
