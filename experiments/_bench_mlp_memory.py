@@ -7,15 +7,16 @@ The MLP 784-256-10 grid in its "gemm" layout keeps the first layer of all M runs
 lr). This script times the three alone, on the throughput workload's shapes (batch 256), per
 M, interleaved, next to the whole grid step (``sweep.advance_grid``) with all M cells at once
 ("gemm" forced) and in initjax's default, which on a CPU trains a grid past
-``cell_layout.GROUP_BYTES`` (16 MiB) in groups of cells, one group after another for the whole
-epoch (:func:`initjax.cell_layout.group_size`), so the per-model cost can be read piece by
+``cell_layout.GROUP_BYTES`` (16 MiB) in groups of cells, one group after another for an epoch's
+SGD steps (:func:`initjax.cell_layout.group_size`), so the per-model cost can be read piece by
 piece as W grows past the caches::
 
     python experiments/_bench_mlp_memory.py                          # M = 8 … 96
     python experiments/_bench_mlp_memory.py --ms 16,64 --repeats 5
 
 Each line: W's size, milliseconds per model and step of each piece (medians of ``repeats``),
-and the update's effective bandwidth (it reads W and G and writes W: 3 × W's bytes).
+the update's effective bandwidth (it reads W and G and writes W: 3 × W's bytes), and the
+seconds to compile the grid's program all at once and in initjax's default.
 
 Measured on 2 idle cores of an Intel Xeon (family 6 model 167), jax 0.10.2, 2026-12-02
 (``--repeats 7``, 20 grid steps), ms per model and step:
@@ -148,6 +149,7 @@ def measure(ms: list[int], steps: int, repeats: int) -> list[dict]:
         rows.append({
             "M": m, "w_mb": mb, "group": cell_layout.group_size("mlp", m, placed.params),
             **{f"{p}_ms_per_model": 1e3 * med[p] / m for p in PIECES},
+            **{f"{p}_compile_s": grid[p].compile_s for p in grid},
             "update_gb_per_s": 3 * mb / 1e3 / med["update"],
         })  # fmt: skip
     return rows
@@ -163,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['forward_ms_per_model']:.3f}, xᵀ·δ {r['weight_grad_ms_per_model']:.3f}, update "
             f"{r['update_ms_per_model']:.3f} ({r['update_gb_per_s']:.1f} GB/s), grid step "
             f"{r['grid_ms_per_model']:.3f}, in groups of {r['group']} "
-            f"{r['grouped_ms_per_model']:.3f}",
+            f"{r['grouped_ms_per_model']:.3f}; compile s: grid {r['grid_compile_s']:.2f}, "
+            f"default {r['grouped_compile_s']:.2f}",
             flush=True,
         )
     return 0

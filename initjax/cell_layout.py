@@ -41,9 +41,9 @@ vmapped 1.14×, map 1.02× (compile 2.6 s against 1.0 s); without cpu_conv 27× 
 With the default layout and ``order="shared"``, a CPU grid of the built-in MLP whose
 parameters pass :data:`GROUP_BYTES` trains its cells in groups (:func:`group_size`,
 :func:`grouped`) where M has a divisor from 16 to the cells that fit (M = 64: 4 groups of 16;
-M = 24 or 30: all at once): each group is a grid of its own for the whole epoch, one group
-after another inside the same program, so that its weights and their gradient stay in the
-cache from step to step. ``python
+M = 24 or 30: all at once): each group runs all of an epoch's SGD steps as a grid of its own,
+one group after another inside the same program, so that its weights and their gradient stay
+in the cache from step to step; the epoch's evaluation then runs all cells at once. ``python
 experiments/_bench_mlp_memory.py`` measured the MLP 784-256-10 (2 idle cores, Intel Xeon, jax
 0.10.2, 2026-12-02), ms per model and step all at once against in groups of 16: 1.29 / 1.17 at
 M = 64 and 1.47 / 1.20 at M = 128 (1.16 at M = 16). Groups change no number: the same
@@ -88,12 +88,13 @@ def group_size(model: object, cells: int, params: Any) -> int:
 
     The built-in MLP's grid slows per model once its parameters outgrow the cache (its weight
     gradient and update go to memory at every step: ``experiments/_bench_mlp_memory.py``).
-    Past :data:`GROUP_BYTES` the cells are split into equal groups, each its own grid for the
-    whole epoch (:func:`grouped`): the largest divisor of ``cells`` whose group fits, no
+    Past :data:`GROUP_BYTES` the cells are split into equal groups, each its own grid for an
+    epoch's SGD steps (:func:`grouped`): the largest divisor of ``cells`` whose group fits, no
     smaller than the "gemm" layout's :data:`GEMM_FROM`; none such: all at once (so are cells
     of more than 1 MiB each). Other models and other backends: all at once (not measured).
-    ``train.train_epochs_grid`` asks only for its default layout with ``order="shared"``; the
-    epoch-0 evaluation (``grid.initial_metrics_grid``) runs all cells at once.
+    ``train.train_epochs_grid`` asks only for its default layout with ``order="shared"``; every
+    evaluation (each epoch's, and ``grid.initial_metrics_grid``'s at epoch 0) runs all cells at
+    once.
     """
     if model != "mlp" or cells < 2 or jax.default_backend() != "cpu":
         return cells

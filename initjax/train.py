@@ -245,19 +245,15 @@ def train_epochs_grid(
     parameters) is where the cells' kernels keep their cell axis during an epoch, or "map": the
     cells one after another (conv nets on a CPU; :mod:`initjax.cell_layout`); the state comes
     back with the cell axis in front either way. With the default layout and
-    ``order="shared"``, a CPU grid of the built-in MLP past the cache trains in groups of
-    cells (:func:`initjax.cell_layout.group_size`).
+    ``order="shared"``, a CPU grid of the built-in MLP past the cache runs each epoch's SGD
+    steps in groups of cells (:func:`initjax.cell_layout.group_size`), one group after another;
+    the epoch's evaluation and divergence check take all cells at once.
     """
     n_cells = states.epoch.shape[0]
-    size = n_cells
+    size = n_cells  # cells per group of SGD steps (all of them but for a CPU MLP past the cache)
     if layout is None and cfg.order == "shared":
         size = cell_layout.group_size(cfg.model, n_cells, states.params)
-    if size < n_cells:  # a CPU MLP grid past the cache: in groups
-        inner = cell_layout.layout_for(cfg.model, size, states.params)
-        return cell_layout.grouped(
-            lambda s: train_epochs_grid(cfg, data, s, n_epochs, inner), states, size
-        )
-    layout = layout or cell_layout.layout_for(cfg.model, n_cells, states.params)
+    layout = layout or cell_layout.layout_for(cfg.model, size, states.params)
 
     def over_cells(f: Any, cells: Any) -> Any:  # "map": conv nets on a CPU, a cell at a time
         return jax.lax.map(f, cells) if layout == "map" else jax.vmap(f)(cells)
@@ -297,11 +293,17 @@ def train_epochs_grid(
         def body(s: TrainState, idx_B: Array) -> tuple[TrainState, Array]:
             return step_cells(s, (data.x_train[idx_B], data.y_train[idx_B]))
 
-        with cell_layout.kernel_order_gradients() if gemm else contextlib.nullcontext():
-            laid, losses_NxM = jax.lax.scan(
-                body, cell_layout.to_layout(states, cell_axes), order_NxB
-            )
-        return close_cells(states, cell_layout.from_layout(laid, cell_axes), losses_NxM)
+        def steps(cells: TrainState) -> tuple[TrainState, Array]:  # losses: (cells, steps)
+            with cell_layout.kernel_order_gradients() if gemm else contextlib.nullcontext():
+                laid, losses = jax.lax.scan(
+                    body, cell_layout.to_layout(cells, cell_axes), order_NxB
+                )
+            return cell_layout.from_layout(laid, cell_axes), losses.T
+
+        trained, losses_MxN = (
+            cell_layout.grouped(steps, states, size) if size < n_cells else steps(states)
+        )
+        return close_cells(states, trained, losses_MxN.T)
 
     new, metrics = jax.lax.scan(one_epoch, states, None, length=n_epochs)
     return new, {k: jnp.moveaxis(v, 0, 1) for k, v in metrics.items()}  # (cells, epochs, ...)

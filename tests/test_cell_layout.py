@@ -170,6 +170,7 @@ def test_the_mlp_memory_benchmark_times_each_piece_and_updates_each_run_with_its
     for r in rows:
         assert r["w_mb"] == pytest.approx(784 * 256 * r["M"] * 4 / 1e6)
         assert all(r[f"{p}_ms_per_model"] > 0 for p in bench.PIECES)
+        assert r["grid_compile_s"] > 0 and r["grouped_compile_s"] > 0
         seconds = r["update_ms_per_model"] * r["M"] / 1e3
         assert r["update_gb_per_s"] == pytest.approx(3 * r["w_mb"] / 1e3 / seconds)
     w = np.arange(12, dtype=np.float32).reshape(2, 6)  # 2 runs of 3 columns each
