@@ -239,7 +239,8 @@ def train_epochs_grid(
     matmuls on M gathered copies of the batch — what ``vmap(train_epochs)`` would compile to,
     since vmap cannot know that the cells' data keys are equal. The result is the same computation: equal to ``vmap(train_epochs)`` up to the
     float32 rounding of a different summation order. ``order="per_seed"`` is
-    ``vmap(train_epochs)``.
+    ``vmap(train_epochs)`` (with the epoch loop outside the vmap, so that the evaluation
+    schedule's ``lax.switch`` stays a switch; "map": ``lax.map(train_epochs)``).
 
     ``layout`` (default: :func:`initjax.cell_layout.layout_for` the model, cell count and
     parameters) is where the cells' kernels keep their cell axis during an epoch, or "map": the
@@ -258,7 +259,7 @@ def train_epochs_grid(
     def over_cells(f: Any, cells: Any) -> Any:  # "map": conv nets on a CPU, a cell at a time
         return jax.lax.map(f, cells) if layout == "map" else jax.vmap(f)(cells)
 
-    if cfg.order == "per_seed":
+    if cfg.order == "per_seed" and layout == "map":
         return over_cells(lambda s: train_epochs(cfg, data, s, n_epochs), states)
     model = build_model(cfg)
     step = _step_fn(cfg, model, data)
@@ -286,6 +287,19 @@ def train_epochs_grid(
         metrics["batch_loss"] = losses_NxM.mean(axis=0)
         return new, jax.vmap(mask_diverged)(new, metrics)
 
+    def per_seed_epoch(states: TrainState, _: None) -> tuple[TrainState, dict[str, Array]]:
+        # vmap(train_epochs) per cell, but the epoch loop outside the vmap: the evaluation
+        # schedule then reads one epoch for all cells, where a per-cell epoch would turn its
+        # lax.switch into a select that broadcasts the whole dataset to every cell
+        def steps(s: TrainState) -> tuple[TrainState, Array]:
+            order_NxB = _epoch_order(cfg, s.data_key, s.epoch, data.x_train.shape[0])
+            return jax.lax.scan(
+                lambda c, idx_B: step(c, (data.x_train[idx_B], data.y_train[idx_B])), s, order_NxB
+            )
+
+        trained, losses_MxN = jax.vmap(steps)(states)
+        return close_cells(states, trained, losses_MxN.T)
+
     def one_epoch(states: TrainState, _: None) -> tuple[TrainState, dict[str, Array]]:
         # order="shared": every cell's data key is key(cfg.data_seed) and its epoch the same
         order_NxB = _epoch_order(cfg, states.data_key[0], states.epoch[0], data.x_train.shape[0])
@@ -305,7 +319,8 @@ def train_epochs_grid(
         )
         return close_cells(states, trained, losses_MxN.T)
 
-    new, metrics = jax.lax.scan(one_epoch, states, None, length=n_epochs)
+    epoch = per_seed_epoch if cfg.order == "per_seed" else one_epoch
+    new, metrics = jax.lax.scan(epoch, states, None, length=n_epochs)
     return new, {k: jnp.moveaxis(v, 0, 1) for k, v in metrics.items()}  # (cells, epochs, ...)
 
 
