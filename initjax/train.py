@@ -207,6 +207,18 @@ def _step_fn(cfg: Config, model: nn.Module, data: DataArrays) -> Callable[..., A
     return cpu_conv.for_backend(step)  # conv nets: XLA:CPU's fast kernels inside lax.scan
 
 
+def _epoch_steps(
+    cfg: Config, step: Callable[..., Any], data: DataArrays, state: TrainState
+) -> tuple[TrainState, Array]:
+    """One run's SGD steps over an epoch in its own minibatch order; the per-step losses."""
+    order_NxB = _epoch_order(cfg, state.data_key, state.epoch, data.x_train.shape[0])
+
+    def body(s: TrainState, idx_B: Array) -> tuple[TrainState, Array]:
+        return step(s, (data.x_train[idx_B], data.y_train[idx_B]))
+
+    return jax.lax.scan(body, state, order_NxB)
+
+
 def train_epochs(
     cfg: Config, data: DataArrays, state: TrainState, n_epochs: int
 ) -> tuple[TrainState, dict[str, Array]]:
@@ -215,12 +227,7 @@ def train_epochs(
     step = _step_fn(cfg, model, data)
 
     def one_epoch(state: TrainState, _: None) -> tuple[TrainState, dict[str, Array]]:
-        order_NxB = _epoch_order(cfg, state.data_key, state.epoch, data.x_train.shape[0])
-
-        def body(s: TrainState, idx_B: Array) -> tuple[TrainState, Array]:
-            return step(s, (data.x_train[idx_B], data.y_train[idx_B]))
-
-        trained, losses_N = jax.lax.scan(body, state, order_NxB)
+        trained, losses_N = _epoch_steps(cfg, step, data, state)
         return _close_epoch(cfg, model, data, state, trained, losses_N)
 
     return jax.lax.scan(one_epoch, state, None, length=n_epochs)
@@ -272,33 +279,27 @@ def train_epochs_grid(
 
     else:
         step_cells = jax.vmap(step, in_axes=(cell_axes, None), out_axes=(cell_axes, 0))
-    advance_cells = jax.vmap(functools.partial(_advance, cfg), in_axes=(0, 0, 1))
+    advance_cells = jax.vmap(functools.partial(_advance, cfg))
 
     def close_cells(
-        states: TrainState, trained: TrainState, losses_NxM: Array
+        states: TrainState, trained: TrainState, losses_MxN: Array
     ) -> tuple[TrainState, dict[str, Array]]:
-        new = advance_cells(states, trained, losses_NxM)  # losses are (steps, cells)
+        new = advance_cells(states, trained, losses_MxN)  # losses are (cells, steps)
 
         def measure(examples: int) -> dict[str, Array]:
             one = functools.partial(epoch_metrics, cfg, model, data=data, examples=examples)
             return over_cells(lambda s: one(state=s), new)
 
         metrics = _scheduled_metrics(cfg, measure, states.epoch[0] + 1)
-        metrics["batch_loss"] = losses_NxM.mean(axis=0)
+        metrics["batch_loss"] = losses_MxN.mean(axis=1)
         return new, jax.vmap(mask_diverged)(new, metrics)
 
     def per_seed_epoch(states: TrainState, _: None) -> tuple[TrainState, dict[str, Array]]:
         # vmap(train_epochs) per cell, but the epoch loop outside the vmap: the evaluation
         # schedule then reads one epoch for all cells, where a per-cell epoch would turn its
         # lax.switch into a select that broadcasts the whole dataset to every cell
-        def steps(s: TrainState) -> tuple[TrainState, Array]:
-            order_NxB = _epoch_order(cfg, s.data_key, s.epoch, data.x_train.shape[0])
-            return jax.lax.scan(
-                lambda c, idx_B: step(c, (data.x_train[idx_B], data.y_train[idx_B])), s, order_NxB
-            )
-
-        trained, losses_MxN = jax.vmap(steps)(states)
-        return close_cells(states, trained, losses_MxN.T)
+        trained, losses_MxN = jax.vmap(lambda s: _epoch_steps(cfg, step, data, s))(states)
+        return close_cells(states, trained, losses_MxN)
 
     def one_epoch(states: TrainState, _: None) -> tuple[TrainState, dict[str, Array]]:
         # order="shared": every cell's data key is key(cfg.data_seed) and its epoch the same
@@ -317,7 +318,7 @@ def train_epochs_grid(
         trained, losses_MxN = (
             cell_layout.grouped(steps, states, size) if size < n_cells else steps(states)
         )
-        return close_cells(states, trained, losses_MxN.T)
+        return close_cells(states, trained, losses_MxN)
 
     epoch = per_seed_epoch if cfg.order == "per_seed" else one_epoch
     new, metrics = jax.lax.scan(epoch, states, None, length=n_epochs)
