@@ -173,13 +173,15 @@ def run(out_dir: Path, scale: str = "quick", progress: bool = True) -> None:
     hidden = [(c,) * d for d in depths]
     res = sweep.run(
         base.replace(hidden=hidden[0]), data, sigmas=(SIGMA_W,),
-        over={"scheme": [SCHEMES[i] for i in INITS], "hidden": hidden}, **kw,
+        over={"scheme": [SCHEMES[i] for i in INITS], "hidden": hidden},
+        out=study.checkpoints(out_dir, "tanh"), **kw,
     )  # fmt: skip
     ds = res[list(KEEP)].drop_attrs().squeeze("sigma", drop=True)
     ds = ds.assign_coords(scheme=list(INITS), hidden=list(depths))
     ds = ds.rename(scheme="init", hidden="depth")
     relu = base.replace(hidden=hidden[0], activation="relu", scheme="he_normal")
-    he = sweep.run(relu, data, sigmas=(1.0,), over={"hidden": hidden}, **kw)
+    he = sweep.run(relu, data, sigmas=(1.0,), over={"hidden": hidden},
+                   out=study.checkpoints(out_dir, BASELINE), **kw)  # fmt: skip
     he = he[list(KEEP)].drop_attrs().squeeze("sigma", drop=True)
     he = he.assign_coords(hidden=list(depths)).rename(hidden="depth").expand_dims(init=[BASELINE])
     ds = xr.concat([ds, he], dim="init", join="exact")

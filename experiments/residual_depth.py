@@ -151,9 +151,11 @@ def run(out_dir: Path, scale: str = "quick", progress: bool = True) -> None:
     hidden = [(width,) * d for d in depths]
     plain = sweep.run(
         config(base, width, depths[0], "standard"), data,
-        over={"residual_init": list(NETS[:3]), "hidden": hidden}, **kw,
+        over={"residual_init": list(NETS[:3]), "hidden": hidden},
+        out=study.checkpoints(out_dir, "plain"), **kw,
     )  # fmt: skip
-    bn = sweep.run(config(base, width, depths[0], "batchnorm"), data, over={"hidden": hidden}, **kw)
+    bn = sweep.run(config(base, width, depths[0], "batchnorm"), data, over={"hidden": hidden},
+                   out=study.checkpoints(out_dir, "batchnorm"), **kw)  # fmt: skip
     bn = bn.expand_dims(residual_init=["batchnorm"])
     parts = [p[list(KEEP)].drop_attrs().squeeze("sigma", drop=True) for p in (plain, bn)]
     ds = xr.concat(parts, dim="residual_init").rename(residual_init="net")

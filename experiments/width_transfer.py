@@ -101,7 +101,7 @@ COORD = {
 def run(out_dir: Path, scale: str = "quick", progress: bool = True) -> None:
     cfg, grid = CONFIGS[check_scale(scale)]
     data = datasets.load(cfg.dataset)
-    res = sweep.run(cfg, data, progress=progress, **grid)
+    res = sweep.run(cfg, data, progress=progress, out=study.checkpoints(out_dir, "widths"), **grid)
     results.save(res, Path(out_dir) / "results.nc")
     cc = COORD[scale]
     changes = {

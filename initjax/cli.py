@@ -59,11 +59,14 @@ def cmd_run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         return _no_experiments("run", e)
     if args.experiment not in valid:
         usage_error(parser, "run", str(unknown("experiment", args.experiment, valid)))
+    from initjax import plan
+
     t0 = time.perf_counter()
     try:
-        rows = study.run_one(
-            args.experiment, args.out, args.scale, not args.quiet, directory=args.experiments
-        )
+        with plan.seeds_per_program(args.seeds_per_program):
+            rows = study.run_one(
+                args.experiment, args.out, args.scale, not args.quiet, directory=args.experiments
+            )
     except Exception as e:
         path = study.report(args.out, directory=args.experiments)
         print(
@@ -83,13 +86,14 @@ def cmd_run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
-    from initjax import study
+    from initjax import plan, study
 
     try:
         study.where(args.experiments)
-        path = study.reproduce(
-            args.scale, args.out, progress=not args.quiet, directory=args.experiments
-        )
+        with plan.seeds_per_program(args.seeds_per_program):
+            path = study.reproduce(
+                args.scale, args.out, progress=not args.quiet, directory=args.experiments
+            )
     except study.ExperimentsNotFound as e:
         return _no_experiments("reproduce", e)
     except study.ExperimentsFailed as e:
@@ -191,9 +195,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             _place(args, subparser(parser, "sweep"))
             if not args.log_every >= 0:
                 usage_error(parser, "sweep", f"--log-every must be >= 0 s, got {args.log_every}")
-            from initjax import aggregate, logs
+            from initjax import aggregate, logs, plan
 
-            with logs.interval(args.log_every), warnings.catch_warnings():
+            with (
+                logs.interval(args.log_every),
+                warnings.catch_warnings(),
+                plan.seeds_per_program(args.seeds_per_program),
+            ):
                 warnings.simplefilter("ignore", aggregate.DivergedWarning)  # summary says it
                 return cmd_sweep(args, parser, argv)
         if args.command == "run":

@@ -145,6 +145,13 @@ def build_parser() -> argparse.ArgumentParser:
         "available memory); a grid that needs more runs in chunks of seeds that fit",
     )
     out.add_argument(
+        "--seeds-per-program",
+        type=cli_args.positive_int,
+        metavar="N",
+        help="at most N seeds per compiled program, each saved in OUT/parts/ when done, so "
+        "that a sweep stopped early keeps its finished programs (default: as many as fit)",
+    )
+    out.add_argument(
         "--dry-run",
         action="store_true",
         help="print the memory estimate, the number of programs and an ETA from a short "
@@ -248,6 +255,14 @@ def _scale_flags(p: argparse.ArgumentParser) -> None:
         "--out", type=Path, default=Path("runs"), metavar="DIR", help="output root (default: runs)"
     )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--seeds-per-program",
+        type=cli_args.positive_int,
+        metavar="N",
+        help="train at most N seeds per compiled program, each saved when done, so that a "
+        "run stopped early keeps its finished parts (small sealed folders under "
+        "OUT/EXPERIMENT/_checkpoints) to carry to another machine (default: as many as fit)",
+    )
     _experiments_flag(p)
 
 

@@ -7,12 +7,24 @@ largest chunks that fit: each chunk is a (seeds_chunk, σ, lr) grid — one comp
 chunk shape, at most two shapes — and :mod:`initjax.sweep` joins the chunks along ``seed``.
 A cell's computation does not depend on the other cells of its grid, so a chunked sweep
 equals the unchunked one up to the float rounding of differently sized GEMMs (≲ 1e-6).
+
+**A sweep longer than a session.** Inside :func:`seeds_per_program` (``initjax run
+--seeds-per-program N``) chunks hold at most N seeds even when more would fit. Each chunk
+trains and saves on its own (``out/parts/<j>/``, results sealed), so a run that must stop
+before its end keeps every finished chunk as a small sealed folder: copy those folders (and
+the sweep's ``fingerprint.json``) into a fresh output folder, on a fresh machine, and the
+rerun reads them back (verified against their fingerprint and seal) and trains the rest.
+The number of seeds per chunk is part of the sweep's fingerprint: resuming with another N is
+refused, naming it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 import time
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -21,23 +33,49 @@ from initjax import grid as engine
 from initjax import memory
 from initjax.train import Config
 
+_SEEDS_PER_PROGRAM: contextvars.ContextVar[int | None] = contextvars.ContextVar(
+    "initjax_seeds_per_program", default=None
+)
+
+
+@contextlib.contextmanager
+def seeds_per_program(n: int | None) -> Iterator[None]:
+    """Sweeps run inside train at most ``n`` seeds per compiled program (None: as many as fit
+    in memory), each chunk saved on its own: see the module docstring."""
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        raise ValueError(f"seeds per program must be a positive integer or None, got {n!r}")
+    token = _SEEDS_PER_PROGRAM.set(n)
+    try:
+        yield
+    finally:
+        _SEEDS_PER_PROGRAM.reset(token)
+
+
+def _balanced(seeds: np.ndarray, most: int) -> list[np.ndarray]:
+    """``seeds`` in the fewest chunks of at most ``most``, their sizes differing by ≤ 1."""
+    n = -(-seeds.size // most)
+    size = -(-seeds.size // n)
+    return [seeds[i : i + size] for i in range(0, seeds.size, size)]
+
 
 def seed_chunks(
     cfg: Config, grid: engine.Grid, data: datasets.Dataset, max_memory: int | None = None
 ) -> list[np.ndarray]:
-    """The seeds of ``grid`` in the fewest equal-sized chunks whose grids fit in memory.
+    """The seeds of ``grid`` in the fewest equal-sized chunks whose grids fit in memory (and
+    hold at most :func:`seeds_per_program` seeds, when set).
 
     Raises :class:`initjax.memory.TooBig` when even one seed's (σ × lr) grid does not fit.
     """
     cap, source = (max_memory, "max_memory") if max_memory else memory.limit()
     seeds = grid.seeds
+    most = _SEEDS_PER_PROGRAM.get()
 
     def fits(k: int) -> bool:
         sub = grid.with_seeds(seeds[:k])
         return memory.estimate(cfg, sub, data).total <= cap
 
     if fits(seeds.size):
-        return [seeds]
+        return [seeds] if most is None or most >= seeds.size else _balanced(seeds, most)
     lo, hi = 0, seeds.size  # fits(lo) (lo = 0 trivially), not fits(hi)
     while hi - lo > 1:
         mid = (lo + hi) // 2
@@ -50,9 +88,7 @@ def seed_chunks(
             f"({est.describe()}), more than the {cap / 1e9:.2f} GB of {source}; use fewer "
             "σ × lr values or a smaller model"
         )
-    n = -(-seeds.size // lo)
-    size = -(-seeds.size // n)  # balance: n chunks of at most lo seeds
-    return [seeds[i : i + size] for i in range(0, seeds.size, size)]
+    return _balanced(seeds, lo if most is None else min(lo, most))
 
 
 @dataclasses.dataclass(frozen=True)

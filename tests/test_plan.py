@@ -84,3 +84,66 @@ def test_dry_run_prints_the_estimate_and_writes_nothing(tmp_path, mnist1d_data):
     assert proc.returncode == 0, proc.stderr
     assert "dry run: 2 program(s), 8 runs" in proc.stdout and "ETA" in proc.stdout
     assert "MB" in proc.stdout and not out.exists()
+
+
+def test_a_sweep_stopped_between_seed_programs_resumes_on_a_fresh_machine_from_its_parts(
+    tmp_path, monkeypatch
+):
+    """``seeds_per_program(1)``: each seed is a program whose finished results are sealed in
+    ``out/parts/<j>/``. A run that ends after the first (a session's end) leaves that folder;
+    copied alone with the sweep's fingerprint into a fresh folder, it is read back, not
+    retrained, and the rerun equals the sweep done at once."""
+    import shutil
+
+    import pytest
+
+    data = tiny_dataset()
+    kw = {"seeds": 3, "sigmas": [0.5, 1.0], "progress": False}
+    whole = sweep.run(CFG, data, **kw)
+
+    class SessionEnd(Exception):
+        pass
+
+    real = checkpoint.run
+    started: list[int] = []
+
+    def ends_after_one(*a, **k):
+        if started:
+            raise SessionEnd
+        started.append(1)
+        return real(*a, **k)
+
+    first = tmp_path / "session1"
+    monkeypatch.setattr(sweep.checkpoint, "run", ends_after_one)
+    with plan.seeds_per_program(1), pytest.raises(SessionEnd):
+        sweep.run(CFG, data, out=first, **kw)
+    monkeypatch.setattr(sweep.checkpoint, "run", real)
+
+    second = tmp_path / "session2"
+    (second / sweep.PARTS).mkdir(parents=True)
+    shutil.copy(first / checkpoint.FINGERPRINT, second)
+    shutil.copytree(first / sweep.PARTS / "0", second / sweep.PARTS / "0")
+    assert {p.name for p in (second / sweep.PARTS / "0").iterdir()} == {
+        "fingerprint.json", "results.nc", "results.csv", "results.seal.json"
+    }  # fmt: skip
+    trained: list[int] = []
+    train_grid = checkpoint.engine.run
+    monkeypatch.setattr(
+        checkpoint.engine, "run", lambda *a, **k: trained.append(1) or train_grid(*a, **k)
+    )
+    with plan.seeds_per_program(1):
+        again = sweep.run(CFG, data, out=second, **kw)
+    assert len(trained) == 2  # seeds 1 and 2; seed 0 was read back
+    assert again.attrs["seed_chunks"] == "[1, 1, 1]"
+    for name in whole.data_vars:
+        np.testing.assert_allclose(again[name].values.astype(float),
+                                   whole[name].values.astype(float), rtol=1e-6, atol=1e-7,
+                                   err_msg=name)  # fmt: skip
+    # The chunking is part of what the folder holds: another N is refused, naming it.
+    with (
+        plan.seeds_per_program(2),
+        pytest.raises(checkpoint.FingerprintMismatch, match="seed_chunks"),
+    ):
+        sweep.run(CFG, data, out=second, **kw)
+    with pytest.raises(ValueError, match="positive integer"), plan.seeds_per_program(0):
+        pass
