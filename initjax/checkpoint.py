@@ -37,8 +37,10 @@ multi-process sweep) from start to end; a second sweep into the folder raises
 :class:`FingerprintMismatch` naming what differs, unless ``overwrite=True``.
 
 **Ctrl-C, SIGTERM.** The first asks for a stop at the next chunk boundary: the checkpoint is
-written and :class:`Interrupted` raised. A second one exits the process at once with status
-130 (SIGTERM: 143) after printing how to resume (:mod:`initjax.stop`).
+written and :class:`Interrupted` raised (during the last chunk: after the results are
+written and sealed, so a sweep of several programs keeps this one whole). A second one
+exits the process at once with status 130 (SIGTERM: 143) after printing how to resume
+(:mod:`initjax.stop`).
 """
 
 from __future__ import annotations
@@ -109,7 +111,10 @@ class Interrupted(Exception):
     def __init__(self, epochs_done: int, epochs: int, signum: int = 2):
         self.epochs_done, self.epochs, self.signum = epochs_done, epochs, signum
         self.exit_code = stop.exit_code(signum)
-        super().__init__(f"stopped after epoch {epochs_done} of {epochs}; checkpoint saved")
+        if epochs_done == epochs:  # asked during the last chunk: the results are written
+            super().__init__(f"stopped after the last epoch ({epochs}); results saved")
+        else:
+            super().__init__(f"stopped after epoch {epochs_done} of {epochs}; checkpoint saved")
 
 
 def check_folder(out_dir: Path, fp: dict[str, Any]) -> None:
@@ -259,7 +264,7 @@ def run(
         def on_chunk(state: SweepState) -> None:
             # The last epoch too: if writing the results fails, the rerun only writes them.
             ckpt.save(state)
-            if stopper.requested:
+            if stopper.requested and state.epochs_done < cfg.epochs:
                 raise Interrupted(state.epochs_done, cfg.epochs, stopper.requested)
 
         if stopper.requested:  # asked before training started
@@ -279,11 +284,14 @@ def run(
             )
         finally:
             ckpt.close()
+        asked = stopper.requested  # during the last chunk: the results are written first
     ds.attrs["fingerprint"] = fp["hash"]
     if primary:
         ds = seal.write(results.with_blowups(ds), out, fp["hash"])
         shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)
     _barrier("initjax-results-written")
+    if asked:  # a sweep of several programs stops here, this one sealed
+        raise Interrupted(cfg.epochs, cfg.epochs, asked)
     return Outcome(ds, None if resume is None else resume.epochs_done, False)
 
 

@@ -19,6 +19,7 @@ import sys
 import time
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from initjax import cli_report
@@ -49,6 +50,16 @@ def _no_experiments(command: str, e: Exception) -> int:
     return EXIT_USAGE
 
 
+def _stopped(command: str, e: Exception, where: Path) -> int:
+    """A stop asked for by Ctrl-C or SIGTERM: what was kept and how to go on."""
+    print(
+        f"initjax {command}: stopped ({e}); the checkpoints and finished parts are kept in "
+        f"{where}: run the same command again to resume",
+        file=sys.stderr,
+    )
+    return int(getattr(e, "exit_code", EXIT_INTERRUPTED))
+
+
 def cmd_run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from initjax import study
     from initjax.errors import unknown
@@ -59,7 +70,7 @@ def cmd_run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         return _no_experiments("run", e)
     if args.experiment not in valid:
         usage_error(parser, "run", str(unknown("experiment", args.experiment, valid)))
-    from initjax import plan
+    from initjax import checkpoint, plan
 
     t0 = time.perf_counter()
     try:
@@ -67,6 +78,8 @@ def cmd_run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             rows = study.run_one(
                 args.experiment, args.out, args.scale, not args.quiet, directory=args.experiments
             )
+    except checkpoint.Interrupted as e:
+        return _stopped("run", e, args.out / args.experiment)
     except Exception as e:
         path = study.report(args.out, directory=args.experiments)
         print(
@@ -86,7 +99,7 @@ def cmd_run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
-    from initjax import plan, study
+    from initjax import checkpoint, plan, study
 
     try:
         study.where(args.experiments)
@@ -94,6 +107,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
             path = study.reproduce(
                 args.scale, args.out, progress=not args.quiet, directory=args.experiments
             )
+    except checkpoint.Interrupted as e:
+        return _stopped("reproduce", e, args.out)
     except study.ExperimentsNotFound as e:
         return _no_experiments("reproduce", e)
     except study.ExperimentsFailed as e:

@@ -93,7 +93,9 @@ def positive_int(text: str) -> int:
         value = int(text)
     except ValueError:
         raise _error(f"expected a positive integer, got {text!r}") from None
-    if not 1 <= value < 2**31:
+    if value < 1:
+        raise _error(f"expected a positive integer (1 or more), got {text!r}")
+    if value >= 2**31:
         raise _error(f"expected a positive integer below 2**31, got {text!r}")
     return value
 

@@ -148,8 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--seeds-per-program",
         type=cli_args.positive_int,
         metavar="N",
-        help="at most N seeds per compiled program, each saved in OUT/parts/ when done, so "
-        "that a sweep stopped early keeps its finished programs (default: as many as fit)",
+        help="at most N seeds per compiled program (default: as many as fit in memory), each "
+        "saved, sealed, in OUT/parts/<j>/ when done (removed once the whole sweep is saved), "
+        "so that a sweep stopped early keeps its finished programs; a resume needs the same N",
     )
     out.add_argument(
         "--dry-run",
@@ -259,9 +260,11 @@ def _scale_flags(p: argparse.ArgumentParser) -> None:
         "--seeds-per-program",
         type=cli_args.positive_int,
         metavar="N",
-        help="train at most N seeds per compiled program, each saved when done, so that a "
-        "run stopped early keeps its finished parts (small sealed folders under "
-        "OUT/EXPERIMENT/_checkpoints) to carry to another machine (default: as many as fit)",
+        help="train at most N seeds per compiled program (default: as many as fit in memory); "
+        "in the experiments that checkpoint their sweeps (the long ones) each program is "
+        "saved, sealed, under OUT/EXPERIMENT/_checkpoints when done, so a run stopped early "
+        "keeps its finished programs to resume from, here or on another machine; a resume "
+        "needs the same N",
     )
     _experiments_flag(p)
 

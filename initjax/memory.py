@@ -59,10 +59,11 @@ class Estimate:
     parts: dict[str, int]
 
     def describe(self) -> str:
-        return ", ".join(f"{k} {_gb(v)}" for k, v in self.parts.items())
+        return ", ".join(f"{k} {size_text(v)}" for k, v in self.parts.items())
 
 
-def _gb(n: float) -> str:
+def size_text(n: float) -> str:
+    """Bytes as ``"1.23 GB"`` or ``"4.56 MB"``."""
     return f"{n / 1e9:.2f} GB" if n >= 1e9 else f"{n / 1e6:.2f} MB"
 
 
@@ -201,8 +202,8 @@ def check(cfg: Config, grid: engine.Grid, data: datasets.Dataset) -> Estimate:
     cap, source = limit()
     if est.total > cap:
         raise TooBig(
-            f"this sweep needs about {_gb(est.total)} of memory ({grid.size} cells; "
-            f"{est.describe()}), more than the {_gb(cap)} of {source} (set ${ENV} to change "
+            f"this sweep needs about {size_text(est.total)} of memory ({grid.size} cells; "
+            f"{est.describe()}), more than the {size_text(cap)} of {source} (set ${ENV} to change "
             "the limit); use fewer cells (seeds × σ × lr) or a smaller model"
         )
     return est

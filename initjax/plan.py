@@ -8,14 +8,15 @@ chunk shape, at most two shapes — and :mod:`initjax.sweep` joins the chunks al
 A cell's computation does not depend on the other cells of its grid, so a chunked sweep
 equals the unchunked one up to the float rounding of differently sized GEMMs (≲ 1e-6).
 
-**A sweep longer than a session.** Inside :func:`seeds_per_program` (``initjax run
---seeds-per-program N``) chunks hold at most N seeds even when more would fit. Each chunk
-trains and saves on its own (``out/parts/<j>/``, results sealed), so a run that must stop
-before its end keeps every finished chunk as a small sealed folder: copy those folders (and
-the sweep's ``fingerprint.json``) into a fresh output folder, on a fresh machine, and the
-rerun reads them back (verified against their fingerprint and seal) and trains the rest.
-The number of seeds per chunk is part of the sweep's fingerprint: resuming with another N is
-refused, naming it.
+**A sweep longer than a session.** Inside :func:`seeds_per_program` (``--seeds-per-program
+N``) chunks hold at most N seeds even when more would fit, their sizes differing by at most
+one. With ``out``, each chunk is a program that trains and saves on its own
+(``out/parts/<j>/``, results sealed; ``parts/`` is removed once the joined results are
+saved), so a run that must stop before its end keeps every finished chunk as a small sealed
+folder: copy those folders (and the sweep's ``fingerprint.json``) into a fresh output folder,
+on a fresh machine, and the rerun reads them back (verified against their fingerprint and
+seal) and trains the rest. The chunk sizes are part of the sweep's fingerprint: resuming
+with another N is refused, saying how the folder was chunked.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import dataclasses
+import numbers
+import operator
 import time
 from collections.abc import Iterator
 
@@ -42,8 +45,11 @@ _SEEDS_PER_PROGRAM: contextvars.ContextVar[int | None] = contextvars.ContextVar(
 def seeds_per_program(n: int | None) -> Iterator[None]:
     """Sweeps run inside train at most ``n`` seeds per compiled program (None: as many as fit
     in memory), each chunk saved on its own: see the module docstring."""
-    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
-        raise ValueError(f"seeds per program must be a positive integer or None, got {n!r}")
+    if n is not None:
+        whole = isinstance(n, numbers.Integral) and not isinstance(n, bool)
+        if not whole or operator.index(n) < 1:
+            raise ValueError(f"seeds per program must be a positive integer or None, got {n!r}")
+        n = operator.index(n)
     token = _SEEDS_PER_PROGRAM.set(n)
     try:
         yield
@@ -53,9 +59,7 @@ def seeds_per_program(n: int | None) -> Iterator[None]:
 
 def _balanced(seeds: np.ndarray, most: int) -> list[np.ndarray]:
     """``seeds`` in the fewest chunks of at most ``most``, their sizes differing by ≤ 1."""
-    n = -(-seeds.size // most)
-    size = -(-seeds.size // n)
-    return [seeds[i : i + size] for i in range(0, seeds.size, size)]
+    return np.array_split(seeds, -(-seeds.size // most))
 
 
 def seed_chunks(
@@ -66,7 +70,7 @@ def seed_chunks(
 
     Raises :class:`initjax.memory.TooBig` when even one seed's (σ × lr) grid does not fit.
     """
-    cap, source = (max_memory, "max_memory") if max_memory else memory.limit()
+    cap, source = (max_memory, "--max-memory (max_memory)") if max_memory else memory.limit()
     seeds = grid.seeds
     most = _SEEDS_PER_PROGRAM.get()
 
@@ -84,8 +88,8 @@ def seed_chunks(
         one = grid.with_seeds(seeds[:1])
         est = memory.estimate(cfg, one, data)
         raise memory.TooBig(
-            f"one seed's grid ({one.size} cells) needs about {est.total / 1e9:.2f} GB "
-            f"({est.describe()}), more than the {cap / 1e9:.2f} GB of {source}; use fewer "
+            f"one seed's grid ({one.size} cells) needs about {memory.size_text(est.total)} "
+            f"({est.describe()}), more than the {memory.size_text(cap)} of {source}; use fewer "
             "σ × lr values or a smaller model"
         )
     return _balanced(seeds, lo if most is None else min(lo, most))

@@ -350,6 +350,9 @@ def reproduce(
         t0 = time.perf_counter()
         try:
             rows = run_one(name, root, scale, progress=progress, directory=directory)
+        except checkpoint.Interrupted:
+            bar.close()
+            raise  # a stop asked for: not a failure, and not a reason to start the next one
         except Exception as e:
             failed[name] = f"{type(e).__name__}: {e}".splitlines()[0][:300]
             line = f"[{i}/{len(todo)}] {name}: FAILED ({failed[name]})"

@@ -142,8 +142,47 @@ def test_a_sweep_stopped_between_seed_programs_resumes_on_a_fresh_machine_from_i
     # The chunking is part of what the folder holds: another N is refused, naming it.
     with (
         plan.seeds_per_program(2),
-        pytest.raises(checkpoint.FingerprintMismatch, match="seed_chunks"),
+        pytest.raises(
+            checkpoint.FingerprintMismatch, match=r"programs of 1\+1\+1 seeds.*--seeds-per-program"
+        ),
     ):
         sweep.run(CFG, data, out=second, **kw)
     with pytest.raises(ValueError, match="positive integer"), plan.seeds_per_program(0):
         pass
+
+
+def test_a_stop_asked_during_a_programs_last_epoch_seals_that_program_first(tmp_path, monkeypatch):
+    """Ctrl-C in a program's last chunk: its results are written and sealed (so the part can be
+    carried), then the sweep stops before the next program (before, the program was left as
+    an epoch checkpoint, and the part was lost to a fresh machine)."""
+    import pytest
+
+    from initjax.checkpointer import Checkpointer
+
+    class AskedLate:  # stands in for stop.StopOnSignal: a signal arrives in the last epoch
+        requested = 0
+
+        def __init__(self, *a):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    save = Checkpointer.save
+
+    def saving(self, state):
+        save(self, state)
+        if int(state.epochs_done) == CFG.epochs:
+            AskedLate.requested = 2
+
+    monkeypatch.setattr(checkpoint.stop, "StopOnSignal", AskedLate)
+    monkeypatch.setattr(Checkpointer, "save", saving)
+    out = tmp_path / "stopped"
+    with plan.seeds_per_program(1), pytest.raises(checkpoint.Interrupted, match="last epoch"):
+        sweep.run(CFG, tiny_dataset(), seeds=2, sigmas=[0.5], out=out, progress=False)
+    first = out / sweep.PARTS / "0"
+    assert (first / "results.seal.json").exists() and not (first / checkpoint.CHECKPOINTS).exists()
+    assert not (out / sweep.PARTS / "1").exists()

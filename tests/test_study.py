@@ -224,7 +224,7 @@ def verdict(m):
 
 
 def test_a_failed_run_keeps_its_finished_sweeps_and_the_rerun_resumes_then_clears(
-    tmp_path, monkeypatch
+    tmp_path, monkeypatch, capsys
 ):
     import xarray as xr
 
@@ -248,6 +248,16 @@ def test_a_failed_run_keeps_its_finished_sweeps_and_the_rerun_resumes_then_clear
         study.run_one("resuming", out, directory=exps, progress=False)
     assert not (out / "resuming" / "error.json").exists()  # a stop is not a failure
     assert (done_a / "results.nc").is_file()
+    # On the command line a stop says how to resume and exits 130, in `run` and in `reproduce`
+    # (which went on to the next experiment, counting the stop as a failure, before).
+    from initjax import cli
+
+    for command in (["run", "resuming"], ["reproduce"]):
+        rc = cli.main([*command, "--out", str(out), "--experiments", str(exps), "--quiet"])
+        err = capsys.readouterr().err
+        assert rc == 130 and "stopped" in err and "run the same command again" in err, err
+        assert "resuming failed" not in err and "FAILED" not in err
+        assert not (out / "resuming" / "error.json").exists()
     marker.unlink()
     calls = []
     real = grid.run
