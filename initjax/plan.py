@@ -95,6 +95,22 @@ def seed_chunks(
     return _balanced(seeds, lo if most is None else min(lo, most))
 
 
+def chunking_change(old: list[list[int]] | None, new: list[list[int]] | None) -> str:
+    """Why a folder chunked ``old`` (seed-chunk sizes per outer combination; None: one chunk
+    each) cannot resume as ``new``, and what to give."""
+
+    def text(chunks: list[list[int]] | None) -> str:
+        if not chunks or all(len(c) == 1 for c in chunks):
+            return "with all seeds in one program"
+        return "in programs of " + " / ".join("+".join(map(str, c)) for c in chunks) + " seeds"
+
+    return (
+        f"it was trained {text(old)}, this run would be trained {text(new)}: run it again "
+        "with the --seeds-per-program it began with (or, without one, on a machine with as "
+        "much memory)"
+    )
+
+
 @dataclasses.dataclass(frozen=True)
 class DryRun:
     """What :func:`dry_run` found: per-program memory and an ETA from a timed probe."""

@@ -318,11 +318,8 @@ def _outer_folder(
             if not all(d.startswith("seed_chunks") for d in e.differences):
                 raise
             old = json.loads((out / checkpoint.FINGERPRINT).read_text()).get("seed_chunks")
-            raise checkpoint.FingerprintMismatch(out, [
-                f"it was trained {_chunking(old)}, this run would be trained {_chunking(seed_chunks)}: "
-                "run it again with the --seeds-per-program it began with (or, without one, "
-                "on a machine with as much memory)"
-            ]) from None  # fmt: skip
+            change = plan.chunking_change(old, seed_chunks)
+            raise checkpoint.FingerprintMismatch(out, [change]) from None
     if (out / checkpoint.RESULTS).exists() or seal.is_sealed(out):
         checkpoint.finished(out, fp["hash"])  # verified; rebuilt from the CSV when damaged
         return out
@@ -330,12 +327,6 @@ def _outer_folder(
     if not (out / checkpoint.FINGERPRINT).exists():
         results.write_json(out / checkpoint.FINGERPRINT, fp)
     return out
-
-
-def _chunking(chunks: list[list[int]] | None) -> str:
-    if not chunks or all(len(c) == 1 for c in chunks):
-        return "with all seeds in one program"
-    return "in programs of " + " / ".join("+".join(map(str, c)) for c in chunks) + " seeds"
 
 
 OUTER_MARK = "(outer axis: see the config variable)"
