@@ -91,3 +91,30 @@ def test_measure_on_quick_results(quick):
     assert row.passed is None and "wider on 4, narrower on 0 of 5" in row.ours
     m["shortfall"] = {"batchnorm": m["shortfall"]["none"] + 0.05, "none": m["shortfall"]["none"]}
     assert quick.row("C9: BN lessens", exp.verdict(m)).passed is False
+
+
+def test_the_committed_full_run_is_judged_again_to_its_saved_verdict():
+    """docs/batchnorm (Fashion-MNIST, 5 seeds, 9 σ × 5 lrs): judged again to its saved rows,
+    and its shortfalls recomputed by hand from the per-seed tuned accuracies."""
+    from pathlib import Path
+
+    from initjax.verdict import load_verdict
+
+    docs = Path(__file__).resolve().parents[1] / "docs" / "batchnorm"
+    rows = study.judge(exp, docs)
+    assert rows == load_verdict(docs)
+    assert [r.passed for r in rows] == [True, True, True, True]  # 3 evidence rows + sanity
+    res = exp.load(docs)
+    assert (res.attrs["dataset"], res.sizes["seed"], res.sizes["sigma"], res.sizes["lr"]) == (
+        "fashion_mnist", 5, 9, 5,
+    )  # fmt: skip
+    m = exp.measure(res)
+    for norm in exp.NORMS:  # by hand: per seed, the mean over σ of (best seed-mean − this seed)
+        acc = m["acc_seeds"][norm]  # (seed, σ), chance where every lr diverged
+        by_hand = (np.nanmean(acc, axis=0).max() - acc).mean(axis=1)
+        np.testing.assert_allclose(m["shortfall"][norm], by_hand, rtol=1e-6)
+    # No BN loses only at σ ≥ 1, where (nearly) every run diverged; BN never diverges.
+    sig = m["sigmas"]
+    plain = np.nanmean(m["acc_seeds"]["none"], axis=0)
+    assert plain[sig < 0.5].min() > 0.85 and np.all(plain[sig >= 1] == exp.CHANCE)
+    assert m["n_div"]["batchnorm"] == 0 and m["n_div"]["none"] > 70
