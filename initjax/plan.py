@@ -79,7 +79,7 @@ def seed_chunks(
         return memory.estimate(cfg, sub, data).total <= cap
 
     if fits(seeds.size):
-        return [seeds] if most is None or most >= seeds.size else _balanced(seeds, most)
+        return _balanced(seeds, min(seeds.size, most or seeds.size))  # one chunk if no cap
     lo, hi = 0, seeds.size  # fits(lo) (lo = 0 trivially), not fits(hi)
     while hi - lo > 1:
         mid = (lo + hi) // 2
