@@ -53,6 +53,7 @@ _SUBMODULES = (
     "plugins",
     "memory",
     "plan",
+    "outer",
     "grid_values",
     "coerce",
     "seal",

@@ -60,7 +60,7 @@ import xarray as xr
 
 from initjax import data as datasets
 from initjax import grid as engine
-from initjax import lock, memory, results, seal, shard, stop
+from initjax import lock, memory, plan, results, seal, shard, stop
 from initjax.checkpointer import CORRUPT, KEEP, MANIFEST, Checkpointer, log_stderr
 from initjax.grid import Grid, Position, SweepState
 from initjax.train import Config
@@ -126,7 +126,11 @@ def check_folder(out_dir: Path, fp: dict[str, Any]) -> None:
         except (OSError, ValueError) as e:
             raise FingerprintMismatch(out_dir, [f"{path} is unreadable ({e})"]) from None
         if old.get("hash") != fp["hash"]:
-            raise FingerprintMismatch(out_dir, results.differences(old, fp))
+            differences = results.differences(old, fp)
+            if differences and all(d.startswith("seed_chunks") for d in differences):
+                # the same sweep, chunked otherwise (--seeds-per-program): say how to resume
+                differences = [plan.chunking_change(old.get("seed_chunks"), fp.get("seed_chunks"))]
+            raise FingerprintMismatch(out_dir, differences)
     elif (out_dir / RESULTS).exists() or (out_dir / CHECKPOINTS).exists():
         raise FingerprintMismatch(
             out_dir, [f"it has {RESULTS} or {CHECKPOINTS}/ but no {FINGERPRINT}"]

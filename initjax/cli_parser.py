@@ -155,8 +155,10 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument(
         "--dry-run",
         action="store_true",
-        help="print the memory estimate, the number of programs and an ETA from a short "
-        "timed probe, then exit 0 without training or writing anything",
+        help="print the memory estimate, the number of programs (and how many --out already "
+        "holds finished: they are read back, not trained) and an ETA for the rest from a short "
+        "timed probe, then exit 0 without training or writing anything (2 when --out holds "
+        "another sweep, as the run would)",
     )
     out.add_argument(
         "--log-every",

@@ -100,7 +100,14 @@ def cmd_sweep(
     )
     say(f"sweep: {what} on {data.name}, {cfg.epochs} epochs; {runs}")
     if args.dry_run:
-        say("dry run: " + plan.dry_run(subs, grid, data, args.max_memory).describe())
+        found: list[bool] = []  # programs whose results --out already holds
+        if args.out is not None and not args.overwrite:
+            chunks = [plan.seed_chunks(s, grid, data, args.max_memory) for s in subs]
+            try:
+                found = sweep.finished_programs(cfg, data, grid, axes, chunks, args.out)
+            except checkpoint.FingerprintMismatch as e:
+                fail(str(e))
+        say("dry run: " + plan.dry_run(subs, grid, data, args.max_memory, found).describe())
         return 0
     progress = not args.quiet
     resume = "initjax " + shlex.join(a for a in argv if a != "--overwrite")

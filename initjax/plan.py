@@ -27,7 +27,7 @@ import dataclasses
 import numbers
 import operator
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -120,6 +120,8 @@ class DryRun:
     peak_bytes: int
     seconds_per_step: float
     steps: int
+    finished: int = 0
+    """Programs whose results the output folder already holds (read back, not trained)."""
 
     @property
     def eta_seconds(self) -> float:
@@ -128,37 +130,56 @@ class DryRun:
     def describe(self) -> str:
         peak = self.peak_bytes
         size = f"{peak / 1e9:.2f} GB" if peak >= 1e9 else f"{peak / 1e6:.1f} MB"
+        text = (
+            f"{self.programs} program(s), {self.cells} runs; estimated peak memory of the "
+            f"largest {size}"
+        )
+        if self.finished == self.programs:
+            return text + "; all finished in the output folder: nothing to train"
+        if self.finished:
+            text += (
+                f"; {self.finished} finished in the output folder (read back, not trained), "
+                f"{self.programs - self.finished} to train"
+            )
         eta = self.eta_seconds
         when = f"{eta / 60:.1f} min" if eta >= 60 else f"{eta:.1f} s"
         return (
-            f"{self.programs} program(s), {self.cells} runs; estimated peak memory of the "
-            f"largest {size}; probe: {self.seconds_per_step * 1e3:.1f} ms per grid step → "
+            f"{text}; probe: {self.seconds_per_step * 1e3:.1f} ms per grid step → "
             f"ETA ≈ {when} for {self.steps} steps (training only; compiles and evaluation "
             "not included)"
         )
 
 
 def dry_run(
-    cfgs: list[Config], grid: engine.Grid, data: datasets.Dataset, max_memory: int | None = None
+    cfgs: list[Config],
+    grid: engine.Grid,
+    data: datasets.Dataset,
+    max_memory: int | None = None,
+    finished: Sequence[bool] = (),
 ) -> DryRun:
     """Estimate a sweep of ``cfgs`` (one per outer combination) without training it.
 
-    The ETA comes from a probe: the first program's chunk trained for two short epochs of
-    four batches (the first compiles, the second is timed), scaled to every program's steps.
+    ``finished``: per program (outer combinations × seed chunks, in run order), whether the
+    output folder already holds its results (:func:`initjax.sweep.finished_programs`); those
+    count in the programs but not in the ETA. The ETA comes from a probe: the first program
+    left to train, for two short epochs of four batches (the first compiles, the second is
+    timed), scaled to the steps of every program left.
     """
-    programs, steps, peak, cells = 0, 0, 0, 0
+    programs, steps, peak, cells, done = 0, 0, 0, 0, 0
     per_step = None
     for cfg in cfgs:
-        chunks = seed_chunks(cfg, grid, data, max_memory)
-        for chunk in chunks:
+        for chunk in seed_chunks(cfg, grid, data, max_memory):
             sub = grid.with_seeds(chunk)
             peak = max(peak, memory.estimate(cfg, sub, data).total)
             cells += sub.size
+            if programs < len(finished) and finished[programs]:
+                done += 1
+            else:
+                steps += cfg.epochs * (data.num_train // cfg.batch_size)
+                if per_step is None:
+                    per_step = _probe(cfg, chunk, grid, data)
             programs += 1
-            steps += cfg.epochs * (data.num_train // cfg.batch_size)
-        if per_step is None:
-            per_step = _probe(cfg, chunks[0], grid, data)
-    return DryRun(programs, cells, peak, per_step or 0.0, steps)
+    return DryRun(programs, cells, peak, per_step or 0.0, steps, done)
 
 
 def _probe(cfg: Config, seeds: np.ndarray, grid: engine.Grid, data: datasets.Dataset) -> float:

@@ -29,7 +29,7 @@ LAYERS = [
     {"config", "coerce"},
     {"step"},
     {"train"},
-    {"grid", "coordcheck", "grid_values", "init_scale", "memory", "plan"},
+    {"grid", "coordcheck", "grid_values", "init_scale", "memory", "outer", "plan"},
     {"tables"},
     {"results", "checkpoint", "checkpointer", "seal", "lock", "space", "stop"},
     {"sweep"},

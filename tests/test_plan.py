@@ -5,7 +5,7 @@ import signal
 import time
 
 import numpy as np
-from test_cli import TIMEOUT, assert_same_arrays, initjax, start
+from test_cli import TIMEOUT, TINY, assert_same_arrays, initjax, start
 from test_sweep import tiny_dataset
 
 from initjax import checkpoint, memory, plan, results, sweep, train
@@ -84,6 +84,63 @@ def test_dry_run_prints_the_estimate_and_writes_nothing(tmp_path, mnist1d_data):
     assert proc.returncode == 0, proc.stderr
     assert "dry run: 2 program(s), 8 runs" in proc.stdout and "ETA" in proc.stdout
     assert "MB" in proc.stdout and not out.exists()
+
+
+def test_dry_run_counts_the_programs_already_finished_in_out(tmp_path, monkeypatch, capsys):
+    """A dry run into a folder with finished parts leaves them out of its ETA (as the run will
+    read them back); a complete folder has nothing to train; another sweep's folder is
+    refused as the run would refuse it. Nothing is written."""
+    import pytest
+
+    from initjax import cli
+
+    args = [*TINY, "--seeds", "3", "--epochs", "2", "--seeds-per-program", "1"]
+    steps_per_program = 2 * (128 // 32)  # epochs × batches of --data-args n_train=128
+
+    class SessionEnd(Exception):
+        pass
+
+    real, started = checkpoint.run, []
+
+    def ends_after_one(*a, **k):
+        if started:
+            raise SessionEnd
+        started.append(1)
+        return real(*a, **k)
+
+    out = tmp_path / "half"
+    monkeypatch.setattr(sweep.checkpoint, "run", ends_after_one)
+    with pytest.raises(SessionEnd):
+        cli.main([*args, "--out", str(out)])
+    monkeypatch.setattr(sweep.checkpoint, "run", real)
+    before = sorted(str(p.relative_to(out)) for p in out.rglob("*"))
+    capsys.readouterr()
+
+    assert cli.main([*args, "--out", str(out), "--dry-run"]) == 0
+    said = capsys.readouterr().out
+    assert "3 program(s), 6 runs" in said
+    assert "1 finished in the output folder (read back, not trained), 2 to train" in said
+    assert f"for {2 * steps_per_program} steps" in said
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*")) == before
+    # Without the part (or with --overwrite), all three programs count.
+    assert cli.main([*args, "--out", str(out), "--dry-run", "--overwrite"]) == 0
+    assert f"for {3 * steps_per_program} steps" in capsys.readouterr().out
+
+    done = tmp_path / "done"
+    assert cli.main([*args, "--out", str(done)]) == 0
+    capsys.readouterr()
+    assert cli.main([*args, "--out", str(done), "--dry-run"]) == 0
+    said = capsys.readouterr().out
+    assert "3 program(s), 6 runs" in said and "nothing to train" in said and "ETA" not in said
+
+    with pytest.raises(SystemExit) as e:
+        cli.main([*args, "--sigmas", "0.5,1", "--out", str(done), "--dry-run"])
+    assert e.value.code == 2
+    assert "holds a different sweep" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:  # the same sweep, another chunking
+        cli.main([*TINY, "--seeds", "3", "--epochs", "2", "--out", str(out), "--dry-run"])
+    assert e.value.code == 2
+    assert "--seeds-per-program it began with" in capsys.readouterr().err
 
 
 def test_a_sweep_stopped_between_seed_programs_resumes_on_a_fresh_machine_from_its_parts(
