@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from initjax import cli_args
-from initjax.cli_parser import EXIT_FAILURE, EXIT_INTERRUPTED, err, say, usage_error
+from initjax.cli_parser import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, err, say, usage_error
 
 __all__ = ["cmd_sweep"]
 
@@ -39,8 +39,12 @@ def cmd_sweep(
     )
     from initjax import data as datasets
 
-    def fail(message: str) -> NoReturn:
+    def fail(message: str) -> NoReturn:  # a flag's value: the usage, then the message
         usage_error(parser, "sweep", message)
+
+    def refuse(message: str) -> NoReturn:  # the folder's or machine's state: no usage text
+        print(f"initjax sweep: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
 
     try:
         cfg, over = cli_args.config_from_args(args)
@@ -80,7 +84,7 @@ def cmd_sweep(
             # Memory is estimated by tracing the model: bad scheme arguments fail here too.
             chunked |= len(plan.seed_chunks(sub, grid, data, args.max_memory)) > 1
         except memory.TooBig as e:
-            fail(str(e))
+            refuse(str(e))
         except Exception as e:  # anything the config meets first inside the model
             text = f"{type(e).__name__}: {e}".removeprefix("ValueError: ")
             fail(cli_args.name_flags(text, e, sub.scheme_kwargs))
@@ -106,7 +110,7 @@ def cmd_sweep(
             try:
                 found = sweep.finished_programs(cfg, data, grid, axes, chunks, args.out)
             except checkpoint.FingerprintMismatch as e:
-                fail(str(e))
+                refuse(str(e))
         say("dry run: " + plan.dry_run(subs, grid, data, args.max_memory, found).describe())
         return 0
     progress = not args.quiet
@@ -152,7 +156,7 @@ def cmd_sweep(
                 )
                 ds, complete = outcome.result, outcome.already_complete
     except (checkpoint.FingerprintMismatch, lock.FolderLocked) as e:
-        fail(str(e))
+        refuse(str(e))
     except (results.DamagedResults, space.DiskFull) as e:
         print(f"initjax sweep: error: {e}", file=sys.stderr)
         return EXIT_FAILURE

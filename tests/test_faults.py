@@ -252,6 +252,7 @@ def test_second_live_process_exits_2_naming_the_holder_and_a_dead_ones_lock_is_t
         _, err = second.communicate(timeout=TIMEOUT)
         assert second.returncode == 2, err
         assert f"PID {first.pid}" in err and "in use by another initjax sweep" in err
+        assert "usage:" not in err  # the folder's state, not a flag: the message alone
         # --overwrite must not clear a live sweep's folder either.
         third = start(*LONG, "--out", str(out), "--overwrite")
         _, err = third.communicate(timeout=TIMEOUT)

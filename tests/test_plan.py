@@ -136,7 +136,9 @@ def test_dry_run_counts_the_programs_already_finished_in_out(tmp_path, monkeypat
     with pytest.raises(SystemExit) as e:
         cli.main([*args, "--sigmas", "0.5,1", "--out", str(done), "--dry-run"])
     assert e.value.code == 2
-    assert "holds a different sweep" in capsys.readouterr().err
+    said = capsys.readouterr().err  # the folder's state, not a flag: no usage text before it
+    assert said.startswith("initjax sweep: error: ") and "holds a different sweep" in said
+    assert "usage:" not in said
     with pytest.raises(SystemExit) as e:  # the same sweep, another chunking
         cli.main([*TINY, "--seeds", "3", "--epochs", "2", "--out", str(out), "--dry-run"])
     assert e.value.code == 2
