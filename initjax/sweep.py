@@ -211,6 +211,13 @@ def _run_parts(
     if folder is not None and (folder / checkpoint.RESULTS).exists():
         return results.load(folder / checkpoint.RESULTS)
     total, j, parts = sum(map(len, chunks)), 0, []
+    if folder is not None and (
+        done := sum(finished_programs(cfg, data, grid, axes, chunks, folder))
+    ):
+        checkpoint.log_stderr(
+            f"{folder}: {done} of {total} programs finished earlier (read back, not trained); "
+            f"{total - done} to train"
+        )
     for combo, sub, seed_chunks in zip(combos, subs, chunks, strict=True):
         pieces = []
         for seeds_k in seed_chunks:

@@ -146,7 +146,7 @@ def test_dry_run_counts_the_programs_already_finished_in_out(tmp_path, monkeypat
 
 
 def test_a_sweep_stopped_between_seed_programs_resumes_on_a_fresh_machine_from_its_parts(
-    tmp_path, monkeypatch
+    tmp_path, monkeypatch, capsys
 ):
     """``seeds_per_program(1)``: each seed is a program whose finished results are sealed in
     ``out/parts/<j>/``. A run that ends after the first (a session's end) leaves that folder;
@@ -190,9 +190,13 @@ def test_a_sweep_stopped_between_seed_programs_resumes_on_a_fresh_machine_from_i
     monkeypatch.setattr(
         checkpoint.engine, "run", lambda *a, **k: trained.append(1) or train_grid(*a, **k)
     )
+    capsys.readouterr()
     with plan.seeds_per_program(1):
         again = sweep.run(CFG, data, out=second, **kw)
     assert len(trained) == 2  # seeds 1 and 2; seed 0 was read back
+    assert "1 of 3 programs finished earlier (read back, not trained); 2 to train" in (
+        capsys.readouterr().err
+    )
     assert again.attrs["seed_chunks"] == "[1, 1, 1]"
     for name in whole.data_vars:
         np.testing.assert_allclose(again[name].values.astype(float),
