@@ -75,20 +75,21 @@ def cmd_sweep(
     except (ValueError, TypeError, OverflowError, MemoryError) as e:
         fail(f"--data-args: cannot load dataset {cfg.dataset!r}: {type(e).__name__}: {e}")
     names = [n for n, _ in axes]
-    subs, chunked = [], False
+    subs, splits = [], []  # splits: each combination's seed-chunk sizes
     for combo in itertools.product(*(v for _, v in axes)):  # one config per outer combination
         sub = cfg.replace(**dict(zip(names, combo, strict=True)))
         subs.append(sub)
         try:
             train._check_data(sub, data)
             # Memory is estimated by tracing the model: bad scheme arguments fail here too.
-            chunked |= len(plan.seed_chunks(sub, grid, data, args.max_memory)) > 1
+            splits.append([c.size for c in plan.seed_chunks(sub, grid, data, args.max_memory)])
         except memory.TooBig as e:
             refuse(str(e))
         except Exception as e:  # anything the config meets first inside the model
             text = f"{type(e).__name__}: {e}".removeprefix("ValueError: ")
             fail(cli_args.name_flags(text, e, sub.scheme_kwargs))
 
+    chunked = any(len(c) > 1 for c in splits)
     n_outer = 1
     for _, values in axes:
         n_outer *= len(values)
@@ -96,22 +97,37 @@ def cmd_sweep(
     if axes:
         outer = " × ".join(f"{len(v)} {n}" for n, v in axes)
         runs = f"{outer} programs of {runs} ({n_outer * grid.size} in all)"
+    if chunked:
+        each = {"+".join(map(str, c)) for c in splits}
+        runs += "; seeds split into programs of " + " / ".join(sorted(each)) + " seeds"
+        if axes:
+            runs += " per combination"
     what = " ".join(
         "(" + "|".join(map(str, map(sweep.coord_label, dict(axes)[f]))) + ")"
         if f in dict(axes)
         else train.label(getattr(cfg, f))
         for f in ("model", "scheme")
     )
-    say(f"sweep: {what} on {data.name}, {cfg.epochs} epochs; {runs}")
+    epochs = f"{cfg.epochs} epoch{'s' if cfg.epochs != 1 else ''}"
+    say(f"sweep: {what} on {data.name}, {epochs}; {runs}")
     if args.dry_run:
         found: list[bool] = []  # programs whose results --out already holds
-        if args.out is not None and not args.overwrite:
+        if args.out is not None:
             chunks = [plan.seed_chunks(s, grid, data, args.max_memory) for s in subs]
             try:
-                found = sweep.finished_programs(cfg, data, grid, axes, chunks, args.out)
-            except checkpoint.FingerprintMismatch as e:
+                lock.check(args.out)  # as the run would: refused while another one runs
+                if not args.overwrite:
+                    found = sweep.finished_programs(cfg, data, grid, axes, chunks, args.out)
+            except (checkpoint.FingerprintMismatch, lock.FolderLocked) as e:
                 refuse(str(e))
         say("dry run: " + plan.dry_run(subs, grid, data, args.max_memory, found).describe())
+        if (
+            args.overwrite
+            and args.out is not None
+            and args.out.exists()
+            and any(args.out.iterdir())
+        ):
+            say(f"--overwrite: the run would first discard everything {args.out} holds")
         return 0
     progress = not args.quiet
     resume = "initjax " + shlex.join(a for a in argv if a != "--overwrite")
@@ -192,4 +208,7 @@ def _sweep_options(args: argparse.Namespace) -> dict[str, Any]:
         "data_dir": args.data_dir,
         "checkpoint_every": args.checkpoint_every,
         "plugin": args.plugin,
+        # the seed chunks are part of what a folder holds: a resume needs the same ones
+        "max_memory": args.max_memory,
+        "seeds_per_program": args.seeds_per_program,
     }

@@ -34,7 +34,10 @@ from initjax import cli_args, train
 FILE = "sweep.toml"
 """Where a sweep's effective settings are stored in its ``--out`` folder."""
 GRID = ("seeds", "sigmas", "lrs")
-OPTIONS = ("data_args", "data_dir", "checkpoint_every", "log_every", "out", "plugin")
+OPTIONS = (
+    "data_args", "data_dir", "checkpoint_every", "log_every", "out", "plugin", "max_memory",
+    "seeds_per_program",
+)  # fmt: skip
 """Sweep options (not Config fields, not grids) a file may set."""
 
 

@@ -245,7 +245,7 @@ def run(
         cfg.epochs * position.count,
         cfg.epochs * position.index + sweep.epochs_done,
         progress,
-        f"{where}{grid.size} runs",
+        f"{where}{grid.size} run{'s' if grid.size != 1 else ''}",
     )
     try:
         while sweep.epochs_done < cfg.epochs:

@@ -42,6 +42,22 @@ def holder(folder: Path) -> str:
     return "holder unknown"
 
 
+def check(folder: str | os.PathLike[str]) -> None:
+    """Raise :class:`FolderLocked` when a live process holds ``folder``'s lock; write nothing
+    (a dry run's check: the folder and lock file are neither created nor changed)."""
+    path = Path(folder) / LOCK
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return  # no lock file: nobody holds it
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # conflicts with a holder's LOCK_EX
+    except BlockingIOError:
+        raise FolderLocked(Path(folder), holder(Path(folder))) from None
+    finally:
+        os.close(fd)  # closing drops the shared lock
+
+
 @contextlib.contextmanager
 def hold(folder: str | os.PathLike[str]) -> Iterator[Path]:
     """Hold ``folder``'s exclusive lock inside the block (the folder is created if needed).

@@ -63,8 +63,10 @@ class Estimate:
 
 
 def size_text(n: float) -> str:
-    """Bytes as ``"1.23 GB"`` or ``"4.56 MB"``."""
-    return f"{n / 1e9:.2f} GB" if n >= 1e9 else f"{n / 1e6:.2f} MB"
+    """Bytes as ``"1.23 GB"``, ``"4.56 MB"`` or, below 10 kB, ``"1024 bytes"``."""
+    if n >= 1e9:
+        return f"{n / 1e9:.2f} GB"
+    return f"{n / 1e6:.2f} MB" if n >= 1e4 else f"{n:.0f} bytes"
 
 
 def _aval_bytes(aval: Any) -> int:

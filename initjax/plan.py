@@ -70,7 +70,7 @@ def seed_chunks(
 
     Raises :class:`initjax.memory.TooBig` when even one seed's (σ × lr) grid does not fit.
     """
-    cap, source = (max_memory, "--max-memory (max_memory)") if max_memory else memory.limit()
+    cap, source = (max_memory, "--max-memory / max_memory") if max_memory else memory.limit()
     seeds = grid.seeds
     most = _SEEDS_PER_PROGRAM.get()
 
@@ -97,18 +97,34 @@ def seed_chunks(
 
 def chunking_change(old: list[list[int]] | None, new: list[list[int]] | None) -> str:
     """Why a folder chunked ``old`` (seed-chunk sizes per outer combination; None: one chunk
-    each) cannot resume as ``new``, and what to give."""
+    each) cannot resume as ``new``, and the flag that gives the folder's split again."""
+
+    def one(chunks: list[list[int]] | None) -> bool:
+        return not chunks or all(len(c) == 1 for c in chunks)
 
     def text(chunks: list[list[int]] | None) -> str:
-        if not chunks or all(len(c) == 1 for c in chunks):
+        if not chunks or one(chunks):
             return "with all seeds in one program"
         return "in programs of " + " / ".join("+".join(map(str, c)) for c in chunks) + " seeds"
 
-    return (
-        f"it was trained {text(old)}, this run would be trained {text(new)}: run it again "
-        "with the --seeds-per-program it began with (or, without one, on a machine with as "
-        "much memory)"
-    )
+    was = old or []
+    if one(was):
+        how = "run it again without --seeds-per-program (and with memory for all its seeds)"
+    else:
+        most = max(max(c) for c in was)
+        # N = the largest old chunk gives ceil(S / N) balanced chunks: the old split, when
+        # every program was split by the same N (else the split followed each one's memory)
+        same = all(
+            [len(a) for a in _balanced(np.arange(sum(c)), most)] == sorted(c, reverse=True)
+            for c in was
+        )
+        how = (
+            f"run it again with --seeds-per-program {most}"
+            if same
+            else "run it again with the --max-memory (or on a machine with the memory) it "
+            "began with: its split followed each program's memory"
+        )
+    return f"it was trained {text(old)}, this run would be trained {text(new)}: {how}"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -83,7 +83,8 @@ class StopOnSignal:
                 self._abort(signum)
             self.requested = signum
         name = NAMES.get(signum, f"signal {signum}")
-        text = f"\n{name}: stopping after the current chunk (press Ctrl-C again to abort now)"
+        again = "press Ctrl-C" if name == "Ctrl-C" else f"send {name}"
+        text = f"\n{name}: stopping after the current chunk ({again} again to abort now)"
         try:
             self.log(text)
         except RuntimeError:  # reentrant write to stderr

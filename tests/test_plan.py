@@ -122,9 +122,17 @@ def test_dry_run_counts_the_programs_already_finished_in_out(tmp_path, monkeypat
     assert "1 finished in the output folder (read back, not trained), 2 to train" in said
     assert f"for {2 * steps_per_program} steps" in said
     assert sorted(str(p.relative_to(out)) for p in out.rglob("*")) == before
-    # Without the part (or with --overwrite), all three programs count.
+    # With --overwrite all three programs count, and the loss is said.
     assert cli.main([*args, "--out", str(out), "--dry-run", "--overwrite"]) == 0
-    assert f"for {3 * steps_per_program} steps" in capsys.readouterr().out
+    said = capsys.readouterr().out
+    assert f"for {3 * steps_per_program} steps" in said
+    assert f"--overwrite: the run would first discard everything {out} holds" in said
+    # A folder another live sweep holds is refused, as the run would refuse it.
+    from initjax import lock
+
+    with lock.hold(out), pytest.raises(SystemExit) as e:
+        cli.main([*args, "--out", str(out), "--dry-run"])
+    assert e.value.code == 2 and "in use by another initjax sweep" in capsys.readouterr().err
 
     done = tmp_path / "done"
     assert cli.main([*args, "--out", str(done)]) == 0
@@ -132,6 +140,11 @@ def test_dry_run_counts_the_programs_already_finished_in_out(tmp_path, monkeypat
     assert cli.main([*args, "--out", str(done), "--dry-run"]) == 0
     said = capsys.readouterr().out
     assert "3 program(s), 6 runs" in said and "nothing to train" in said and "ETA" not in said
+    # The folder's sweep.toml keeps the chunking, so that it reproduces the folder's sweep.
+    assert "seeds_per_program = 1" in (done / "sweep.toml").read_text()
+    assert cli.main(["sweep", "--config", str(done / "sweep.toml"), "--out", str(done),
+                     "--dry-run"]) == 0  # fmt: skip
+    assert "nothing to train" in capsys.readouterr().out
 
     with pytest.raises(SystemExit) as e:
         cli.main([*args, "--sigmas", "0.5,1", "--out", str(done), "--dry-run"])
@@ -142,7 +155,7 @@ def test_dry_run_counts_the_programs_already_finished_in_out(tmp_path, monkeypat
     with pytest.raises(SystemExit) as e:  # the same sweep, another chunking
         cli.main([*TINY, "--seeds", "3", "--epochs", "2", "--out", str(out), "--dry-run"])
     assert e.value.code == 2
-    assert "--seeds-per-program it began with" in capsys.readouterr().err
+    assert "run it again with --seeds-per-program 1" in capsys.readouterr().err
 
 
 def test_a_sweep_stopped_between_seed_programs_resumes_on_a_fresh_machine_from_its_parts(
@@ -249,3 +262,22 @@ def test_a_stop_asked_during_a_programs_last_epoch_seals_that_program_first(tmp_
     first = out / sweep.PARTS / "0"
     assert (first / "results.seal.json").exists() and not (first / checkpoint.CHECKPOINTS).exists()
     assert not (out / sweep.PARTS / "1").exists()
+
+
+def test_a_chunking_change_names_the_flag_that_gives_the_folders_split_again():
+    def how(old, new):
+        return plan.chunking_change(old, new).split(": ", 1)[1]
+
+    assert how([[1, 1, 1]], None) == "run it again with --seeds-per-program 1"
+    assert how([[4, 3, 3]], [[10]]) == "run it again with --seeds-per-program 4"
+    assert how([[2, 2], [2, 2]], None) == "run it again with --seeds-per-program 2"
+    # split by memory, program by program (2+2 and 4 seeds): no one N gives it back
+    assert "--max-memory" in how([[2, 2], [4]], None)
+    assert how(None, [[2, 1]]).startswith("run it again without --seeds-per-program")
+    # every old split comes back from the N named (ceil(S/N) balanced chunks)
+    for seeds in range(1, 30):
+        for n in range(1, seeds + 1):
+            old = [[len(c) for c in plan._balanced(np.arange(seeds), n)]]
+            k = int(how(old, None).rsplit(" ", 1)[1]) if len(old[0]) > 1 else None
+            if k is not None:
+                assert [len(c) for c in plan._balanced(np.arange(seeds), k)] == old[0]
