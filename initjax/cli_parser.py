@@ -156,8 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--dry-run",
         action="store_true",
         help="print the memory estimate, the number of programs (and how many --out already "
-        "holds finished: they are read back, not trained) and an ETA for the rest from a short "
-        "timed probe, then exit 0 without training or writing anything (2 when --out holds "
+        "holds finished: they are read back, not trained) and an ETA for the epochs left "
+        "(less those an epoch checkpoint in --out holds) from a short timed probe, then exit 0 without training or writing anything (2 when --out holds "
         "another sweep, as the run would)",
     )
     out.add_argument(

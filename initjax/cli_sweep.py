@@ -111,16 +111,16 @@ def cmd_sweep(
     epochs = f"{cfg.epochs} epoch{'s' if cfg.epochs != 1 else ''}"
     say(f"sweep: {what} on {data.name}, {epochs}; {runs}")
     if args.dry_run:
-        found: list[bool] = []  # programs whose results --out already holds
+        held: list[int] = []  # per program, the epochs --out already holds
         if args.out is not None:
             chunks = [plan.seed_chunks(s, grid, data, args.max_memory) for s in subs]
             try:
                 lock.check(args.out)  # as the run would: refused while another one runs
                 if not args.overwrite:
-                    found = sweep.finished_programs(cfg, data, grid, axes, chunks, args.out)
+                    held = sweep.epochs_done(cfg, data, grid, axes, chunks, args.out)
             except (checkpoint.FingerprintMismatch, lock.FolderLocked) as e:
                 refuse(str(e))
-        say("dry run: " + plan.dry_run(subs, grid, data, args.max_memory, found).describe())
+        say("dry run: " + plan.dry_run(subs, grid, data, args.max_memory, held).describe())
         if (
             args.overwrite
             and args.out is not None

@@ -138,6 +138,8 @@ class DryRun:
     steps: int
     finished: int = 0
     """Programs whose results the output folder already holds (read back, not trained)."""
+    resumed: int = 0
+    """Programs left to train that resume from an epoch checkpoint in the output folder."""
 
     @property
     def eta_seconds(self) -> float:
@@ -157,6 +159,8 @@ class DryRun:
                 f"; {self.finished} finished in the output folder (read back, not trained), "
                 f"{self.programs - self.finished} to train"
             )
+        if self.resumed:
+            text += f"; {self.resumed} resuming from an epoch checkpoint there"
         eta = self.eta_seconds
         when = f"{eta / 60:.1f} min" if eta >= 60 else f"{eta:.1f} s"
         return (
@@ -171,31 +175,33 @@ def dry_run(
     grid: engine.Grid,
     data: datasets.Dataset,
     max_memory: int | None = None,
-    finished: Sequence[bool] = (),
+    epochs_done: Sequence[int] = (),
 ) -> DryRun:
     """Estimate a sweep of ``cfgs`` (one per outer combination) without training it.
 
-    ``finished``: per program (outer combinations × seed chunks, in run order), whether the
-    output folder already holds its results (:func:`initjax.sweep.finished_programs`); those
-    count in the programs but not in the ETA. The ETA comes from a probe: the first program
-    left to train, for two short epochs of four batches (the first compiles, the second is
-    timed), scaled to the steps of every program left.
+    ``epochs_done``: per program (outer combinations × seed chunks, in run order), the epochs
+    the output folder already holds (:func:`initjax.sweep.epochs_done`: all of them for a
+    finished program, whose results are read back); the ETA counts only the epochs left. It
+    comes from a probe: the first program left to train, for two short epochs of four
+    batches (the first compiles, the second is timed), scaled to the steps left.
     """
-    programs, steps, peak, cells, done = 0, 0, 0, 0, 0
+    programs, steps, peak, cells, done, resumed = 0, 0, 0, 0, 0, 0
     per_step = None
     for cfg in cfgs:
         for chunk in seed_chunks(cfg, grid, data, max_memory):
             sub = grid.with_seeds(chunk)
             peak = max(peak, memory.estimate(cfg, sub, data).total)
             cells += sub.size
-            if programs < len(finished) and finished[programs]:
+            held = epochs_done[programs] if programs < len(epochs_done) else 0
+            if held >= cfg.epochs:
                 done += 1
             else:
-                steps += cfg.epochs * (data.num_train // cfg.batch_size)
+                resumed += held > 0
+                steps += (cfg.epochs - held) * (data.num_train // cfg.batch_size)
                 if per_step is None:
                     per_step = _probe(cfg, chunk, grid, data)
             programs += 1
-    return DryRun(programs, cells, peak, per_step or 0.0, steps, done)
+    return DryRun(programs, cells, peak, per_step or 0.0, steps, done, resumed)
 
 
 def _probe(cfg: Config, seeds: np.ndarray, grid: engine.Grid, data: datasets.Dataset) -> float:

@@ -81,7 +81,7 @@ __all__ = [
     "compile_count",
     "concat_seeds",
     "coord_label",
-    "finished_programs",
+    "epochs_done",
     "init_grid",
     "init_std",
     "join",
@@ -211,9 +211,8 @@ def _run_parts(
     if folder is not None and (folder / checkpoint.RESULTS).exists():
         return results.load(folder / checkpoint.RESULTS)
     total, j, parts = sum(map(len, chunks)), 0, []
-    if folder is not None and (
-        done := sum(finished_programs(cfg, data, grid, axes, chunks, folder))
-    ):
+    epochs = [0] * total if folder is None else epochs_done(cfg, data, grid, axes, chunks, folder)
+    if done := sum(e == cfg.epochs for e in epochs):  # outer axes never change the epochs
         checkpoint.log_stderr(
             f"{folder}: {done} of {total} programs finished earlier (read back, not trained); "
             f"{total - done} to train"
@@ -267,36 +266,41 @@ def _outer_fingerprint(
     return fp
 
 
-def finished_programs(
+def epochs_done(
     cfg: Config,
     data: datasets.Dataset,
     grid: Grid,
     axes: list[tuple[str, list]],
     chunks: list[list[np.ndarray]],
     out: Path,
-) -> list[bool]:
-    """Per program of the sweep (outer combinations × seed chunks, in run order): whether a
-    run into ``out`` would read its results back instead of training it. Nothing is written.
+) -> list[int]:
+    """Per program of the sweep (outer combinations × seed chunks, in run order): the epochs
+    a run into ``out`` would not train again. Nothing is written.
 
-    True everywhere when ``out`` holds this sweep's joined results; else True for each part
-    ``out/parts/<j>/`` sealed under this program's fingerprint. Raises
-    :class:`~initjax.checkpoint.FingerprintMismatch` when ``out`` holds another sweep, as the
-    run would.
+    ``cfg.epochs`` for a program whose results it would read back (all of them when ``out``
+    holds this sweep's joined results; else each part ``out/parts/<j>/`` sealed under its
+    program's fingerprint); for one with epoch checkpoints of its fingerprint, the latest
+    one's epoch (the run verifies it, and falls back to an earlier one if it is damaged);
+    else 0. Raises :class:`~initjax.checkpoint.FingerprintMismatch` when ``out`` holds
+    another sweep, as the run would.
     """
     n = sum(map(len, chunks))
     if not out.exists():
-        return [False] * n
+        return [0] * n
+    single = not axes and len(chunks[0]) == 1
     sizes = [[int(c.size) for c in cs] for cs in chunks]
-    if not axes and len(chunks[0]) == 1:
-        fp = results.fingerprint(cfg, grid, data)
-        checkpoint.check_folder(out, fp)
-    else:
-        fp = _outer_fingerprint(cfg, data, grid, axes, sizes)
-        checkpoint.check_folder(out, fp)
+    fp = (
+        results.fingerprint(cfg, grid, data)
+        if single
+        else _outer_fingerprint(cfg, data, grid, axes, sizes)
+    )
+    checkpoint.check_folder(out, fp)
     if (out / checkpoint.FINGERPRINT).exists() and (
         (out / checkpoint.RESULTS).exists() or seal.is_sealed(out)
     ):
-        return [True] * n
+        return [cfg.epochs] * n
+    if single:
+        return [_checkpointed(out, cfg.epochs)]
     done, j = [], 0
     names = [a for a, _ in axes]
     for combo, seed_chunks in zip(itertools.product(*(v for _, v in axes)), chunks, strict=True):
@@ -308,9 +312,24 @@ def finished_programs(
                 have = json.loads((part / checkpoint.FINGERPRINT).read_text()).get("hash")
             except (OSError, ValueError):
                 have = None
-            done.append(seal.is_sealed(part) and have == want)
+            if have != want:
+                done.append(0)  # not begun (a part of another program is refused on the run)
+            elif seal.is_sealed(part):
+                done.append(sub.epochs)
+            else:
+                done.append(_checkpointed(part, sub.epochs))
             j += 1
     return done
+
+
+def _checkpointed(folder: Path, epochs: int) -> int:
+    """The epoch of ``folder``'s latest complete epoch checkpoint (its manifest written), or 0."""
+    found = [
+        int(d.name)
+        for d in (folder / checkpoint.CHECKPOINTS).glob("*")
+        if d.name.isdigit() and (d / checkpoint.MANIFEST).exists()
+    ]
+    return min(max(found, default=0), epochs)
 
 
 def _outer_folder(

@@ -72,9 +72,18 @@ def test_chunked_sweep_killed_after_the_first_chunk_resumes_to_the_same_file(
         time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
+    # A dry run counts the finished first program out, and the second's epochs done.
+    dry = initjax(*args, "--out", str(out), "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    held = max(int(p.name) for p in second.iterdir() if (p / checkpoint.MANIFEST).exists())
+    steps = (20 - held) * (mnist1d_data.num_train // 128)
+    assert "1 finished in the output folder (read back, not trained), 1 to train" in dry.stdout
+    assert "1 resuming from an epoch checkpoint there" in dry.stdout
+    assert f"for {steps} steps" in dry.stdout, (held, dry.stdout)
     again = initjax(*args, "--out", str(out))
     assert again.returncode == 0, again.stderr
-    assert "resuming from the checkpoint after epoch" in again.stderr
+    assert f"resuming from the checkpoint after epoch {held} of 20" in again.stderr
+    assert "1 of 2 programs finished earlier (read back, not trained); 1 to train" in again.stderr
     assert_same_arrays(results.load(out / "results.nc"), expected)
 
 
