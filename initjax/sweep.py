@@ -78,6 +78,7 @@ __all__ = [
     "SweepState",
     "advance_grid",
     "attrs",
+    "carry_finished",
     "compile_count",
     "concat_seeds",
     "coord_label",
@@ -330,6 +331,32 @@ def _checkpointed(folder: Path, epochs: int) -> int:
         if d.name.isdigit() and (d / checkpoint.MANIFEST).exists()
     ]
     return min(max(found, default=0), epochs)
+
+
+def carry_finished(src: str | Path, dst: str | Path) -> int:
+    """Copy the finished programs of the sweep folders under ``src`` into ``dst`` (same
+    layout): each sealed part's ``fingerprint.json``, ``results.nc`` and seal, and the
+    ``fingerprint.json`` of each sweep with parts; no CSV (rewritten from the verified netCDF
+    on reuse) and no epoch checkpoints. A run into ``dst`` (after a copy back, on a fresh
+    machine) reads them back and trains the rest. Returns the number of parts copied."""
+    src, dst = Path(src), Path(dst)
+    if dst.resolve().is_relative_to(src.resolve()):
+        raise ValueError(f"carry_finished: {dst} lies inside {src}; carry to another folder")
+    copied = 0
+    for sealed in sorted(src.rglob(results.SEAL)):
+        if checkpoint.CHECKPOINTS in sealed.relative_to(src).parts:
+            continue
+        to = dst / sealed.parent.relative_to(src)
+        to.mkdir(parents=True, exist_ok=True)
+        for name in (checkpoint.FINGERPRINT, checkpoint.RESULTS, results.SEAL):
+            shutil.copy2(sealed.parent / name, to / name)
+        copied += 1
+    for parts in sorted(src.rglob(PARTS)):
+        if parts.is_dir() and (parts.parent / checkpoint.FINGERPRINT).exists():
+            to = dst / parts.parent.relative_to(src)
+            to.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(parts.parent / checkpoint.FINGERPRINT, to / checkpoint.FINGERPRINT)
+    return copied
 
 
 def _outer_folder(

@@ -200,13 +200,21 @@ def test_a_sweep_stopped_between_seed_programs_resumes_on_a_fresh_machine_from_i
         sweep.run(CFG, data, out=first, **kw)
     monkeypatch.setattr(sweep.checkpoint, "run", real)
 
-    second = tmp_path / "session2"
-    (second / sweep.PARTS).mkdir(parents=True)
-    shutil.copy(first / checkpoint.FINGERPRINT, second)
-    shutil.copytree(first / sweep.PARTS / "0", second / sweep.PARTS / "0")
-    assert {p.name for p in (second / sweep.PARTS / "0").iterdir()} == {
+    # What survives the session: its finished part, carried (as into docs/_parts) to a
+    # folder of its own, then copied back into a fresh output folder.
+    assert {p.name for p in (first / sweep.PARTS / "0").iterdir()} == {
         "fingerprint.json", "results.nc", "results.csv", "results.seal.json"
     }  # fmt: skip
+    carried = tmp_path / "carried"
+    assert sweep.carry_finished(first, carried) == 1
+    assert sorted(str(p.relative_to(carried)) for p in carried.rglob("*") if p.is_file()) == [
+        "fingerprint.json", "parts/0/fingerprint.json", "parts/0/results.nc",
+        "parts/0/results.seal.json",
+    ]  # fmt: skip
+    with pytest.raises(ValueError, match="lies inside"):
+        sweep.carry_finished(tmp_path, carried)
+    second = tmp_path / "session2"
+    shutil.copytree(carried, second)
     trained: list[int] = []
     train_grid = checkpoint.engine.run
     monkeypatch.setattr(
