@@ -32,7 +32,7 @@ Settings: SGD with momentum 0.9, batch 100, 20 epochs; quick on MNIST-1D (hidden
 ``EVAL_EVERY`` = 5 epochs and at the last, which the verdict reads).
 
 Command: ``initjax run batchnorm --quick`` (~20 s on 2 CPU cores) or ``--full`` (2.0 h on 2
-CPU cores, measured: 7191 s including ~13 min paused; minutes on a GPU).
+CPU cores, measured: 7189 s including ~13 min paused; minutes on a GPU).
 Expected: without BN, σ ≤ 10^−2 (vanishing signal through two ReLU layers) and σ ≥ 1 (exploding
 hidden activations) lose accuracy even at their best lr; with BN the loss over σ is smaller,
 so BN's mean shortfall is smaller, but not zero: BN(a·Wx) = BN(Wx) holds at init, not in
@@ -78,7 +78,7 @@ QUESTION = "Does BatchNorm make the final accuracy insensitive to the init scale
 CLAIMS = ("C9",)
 RUNTIME = {
     "quick": "~20 s (2 idle CPU cores, measured 2026-12-01)",
-    "full": "~2 h (2 CPU cores, measured 2026-12-02: 7191 s, ~13 min of it paused)",
+    "full": "~2 h (2 CPU cores, measured 2026-12-02: 7189 s, ~13 min of it paused)",
 }
 
 WINDOW = 0.05  # accuracy within this of the best counts as "as good"
