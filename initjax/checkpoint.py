@@ -94,7 +94,7 @@ class FingerprintMismatch(ValueError):
     """The output folder holds a different sweep; ``differences`` says what differs."""
 
     def __init__(self, out_dir: Path, differences: list[str]):
-        self.differences = differences
+        self.out_dir, self.differences = Path(out_dir), differences
         super().__init__(
             f"{out_dir} holds a different sweep (fingerprint mismatch): "
             + "; ".join(differences)

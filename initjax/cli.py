@@ -80,6 +80,14 @@ def cmd_run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             )
     except checkpoint.Interrupted as e:
         return _stopped("run", e, args.out / args.experiment)
+    except checkpoint.FingerprintMismatch as e:  # refused before training that sweep
+        print(
+            f"initjax run: {args.experiment}: {e.out_dir} holds a different sweep "
+            f"(fingerprint mismatch): {'; '.join(e.differences)}. Nothing was recorded as "
+            f"failed; use another --out folder, or delete {e.out_dir} to train it anew.",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     except Exception as e:
         path = study.report(args.out, directory=args.experiments)
         print(

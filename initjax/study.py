@@ -260,7 +260,8 @@ def run_one(
     """Run experiment ``name`` at ``scale`` into ``out_root/name``, draw and judge it.
 
     A failure leaves ``out_root/name/error.json`` (with the traceback); a stop asked for by
-    Ctrl-C or SIGTERM (:class:`~initjax.checkpoint.Interrupted`) leaves none. Either way the
+    Ctrl-C or SIGTERM (:class:`~initjax.checkpoint.Interrupted`) and a sweep folder refused
+    as another sweep's (:class:`~initjax.checkpoint.FingerprintMismatch`) leave none. Either way the
     sweeps' checkpoints (:func:`checkpoints`) stay, so that running it again resumes; the
     exception is re-raised.
     """
@@ -276,8 +277,8 @@ def run_one(
         shutil.rmtree(out_dir / CHECKPOINTS, ignore_errors=True)
         module.figures(out_dir)
         rows = judge(module, out_dir)
-    except checkpoint.Interrupted:
-        raise  # a stop, not a failure: the checkpoints say where to resume
+    except (checkpoint.Interrupted, checkpoint.FingerprintMismatch):
+        raise  # a stop or a refusal, not a failure: the checkpoints say where to resume
     except Exception as e:
         results.write_json(
             out_dir / ERROR,

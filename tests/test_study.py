@@ -223,6 +223,28 @@ def verdict(m):
 '''
 
 
+def test_a_run_into_a_folder_split_otherwise_is_refused_with_the_fix_not_failed(tmp_path, capsys):
+    """``initjax run`` resuming a sweep folder with another --seeds-per-program: exit 2 with the
+    flag that fits, no error.json (a refusal before training, not a failure), and no mention
+    of --overwrite, which ``run`` does not have."""
+    exps = tmp_path / "e"
+    exps.mkdir()
+    (exps / "resuming.py").write_text(RESUMING)
+    (exps / "resuming.fail").touch()
+    out = tmp_path / "runs"
+    with pytest.raises(RuntimeError, match="killed"):
+        study.run_one("resuming", out, directory=exps, progress=False)  # sweep a is kept
+    (out / "resuming" / "error.json").unlink()
+    argv = ["run", "resuming", "--out", str(out), "--experiments", str(exps), "--quiet"]
+    rc = cli.main([*argv, "--seeds-per-program", "1"])
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert "_checkpoints/a holds a different sweep" in err
+    assert "run it again without --seeds-per-program" in err
+    assert "--overwrite" not in err and "resuming failed" not in err
+    assert not (out / "resuming" / "error.json").exists()
+
+
 def test_a_failed_run_keeps_its_finished_sweeps_and_the_rerun_resumes_then_clears(
     tmp_path, monkeypatch, capsys
 ):
