@@ -75,21 +75,21 @@ def cmd_sweep(
     except (ValueError, TypeError, OverflowError, MemoryError) as e:
         fail(f"--data-args: cannot load dataset {cfg.dataset!r}: {type(e).__name__}: {e}")
     names = [n for n, _ in axes]
-    subs, splits = [], []  # splits: each combination's seed-chunk sizes
+    subs, chunks = [], []  # chunks: each combination's seed chunks (one program each)
     for combo in itertools.product(*(v for _, v in axes)):  # one config per outer combination
         sub = cfg.replace(**dict(zip(names, combo, strict=True)))
         subs.append(sub)
         try:
             train._check_data(sub, data)
             # Memory is estimated by tracing the model: bad scheme arguments fail here too.
-            splits.append([c.size for c in plan.seed_chunks(sub, grid, data, args.max_memory)])
+            chunks.append(plan.seed_chunks(sub, grid, data, args.max_memory))
         except memory.TooBig as e:
             refuse(str(e))
         except Exception as e:  # anything the config meets first inside the model
             text = f"{type(e).__name__}: {e}".removeprefix("ValueError: ")
             fail(cli_args.name_flags(text, e, sub.scheme_kwargs))
 
-    chunked = any(len(c) > 1 for c in splits)
+    chunked = any(len(c) > 1 for c in chunks)
     n_outer = 1
     for _, values in axes:
         n_outer *= len(values)
@@ -98,7 +98,7 @@ def cmd_sweep(
         outer = " × ".join(f"{len(v)} {n}" for n, v in axes)
         runs = f"{outer} programs of {runs} ({n_outer * grid.size} in all)"
     if chunked:
-        each = {"+".join(map(str, c)) for c in splits}
+        each = {"+".join(str(s.size) for s in c) for c in chunks}
         runs += "; seeds split into programs of " + " / ".join(sorted(each)) + " seeds"
         if axes:
             runs += " per combination"
@@ -113,7 +113,6 @@ def cmd_sweep(
     if args.dry_run:
         held: list[int] = []  # per program, the epochs --out already holds
         if args.out is not None:
-            chunks = [plan.seed_chunks(s, grid, data, args.max_memory) for s in subs]
             try:
                 lock.check(args.out)  # as the run would: refused while another one runs
                 if not args.overwrite:

@@ -1,6 +1,7 @@
 """Grids beyond memory run as seed chunks (same numbers, resumable across a chunk boundary),
 and ``--dry-run`` estimates without training or writing."""
 
+import contextlib
 import signal
 import time
 
@@ -12,6 +13,29 @@ from initjax import checkpoint, memory, plan, results, sweep, train
 
 CFG = train.Config(model="mlp", hidden=(16,), dataset="synthetic", num_classes=3,
                    batch_size=16, epochs=2)  # fmt: skip
+
+
+class _SessionEnd(Exception):
+    """The end of a session's machine, as a test stands it in."""
+
+
+@contextlib.contextmanager
+def _session_ends_after_one_program(monkeypatch):
+    """Inside: the sweep's first program trains and saves, the second ends the session."""
+    import pytest
+
+    real, started = checkpoint.run, []
+
+    def ends_after_one(*a, **k):
+        if started:
+            raise _SessionEnd
+        started.append(1)
+        return real(*a, **k)
+
+    monkeypatch.setattr(sweep.checkpoint, "run", ends_after_one)
+    with pytest.raises(_SessionEnd):
+        yield
+    monkeypatch.setattr(sweep.checkpoint, "run", real)
 
 
 def test_a_grid_over_the_memory_budget_runs_in_seed_chunks_with_the_same_numbers():
@@ -106,22 +130,9 @@ def test_dry_run_counts_the_programs_already_finished_in_out(tmp_path, monkeypat
     args = [*TINY, "--seeds", "3", "--epochs", "2", "--seeds-per-program", "1"]
     steps_per_program = 2 * (128 // 32)  # epochs × batches of --data-args n_train=128
 
-    class SessionEnd(Exception):
-        pass
-
-    real, started = checkpoint.run, []
-
-    def ends_after_one(*a, **k):
-        if started:
-            raise SessionEnd
-        started.append(1)
-        return real(*a, **k)
-
     out = tmp_path / "half"
-    monkeypatch.setattr(sweep.checkpoint, "run", ends_after_one)
-    with pytest.raises(SessionEnd):
+    with _session_ends_after_one_program(monkeypatch):
         cli.main([*args, "--out", str(out)])
-    monkeypatch.setattr(sweep.checkpoint, "run", real)
     before = sorted(str(p.relative_to(out)) for p in out.rglob("*"))
     capsys.readouterr()
 
@@ -182,23 +193,9 @@ def test_a_sweep_stopped_between_seed_programs_resumes_on_a_fresh_machine_from_i
     kw = {"seeds": 3, "sigmas": [0.5, 1.0], "progress": False}
     whole = sweep.run(CFG, data, **kw)
 
-    class SessionEnd(Exception):
-        pass
-
-    real = checkpoint.run
-    started: list[int] = []
-
-    def ends_after_one(*a, **k):
-        if started:
-            raise SessionEnd
-        started.append(1)
-        return real(*a, **k)
-
     first = tmp_path / "session1"
-    monkeypatch.setattr(sweep.checkpoint, "run", ends_after_one)
-    with plan.seeds_per_program(1), pytest.raises(SessionEnd):
+    with plan.seeds_per_program(1), _session_ends_after_one_program(monkeypatch):
         sweep.run(CFG, data, out=first, **kw)
-    monkeypatch.setattr(sweep.checkpoint, "run", real)
 
     # What survives the session: its finished part, carried (as into docs/_parts) to a
     # folder of its own, then copied back into a fresh output folder.
