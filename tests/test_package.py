@@ -153,7 +153,7 @@ def test_durations_table_sums_each_files_phases_and_names_only_existing_files():
 
     sys.path.insert(0, str(ROOT / "tests"))
     try:
-        from update_durations import per_file
+        from update_durations import per_file, slowest
     finally:
         sys.path.remove(str(ROOT / "tests"))
     report = (
@@ -164,5 +164,7 @@ def test_durations_table_sums_each_files_phases_and_names_only_existing_files():
         "(3 durations < 0.005s hidden.)\n"
     )
     assert per_file(report) == {"tests/test_a.py": 16.0, "tests/test_b.py": 7.0}
+    assert slowest(report, 2) == {"tests/test_a.py::test_one": 12.5,
+                                  "tests/test_b.py::Case::test_three": 7.0}  # fmt: skip
     table = json.loads((ROOT / "tests" / "durations.json").read_text())["seconds"]
     assert table and all((ROOT / path).is_file() for path in table), table
