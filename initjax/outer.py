@@ -1,6 +1,7 @@
 """Outer axes of a sweep: which Config fields may be one, their values as coordinates, and
 the joining of per-program results (seed chunks along ``seed``, outer combinations along a
-dimension per axis) into one labelled Dataset. :mod:`initjax.sweep` runs the programs."""
+dimension per axis, lr grids trained apart along ``lr``) into one labelled Dataset.
+:mod:`initjax.sweep` runs the programs."""
 
 from __future__ import annotations
 
@@ -80,6 +81,65 @@ def concat_seeds(pieces: list[xr.Dataset]) -> xr.Dataset:
     joined.attrs.pop("fingerprint", None)
     joined.attrs["seed_chunks"] = json.dumps([int(p.sizes["seed"]) for p in pieces])
     return variables.describe(joined)
+
+
+def concat_lrs(pieces: list[xr.Dataset]) -> xr.Dataset:
+    """Join sweeps of one grid trained on disjoint lr values along ``lr`` (sorted).
+
+    Every (seed, σ, lr) cell is its own run, so a grid whose lrs were trained in two sweeps
+    (e.g. a finished sweep and the lrs it turned out to need) is the same computation as one
+    sweep over all of them, up to the rounding of batched GEMMs. The pieces must agree on
+    everything but lr: config, every other coordinate, and the variables without an lr
+    dimension (within rtol 1e-5); otherwise ValueError naming the difference. The result
+    records each piece's lrs (``lr_pieces``) and commits (``lr_pieces_git_commit``).
+    """
+    if not pieces:
+        raise ValueError("concat_lrs: no pieces to join")
+    if len(pieces) == 1:
+        return pieces[0]
+    first = pieces[0]
+    lrs = [[float(v) for v in p.lr.values] for p in pieces]
+    flat = [v for group in lrs for v in group]
+    if len(set(flat)) != len(flat):
+        raise ValueError(f"concat_lrs: the pieces' lrs overlap: {lrs}")
+    for i, p in enumerate(pieces[1:], 1):
+        if p.attrs.get("config") != first.attrs.get("config"):
+            raise ValueError(f"concat_lrs: piece {i} has another config than piece 0")
+        for name in set(first.coords) | set(p.coords):
+            if name == "lr":
+                continue
+            if (
+                name not in first.coords
+                or name not in p.coords
+                or not np.array_equal(first[name].values, p[name].values)
+            ):
+                raise ValueError(
+                    f"concat_lrs: piece {i} differs from piece 0 in coordinate {name!r}"
+                )
+        for name in first.data_vars:
+            if "lr" in first[name].dims:
+                continue
+            if name not in p or not _same(first[name].values, p[name].values):
+                raise ValueError(
+                    f"concat_lrs: piece {i} differs from piece 0 in {name!r} (no lr dim)"
+                )
+    per_lr = [str(v) for v in first.data_vars if "lr" in first[v].dims]
+    joined = xr.concat([p[per_lr] for p in pieces], dim="lr", join="exact").sortby("lr")
+    rest = first[[v for v in first.data_vars if v not in per_lr]]
+    out = xr.merge([joined, rest], join="exact", combine_attrs="override")
+    out.attrs = {k: v for k, v in first.attrs.items() if k != "fingerprint"}
+    out.attrs["lr_pieces"] = json.dumps(lrs)
+    out.attrs["lr_pieces_git_commit"] = json.dumps([p.attrs.get("git_commit") for p in pieces])
+    return variables.describe(out)
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    """Equal arrays: numbers within rtol 1e-5 (NaN equal to NaN), anything else exactly."""
+    if a.shape != b.shape:
+        return False
+    if a.dtype.kind in "fc" and b.dtype.kind in "fc":
+        return bool(np.allclose(a, b, rtol=1e-5, equal_nan=True))
+    return bool(np.array_equal(a, b))
 
 
 OUTER_MARK = "(outer axis: see the config variable)"

@@ -146,3 +146,25 @@ def test_the_best_sigma_range_resamples_seeds_and_stays_on_the_grid():
     lo, hi = exp.best_sigma_range(xr.DataArray(split, dims=("seed", "sigma"),
                                                coords={"sigma": sigmas}))  # fmt: skip
     assert (lo, hi) == (0.1, 1.0) and {lo, hi} <= set(sigmas)
+
+
+def test_the_added_lrs_train_in_their_own_checkpointed_sweep_and_join_on_lr(tmp_path):
+    from test_sweep import tiny_dataset
+
+    data = tiny_dataset()
+    base = exp.train.Config(dataset="synthetic", num_classes=3, batch_size=32, epochs=1)
+    g = {"lrs": (0.1,), "lrs_added": (0.3,)}
+    res = exp.lr_sweep(base, data, g, tmp_path, "sigma", seeds=1, sigmas=[0.5], progress=False)
+    np.testing.assert_array_equal(res.lr.values, [0.1, 0.3])
+    assert res.attrs["lr_pieces"] == "[[0.1], [0.3]]"
+    for part in ("sigma", "sigma_lr_added"):  # each sweep resumable on its own
+        assert (tmp_path / "_checkpoints" / part / "results.nc").is_file()
+    alone = exp.lr_sweep(base, data, {"lrs": (0.3,)}, tmp_path / "b", "s", seeds=1, sigmas=[0.5],
+                         progress=False)  # fmt: skip
+    np.testing.assert_allclose(res.train_loss.sel(lr=0.3).values,
+                               alone.train_loss.sel(lr=0.3).values, rtol=1e-5)  # fmt: skip
+    # The full grids add lrs the first full run lacked; the quick ones add none.
+    for scale, extra in (("full", [1.0]), ("quick", [])):
+        for _, grid in exp.maps(scale).values():
+            assert list(grid.get("lrs_added", ())) == extra
+            assert not set(grid["lrs"]) & set(extra)

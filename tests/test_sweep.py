@@ -284,3 +284,34 @@ def test_init_grid_draws_op_by_op_what_the_compiled_init_run_draws(model, scheme
     for k in first:
         np.testing.assert_allclose(first[k], ref_first[k], rtol=1e-5)
     assert float(np.std(np.asarray(state.params["output"]["kernel"][2]))) > 0
+
+
+def test_lrs_trained_in_two_sweeps_join_to_the_one_sweep_over_all():
+    """A finished sweep widened by the lrs it turned out to need (sigma_map's full grid):
+    joined on lr, it equals one sweep over every lr, outer axis and diagnostics included."""
+    data = tiny_dataset()
+    cfg = train.Config(dataset="synthetic", num_classes=3, batch_size=32, epochs=2)
+    kw = {"seeds": 2, "sigmas": [0.1, 1.0], "over": {"scheme": ["normal", "he_normal"]},
+          "progress": False}  # fmt: skip
+    whole = sweep.run(cfg, data, lrs=[0.03, 0.1, 0.3], **kw)
+    first = sweep.run(cfg, data, lrs=[0.1], **kw)
+    added = sweep.run(cfg, data, lrs=[0.3, 0.03], **kw)
+    joined = sweep.concat_lrs([first, added])
+    assert dict(joined.sizes) == dict(whole.sizes)
+    np.testing.assert_array_equal(joined.lr.values, [0.03, 0.1, 0.3])
+    for name in whole.data_vars:
+        a, b = whole[name], joined[name].transpose(*whole[name].dims)
+        if a.dtype.kind == "f":
+            np.testing.assert_allclose(b.values, a.values, rtol=1e-5, atol=1e-7, err_msg=name)
+        else:
+            np.testing.assert_array_equal(b.values, a.values, err_msg=name)
+    assert joined.attrs["lr_pieces"] == "[[0.1], [0.3, 0.03]]"
+    assert "fingerprint" not in joined.attrs
+    with pytest.raises(ValueError, match="overlap"):
+        sweep.concat_lrs([first, whole])
+    other = added.assign_coords(seed=[0, 5])
+    with pytest.raises(ValueError, match="coordinate 'seed'"):
+        sweep.concat_lrs([first, other])
+    init = added.assign(init_std=added.init_std * 2)
+    with pytest.raises(ValueError, match="'init_std' \\(no lr dim\\)"):
+        sweep.concat_lrs([first, init])
