@@ -65,8 +65,9 @@ QUESTION = (
 CLAIMS = ("C2", "C3", "C8")
 RUNTIME = {
     "quick": "~50 s (2 idle CPU cores, measured 2026-12-01)",
-    "full": "~8–13 h (2 CPU cores, estimated from FLOPs at 60–100 GFLOP/s: MNIST-1D ~3 h and "
-    "Fashion-MNIST ~6 h at 80; under way over several sessions: docs/_parts/sigma_map)",
+    "full": "~10–16 h (2 CPU cores, estimated from FLOPs at 60–100 GFLOP/s, lr 1 included: "
+    "MNIST-1D ~4 h and Fashion-MNIST ~8 h at 80; under way over several sessions: "
+    "docs/_parts/sigma_map)",
 }
 
 D2L_SIGMA = 0.01
