@@ -24,12 +24,13 @@ MNIST-1D widths 64, 256 × depths 1, 4, σ at whole decades 10⁻³ … 1, lr 0.
 Fashion-MNIST on its first 4000 train and test images, width 64 × depths 1, 4, the same σ,
 3 epochs) or ``--full`` (MNIST-1D widths 64, 256, 512 × depths 1, 2, 4, 8, σ at quarter
 decades from 10⁻³, 30 epochs; Fashion-MNIST widths 64, 256 × depths 1, 2, 4, 8, σ at quarter
-decades from 10^-2.5, 10 epochs; both σ grids end at 1; lr ∈ {0.01, 0.03, 0.1, 0.3, 1} and
-5 seeds, evaluated every ``EVAL_EVERY`` = 5 epochs and at the last, which the verdict reads).
-lr 1 is the grid's ``lrs_added``: its own sweep, trained after the others and joined on lr
-(``sweep.concat_lrs``; every cell is its own run, so this is the one sweep's computation). The
-first full run had lr ≤ 0.3, and most cells tuned to 0.3, the grid's end (MNIST-1D: 88 of 138
-(cell, σ) and 22 of 24 (cell, scheme); Fashion-MNIST's shallow nets: all).
+decades from 10^-2.5, 10 epochs; both σ grids end at 1; lr ∈ {0.01, 0.03, 0.1, 0.3, 1, 3}
+(MNIST-1D) and {0.01, 0.03, 0.1, 0.3, 1} (Fashion-MNIST), 5 seeds, evaluated every
+``EVAL_EVERY`` = 5 epochs and at the last, which the verdict reads). The lrs above 0.3 are
+the grid's ``lrs_added``: each its own sweep, trained after the others and joined on lr
+(``sweep.concat_lrs``; every cell is its own run, so this is the one sweep's computation).
+With lr ≤ 0.3 most cells tuned to 0.3 (MNIST-1D: 88 of 138 (cell, σ), 22 of 24 (cell,
+scheme); Fashion-MNIST's shallow nets: all); with lr 1, 78 of MNIST-1D's 138 tuned to 1.
 
 Expected: at depth 1 σ = 0.01 is as good as the best σ; at depth 8 it is far below; the best
 σ sits at He's √(2/n); He is within a point of the best σ everywhere and ahead of Xavier at
@@ -65,8 +66,8 @@ QUESTION = (
 CLAIMS = ("C2", "C3", "C8")
 RUNTIME = {
     "quick": "~50 s (2 idle CPU cores, measured 2026-12-01)",
-    "full": "~10–16 h (2 CPU cores, estimated from FLOPs at 60–100 GFLOP/s, lr 1 included: "
-    "MNIST-1D ~4 h and Fashion-MNIST ~8 h at 80; under way over several sessions: "
+    "full": "~11–17 h (2 CPU cores, estimated from FLOPs at 60–100 GFLOP/s, the added lrs "
+    "included: MNIST-1D ~4.5 h and Fashion-MNIST ~8 h at 80; under way over several sessions: "
     "docs/_parts/sigma_map)",
 }
 
@@ -98,7 +99,7 @@ CONFIGS = {
     "full": (
         BASE.replace(epochs=30, eval_every=EVAL_EVERY),
         {"widths": (64, 256, 512), "depths": (1, 2, 4, 8), "sigmas": tuple(np.logspace(-3, 0, 13)),
-         "lrs": (0.01, 0.03, 0.1, 0.3), "lrs_added": (1.0,), "seeds": 5,
+         "lrs": (0.01, 0.03, 0.1, 0.3), "lrs_added": (1.0, 3.0), "seeds": 5,
          "fashion": {"epochs": 10, "examples": 0, "widths": (64, 256), "depths": (1, 2, 4, 8),
                      "sigmas": tuple(np.logspace(-2.5, 0, 11)), "lrs": (0.01, 0.03, 0.1, 0.3),
                      "lrs_added": (1.0,), "seeds": 5}},
@@ -133,12 +134,13 @@ def maps(scale: str) -> dict[str, tuple[train.Config, dict[str, Any]]]:
 
 def lr_sweep(base: train.Config, data: datasets.Dataset, g: dict[str, Any], out_dir: Path,
              part: str, **kw: Any) -> xr.Dataset:  # fmt: skip
-    """One sweep over ``g["lrs"]`` then, when the grid has them, one over ``g["lrs_added"]``
-    (checkpointed apart, as ``part`` and ``part + "_lr_added"``), joined on lr."""
+    """One sweep over ``g["lrs"]`` then one per lr of ``g["lrs_added"]`` (each checkpointed
+    apart: ``part``, then ``part + "_lr1"`` for lr 1 …), joined on lr."""
+    groups = [(tuple(g["lrs"]), part)]
+    groups += [((lr,), f"{part}_lr{lr:g}") for lr in g.get("lrs_added", ())]
     pieces = [
-        sweep.run(base, data, lrs=lrs, out=study.checkpoints(out_dir, part + suffix), **kw)
-        for lrs, suffix in ((g["lrs"], ""), (g.get("lrs_added", ()), "_lr_added"))
-        if lrs
+        sweep.run(base, data, lrs=lrs, out=study.checkpoints(out_dir, name), **kw)
+        for lrs, name in groups
     ]
     return sweep.concat_lrs(pieces)
 

@@ -157,14 +157,16 @@ def test_the_added_lrs_train_in_their_own_checkpointed_sweep_and_join_on_lr(tmp_
     res = exp.lr_sweep(base, data, g, tmp_path, "sigma", seeds=1, sigmas=[0.5], progress=False)
     np.testing.assert_array_equal(res.lr.values, [0.1, 0.3])
     assert res.attrs["lr_pieces"] == "[[0.1], [0.3]]"
-    for part in ("sigma", "sigma_lr_added"):  # each sweep resumable on its own
+    for part in ("sigma", "sigma_lr0.3"):  # each sweep resumable on its own
         assert (tmp_path / "_checkpoints" / part / "results.nc").is_file()
     alone = exp.lr_sweep(base, data, {"lrs": (0.3,)}, tmp_path / "b", "s", seeds=1, sigmas=[0.5],
                          progress=False)  # fmt: skip
     np.testing.assert_allclose(res.train_loss.sel(lr=0.3).values,
                                alone.train_loss.sel(lr=0.3).values, rtol=1e-5)  # fmt: skip
     # The full grids add lrs the first full run lacked; the quick ones add none.
-    for scale, extra in (("full", [1.0]), ("quick", [])):
-        for _, grid in exp.maps(scale).values():
-            assert list(grid.get("lrs_added", ())) == extra
+    added = {("full", "mnist1d"): [1.0, 3.0], ("full", "fashion_mnist"): [1.0]}
+    for scale in ("full", "quick"):
+        for name, (_, grid) in exp.maps(scale).items():
+            extra = list(grid.get("lrs_added", ()))
+            assert extra == added.get((scale, name), [])
             assert not set(grid["lrs"]) & set(extra)
