@@ -13,8 +13,8 @@ import xarray as xr
 from initjax import plots
 
 MARKERS = {
-    "he_normal": ("s", 2.0, "He (at √(2/n))"),
-    "xavier_normal": ("^", 1.0, "Xavier (at √(1/n))"),
+    "he_normal": ("s", 2.0, "He net (every layer at its own fan-in; shown at √(2/n))"),
+    "xavier_normal": ("^", 1.0, "Xavier net (likewise; shown at √(1/n))"),
 }
 COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")
 

@@ -220,6 +220,7 @@ def run(
     log: Callable[[str], None] = log_stderr,
     position: Position = Position(),
     abort_message: str = "",
+    devices: list[Any] | None = None,
 ) -> Outcome:
     """``grid.run`` into ``out_dir``: checkpoint every ``every`` epochs, resume, save results.
 
@@ -228,7 +229,8 @@ def run(
     ``out_dir`` holds another sweep and ``overwrite`` is False, :class:`Interrupted` after a
     Ctrl-C or SIGTERM (a second one ends the process, printing ``abort_message``),
     :class:`~initjax.results.DamagedResults` when its finished results are damaged beyond
-    recovery and :class:`~initjax.space.DiskFull` when a write cannot fit.
+    recovery and :class:`~initjax.space.DiskFull` when a write cannot fit. ``devices``: as
+    :func:`initjax.grid.run`'s (default: those of :func:`initjax.shard.on_devices`, else all).
     """
     if every < 1:
         raise ValueError(f"checkpoint interval must be >= 1 epoch, got {every}")
@@ -258,7 +260,8 @@ def run(
         if not (out / FINGERPRINT).exists():
             results.write_json(out / FINGERPRINT, fp)
     ckpt = Checkpointer(out / CHECKPOINTS, cfg, grid, data, fp["hash"], keep=keep, log=log)
-    padded = shard.padded_size(grid.size, shard.grid_mesh())
+    devices = shard.default_devices() if devices is None else devices
+    padded = shard.padded_size(grid.size, shard.grid_mesh(shard.grid_devices(cfg.record, devices)))
     resume = ckpt.restore(padded)
     _agree_on_epoch(0 if resume is None else resume.epochs_done)
     if resume is not None:
@@ -285,6 +288,7 @@ def run(
                 resume=resume,
                 on_chunk=on_chunk,
                 position=position,
+                devices=devices,
             )
         finally:
             ckpt.close()

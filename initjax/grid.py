@@ -252,6 +252,9 @@ def run(
             n = min(chunk_epochs, cfg.epochs - sweep.epochs_done)
             t0 = time.perf_counter()
             state, rest = advance_grid(for_training(cfg), arrays, sweep.state, n)
+            # Back on the cells' sharding: a grid trained cell after cell (lax.map, conv nets on
+            # a CPU) comes back replicated, and the next chunk would compile the program again.
+            state = shard.place_cells(state, mesh)
             rest_np = shard.to_host(rest)
             dt = time.perf_counter() - t0
             sweep = SweepState(
@@ -266,6 +269,7 @@ def run(
     finally:
         bar.close()
     ds = to_dataset(cfg, grid, sweep)
+    ds.attrs["num_devices"] = int(mesh.size)  # those it was sharded over, not all JAX sees
     ds["init_std"] = init_std(cfg, data, grid.sigmas)
     ds["sigma"].attrs.update(sigma_attrs(cfg))  # assigning init_std dropped σ's attrs
     return variables.describe(ds, steps_per_epoch)

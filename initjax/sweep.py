@@ -174,7 +174,8 @@ def run(
                 cfg, data, *grid.values(), progress=progress, devices=devices, **grid_kwargs
             ))  # fmt: skip
         return _warned(checkpoint.run(
-            cfg, data, grid, out, every=checkpoint_every, overwrite=overwrite, progress=progress
+            cfg, data, grid, out, every=checkpoint_every, overwrite=overwrite, progress=progress,
+            devices=devices,
         ).result)  # fmt: skip
     if grid_kwargs:
         raise ValueError(f"{sorted(grid_kwargs)} apply to a grid that fits in memory only")
@@ -237,6 +238,7 @@ def _run_parts(
                 ds = checkpoint.run(
                     sub, data, part, folder / PARTS / str(j),
                     every=kw["checkpoint_every"], progress=kw["progress"], position=where,
+                    devices=kw["devices"],
                 ).result  # fmt: skip
             pieces.append(ds)
             j += 1

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from test_sweep import assert_cell_equals_run, tiny_dataset
 
-from initjax import init, models, sweep, train
+from initjax import grid, init, models, sweep, train
 
 
 @pytest.mark.parametrize("shape", [(3, 3, 4, 8), (3, 6, 6), (5, 5, 2, 2)])
@@ -81,6 +81,19 @@ def test_new_models_train_in_a_grid_equal_to_single_runs(model, scheme, extra):
     res = sweep.run(cfg, data, seeds=2, sigmas=[1.0, 1.5], progress=False)
     assert_cell_equals_run(res, cfg, data, rtol=1e-5)
     assert not bool(res.diverged.any())
+
+
+def test_a_per_seed_conv_grid_compiles_its_epoch_program_once():
+    # Three epochs are three calls of one compiled program on this session's 2 devices: a conv
+    # grid trained cell after cell (lax.map over whole runs with order="per_seed") comes back
+    # replicated and must be put back on the cells' sharding, or the next call compiles again.
+    data = tiny_dataset(n_train=64, n_test=32, dim=16)
+    cfg = train.Config(model="cnn", hidden=(4,), scheme="he_normal", dataset="synthetic",
+                       num_classes=3, batch_size=16, epochs=3, order="per_seed")  # fmt: skip
+    before = grid.advance_grid._cache_size()
+    res = sweep.run(cfg, data, seeds=2, sigmas=[1.0], progress=False)
+    assert grid.advance_grid._cache_size() - before == 1
+    assert_cell_equals_run(res, cfg, data, rtol=1e-5)
 
 
 def test_resmlp_and_cnn_config_errors_name_the_choices():

@@ -241,7 +241,9 @@ def test_an_outer_scheme_axis_trains_with_one_compiled_program(mnist1d_data):
     assert grid.advance_grid._cache_size() - before == 1
 
 
-def test_on_devices_sets_the_default_devices_of_sweeps_started_inside(mnist1d_data, monkeypatch):
+def test_on_devices_sets_the_default_devices_of_sweeps_started_inside(
+    mnist1d_data, monkeypatch, tmp_path
+):
     cfg = train.Config(model="softmax", dataset="mnist1d", epochs=1, batch_size=500)
     assert len(jax.devices()) == 2  # conftest: 2 virtual CPU devices
     meshes = []
@@ -251,12 +253,23 @@ def test_on_devices_sets_the_default_devices_of_sweeps_started_inside(mnist1d_da
     )
     kw = {"seeds": 2, "sigmas": [0.5, 1.0], "progress": False}
     both = sweep.run(cfg, mnist1d_data, **kw)
+    first = len(meshes)
     with shard.on_devices(jax.devices()[:1]):
         one = sweep.run(cfg, mnist1d_data, **kw)
+        # checkpointed sweeps too, with and without outer axes
+        saved = sweep.run(cfg, mnist1d_data, out=tmp_path / "one", **kw)
+        outer = {"scheme": ["he_normal", "lecun_normal"]}
+        sweep.run(cfg, mnist1d_data, out=tmp_path / "outer", over=outer, **kw)
+        inside = len(meshes)
         sweep.run(cfg, mnist1d_data, devices=jax.devices(), **kw)  # an explicit list wins
     sweep.run(cfg, mnist1d_data, **kw)
-    assert [m.devices.size for m in meshes] == [2, 1, 2, 2]
+    sizes = [m.devices.size for m in meshes]
+    assert set(sizes[:first]) == {2} and set(sizes[first:inside]) == {1}, sizes
+    assert sizes[inside:] == [2, 2]
     np.testing.assert_allclose(one.test_acc, both.test_acc, rtol=1e-6)
+    np.testing.assert_allclose(saved.test_acc, both.test_acc, rtol=1e-6)
+    devices = [r.attrs["num_devices"] for r in (both, one, saved)]
+    assert devices == [2, 1, 1]  # the devices each grid was sharded over
 
 
 @pytest.mark.parametrize(
