@@ -7,13 +7,10 @@ final test accuracy of a ReLU MLP whose kernels are all N(0, σ²), for σ over 
 for every (width, depth) of a grid, with lr tuned per cell; next to it the same nets with
 ``he_normal`` and ``xavier_normal`` (gain 1), drawn at their std on an n × n hidden layer
 (at depth 1 there is none: the first layer's fan-in is the input's, and the marker is put at
-the same √(2/n) and √(1/n)). The scheme nets are not points of the σ curve: the curve puts
-one σ on every kernel, the first layer's (fan-in = the input's) and the readout's too, while
-a scheme scales each layer by its own fans (He's first layer on MNIST-1D: √(2/40) = 0.22). A
-scheme's marker is what a user gets from that scheme, which is the question. Mean-field
-theory says the signal of a ReLU net is multiplied by σ·√(n/2) per layer, so the good σ
-should narrow around He's √(2/n) as depth grows, and a fixed σ = 0.01 should only work where
-the net is shallow.
+the same √(2/n) and √(1/n)); a scheme scales each layer by its own fans, so its marker is not
+on the curve, which puts one σ on every kernel, first layer and readout too. Mean-field theory
+says a ReLU net's signal is multiplied by σ·√(n/2) per layer, so the good σ should narrow
+around He's √(2/n) as depth grows, and σ = 0.01 should only work where the net is shallow.
 
 Settings: two maps, MNIST-1D (4000 × 40) and Fashion-MNIST (60 000 × 784, pixels / 255), each
 with b = 0, plain SGD, batch 128; lr tuned per (width, depth, σ) and per (width, depth,
