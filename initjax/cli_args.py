@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from initjax import data as datasets
-from initjax import docfields, models, train
+from initjax import docfields, models, outer, train
 from initjax import init as schemes
 
 GRID_SYNTAX = (
@@ -286,6 +286,10 @@ def _bool(text: str) -> bool:
     return low in ("true", "1", "yes")
 
 
+ONE_VALUE = ("sigma", "lr", *outer.NOT_OUTER)
+"""Config fields whose flag takes one value (not an outer axis; :mod:`initjax.outer`)."""
+
+
 def _converter(f: dataclasses.Field) -> tuple[Callable[[str], Any], str]:
     """Parser and metavar for a Config field, from its annotation (a string here).
 
@@ -303,7 +307,10 @@ def _converter(f: dataclasses.Field) -> tuple[Callable[[str], Any], str]:
         "tuple[str,...]": (_outer(str_list, ";"), "NAME,...[;NAME,...]"),
         "tuple[tuple[str,Any],...]": (key_values, "KEY=VALUE,..."),
     }
-    return table.get(kind, (_json_value, "JSON"))
+    parse, metavar = table.get(kind, (_json_value, "JSON"))
+    if f.name in ONE_VALUE:  # still parsed as a list, so that a list gets a clear error
+        metavar = metavar.split("[", 1)[0]
+    return parse, metavar
 
 
 def add_config_flags(parser: argparse.ArgumentParser) -> None:

@@ -39,7 +39,7 @@ initjax: weight initialization studied with JAX.
   initjax sweep --model softmax --scheme normal --sigmas 0,1e-3,1e-2,1e-1,1 --seeds 5 \\
       --epochs 10 --out runs/d2l        a (seed, σ, lr) grid as one compiled program
   initjax run d2l_softmax --quick      one experiment: results, figures, verdict
-  initjax reproduce --quick            every experiment, then runs/REPORT.md
+  initjax reproduce --quick            every experiment but throughput, then runs/REPORT.md
   initjax report runs                  REPORT.md and figures again from saved results
   initjax plot runs/d2l                figures of a sweep folder (several: compared)
   initjax report runs/d2l              a sweep's REPORT.md: settings, table, figures
@@ -76,7 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train every (seed, σ, lr) cell of a grid as one compiled program. "
         "A Config flag given several values (a comma list, or a semicolon list for a list "
         "field: --scheme he_normal,lecun_normal, --hidden '64,64;256,256') is an outer axis: "
-        "one program per value, all in one results file with a dimension per axis. "
+        "one program per value, all in one results file with a dimension per axis "
+        "(not --lr and --sigma: --lrs and --sigmas are the grid's own axes; not --dataset, "
+        "--num-classes, --normalize, --epochs: one sweep per value). "
         "With --out DIR the sweep is checkpointed every --checkpoint-every epochs and the "
         "same command resumes it after Ctrl-C or a crash; results go to DIR/results.nc "
         "(netCDF) and DIR/results.csv. Without --out nothing is written.",
@@ -215,8 +217,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     rep = sub.add_parser(
         "reproduce",
-        help="run every experiment and write OUT/REPORT.md",
-        description="Run every experiment, then write OUT/REPORT.md with a verdict per claim.",
+        help="run every experiment (not the extras) and write OUT/REPORT.md",
+        description="Run every experiment but the extras (the throughput benchmark: run it "
+        "with initjax run throughput), then write OUT/REPORT.md with a verdict per claim.",
         allow_abbrev=False,
     )
     _scale_flags(rep)
@@ -244,7 +247,7 @@ def _scale_flags(p: argparse.ArgumentParser) -> None:
         dest="scale",
         action="store_const",
         const="quick",
-        help="seconds to a minute per experiment on 2 CPU cores (default)",
+        help="seconds to ~2 minutes per experiment on 2 CPU cores (default)",
     )
     scale.add_argument(
         "--full",

@@ -6,6 +6,7 @@ or recovered sweep must end with arrays *equal* to it, not merely close.
 
 import dataclasses
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -261,6 +262,26 @@ def test_help_mentions_every_config_field(capsys):
             assert cli_args.flag(name) in text, f"{argv}: {name}"
     docs = cli_args.field_docs()
     assert set(docs) == set(fields), "every Config field has an attribute docstring"
+
+
+def test_help_shows_a_list_only_for_flags_that_take_one(capsys):
+    """A flag whose field cannot be an outer axis shows one value in --help, and a list
+    given to it is refused naming the flag (not parsed as an axis)."""
+    with pytest.raises(SystemExit):
+        cli.main(["sweep", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for name in ("lr", "epochs", "dataset", "num_classes", "normalize"):
+        assert re.search(re.escape(cli_args.flag(name)) + r" (X|N|NAME) ", text), name
+        assert cli_args.flag(name) + " X[" not in text and cli_args.flag(name) + " N[" not in text
+    assert "--scheme NAME[,NAME...]" in text and "--batch-size N[,N...]" in text
+    for argv, why in (
+        (["--lr", "0.1,0.3"], "use --lrs"),
+        (["--epochs", "2,3"], "cannot be an outer axis"),
+    ):
+        with pytest.raises(SystemExit) as e:
+            cli.main(["sweep", "--model", "softmax", "--dataset", "mnist1d", *argv])
+        assert e.value.code == 2
+        assert why in capsys.readouterr().err, argv
 
 
 @pytest.mark.skipif(shutil.which("initjax") is None, reason="console script not installed")
