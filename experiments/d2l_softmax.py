@@ -5,7 +5,7 @@ Settings are d2l's (``chapter_linear-classification/softmax-regression-scratch``
 pixels / 255, b = 0, SGD lr 0.1, batch 256, 10 epochs, mean cross-entropy. A seed sets the init
 and the minibatch order (``order="per_seed"``), so the σ of one seed are a pair.
 
-Command: ``initjax run d2l_softmax --quick`` (3 seeds, ~30 s on 2 CPU cores) or ``--full``
+Command: ``initjax run d2l_softmax --quick`` (3 seeds, ~10 s on 2 idle CPU cores) or ``--full``
 (5 seeds, ~1 min). Expected: σ ≤ 0.1 all reach train loss ≈ 0.45 and test accuracy ≈ 0.83
 (σ = 0 included: the problem is convex); σ = 1 starts saturated (initial loss ≫ ln 10) and
 ends a few points lower after 10 epochs.

@@ -10,7 +10,7 @@ v_D from :func:`initjax.theory.v_d` (ReLU: 1).
 
 Claims: C3. Command: ``python experiments/dynamical_isometry.py --quick`` (spectra to depth 32
 at N = 128; ~10 s on 2 CPU cores) or ``--full`` (depth 64 at N = 400, 8 draws of 8 examples;
-a few minutes). Full-scale result: at depth 64 the spread v is 1.4 (tanh, orthogonal; theory
+~12 min). Full-scale result: at depth 64 the spread v is 1.4 (tanh, orthogonal; theory
 1.4), 80 (tanh, Gaussian; 65), 67 (ReLU, orthogonal; 63), 145 (ReLU, Gaussian; 127).
 """
 
@@ -39,7 +39,7 @@ QUESTION = "Does orthogonal init give deep tanh and ReLU nets a well-conditioned
 CLAIMS = ("C3",)
 RUNTIME = {
     "quick": "~10 s (2 CPU cores)",
-    "full": "~12 min (2 CPU cores; 721 s measured under load)",
+    "full": "~12 min (2 CPU cores; 711 s measured under load)",
 }
 
 # Anchors: Pennington et al. 2017, arXiv:1711.04735 (isometry needs orthogonal W and a

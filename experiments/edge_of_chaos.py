@@ -32,7 +32,8 @@ lr 0.02, 4 epochs; the fits and the deepest-nets row are not decided) or ``--ful
 doubling) × σ_w² 1–4 in steps of 0.25 (13), 5 seeds, lr ∈ {0.005, 0.02, 0.08}, batch 64,
 budgets of 1 and 5 epochs ≈ 62 and 310 SGD steps; the paper's shortest budget was 300 steps;
 ~6.5 h estimated on 2 CPU cores, not run yet). The committed ``docs/edge_of_chaos`` is the
-earlier full design (3 seeds, lr 0.02 for every cell, 79 min measured).
+earlier full design (3 seeds varying the init only, one shared minibatch order, lr 0.02
+for every cell, 79 min measured).
 Expected: q^l within a few % of theory; the deepest nets train best near
 σ_w² ≈ 1.76; cells deeper than 6 ξ_c do not train; the fitted multiple near 6.
 """

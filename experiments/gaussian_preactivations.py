@@ -17,8 +17,8 @@ Per example, only the uniform-W tanh nets test the CLT: with Gaussian W (the ReL
 exactly Gaussian given the layer's input, and layer 1's pooled kurtosis is an identity of the
 inputs; those two rows are sanity checks (``kind="sanity"``), not evidence.
 
-Command: ``initjax run gaussian_preactivations --quick`` (MNIST-1D, width 256, 3 seeds; 31 s
-measured on 2 CPU cores under load) or ``--full`` (Fashion-MNIST, width 1000, 5 seeds; 251 s
+Command: ``initjax run gaussian_preactivations --quick`` (MNIST-1D, width 256, 3 seeds; ~10 s
+on 2 idle CPU cores, 31 s measured under load) or ``--full`` (Fashion-MNIST, width 1000, 5 seeds; 244 s
 measured, ``docs/gaussian_preactivations``).
 Expected: per example every layer of every net is Gaussian (KS ≤ 0.05); pooled, the tanh net
 is, the 30-layer ReLU net is not (kurtosis ≈ 1.6 at width 256); layer 1 as predicted. The
@@ -54,7 +54,7 @@ QUESTION = "Are pre-activations Gaussian at init, per example and pooled over ex
 CLAIMS = ("C7",)
 RUNTIME = {
     "quick": "~10 s (2 idle CPU cores, measured 2026-12-01)",
-    "full": "~4 min (2 CPU cores; 251 s measured)",
+    "full": "~4 min (2 CPU cores; 244 s measured)",
 }
 
 NORMAL_KS = 0.05  # "≈ Gaussian": the CDF within 5 points everywhere

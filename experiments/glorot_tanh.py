@@ -24,7 +24,7 @@ A row is undecided when a compared cell's tuned lr sits at an end of the lr grid
 could change it).
 
 Command: ``initjax run glorot_tanh --quick`` (MNIST-1D, width 128, 5 seeds, lrs 0.03–3, batch
-64, 10 epochs; ~1 min on 2 CPU cores) or ``--full`` (Fashion-MNIST, the paper's width 1000,
+64, 10 epochs; ~30 s on 2 idle CPU cores) or ``--full`` (Fashion-MNIST, the paper's width 1000,
 5 seeds, lrs 0.01–1, 10 epochs, evaluated every 2nd; Fashion-MNIST stands in for MNIST, which is not available offline;
 ~5–6 h of compute on 2 CPU cores (2 inits × 2 activations × 10 epochs at 6.5–10 min each), minutes on a
 GPU).

@@ -40,7 +40,7 @@ NAME = "lsuv_unit_variance"
 ORDER = 11
 QUESTION = "Does LSUV give every layer of a deep ReLU net unit variance, and with which gain?"
 CLAIMS = ("C3", "C8")
-RUNTIME = {"quick": "~15 s (2 CPU cores)", "full": "~20 s (2 CPU cores, 19 s measured)"}
+RUNTIME = {"quick": "~15 s (2 CPU cores)", "full": "~20 s (2 CPU cores, 15 s measured)"}
 
 # Anchors: Mishkin & Matas 2015, Alg. 1 (Tol_var = 0.1, at most 10 tries per layer);
 # He et al. 2015 eq. (10): with gain 1 a ReLU layer halves the second moment (factor 1/√2 in

@@ -32,16 +32,17 @@ under the best there. "Does not cost" stands only if the best σ's tuned lr lies
 grid. A grid of one lr backs nothing.
 
 Command: ``initjax run saturation --quick`` (MNIST-1D, softmax + tanh and sigmoid nets of 2
-hidden layers of 64, 9 σ, 5 seeds, lr ∈ {0.3, 1, 3, 10, 30}, 5 epochs; ~40 s on 2 CPU
+hidden layers of 64, 9 σ, 5 seeds, lr ∈ {0.3, 1, 3, 10, 30}, 5 epochs; ~20 s on 2 idle CPU
 cores) or ``--full`` (Fashion-MNIST, d2l's batch 256, 1 and 2 hidden layers of 256, 13 σ,
 5 seeds, lr ∈ {0.1, 0.3, 1, 3, 10}, for the softmax also 30 and 100 and for tanh_2 also 0.01
-and 0.03, 10 epochs; ≈ 4.5 h on 2 CPU cores beside other work, measured). The theory lives beside it in ``_saturation_theory.py``, the figure in
+and 0.03, 10 epochs; ≈ 4.5 h on 2 CPU cores beside other work, measured over two sessions;
+``run.json`` holds the last session's 81 min). The theory lives beside it in ``_saturation_theory.py``, the figure in
 ``_saturation_figures.py``.
 Expected: initial loss = ln 10 to 1e-3 at σ = 1e-3; the softmax saturates (50 % of examples)
 at the predicted σ, ≈ 1.9 on MNIST-1D and ≈ 1.0 on Fashion-MNIST; initial loss grows ∝ σ
 above it; the largest σ ends far below the best; σ = 1e-3 stalls the 2-hidden-layer nets.
-At quick scale no run is flagged diverged up to lr 100 (at lr 30 some end with losses ≫
-ln 10); σ = 10 is most accurate at lr 3 (softmax) or 10 (tanh, sigmoid), inside the grid.
+At quick scale no run is flagged diverged up to lr 30, the grid's end (there some end with
+losses ≫ ln 10); σ = 10 is most accurate at lr 3 (softmax) or 10 (tanh, sigmoid), inside the grid.
 
 Full result (``docs/saturation``, 2026-12-01, ≈ 4.5 h over two sessions beside other work,
 commits ``1ace0c9`` … ``5bdc837`` with the same configs; lr ∈ {0.1, 0.3, 1, 3, 10}, then the
@@ -78,7 +79,8 @@ QUESTION = "At which init σ do the softmax and tanh/sigmoid units saturate, and
 CLAIMS = ("C2", "C4")
 RUNTIME = {
     "quick": "~20 s (2 idle CPU cores, measured 2026-12-01)",
-    "full": "≈ 4.5 h (2 CPU cores beside other work, over two sessions, measured)",
+    "full": "≈ 4.5 h (2 CPU cores beside other work, over two sessions, measured; run.json: the last "
+    "session's 81 min)",
 }
 
 THRESHOLD = {"tanh": math.atanh(SAT), "sigmoid": math.log(SAT / (1 - SAT))}  # |z| beyond: saturated

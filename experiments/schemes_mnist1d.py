@@ -20,8 +20,8 @@ one compiled program: he_uniform = lecun_uniform(gain √2), he_normal = lecun_n
 families (torch default, LeCun, He uniform; zeros, normal 0.01). A seed sets the init and the
 minibatch order (``order="per_seed"``): the schemes of one seed see the same batches.
 
-Command: ``initjax run schemes_mnist1d --quick`` (2 seeds; ~40 s of CPU time, 2 CPU cores)
-or ``--full`` (every scheme, 5 seeds; ~3 min of CPU time, measured).
+Command: ``initjax run schemes_mnist1d --quick`` (2 seeds; ~25 s on 2 idle CPU cores)
+or ``--full`` (every scheme, 5 seeds; ~2.5 min on 2 CPU cores, 147 s measured).
 Full result (``docs/schemes_mnist1d``; seed mean ± sd over 5 seeds of init and data order):
 logistic 31.4% ± 1.9, MLP (torch default) 65.0% ± 1.1; every fan-based scheme and the
 σ = 0.01 ones land within 65–68% (Adam rescales steps); zeros stays at one class's share

@@ -16,7 +16,7 @@ data. Layer Jacobians (2 examples) are taken on the same init draws (``train.ini
 Whether the pre-activations are Gaussian (C7) is ``gaussian_preactivations``.
 
 Command: ``initjax run signal_propagation --quick`` (MNIST-1D, width 256, 8 seeds; ~35 s on
-2 idle CPU cores) or ``--full`` (Fashion-MNIST, width 1000 as in Glorot 2010, 5 seeds; 169 s
+2 CPU cores under load) or ``--full`` (Fashion-MNIST, width 1000 as in Glorot 2010, 5 seeds; 157 s
 measured on 2 CPU cores, ``docs/signal_propagation``; the 1000 × 1000 Jacobian SVDs take half). Expected: mean
 Jacobian singular value ≈ 0.48 vs ≈ 0.77; standard-init gradients shrink ≈ 1/√3 per layer;
 Xavier's ReLU slope −0.347 = −½ ln 2, He's ≈ 0.
@@ -48,7 +48,7 @@ QUESTION = "Do activations and gradients keep their scale through depth at init?
 CLAIMS = ("C3", "C8")
 RUNTIME = {
     "quick": "~35 s (2 CPU cores under load, 8 seeds, measured 2026-12-01)",
-    "full": "~3 min (2 CPU cores; 169 s measured)",
+    "full": "~3 min (2 CPU cores; 157 s measured)",
 }
 
 GLOROT_SV = {"standard": 0.5, "normalized": 0.8}  # Glorot & Bengio 2010, §4.2.1

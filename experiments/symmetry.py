@@ -23,8 +23,8 @@ differs); in the MLPs a seed sets the init and the minibatch order (order="per_s
 zero- and random-bias sweeps of a seed share weights and batches (a paired comparison).
 
 Command: ``initjax run symmetry --quick`` (5 seeds, 10 for the bias pair, 10 epochs, width
-128; 69–96 s measured in the test suite on 2 CPU cores) or ``--full`` (5 seeds, 10 for the bias
-pair; 640 s measured on 2 CPU cores beside other work, ``docs/symmetry``).
+128; ~20 s on 2 idle CPU cores, 69–96 s inside the test suite) or ``--full`` (5 seeds, 10 for the bias
+pair; 632 s measured on 2 CPU cores beside other work, ``docs/symmetry``).
 Expected: (a) equal accuracy within 0.5 points; (b) distance 0.0 and rank 1 at every epoch,
 accuracy far below the Gaussian MLP; (c) kernels and their gradients exactly 0.0, train loss
 = H(prior), one class predicted for every input (the majority class); (d) zero vs random
@@ -52,7 +52,7 @@ QUESTION = "Is random init needed to break symmetry: softmax, constant and zero 
 CLAIMS = ("C1", "C6")
 RUNTIME = {
     "quick": "~20 s (2 idle CPU cores, measured 2026-12-01)",
-    "full": "~11 min (2 CPU cores; 640 s measured)",
+    "full": "~11 min (2 CPU cores; 632 s measured)",
 }
 
 RECORD = ("symmetry_distance", "weight_rank", "weight_std", "grad_norm")

