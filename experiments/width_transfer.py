@@ -20,9 +20,9 @@ at each lr and a seed bootstrap of the best lr and of the drift
 Command: ``initjax run width_transfer --quick`` (MNIST-1D, widths 32/128/512, 6 lrs
 2^-9…2^-4, 3 seeds, 3 epochs; ~45 s on 2 idle CPU cores, measured 2026-12-01: six
 compiled grids and the coordinate check's per-width compiles take about half) or ``--full``
-(Fashion-MNIST, widths 64 → 2048, 10 lrs 2^-14…2^-5, 5 seeds, 5 epochs; ≈ 2·10¹⁵ FLOPs,
-~20 h on 2 CPU cores estimated from the quick run's 30 GFLOP/s, minutes on one GPU; not run
-yet). Expected (TP-V): µP's best lr within one grid step (×2) at every width, SP's falling
+(Fashion-MNIST, widths 64 → 2048, 10 lrs 2^-14…2^-5, 5 seeds, 5 epochs, evaluated at init
+and after the last; ≈ 1.8·10¹⁵ FLOPs, ~6–8 h on 2 CPU cores estimated at the 60–80 GFLOP/s
+that sigma_map's Fashion-MNIST MLP grids ran at on this machine; not run yet). Expected (TP-V): µP's best lr within one grid step (×2) at every width, SP's falling
 with width (∝ 1/n for Adam's hidden layers); coordinate check flat for µP, the SP logits'
 change ∝ n.
 """
@@ -48,7 +48,7 @@ CLAIMS = ()  # beyond the note (issue 19): no claim of ANCHORS.md
 BEYOND_NOTE = True  # REPORT.md's "Beyond the note" (issue 19)
 RUNTIME = {
     "quick": "~45 s (2 idle CPU cores, measured 2026-12-01)",
-    "full": "~20 h (2 CPU cores, estimated; minutes on one GPU)",
+    "full": "~6–8 h (2 CPU cores, estimated from FLOPs at 60–80 GFLOP/s; minutes on one GPU)",
 }
 
 # Anchors and their sources.
@@ -81,8 +81,10 @@ FULL_WIDTHS = (64, 128, 256, 512, 1024, 2048)
 QUICK = train.Config(model="mlp", hidden=hidden(QUICK_WIDTHS)[0], activation="relu",
                      scheme="he_normal", optimizer="adam", dataset="mnist1d", batch_size=128,
                      epochs=3, order="per_seed", base_width=QUICK_WIDTHS[0])  # fmt: skip
-FULL = QUICK.replace(dataset="fashion_mnist", batch_size=256, epochs=5,
+FULL = QUICK.replace(dataset="fashion_mnist", batch_size=256, epochs=5, eval_every=5,
                      hidden=hidden(FULL_WIDTHS)[0], base_width=FULL_WIDTHS[0])  # fmt: skip
+# Only the last epoch is read (eval_every=5: evaluated at init and at the end, not between):
+# evaluating 70 000 examples every epoch would be a third of the full run's FLOPs.
 CONFIGS = {
     "quick": (QUICK, {"seeds": 3, "sigmas": (SIGMA,), "lrs": log2_grid(-9, -4),
                       "over": {"parametrization": PARAMS, "hidden": hidden(QUICK_WIDTHS)}}),
