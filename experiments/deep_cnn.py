@@ -32,8 +32,8 @@ What is tested, precisely:
   epochs on a Fashion-MNIST subset, at the best lr of a small grid per (init, depth) (lrs
   where a seed diverged are left out), seeds varying both init and data order
   (``order="per_seed"``), against chance ln 10 = 2.303. "Trains" means every seed ends below
-  ``TRAINED`` = ln 10 − 0.5 nats (the standard of ``residual_depth``). Quick scale pools the
-  images 2×2 to 14×14 (the stride-2 layer then leaves 7×7) to fit CI on 2 CPU cores.
+  ``TRAINED`` = ln 10 − 0.5 nats (the standard of ``residual_depth``). Both scales pool the
+  images 2×2 to 14×14 (the stride-2 layer then leaves 7×7) to fit 2 CPU cores.
 
 Baseline: the practitioner's default for a deep plain conv net, ReLU with ``he_normal``
 kernels (W ~ N(0, 2/(9c))), trained on the same images, depths, seeds and lrs (trainability
@@ -45,12 +45,16 @@ Anchors: delta-orthogonal kernels at criticality train vanilla CNNs of 10,000 la
 al. 2018, abstract, Fig. 1); dynamical isometry needs "the convolution operator [to] be an
 orthogonal transformation in the sense that it is norm-preserving" (abstract), which the
 flattened-orthogonal kernel is not; with Gaussian kernels deep vanilla CNNs do not train
-(``shared/ANCHORS.md``) and, at the same critical σ_w, orthogonal weights learn faster than
+(the study note's anchor) and, at the same critical σ_w, orthogonal weights learn faster than
 Gaussian ones, the more so the deeper (Pennington et al. 2017, arXiv:1711.04735, dense nets).
 
 Command: ``initjax run deep_cnn --quick`` (depths 4 and 32, c = 8, 3 seeds, 2 lrs, 512
-pooled images, 6 epochs of batch 32; spectra to depth 64) or ``--full`` (depths 8, 32, 128, 256, c = 16,
-5 seeds, 4 lrs, 10 000 full-size images, 10 epochs; spectra to depth 256; not run).
+pooled images, 6 epochs of batch 32; spectra to depth 64) or ``--full`` (depths 8, 32, 128,
+c = 16, 5 seeds, 3 lrs, 2000 pooled images, 10 epochs of batch 32 = 630 steps, evaluated
+every 2 epochs on 1000 images and after the last on all; spectra to depth 256; ~2–3 h on 2
+idle CPU cores, estimated from a timed pilot at depth 128: 32.5 s per cell-epoch at 4000
+images, batch 64, evaluated in full, beside another run; not run yet). The paper's scale
+(thousands of layers, full images) is GPU work; this is the depth 2 CPU cores reach.
 """
 
 from __future__ import annotations
@@ -88,7 +92,7 @@ CLAIMS = ("C3",)
 BEYOND_NOTE = True  # REPORT.md's "Beyond the note" (issue 19)
 RUNTIME = {
     "quick": "~75 s (2 idle CPU cores, measured 2026-12-01)",
-    "full": "not run (FLOPs × ~2·10⁴ of quick: months on 2 CPU cores; GPU-scale)",
+    "full": "~2–3 h (2 idle CPU cores, estimated from a timed pilot at depth 128; not run yet)",
 }
 
 XIAO = "Xiao et al. 2018, arXiv:1806.05393"
@@ -130,15 +134,15 @@ CONFIGS = {
         },
     ),
     "full": (
-        BASE.replace(batch_size=128, epochs=10, eval_examples=2000),
+        BASE.replace(epochs=10, eval_every=2, eval_examples=1000),
         {
-            "depths": (8, 32, 128, 256),
+            "depths": (8, 32, 128),
             "channels": 16,
             "seeds": 5,
-            "lrs": (0.005, 0.02, 0.05, 0.1),
-            "train_examples": 10_000,
-            "test_examples": 10_000,
-            "pool": 1,
+            "lrs": (0.01, 0.03, 0.1),
+            "train_examples": 2000,
+            "test_examples": 2000,
+            "pool": 2,
             "jacobian": {"depth": 256, "keep": (1, 2, 4, 8, 16, 32, 64, 128, 256), "seeds": 4},
         },
     ),
@@ -305,7 +309,7 @@ def verdict(m: dict[str, Any]) -> list[Row]:
         Row(
             f"Gaussian kernels at criticality do not train the vanilla CNN at {deep} layers",
             f"every seed's final train loss ≥ {TRAINED:.2f} or diverged, at every lr",
-            f"shared/ANCHORS.md ({XIAO}: Gaussian init does not train very deep vanilla CNNs)",
+            f"the study note's anchor ({XIAO}: Gaussian init does not train very deep vanilla CNNs)",
             f"best-lr final train loss {mean_spread(gauss)} after {n_ep} epochs; diverged at "
             f"lrs {m['diverged_lrs']['gaussian'][deep]}",
             bool(not np.any(gauss < TRAINED)),
@@ -372,7 +376,8 @@ def figures(out_dir: Path) -> list[Path]:
     for i in TRAINED_INITS:
         lr_i = int(last.train_loss.sel(init=i).mean("seed").fillna(np.inf).argmin("lr"))
         curves = res.train_loss.sel(init=i, depth=int(depths[-1])).isel(lr=lr_i)
-        plots.band(ax_curve, res.epoch.values, curves.transpose("seed", "epoch").values,
+        curves = curves.dropna("epoch", how="all")  # the epochs evaluated (eval_every)
+        plots.band(ax_curve, curves.epoch.values, curves.transpose("seed", "epoch").values,
                    label=LABELS[i], color=COLORS[i])  # fmt: skip
     plots.anchor_line(ax_curve, LN10, "ln 10")
     plots.label(ax_curve, "epoch", "train loss (best lr)", f"{int(depths[-1])} layers")

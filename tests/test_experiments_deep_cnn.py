@@ -104,3 +104,24 @@ def test_measure_against_hand_computation(quick):
         best = int(last.mean("seed").argmin("lr"))
         np.testing.assert_allclose(m["final_loss"][init][32], last.isel(lr=best).values)
     assert exp.verdict(m) == quick.rows
+
+
+@pytest.mark.e2e
+def test_the_full_configs_evaluation_schedule_runs_end_to_end(tmp_path, monkeypatch):
+    """The full config evaluates every 2 epochs on a subset and the last epoch on everything;
+    shrunk to 2 layers, 4 channels and 64 images, it runs, measures and draws: the final
+    epoch is finite, the epochs between evaluations are NaN, and the curves skip them."""
+    base, grid = exp.CONFIGS["full"]
+    assert (base.eval_every, base.epochs % base.eval_every) == (2, 0)
+    tiny = {**grid, "depths": (2,), "channels": 4, "seeds": 2, "lrs": (0.03,),
+            "train_examples": 64, "test_examples": 32,
+            "jacobian": {"depth": 2, "keep": (1, 2), "seeds": 2}}  # fmt: skip
+    monkeypatch.setitem(exp.CONFIGS, "full", (base.replace(epochs=4, eval_examples=16), tiny))
+    exp.run(tmp_path, "full", progress=False)
+    res = exp.load(tmp_path)
+    loss = res.train_loss.sel(lr=0.03)
+    assert np.isfinite(loss.sel(epoch=[0, 2, 4])).all()
+    assert np.isnan(loss.sel(epoch=[1, 3])).all()
+    rows = exp.verdict(exp.measure(res))
+    assert len(rows) == 6 and np.isfinite(exp.measure(res)["final_loss"]["gaussian"][2]).all()
+    assert all(p.exists() for p in exp.figures(tmp_path))
