@@ -1,5 +1,6 @@
 """residual_depth at quick scale: residual inits vs depth without normalization (C3, C9)."""
 
+import json
 import math
 
 import numpy as np
@@ -90,3 +91,24 @@ def test_matching_batchnorm_is_a_paired_non_inferiority_bound(quick):
     m["test_acc"]["fixup"][deep] = [float("nan")] * 3
     m["test_acc"]["zero"][deep] = bn
     assert quick.row("match BatchNorm", exp.verdict(m)).passed is False
+
+
+@pytest.mark.e2e
+def test_the_full_configs_subset_and_evaluation_schedule_run_end_to_end(tmp_path, monkeypatch):
+    """The full config trains on the first ``examples`` images and evaluates every 2 epochs
+    on a subset, the last epoch in full; shrunk (1 block of width 8, 64 images, batch 16, 4 epochs) it
+    runs, measures and draws: even epochs finite, odd ones NaN, the data cut to 64."""
+    base, grid = exp.CONFIGS["full"]
+    assert (base.eval_every, grid["examples"]) == (2, 10_000)
+    tiny = {**grid, "examples": 64, "depths": (1,), "width": 8, "seeds": 2, "lrs": (0.03,),
+            "diag_depth": 2, "diag_width": 16}  # fmt: skip
+    monkeypatch.setitem(
+        exp.CONFIGS, "full", (base.replace(epochs=4, eval_examples=16, batch_size=16), tiny)
+    )
+    exp.run(tmp_path, "full", progress=False)
+    res = exp.load(tmp_path)
+    loss = res.train_loss.sel(lr=0.03)
+    assert np.isfinite(loss.sel(epoch=[0, 2, 4])).all() and np.isnan(loss.sel(epoch=[1, 3])).all()
+    assert json.loads(res.attrs["config_standard"])["dataset"] == "fashion_mnist"
+    assert len(exp.verdict(exp.measure(res))) >= 4
+    assert all(p.exists() for p in exp.figures(tmp_path))
