@@ -35,7 +35,7 @@ Command: ``initjax run residual_depth --quick`` (MNIST-1D, width 32, depths 2 an
 3 seeds, 2 lrs, 8 epochs; diagnostics at 20 blocks, widths 256 and 32. The depths are small because XLA's
 compile time of the unrolled blocks, not training, dominates: ~2.5 s per block per program on
 this 2-core machine) or ``--full`` (the first 10 000 Fashion-MNIST train and test images,
-width 128, depths 4, 16, 64 and 128 blocks, 5 seeds, 4 lrs, 10 epochs of batch 128 = 790
+width 128, depths 4, 16, 64 and 128 blocks, 5 seeds, 4 lrs, 10 epochs of batch 128 = 780
 steps, evaluated every 2 epochs on 2000 images and in full after the last; diagnostics at
 200 blocks, widths 1024 and 128; ~4–8 h on 2 CPU cores, estimated from a timed 16-block pilot
 beside another run (2.8 s per cell-epoch, ~2 s of compile per block and program); not run
