@@ -66,11 +66,14 @@ def test_subset_pools_images_and_keeps_the_dataset_name():
 
 
 def test_quick_rows_decided_and_figures(quick):
-    assert len(quick.rows) == 6 and all(r.passed is not None for r in quick.rows[:5])
+    assert len(quick.rows) == 6
     assert quick.row("Gaussian ones do not").passed is True
     assert quick.row("orthogonal in the flattened sense").passed is True
     assert quick.row("delta-orthogonal at criticality trains").passed is True
-    assert quick.row("learns faster than Gaussian").passed is True
+    # Delta-orthogonal's mean loss is the lowest, but 3 seeds do not put the paired CIs
+    # above 0: undecided at quick scale (the full run has 5 seeds).
+    faster = quick.row("learns faster than Gaussian")
+    assert faster.passed in (True, None) and "paired, n = 3" in faster.ours
     # At 32 layers and 6 epochs no Gaussian seed reaches the threshold (the anchor's claim).
     assert quick.row("Gaussian kernels at criticality do not train").passed is True
     # The ReLU + He baseline is trained on the same seeds, lrs and depths and has no
@@ -125,3 +128,32 @@ def test_the_full_configs_evaluation_schedule_runs_end_to_end(tmp_path, monkeypa
     rows = exp.verdict(exp.measure(res))
     assert len(rows) == 6 and np.isfinite(exp.measure(res)["final_loss"]["gaussian"][2]).all()
     assert all(p.exists() for p in exp.figures(tmp_path))
+
+
+def test_learns_faster_is_a_paired_interval_per_kernel(quick):
+    """The 'learns faster' row: paired 95% t-intervals of (other − delta-orthogonal) final
+    loss, by hand; clear gaps over 5 seeds pass, a reversed one fails, a diverged net counts
+    as chance."""
+    from scipy import stats
+
+    m = exp.measure(quick.results)
+    deep = m["depths"][-1]
+    delta = np.asarray(m["final_loss"]["delta_orthogonal"][deep])
+    for other in ("gaussian", "orthogonal"):
+        d = np.asarray(m["final_loss"][other][deep]) - delta
+        half = stats.t.ppf(0.975, d.size - 1) * d.std(ddof=1) / np.sqrt(d.size)
+        assert f"[{d.mean() - half:+.4f}, {d.mean() + half:+.4f}]" in exp.verdict(m)[3].ours
+
+    def row(losses):
+        final = {i: {**m["final_loss"][i], deep: v} for i, v in losses.items()}
+        return exp.verdict({**m, "final_loss": {**m["final_loss"], **final}})[3]
+
+    seeds = np.array([0.0, 0.01, -0.01, 0.02, -0.02])
+    good = {
+        "delta_orthogonal": 1.0 + seeds,
+        "gaussian": 2.0 + seeds[::-1],
+        "orthogonal": 1.5 - seeds,
+    }
+    assert row(good).passed is True
+    assert row({**good, "orthogonal": 0.5 + seeds}).passed is False
+    assert row({**good, "gaussian": np.full(5, np.nan)}).passed is True  # diverged: chance
