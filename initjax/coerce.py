@@ -55,6 +55,12 @@ def coerce_fields(cfg: Any) -> None:
         )
     put("hidden", tuple(as_int(f"hidden[{i}]", h) for i, h in enumerate(cfg.hidden)))
     put("record", (cfg.record,) if isinstance(cfg.record, str) else tuple(cfg.record))
+    if "eval_epochs" in have:
+        e = cfg.eval_epochs
+        e = (e,) if isinstance(e, int | np.integer) and not isinstance(e, bool) else e
+        if isinstance(e, str | bytes) or not isinstance(e, tuple | list | np.ndarray):
+            raise ValueError(f"eval_epochs must be a tuple of epochs like (1, 5), got {e!r}")
+        put("eval_epochs", tuple(sorted({as_int(f"eval_epochs[{i}]", v) for i, v in enumerate(e)})))
     for name in (n for n in INT_FIELDS if n in have):
         put(name, as_int(name, getattr(cfg, name)))
     for name in (n for n in FLOAT_FIELDS if n in have):

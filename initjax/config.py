@@ -132,7 +132,10 @@ class Config:
     eval_every: int = 1
     """Evaluate train/test metrics every this many epochs (and always after the last one and
     at init); other epochs record NaN. Saves the forward passes over all data (~60% of a
-    softmax epoch's FLOPs); in a grid the skip needs ``order="shared"``."""
+    softmax epoch's FLOPs), in grids of either ``order``."""
+    eval_epochs: tuple[int, ...] = ()
+    """Further epochs to evaluate, besides init, every ``eval_every``-th and the last: e.g.
+    ``eval_every=epochs, eval_epochs=(1,)`` evaluates at 0, 1 and the end only."""
     eval_examples: int = 0
     """Evaluate intermediate epochs on the first N train and N test examples only (0: all);
     the last epoch is always evaluated on everything."""
@@ -179,6 +182,11 @@ class Config:
             if not isinstance(value, int) or isinstance(value, bool) or value < lowest:
                 kind = "non-negative" if lowest == 0 else "positive"
                 raise ValueError(f"{name} must be a {kind} integer, got {value!r}")
+        if any(not 1 <= e <= self.epochs for e in self.eval_epochs):
+            raise ValueError(
+                f"eval_epochs must name epochs in 1..epochs = 1..{self.epochs}, got "
+                f"{self.eval_epochs!r}"
+            )
         if self.model in ("mlp", "cnn", "resmlp") and (not self.hidden or min(self.hidden) < 1):
             raise ValueError(
                 f"model {self.model!r} needs positive hidden widths, got hidden={self.hidden!r}"
@@ -289,6 +297,8 @@ class Config:
         raw["hidden"] = tuple(raw["hidden"])
         raw["scheme_kwargs"] = tuple((k, v) for k, v in raw["scheme_kwargs"])
         raw["record"] = tuple(raw["record"])
+        if "eval_epochs" in raw:
+            raw["eval_epochs"] = tuple(raw["eval_epochs"])
         return cls(**raw)
 
     def replace(self, **changes: Any) -> Config:
@@ -300,7 +310,7 @@ Config.__doc__ = docfields.with_fields(Config)  # the fields' descriptions, for 
 CALLABLE_FIELDS = ("model", "scheme", "optimizer", "schedule")
 """Config fields that take a name or a callable."""
 
-LATE_FIELDS = {"lsuv_examples": 0}
+LATE_FIELDS: dict[str, Any] = {"lsuv_examples": 0, "eval_epochs": ()}
 """Fields added after sweep folders existed, with their defaults: at the default they are left
 out of :meth:`Config.to_json`, so a folder made before the field resumes and its results are
 reused (its fingerprint is unchanged). Add every new field here."""

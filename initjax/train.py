@@ -161,7 +161,7 @@ def _scheduled_metrics(
     cfg: Config, measure: Callable[[int], dict[str, Array]], epoch: Array
 ) -> dict[str, Array]:
     """``measure(examples)`` when ``epoch`` (just completed, unbatched) is due for evaluation
-    (``eval_every``; the last epoch always, on all examples), NaN otherwise.
+    (``eval_every``, ``eval_epochs``; the last epoch always, on all examples), NaN otherwise.
 
     ``lax.switch`` on an unbatched index really skips the work; inside a vmap over cells
     with per-cell epochs it would become a select that computes every branch.
@@ -174,6 +174,8 @@ def _scheduled_metrics(
         return jax.tree_util.tree_map(lambda s: jnp.full(s.shape, jnp.nan, s.dtype), shapes)
 
     due = (epoch % cfg.eval_every == 0) | (epoch == cfg.epochs)
+    for e in cfg.eval_epochs:
+        due = due | (epoch == e)
     full = (epoch == cfg.epochs) | (cfg.eval_examples == 0)
     index = jnp.where(due, jnp.where(full, 2, 1), 0)
     return jax.lax.switch(index, [skipped, lambda: measure(cfg.eval_examples), lambda: measure(0)])

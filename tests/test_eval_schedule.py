@@ -2,6 +2,7 @@
 what is trained, and the last epoch is always evaluated on everything."""
 
 import numpy as np
+import pytest
 from test_sweep import tiny_dataset
 
 from initjax import sweep, train
@@ -63,3 +64,29 @@ def test_a_per_seed_grid_with_an_eval_schedule_does_not_copy_the_data_per_cell()
     temp = engine.advance_grid.lower(cfg, arrays, state, 2).compile().memory_analysis()
     per_copy = data.x_train.nbytes + data.x_test.nbytes  # 5 MB
     assert temp.temp_size_in_bytes < 0.25 * cells * per_copy, temp.temp_size_in_bytes
+
+
+def test_eval_epochs_adds_named_epochs_to_the_schedule_in_both_orders():
+    """``eval_epochs=(1, 4)`` with ``eval_every`` = epochs evaluates at init, 1, 4 and the
+    last only, equal to the every-epoch sweep there, in a shared-order and a per-seed grid;
+    entries outside 1..epochs are refused; the field is left out of a default config's JSON
+    (old fingerprints hold)."""
+    data = tiny_dataset(n_train=128, n_test=64)
+    for order in ("shared", "per_seed"):
+        cfg = train.Config(model="mlp", hidden=(8,), dataset="synthetic", num_classes=3,
+                           batch_size=16, epochs=6, order=order)  # fmt: skip
+        every = sweep.run(cfg, data, seeds=2, sigmas=[0.5, 1.0], progress=False)
+        sched = cfg.replace(eval_every=6, eval_epochs=(4, 1))
+        sparse = sweep.run(sched, data, seeds=2, sigmas=[0.5, 1.0], progress=False)
+        np.testing.assert_array_equal(sparse.batch_loss.values, every.batch_loss.values)
+        for name in EVAL:
+            kept = [0, 1, 4, 6]
+            np.testing.assert_array_equal(sparse[name].isel(epoch=kept).values,
+                                          every[name].isel(epoch=kept).values, err_msg=name)  # fmt: skip
+            assert np.isnan(sparse[name].isel(epoch=[2, 3, 5]).values).all(), (order, name)
+    assert sched.eval_epochs == (1, 4) and train.Config.from_json(sched.to_json()) == sched
+    assert "eval_epochs" not in cfg.to_json() and '"eval_epochs": [1, 4]' in sched.to_json()
+    with pytest.raises(ValueError, match=r"eval_epochs must name epochs in 1..epochs = 1..6"):
+        cfg.replace(eval_epochs=(7,))
+    with pytest.raises(ValueError, match="eval_epochs must be a tuple"):
+        cfg.replace(eval_epochs="1")

@@ -126,3 +126,18 @@ def test_the_multiple_rows_why_says_which_way_it_went():
     assert "shorter than 6 ξ_c" in multiple_why({"n": 6, "c_lo": 1.0, "c_hi": 2.0}, True)
     assert "deeper than 6 ξ_c" in multiple_why({"n": 6, "c_lo": 9.0, "c_hi": 12.0}, True)
     assert "is the paper's" in multiple_why({"n": 6, "c_lo": 5.0, "c_hi": 7.0}, True)
+
+
+def test_every_budget_epoch_is_evaluated_at_every_scale():
+    """Trainability is read at the budgets' epochs: the evaluation schedule must include them
+    (full scale evaluates only at init and the budgets)."""
+    for scale, parts in exp.CONFIGS.items():
+        cfg, grid = parts["trainability"]
+        evaluated = {
+            e for e in range(cfg.epochs + 1)
+            if e % cfg.eval_every == 0 or e in cfg.eval_epochs or e == cfg.epochs
+        }  # fmt: skip
+        assert set(grid["budgets"]) <= evaluated, scale
+        assert max(grid["budgets"]) == cfg.epochs, scale
+    full = exp.CONFIGS["full"]["trainability"][0]
+    assert (full.eval_every, full.eval_epochs) == (5, (1,))
