@@ -51,7 +51,7 @@ Gaussian ones, the more so the deeper (Pennington et al. 2017, arXiv:1711.04735,
 Command: ``initjax run deep_cnn --quick`` (depths 4 and 32, c = 8, 3 seeds, 2 lrs, 512
 pooled images, 6 epochs of batch 32; spectra to depth 64) or ``--full`` (depths 8, 32, 128,
 c = 16, 5 seeds, 3 lrs, 2000 pooled images, 10 epochs of batch 32 = 620 steps, evaluated
-every 2 epochs on 1000 images and after the last on all; spectra to depth 256; ~2–3 h on 2
+at init and after the last on all images, every 2 epochs between on the first 1000; spectra to depth 256; ~2–3 h on 2
 idle CPU cores, estimated from a timed pilot at depth 128: 32.5 s per cell-epoch at 4000
 images, batch 64, evaluated in full, beside another run; not run yet). The paper's scale
 (thousands of layers, full images) is GPU work; this is the depth 2 CPU cores reach.

@@ -194,8 +194,12 @@ def budgets(heat: xr.Dataset) -> list[int]:
 def per_seed_accuracy(heat: xr.Dataset, epoch: int) -> xr.DataArray:
     """Train accuracy per seed at ``epoch`` (a diverged run counts as chance), at each (depth,
     σ_w²) cell's best lr for that epoch: the lr of the grid with the highest seed-mean accuracy
-    (results of one lr have no lr axis)."""
-    acc = heat.train_acc.sel(epoch=epoch).fillna(CHANCE)
+    (results of one lr have no lr axis). ValueError when ``epoch`` was not evaluated (NaN
+    there would otherwise read as chance)."""
+    raw = heat.train_acc.sel(epoch=epoch)
+    if bool(raw.isnull().all()):
+        raise ValueError(f"train accuracy at epoch {epoch} was not evaluated (Config.eval_every)")
+    acc = raw.fillna(CHANCE)
     if "lr" in acc.dims:
         acc = acc.isel(lr=acc.mean("seed").argmax("lr"))
     return acc.transpose("seed", "depth", "sigma")

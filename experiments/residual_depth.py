@@ -36,10 +36,10 @@ Command: ``initjax run residual_depth --quick`` (MNIST-1D, width 32, depths 2 an
 compile time of the unrolled blocks, not training, dominates: ~2.5 s per block per program on
 this 2-core machine) or ``--full`` (the first 10 000 Fashion-MNIST train and test images,
 width 128, depths 4, 16, 64 and 128 blocks, 5 seeds, 4 lrs, 10 epochs of batch 128 = 780
-steps, evaluated every 2 epochs on 2000 images and in full after the last; diagnostics at
-200 blocks, widths 1024 and 128; ~4–8 h on 2 CPU cores, estimated from a timed 16-block pilot
-beside another run (2.8 s per cell-epoch, ~2 s of compile per block and program); not run
-yet).
+steps, evaluated at init and after the last on all images, every 2 epochs between on the
+first 2000; diagnostics at 200 blocks, widths 1024 and 128; ~5–9 h on 2 CPU cores: a timed
+16-block pilot beside another run gives 2.8 s per cell-epoch, so ~8 h of training at that
+load and ~0.5 h of compiles (~2 s per block and program), less on idle cores; not run yet).
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ CLAIMS = ("C3", "C9")
 BEYOND_NOTE = True  # REPORT.md's "Beyond the note" (issue 19)
 RUNTIME = {
     "quick": "~50 s (2 idle CPU cores, measured 2026-12-01)",
-    "full": "~4–8 h (2 CPU cores, estimated from a timed 16-block pilot; not run yet)",
+    "full": "~5–9 h (2 CPU cores, estimated from a timed 16-block pilot; not run yet)",
 }
 
 LN10 = math.log(10)
@@ -167,6 +167,7 @@ def run(out_dir: Path, scale: str = "quick", progress: bool = True) -> None:
     ds.attrs.update({k: v for k, v in plain.attrs.items() if k != "config"})
     ds.attrs["config_standard"] = config(base, width, depths[-1], "standard").to_json()
     ds.attrs["width"], ds.attrs["dataset"] = width, base.dataset
+    ds.attrs["train_examples"] = data.num_train
     # Signal propagation at init, at diag_depth blocks, for each net: at a wide width (the
     # mean-field prediction's regime) and at the training width.
     deep, widths = grid["diag_depth"], (grid["diag_width"], width)

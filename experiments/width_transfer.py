@@ -21,7 +21,7 @@ Command: ``initjax run width_transfer --quick`` (MNIST-1D, widths 32/128/512, 6 
 2^-9…2^-4, 3 seeds, 3 epochs; ~45 s on 2 idle CPU cores, measured 2026-12-01: six
 compiled grids and the coordinate check's per-width compiles take about half) or ``--full``
 (Fashion-MNIST, widths 64 → 2048, 10 lrs 2^-14…2^-5, 5 seeds, 5 epochs, evaluated at init
-and after the last; ≈ 1.8·10¹⁵ FLOPs, ~6–8 h on 2 CPU cores estimated at the 60–80 GFLOP/s
+and after the last; ≈ 1.8·10¹⁵ FLOPs, ~6.5–8.5 h on 2 CPU cores estimated at the 60–80 GFLOP/s
 that sigma_map's Fashion-MNIST MLP grids ran at on this machine; not run yet). Expected (TP-V): µP's best lr within one grid step (×2) at every width, SP's falling
 with width (∝ 1/n for Adam's hidden layers); coordinate check flat for µP, the SP logits'
 change ∝ n.
@@ -48,7 +48,7 @@ CLAIMS = ()  # beyond the note (issue 19): no claim of ANCHORS.md
 BEYOND_NOTE = True  # REPORT.md's "Beyond the note" (issue 19)
 RUNTIME = {
     "quick": "~45 s (2 idle CPU cores, measured 2026-12-01)",
-    "full": "~6–8 h (2 CPU cores, estimated from FLOPs at 60–80 GFLOP/s; minutes on one GPU)",
+    "full": "~6.5–8.5 h (2 CPU cores, estimated from FLOPs at 60–80 GFLOP/s; minutes on one GPU)",
 }
 
 # Anchors and their sources.

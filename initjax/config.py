@@ -138,7 +138,7 @@ class Config:
     ``eval_every=epochs, eval_epochs=(1,)`` evaluates at 0, 1 and the end only."""
     eval_examples: int = 0
     """Evaluate intermediate epochs on the first N train and N test examples only (0: all);
-    the last epoch is always evaluated on everything."""
+    init and the last epoch are always evaluated on everything."""
     eval_batch_size: int = 2000
     """Examples per evaluation chunk (bounds memory of a vmapped grid; no effect on values)."""
     diverge_above: float = 1000.0

@@ -33,7 +33,7 @@ def coordinate_check(
     arrays = train.DataArrays.from_dataset(data)
     out: dict[str, list[float]] = {}
     for width in widths:
-        c = cfg.replace(hidden=(int(width),) * len(cfg.hidden), epochs=1)
+        c = cfg.replace(hidden=(int(width),) * len(cfg.hidden), epochs=1, eval_epochs=())
         model = train.build_model(c)
         step = jax.jit(train._step_fn(c, model, arrays))
         sums: dict[str, float] = {}

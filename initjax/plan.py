@@ -210,7 +210,7 @@ def _probe(cfg: Config, seeds: np.ndarray, grid: engine.Grid, data: datasets.Dat
         data.name, data.x_train[:n], data.y_train[:n], data.x_test[:1], data.y_test[:1],
         classes=data.num_classes,
     )  # fmt: skip
-    probe = cfg.replace(epochs=2, evaluate=False, record=())
+    probe = cfg.replace(epochs=2, evaluate=False, record=(), eval_epochs=())
     stamps: list[float] = []
     engine.run(
         probe, small, *grid.with_seeds(seeds).values(),

@@ -90,3 +90,20 @@ def test_eval_epochs_adds_named_epochs_to_the_schedule_in_both_orders():
         cfg.replace(eval_epochs=(7,))
     with pytest.raises(ValueError, match="eval_epochs must be a tuple"):
         cfg.replace(eval_epochs="1")
+
+
+def test_tools_that_shorten_a_config_drop_its_eval_epochs(tmp_path, capsys):
+    """The dry run's timed probe (2 epochs) and the coordinate check (1 epoch) shorten the
+    config; an ``eval_epochs`` beyond their length must not make them fail."""
+    from test_cli import TINY
+
+    from initjax import cli, coordcheck
+
+    args = [*TINY, "--model", "mlp", "--hidden", "8", "--epochs", "6", "--eval-epochs", "5"]
+    assert cli.main([*args, "--out", str(tmp_path / "d"), "--dry-run"]) == 0
+    assert "dry run:" in capsys.readouterr().out and not (tmp_path / "d").exists()
+    data = tiny_dataset(n_train=128, n_test=64)
+    cfg = train.Config(model="mlp", hidden=(8,), dataset="synthetic", num_classes=3,
+                       batch_size=16, epochs=6, eval_epochs=(5,))  # fmt: skip
+    out = coordcheck.coordinate_check(cfg, data, (8, 16), steps=1, seeds=(0,))
+    assert np.isfinite(out["logits"]).all()

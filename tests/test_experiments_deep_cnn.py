@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from initjax import data, study
+from initjax import data, shard, study
 
 exp = study.load("deep_cnn")
 
@@ -110,7 +110,7 @@ def test_measure_against_hand_computation(quick):
 
 
 @pytest.mark.e2e
-def test_the_full_configs_evaluation_schedule_runs_end_to_end(tmp_path, monkeypatch):
+def test_the_full_configs_evaluation_schedule_runs_end_to_end(tmp_path, monkeypatch, fashion_mnist):
     """The full config evaluates every 2 epochs on a subset and the last epoch on everything;
     shrunk to 2 layers, 4 channels and 64 images, it runs, measures and draws: the final
     epoch is finite, the epochs between evaluations are NaN, and the curves skip them."""
@@ -120,7 +120,8 @@ def test_the_full_configs_evaluation_schedule_runs_end_to_end(tmp_path, monkeypa
             "train_examples": 64, "test_examples": 32,
             "jacobian": {"depth": 2, "keep": (1, 2), "seeds": 2}}  # fmt: skip
     monkeypatch.setitem(exp.CONFIGS, "full", (base.replace(epochs=4, eval_examples=16), tiny))
-    exp.run(tmp_path, "full", progress=False)
+    with shard.on_devices(jax.devices()[:1]):  # one device, as `initjax run` trains
+        exp.run(tmp_path, "full", progress=False)
     res = exp.load(tmp_path)
     loss = res.train_loss.sel(lr=0.03)
     assert np.isfinite(loss.sel(epoch=[0, 2, 4])).all()

@@ -3,11 +3,12 @@
 import json
 import math
 
+import jax
 import numpy as np
 import pytest
 import xarray as xr
 
-from initjax import study
+from initjax import shard, study
 
 exp = study.load("residual_depth")
 
@@ -94,7 +95,9 @@ def test_matching_batchnorm_is_a_paired_non_inferiority_bound(quick):
 
 
 @pytest.mark.e2e
-def test_the_full_configs_subset_and_evaluation_schedule_run_end_to_end(tmp_path, monkeypatch):
+def test_the_full_configs_subset_and_evaluation_schedule_run_end_to_end(
+    tmp_path, monkeypatch, fashion_mnist
+):
     """The full config trains on the first ``examples`` images and evaluates every 2 epochs
     on a subset, the last epoch in full; shrunk (1 block of width 8, 64 images, batch 16, 4 epochs) it
     runs, measures and draws: even epochs finite, odd ones NaN, the data cut to 64."""
@@ -105,8 +108,10 @@ def test_the_full_configs_subset_and_evaluation_schedule_run_end_to_end(tmp_path
     monkeypatch.setitem(
         exp.CONFIGS, "full", (base.replace(epochs=4, eval_examples=16, batch_size=16), tiny)
     )
-    exp.run(tmp_path, "full", progress=False)
+    with shard.on_devices(jax.devices()[:1]):  # one device, as `initjax run` trains
+        exp.run(tmp_path, "full", progress=False)
     res = exp.load(tmp_path)
+    assert res.attrs["train_examples"] == 64
     loss = res.train_loss.sel(lr=0.03)
     assert np.isfinite(loss.sel(epoch=[0, 2, 4])).all() and np.isnan(loss.sel(epoch=[1, 3])).all()
     assert json.loads(res.attrs["config_standard"])["dataset"] == "fashion_mnist"
