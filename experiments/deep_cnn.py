@@ -82,6 +82,7 @@ from _deep_cnn_spectra import (  # noqa: F401  (the experiment's API)
 from initjax import data as datasets
 from initjax import equivalence, plots, results, study, sweep, train
 from initjax.study import Row, check_scale, mean_spread
+from initjax.verdict import all_of
 
 NAME = "deep_cnn"
 ORDER = 21
@@ -296,7 +297,6 @@ def verdict(m: dict[str, Any]) -> list[Row]:
         i: equivalence.paired_difference(chance["delta_orthogonal"], chance[i])
         for i in ("gaussian", "orthogonal")
     }
-    outcomes = [ok for ok, _ in ahead.values()]
     rows.append(
         Row(
             f"Pennington/Xiao: at {deep} layers delta-orthogonal learns faster than Gaussian and "
@@ -307,7 +307,7 @@ def verdict(m: dict[str, Any]) -> list[Row]:
             "; ".join(f"{LABELS[i]} {mean_spread(final[i])}" for i in INITS)
             + "; "
             + "; ".join(f"{LABELS[i]} − delta-orthogonal: {t}" for i, (_, t) in ahead.items()),
-            False if False in outcomes else True if all(outcomes) else None,
+            all_of(*(ok for ok, _ in ahead.values())),
             "learning speed follows the Jacobian's conditioning",
         )
     )

@@ -392,9 +392,8 @@ def figures(out_dir: Path) -> list[Path]:
     r = load(out_dir)
     accs = {name: tuned_acc(parts["sigma"]).mean("seed") for name, parts in r.items()}
     lost = {name: ~study.best_lr(parts["sigma"])[1] for name, parts in r.items()}
-    return draw_map(
-        accs, measure(r), Path(out_dir) / NAME, d2l_sigma=D2L_SIGMA, chance=CHANCE, lost=lost
-    )
+    out = Path(out_dir) / NAME
+    return draw_map(accs, measure(r), out, d2l_sigma=D2L_SIGMA, chance=CHANCE, lost=lost)
 
 
 if __name__ == "__main__":

@@ -286,8 +286,7 @@ def _bool(text: str) -> bool:
     return low in ("true", "1", "yes")
 
 
-ONE_VALUE = ("sigma", "lr", *outer.NOT_OUTER)
-"""Config fields whose flag takes one value (not an outer axis; :mod:`initjax.outer`)."""
+ONE_VALUE = ("sigma", "lr", *outer.NOT_OUTER)  # flags of one value: not outer axes
 
 
 def _converter(f: dataclasses.Field) -> tuple[Callable[[str], Any], str]:

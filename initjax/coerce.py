@@ -41,26 +41,27 @@ def as_int(name: str, value: Any) -> int:
     return int(value)
 
 
+def int_tuple(name: str, value: Any, what: str) -> tuple[int, ...]:
+    """``value`` (an integer, or a tuple, list or array of them) as a tuple of ints;
+    ValueError naming ``name`` and ``what`` it should be otherwise (a string, say)."""
+    if isinstance(value, int | np.integer) and not isinstance(value, bool):
+        value = (value,)
+    if isinstance(value, str | bytes) or not isinstance(value, tuple | list | np.ndarray):
+        raise ValueError(f"{name} must be a tuple of {what}, got {value!r}")
+    return tuple(as_int(f"{name}[{i}]", v) for i, v in enumerate(value))
+
+
 def coerce_fields(cfg: Any) -> None:
     """Normalize the fields of the frozen Config ``cfg`` in place (see the module docstring)."""
     put = functools.partial(object.__setattr__, cfg)
     have = {f for f in cfg.__dataclass_fields__}
     if isinstance(cfg.scheme_kwargs, Mapping):
         put("scheme_kwargs", tuple(sorted(cfg.scheme_kwargs.items())))
-    if isinstance(cfg.hidden, int | np.integer) and not isinstance(cfg.hidden, bool):
-        put("hidden", (cfg.hidden,))
-    if isinstance(cfg.hidden, str | bytes) or not isinstance(cfg.hidden, tuple | list | np.ndarray):
-        raise ValueError(
-            f"hidden must be a tuple of integer widths like (256, 128), got {cfg.hidden!r}"
-        )
-    put("hidden", tuple(as_int(f"hidden[{i}]", h) for i, h in enumerate(cfg.hidden)))
+    put("hidden", int_tuple("hidden", cfg.hidden, "integer widths like (256, 128)"))
     put("record", (cfg.record,) if isinstance(cfg.record, str) else tuple(cfg.record))
     if "eval_epochs" in have:
-        e = cfg.eval_epochs
-        e = (e,) if isinstance(e, int | np.integer) and not isinstance(e, bool) else e
-        if isinstance(e, str | bytes) or not isinstance(e, tuple | list | np.ndarray):
-            raise ValueError(f"eval_epochs must be a tuple of epochs like (1, 5), got {e!r}")
-        put("eval_epochs", tuple(sorted({as_int(f"eval_epochs[{i}]", v) for i, v in enumerate(e)})))
+        epochs = int_tuple("eval_epochs", cfg.eval_epochs, "epochs like (1, 5)")
+        put("eval_epochs", tuple(sorted(set(epochs))))
     for name in (n for n in INT_FIELDS if n in have):
         put(name, as_int(name, getattr(cfg, name)))
     for name in (n for n in FLOAT_FIELDS if n in have):

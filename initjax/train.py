@@ -174,8 +174,7 @@ def _scheduled_metrics(
         return jax.tree_util.tree_map(lambda s: jnp.full(s.shape, jnp.nan, s.dtype), shapes)
 
     due = (epoch % cfg.eval_every == 0) | (epoch == cfg.epochs)
-    for e in cfg.eval_epochs:
-        due = due | (epoch == e)
+    due = functools.reduce(jnp.logical_or, [epoch == e for e in cfg.eval_epochs], due)
     full = (epoch == cfg.epochs) | (cfg.eval_examples == 0)
     index = jnp.where(due, jnp.where(full, 2, 1), 0)
     return jax.lax.switch(index, [skipped, lambda: measure(cfg.eval_examples), lambda: measure(0)])
