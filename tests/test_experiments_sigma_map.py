@@ -170,3 +170,52 @@ def test_the_added_lrs_train_in_their_own_checkpointed_sweep_and_join_on_lr(tmp_
             extra = list(grid.get("lrs_added", ()))
             assert extra == added.get((scale, name), [])
             assert not set(grid["lrs"]) & set(extra)
+
+
+def _tuned_by_hand(sig: xr.Dataset) -> np.ndarray:
+    """Per (width, depth, σ) and seed, the final test accuracy at the lr with the lowest
+    seed-mean final train loss among the lrs where no seed diverged; chance where every lr
+    diverged or the run diverged (the rule of the script's docstring, in plain loops)."""
+    dims = ("width", "depth", "sigma", "lr", "seed")
+    loss = sig.train_loss.isel(epoch=-1).transpose(*dims).values
+    acc = sig.test_acc.isel(epoch=-1).transpose(*dims).values
+    div = sig.diverged.transpose(*dims).values
+    out = np.full(loss.shape[:3] + loss.shape[4:], np.nan, dtype=acc.dtype)
+    for i, j, k in np.ndindex(*loss.shape[:3]):
+        ok = [lr for lr in range(loss.shape[3]) if not div[i, j, k, lr].any()]
+        if ok:
+            best = min(ok, key=lambda lr: loss[i, j, k, lr].mean())
+            out[i, j, k] = acc[i, j, k, best]
+    return np.where(np.isnan(out), acc.dtype.type(exp.CHANCE), out)
+
+
+def test_the_committed_full_run_is_judged_again_to_its_saved_verdict():
+    """docs/sigma_map (both maps, 5 seeds, lr tuned per cell): judged again to its saved rows;
+    its tuned accuracies recomputed by hand from the raw per-lr results."""
+    from pathlib import Path
+
+    from initjax.verdict import load_verdict
+
+    docs = Path(__file__).resolve().parents[1] / "docs" / "sigma_map"
+    rows = study.judge(exp, docs)
+    assert rows == load_verdict(docs)
+    # Per map: why 0.01, C3 far below, C8 best σ is He's, He within a point, He beats Xavier.
+    per_map = {
+        "mnist1d": [None, True, True, False, False],
+        "fashion": [None, True, True, None, None],
+    }
+    assert [r.passed for r in rows] == per_map["mnist1d"] + per_map["fashion"]
+    r = exp.load(docs)
+    grids = {"mnist1d": (5, 13, 6, 3, 4, 30), "fashion_mnist": (5, 11, 5, 2, 4, 10)}
+    for name, (seeds, sigmas, lrs, widths, depths, epochs) in grids.items():
+        sig, sch = r[name]["sigma"], r[name]["schemes"]
+        assert sig.attrs["dataset"] == sch.attrs["dataset"] == name
+        assert dict(sig.test_acc.sizes) == {
+            "seed": seeds, "sigma": sigmas, "lr": lrs, "epoch": epochs + 1,
+            "width": widths, "depth": depths,
+        }  # fmt: skip
+        assert list(sch.scheme.values) == list(exp.SCHEMES) and sch.sizes["lr"] == lrs
+        tuned = exp.tuned_acc(sig).transpose("width", "depth", "sigma", "seed").values
+        np.testing.assert_array_equal(tuned, _tuned_by_hand(sig))
+        # The map's d2l point, σ = 0.01, is on the grid (not the nearest of two far values).
+        assert np.isclose(sig.sigma.values, exp.D2L_SIGMA, rtol=1e-6).any()
