@@ -28,20 +28,10 @@ decades from 10^-2.5, 10 epochs; both σ grids end at 1; lr ∈ {0.01, 0.03, 0.1
 (MNIST-1D) and {0.01, 0.03, 0.1, 0.3, 1} (Fashion-MNIST), 5 seeds, evaluated every
 ``EVAL_EVERY`` = 5 epochs and at the last, which the verdict reads). The lrs above 0.3 are
 the grid's ``lrs_added``: each its own sweep, trained after the others and joined on lr
-(``sweep.concat_lrs``; every cell is its own run, so this is the one sweep's computation):
-with lr ≤ 0.3, 88 of MNIST-1D's 138 (cell, σ) had tuned to 0.3.
+(``sweep.concat_lrs``; every cell is its own run, so this is the one sweep's computation).
 
-Full result (``docs/sigma_map``, 2026-12-02 to 12-03, over several sessions, programs made at
-``ba0fa0a``…``1c11c08``, the same run() code): 4 rows agree, 2 disagree, 4 undecided. σ = 0.01
-at depth 1 is 0.1–2.4 points under the best σ (seed means); within 1 point is not shown at
-n = 5 on either map (undecided). At depth 8 it stays at chance, 49–77 points under the best σ
-(agrees), and the best σ is √(2/n) on MNIST-1D (0.90–1.13×) and one grid step under it on
-Fashion-MNIST (0.57–0.64×; agrees). He's scheme is within a point of the best σ in 7 of 8
-Fashion-MNIST cells (one undecided) but in none of MNIST-1D's 12, up to 11.5 points under it
-(disagrees). On MNIST-1D a square layer's √(2/n) is the grid's, but He's first layer, fan-in
-40, gets √(2/40), 3.6× √(2/n) at n = 512 (a likely cause, not tested). He − Xavier at
-depth 8: +0.1 points on Fashion-MNIST (95% CIs ±0.6, undecided), −7.0 [−10.6, −3.4] at
-MNIST-1D's n = 512 (disagrees). Tuned lr at a grid end: 16 of 138 and 15 of 75 (cell, σ).
+Full result (``docs/sigma_map``, 2026-12-03; numbers in docs/README.md): 4 rows agree, 4
+undecided, 2 disagree (He within a point, He beats Xavier: MNIST-1D, fan-in 40).
 
 Expected: at depth 1 σ = 0.01 is as good as the best σ; at depth 8 it is far below; the best
 σ sits at He's √(2/n); He is within a point of the best σ everywhere and ahead of Xavier at
@@ -77,9 +67,8 @@ QUESTION = (
 CLAIMS = ("C2", "C3", "C8")
 RUNTIME = {
     "quick": "~50 s (2 idle CPU cores, measured 2026-12-01)",
-    "full": "~11–17 h (2 CPU cores, estimated from FLOPs at 60–100 GFLOP/s; run over several "
-    "sessions beside other work, 2026-12-02 to 12-03, total not timed; run.json: the last "
-    "session's 118 min)",
+    "full": "~11–17 h (2 CPU cores, est. from FLOPs; run over several sessions, total not "
+    "timed; run.json: the last session's 118 min)",
 }
 
 D2L_SIGMA = 0.01
