@@ -208,3 +208,41 @@ def test_the_softmax_gap_ladder_times_every_rung_and_its_loss_starts_at_ln10(fas
     assert "initjax (front)" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         gap.main(["--repeats", "0"])
+
+
+def test_the_softmax_hlo_account_finds_two_grid_gemms_and_times_every_part(capsys):
+    """experiments/_bench_softmax_hlo.py at a smoke size: in each compiled program the training
+    loop's body is found, the ceiling's body is its two GEMMs and one weight update, initjax's
+    grid does all its cells' forward and weight-gradient products as two GEMMs (not one per
+    cell), and the profiler's trace times every GEMM of every program."""
+    import importlib.util
+    import os
+    import sys
+    from pathlib import Path
+
+    path = Path(os.environ["INITJAX_EXPERIMENTS"]) / "_bench_softmax_hlo.py"
+    spec = importlib.util.spec_from_file_location("_bench_softmax_hlo", path)
+    hlo = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = hlo
+    spec.loader.exec_module(hlo)
+    m, b, d, k = 3, 256, 784, 10
+    rows = hlo.account(m, steps=2, repeats=1)
+    assert [r["program"] for r in rows] == list(hlo.PROGRAMS)
+    for r in rows:
+        gemms = [o for o in r["ops"] if o[1] == "gemm"]
+        assert len(gemms) == 2, (r["program"], r["ops"])
+        assert sorted(hlo._elements(o[2]) for o in gemms) == [b * m * k, d * m * k]
+        assert all(o[3] > 0 for o in gemms) and r["wall_ms"] > 0
+        assert set(r["parts_ms"]) == set(hlo.PARTS)
+    ceiling = {o[1] for o in rows[0]["ops"]}
+    assert "reduce" not in ceiling and "transpose" not in ceiling
+    assert [o[2] for o in rows[0]["ops"] if o[1] == "update"] == [f"f32[{d},{m * k}]{{1,0}}"]
+    assert rows[2]["parts_ms"]["reduce"] > 0  # the softmax's reductions: not in the ceiling
+    no_loop = "ENTRY %main (p: f32[2]) -> f32[2] {\n  ROOT %p = f32[2]{0} parameter(0)\n}\n"
+    with pytest.raises(ValueError, match="one while body with a GEMM"):
+        hlo.loop_body(hlo.computations(no_loop))
+    assert hlo.main(["--ms", "2", "--steps", "2", "--repeats", "1", "--ops"]) == 0
+    out = capsys.readouterr().out
+    assert "initjax (front)" in out and "% of the ceiling" in out and " gemm " in out
+    with pytest.raises(SystemExit):
+        hlo.main(["--steps", "1"])
