@@ -48,13 +48,12 @@ flattened-orthogonal kernel is not; with Gaussian kernels deep vanilla CNNs do n
 (the study note's anchor) and, at the same critical σ_w, orthogonal weights learn faster than
 Gaussian ones, the more so the deeper (Pennington et al. 2017, arXiv:1711.04735, dense nets).
 
-Command: ``initjax run deep_cnn --quick`` (depths 4 and 32, c = 8, 3 seeds, 2 lrs, 512
-pooled images, 6 epochs of batch 32; spectra to depth 64) or ``--full`` (depths 8, 32, 128,
-c = 16, 5 seeds, 3 lrs, 2000 pooled images, 10 epochs of batch 32 = 620 steps, evaluated
-at init and after the last on all images, every 2 epochs between on the first 1000; spectra to depth 256; ~2–3 h on 2
-idle CPU cores, estimated from a timed pilot at depth 128: 32.5 s per cell-epoch at 4000
-images, batch 64, evaluated in full, beside another run; not run yet). The paper's scale
-(thousands of layers, full images) is GPU work; this is the depth 2 CPU cores reach.
+Command: ``initjax run deep_cnn --quick`` (depths 4 and 32, c = 8, 3 seeds, lrs 0.03, 0.1,
+512 pooled images, 6 epochs of batch 32; spectra to depth 64) or ``--full`` (depths 8, 32, 128,
+c = 16, 5 seeds, lrs 0.01–0.1, 2000 pooled images, 10 epochs of batch 32; spectra to depth
+256). A row decided where a best lr sits at an end of the lr grid stays undecided. Full result
+(committed in ``docs/deep_cnn``; numbers in ``docs/README.md``): the spectra agree with Xiao et
+al.; every training row is undecided, each deep net's best lr being the grid's smallest.
 """
 
 from __future__ import annotations
@@ -66,6 +65,7 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
+from _deep_cnn_figures import LABELS, draw
 from _deep_cnn_spectra import (  # noqa: F401  (the experiment's API)
     INITS,
     SCHEMES,
@@ -80,7 +80,7 @@ from _deep_cnn_spectra import (  # noqa: F401  (the experiment's API)
 )
 
 from initjax import data as datasets
-from initjax import equivalence, plots, results, study, sweep, train
+from initjax import equivalence, results, study, sweep, train
 from initjax.study import Row, check_scale, mean_spread
 from initjax.verdict import all_of
 
@@ -93,7 +93,7 @@ CLAIMS = ("C3",)
 BEYOND_NOTE = True  # REPORT.md's "Beyond the note" (issue 19)
 RUNTIME = {
     "quick": "~75 s (2 idle CPU cores, measured 2026-12-01)",
-    "full": "~2–3 h (2 idle CPU cores, estimated from a timed pilot at depth 128; not run yet)",
+    "full": "~1.6 h (2 CPU cores, measured in two segments, 42 + 55 min, 2026-12-03)",
 }
 
 XIAO = "Xiao et al. 2018, arXiv:1806.05393"
@@ -110,10 +110,6 @@ HE = "He et al. 2015, arXiv:1502.01852"
 # only where fan-in is wide against depth, as in the paper's ImageNet nets (hundreds of
 # channels): 9c ≥ 16 L. At quick scale (c = 8, L = 32: 9c/L = 2.25) it is shown, not judged.
 HE_FANIN_PER_LAYER = 16.0
-LABELS = {"gaussian": "Gaussian", "orthogonal": "orthogonal (flattened)",
-          "delta_orthogonal": "delta-orthogonal", BASELINE: "ReLU + He (baseline)"}  # fmt: skip
-COLORS = {"gaussian": "tab:red", "orthogonal": "tab:orange", "delta_orthogonal": "tab:blue",
-          BASELINE: "tab:green"}  # fmt: skip
 
 BASE = train.Config(
     model="cnn", hidden=(8,), activation="tanh", scheme="lecun_normal", optimizer="momentum",
@@ -209,7 +205,7 @@ best_lr_final = study.best_lr_final  # tests and figures use it by this name
 
 def measure(res: xr.Dataset) -> dict[str, Any]:
     """Per (init, depth): best-lr final train loss and test accuracy per seed, the initial
-    loss, the lrs where a seed diverged; per init: the Jacobian spread per seed at the deepest
+    loss, the lrs where a seed diverged, the best lr itself (NaN: all diverged); per init: the Jacobian spread per seed at the deepest
     kept depth, its theory, and E[s²] there."""
     loss, acc = best_lr_final(res), best_lr_final(res, "test_acc")
     depths = [int(d) for d in res.depth.values]
@@ -221,7 +217,9 @@ def measure(res: xr.Dataset) -> dict[str, Any]:
         "channels": int(res.attrs["channels"]), "side": int(res.attrs["side"]),
         "lrs": [float(v) for v in res.lr.values], "final_loss": {}, "test_acc": {},
         "init_loss": {}, "diverged_lrs": {}, "spread": {}, "spread_theory": {}, "mean_s2": {},
+        "tuned_lr": {},
     }  # fmt: skip
+    tuned = study.tuned_lr(res)
     for i in TRAINED_INITS:
         for key, arr in (("final_loss", loss), ("test_acc", acc), ("init_loss", init_loss)):
             out[key][i] = {d: arr.sel(init=i, depth=d).values.tolist() for d in depths}
@@ -229,6 +227,7 @@ def measure(res: xr.Dataset) -> dict[str, Any]:
         out["diverged_lrs"][i] = {
             d: [float(lr) for lr in res.lr.values[div.sel(depth=d).values]] for d in depths
         }
+        out["tuned_lr"][i] = {d: float(tuned.sel(init=i, depth=d)) for d in depths}
     for i in INITS:
         out["spread"][i] = spread(sv2.sel(init=i).values).tolist()
         out["spread_theory"][i] = float(res.spread_theory.sel(init=i, kept_depth=jdepth))
@@ -236,13 +235,27 @@ def measure(res: xr.Dataset) -> dict[str, Any]:
     return out
 
 
-def _trains(m: dict[str, Any], init: str) -> tuple[bool, str]:
-    parts, ok = [], True
+def _edge(m: dict[str, Any], inits: Any, depths: Any) -> bool:
+    """Whether a best lr of these cells sits at an end of the lr grid (glorot_tanh's rule: a
+    wider grid could change a row decided there, so it stays undecided)."""
+    lrs = [m["tuned_lr"][i][d] for i in inits for d in depths]
+    return study.lr_at_edge([lr for lr in lrs if np.isfinite(lr)], m["lrs"])
+
+
+def _trains(m: dict[str, Any], init: str) -> tuple[bool | None, str]:
+    """Every seed below TRAINED at every depth (True); False where a depth misses it, None
+    where every depth that misses it had its best lr at an end of the grid."""
+    parts, missed = [], []
     for d in m["depths"]:
         v = np.asarray(m["final_loss"][init][d], dtype=float)
-        ok &= bool(np.isfinite(v).all() and np.all(v < TRAINED))
-        parts.append(f"L={d}: {mean_spread(v)}")
+        if not (np.isfinite(v).all() and np.all(v < TRAINED)):
+            missed.append(d)
+        parts.append(f"L={d}: {mean_spread(v)} at lr {m['tuned_lr'][init][d]:g}")
+    ok = None if missed and _edge(m, [init], missed) else not missed
     return ok, "final train loss " + "; ".join(parts)
+
+
+EDGE = "undecided: a best lr at an end of the lr grid ({}), where a wider grid could change it"
 
 
 def verdict(m: dict[str, Any]) -> list[Row]:
@@ -287,7 +300,9 @@ def verdict(m: dict[str, Any]) -> list[Row]:
             f"{XIAO}, abstract and Fig. 1 (10,000 layers)",
             ours + f" after {n_ep} epochs",
             ok,
-            "isometric Jacobian: gradients reach every layer at any depth",
+            EDGE.format(m["lrs"])
+            if ok is None
+            else "isometric Jacobian: gradients reach every layer at any depth",
         )
     )
     final = {i: np.asarray(m["final_loss"][i][deep], dtype=float) for i in INITS}
@@ -307,21 +322,27 @@ def verdict(m: dict[str, Any]) -> list[Row]:
             "; ".join(f"{LABELS[i]} {mean_spread(final[i])}" for i in INITS)
             + "; "
             + "; ".join(f"{LABELS[i]} − delta-orthogonal: {t}" for i, (_, t) in ahead.items()),
-            all_of(*(ok for ok, _ in ahead.values())),
-            "learning speed follows the Jacobian's conditioning",
+            None if _edge(m, INITS, [deep]) else all_of(*(ok for ok, _ in ahead.values())),
+            EDGE.format(m["lrs"])
+            if _edge(m, INITS, [deep])
+            else "learning speed follows the Jacobian's conditioning",
         )
     )
-    gauss = final["gaussian"]
+    gauss, g_edge = final["gaussian"], _edge(m, ["gaussian"], [deep])
     rows.append(
         Row(
             f"Gaussian kernels at criticality do not train the vanilla CNN at {deep} layers",
             f"every seed's final train loss ≥ {TRAINED:.2f} or diverged, at every lr",
             f"the study note's anchor ({XIAO}: Gaussian init does not train very deep vanilla CNNs)",
-            f"best-lr final train loss {mean_spread(gauss)} after {n_ep} epochs; diverged at "
-            f"lrs {m['diverged_lrs']['gaussian'][deep]}",
-            bool(not np.any(gauss < TRAINED)),
-            "the paper's failures are at thousands of layers; mean field makes σ_w² = 1 "
-            "trainable to depths ∝ ξ_c",
+            f"best-lr final train loss {mean_spread(gauss)} at lr "
+            f"{m['tuned_lr']['gaussian'][deep]:g} after {n_ep} epochs; diverged at lrs "
+            f"{m['diverged_lrs']['gaussian'][deep]}",
+            False if np.any(gauss < TRAINED) else None if g_edge else True,
+            EDGE.format(m["lrs"])
+            if g_edge and not np.any(gauss < TRAINED)
+            else "the paper's "
+            "failures are at thousands of layers; mean field makes σ_w² = 1 trainable to depths "
+            "∝ ξ_c",
         )
     )
     rows.append(
@@ -332,7 +353,12 @@ def verdict(m: dict[str, Any]) -> list[Row]:
             f"{HE}, Fig. 3 (a 30-layer plain ReLU conv net converges from scratch)",
             he_ours + f" after {n_ep} epochs",
             he_ok if wide else None,
-            "W ~ N(0, 2/fan_in) keeps a ReLU net's forward and backward signal level with depth"
+            (
+                EDGE.format(m["lrs"])
+                if he_ok is None
+                else "W ~ N(0, 2/fan_in) keeps a ReLU "
+                "net's forward and backward signal level with depth"
+            )
             if wide
             else f"not judged: fan-in 9c = {TAPS * m['channels']} < {HE_FANIN_PER_LAYER:g} × "
             f"{deep} layers, where a narrow ReLU net's signal collapses whatever its mean "
@@ -343,56 +369,7 @@ def verdict(m: dict[str, Any]) -> list[Row]:
 
 
 def figures(out_dir: Path) -> list[Path]:
-    res = load(out_dir)
-    fig, axes = plots.figure(nrows=2, ncols=2, size=(4.6, 3.5))
-    ax_v, ax_h, ax_depth, ax_curve = axes
-    kept = res.kept_depth.values
-    for i in INITS:
-        v = spread(res.sv2.sel(init=i).transpose("jac_seed", "kept_depth", "k").values)
-        plots.band(ax_v, kept, v, label=LABELS[i], color=COLORS[i], marker="o", ms=3)
-        ax_v.plot(kept, res.spread_theory.sel(init=i), color=COLORS[i], ls=":", lw=1)
-    plots.log2_axis(ax_v, kept)
-    ax_v.set_yscale("symlog", linthresh=0.1)
-    ax_v.set_ylim(0, None)
-    plots.label(
-        ax_v, "depth L (conv layers)", "spread Var(s²)/E[s²]² of J's singular values",
-        f"tanh, σ_w² = 1, c = {res.attrs['channels']}, {res.attrs['side']}² grid (dotted: theory)",
-    )  # fmt: skip
-    deep, bins = int(kept.max()), np.logspace(-6, 2, 81)
-    for i in INITS:
-        s2 = res.sv2.sel(init=i, kept_depth=deep).values.ravel()
-        ax_h.hist(np.clip(s2 / s2.mean(), bins[0], None), bins=bins, histtype="step",
-                  color=COLORS[i], label=LABELS[i])  # fmt: skip
-    ax_h.set(xscale="log", yscale="log")
-    plots.label(
-        ax_h, f"s² / mean(s²) (values below {bins[0]:g} in the first bin)", "count (all seeds)",
-        f"squared singular values of J at depth {deep}",
-    )  # fmt: skip
-    loss, depths = best_lr_final(res), res.depth.values
-    for i in TRAINED_INITS:
-        runs = loss.sel(init=i).transpose("seed", "depth").values
-        plots.band(ax_depth, depths, runs, label=LABELS[i], color=COLORS[i], marker="o")
-    plots.anchor_line(ax_depth, LN10, "ln 10 (chance)")
-    plots.anchor_line(ax_depth, TRAINED, "'trains' threshold", color="gray", ls="--")
-    plots.log2_axis(ax_depth, depths)
-    plots.label(
-        ax_depth, "depth L (conv layers)", "final train loss (best lr)",
-        f"after {int(res.epoch.max())} epochs, {int(res.attrs['train_examples'])} images",
-    )  # fmt: skip
-    last = res.isel(epoch=-1).sel(depth=int(depths[-1]))
-    for i in TRAINED_INITS:
-        lr_i = int(last.train_loss.sel(init=i).mean("seed").fillna(np.inf).argmin("lr"))
-        curves = res.train_loss.sel(init=i, depth=int(depths[-1])).isel(lr=lr_i)
-        curves = curves.dropna("epoch", how="all")  # the epochs evaluated (eval_every)
-        plots.band(ax_curve, curves.epoch.values, curves.transpose("seed", "epoch").values,
-                   label=LABELS[i], color=COLORS[i])  # fmt: skip
-    plots.anchor_line(ax_curve, LN10, "ln 10")
-    plots.label(ax_curve, "epoch", "train loss (best lr)", f"{int(depths[-1])} layers")
-    fig.suptitle(
-        f"Vanilla tanh CNN at criticality on {plots.dataset_name(str(res.attrs['dataset']))}: "
-        "three kernels (and a ReLU + He baseline)"
-    )
-    return plots.save(fig, Path(out_dir) / NAME)
+    return draw(load(out_dir), Path(out_dir) / NAME, INITS, TRAINED_INITS)
 
 
 if __name__ == "__main__":
