@@ -50,10 +50,11 @@ Gaussian ones, the more so the deeper (Pennington et al. 2017, arXiv:1711.04735,
 
 Command: ``initjax run deep_cnn --quick`` (depths 4 and 32, c = 8, 3 seeds, lrs 0.03, 0.1,
 512 pooled images, 6 epochs of batch 32; spectra to depth 64) or ``--full`` (depths 8, 32, 128,
-c = 16, 5 seeds, lrs 0.01–0.1, 2000 pooled images, 10 epochs of batch 32; spectra to depth
+c = 16, 5 seeds, lrs 0.001–0.03, 2000 pooled images, 10 epochs of batch 32; spectra to depth
 256). A row decided where a best lr sits at an end of the lr grid stays undecided. Full result
-(committed in ``docs/deep_cnn``; numbers in ``docs/README.md``): the spectra agree with Xiao et
-al.; every training row is undecided, each deep net's best lr being the grid's smallest.
+(committed in ``docs/deep_cnn``, run with lrs 0.01, 0.03, 0.1; numbers in ``docs/README.md``):
+the spectra agree with Xiao et al.; every training row is undecided, each deep net's best lr
+being that grid's smallest, so the full grid now reaches down to 0.001 (not run yet).
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ CLAIMS = ("C3",)
 BEYOND_NOTE = True  # REPORT.md's "Beyond the note" (issue 19)
 RUNTIME = {
     "quick": "~75 s (2 idle CPU cores, measured 2026-12-01)",
-    "full": "~1.6 h (2 CPU cores, measured in two segments, 42 + 55 min, 2026-12-03)",
+    "full": "~2.2 h (2 CPU cores, est.: 4/3 of the 3-lr run's 42 + 55 min, 2026-12-03)",
 }
 
 XIAO = "Xiao et al. 2018, arXiv:1806.05393"
@@ -136,7 +137,7 @@ CONFIGS = {
             "depths": (8, 32, 128),
             "channels": 16,
             "seeds": 5,
-            "lrs": (0.01, 0.03, 0.1),
+            "lrs": (0.001, 0.003, 0.01, 0.03),  # the committed run's: (0.01, 0.03, 0.1)
             "train_examples": 2000,
             "test_examples": 2000,
             "pool": 2,
