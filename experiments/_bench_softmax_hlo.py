@@ -43,22 +43,24 @@ initjax, M = 256           13.40   1.01    1.38    4.21       0.65   21.69   77%
 =========================  ======  ======  ======  =========  =====  ======  ============
 
 (a) fused into the transposes (the front layout moves the kernels to the GEMM's order and
-back each step). At M = 64 the thunks of both programs add up to more than the wall time
-(tracing's own cost); at M = 256, where the steps are long, they add up to 91–95% of it.
-What it shows: initjax's GEMMs run as fast as the ceiling's (1.02 against 0.99 ms at
-M = 16, 13.4 against 14.0 at 256; at 64 the thunk times overlap). The gap is the rest: the ops that move the (B, M·K) logits into the cells'
-(M, B, K) order and the error back, with the softmax's exp fused into them (4.2 ms at
-M = 256, 1.3 at 64, 0.3 at 16), and the softmax's reductions, the loss and the bias gradient
-(1.4, 0.6, 0.1 ms): each a separate pass, since XLA:CPU runs the GEMMs as library calls
-(YNNPACK for the forward product, Eigen for the weight gradient) and fuses no elementwise
-work into them. The hand-written step (softmax in the GEMM's (B, M, K) order, no transposes)
-is at 75–80% of the ceiling in ``_bench_softmax_gap.py``; this run's "+gather" rows agree at
-M = 16 and 256 (88%, 78%) and were disturbed at 64. So 90% of the ceiling needs both: the
-vmapped loss computed in the GEMM's order (no transposing passes), and the softmax, loss and
-error fused into the forward GEMM's output (a custom kernel XLA:CPU does not generate). With
-YNNPACK off (``XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type=``) the walls were the same
-within noise (ceiling 4.09 and 16.10 ms at M = 64 and 256), and Eigen's GEMM thunks return
-before their work ends, so the per-op account holds only with the default flags.
+back each step). The thunks add up to 91–95% of the wall time at M = 16 and 256; at 64 to
+more than it (tracing's own cost, or ops overlapping on the two cores), so read M = 64's
+parts loosely. What it shows: at M = 16 and 256 initjax's GEMMs run as fast as the
+ceiling's (1.02 against 0.99 ms, 13.4 against 14.0; 5.4 against 4.5 at 64). The gap is
+the rest: the ops that move the (B, M·K) logits into the cells' (M, B, K) order and the error
+back, with the softmax's exp fused into them (4.2 ms at M = 256, 1.3 at 64, 0.3 at 16), and the
+softmax's reductions, the loss and the bias gradient (1.4, 0.6, 0.1 ms): each a separate
+pass, since XLA:CPU runs the GEMMs as library calls (YNNPACK for the forward product, Eigen
+for the weight gradient) and fuses no elementwise work into them. The hand-written step
+(softmax in the GEMM's (B, M, K) order, no transposes) was at 80 / 77 / 75% of the ceiling
+at M = 16 / 64 / 256 in ``_bench_softmax_gap.py``; this run's "+gather" rows, 88 / 57 / 78%,
+were disturbed at 64 (its thunks sum to 5.2 ms of a 7.2 ms wall). So 90% of the ceiling
+needs both: the vmapped loss computed in the GEMM's order (no transposing passes), and the
+softmax, loss and error fused into the forward GEMM's output (a kernel XLA:CPU does not
+generate). With YNNPACK off (``XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type=``) the
+walls were the same within noise (ceiling 4.09 and 16.10 ms at M = 64 and 256), and Eigen's
+GEMM thunks return before their work ends, so the per-op account holds only with the
+default flags.
 """
 
 from __future__ import annotations
