@@ -57,7 +57,15 @@ at M = 16 / 64 / 256 in ``_bench_softmax_gap.py``; this run's "+gather" rows, 88
 were disturbed at 64 (its thunks sum to 5.2 ms of a 7.2 ms wall). So 90% of the ceiling
 needs both: the vmapped loss computed in the GEMM's order (no transposing passes), and the
 softmax, loss and error fused into the forward GEMM's output (a kernel XLA:CPU does not
-generate). With YNNPACK off (``XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type=``) the
+generate). Where the transposes come from: the first is the bias add (its fusion takes the
+(M, K) biases and the GEMM's output). Flax's Dense adds the bias reshaped to (1, K), which
+vmapped over cells is (M, 1, K), cell axis in front, while the GEMM's logits (B, M, K) have
+it second; JAX's batching rule for an elementwise op whose operands' batch axes differ moves
+them all to the front, so the logits are transposed, and from there on the softmax, the loss
+and the error stay in (M, B, K) until the error is transposed back for the weight gradient
+(``jax.make_jaxpr`` of a vmapped ``z + b.reshape(1, -1)`` shows the ``transpose``). Removing
+them would take a Dense whose grid form adds the bias in the GEMM's order, written for the
+whole grid instead of vmapped. With YNNPACK off (``XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type=``) the
 walls were the same within noise (ceiling 4.09 and 16.10 ms at M = 64 and 256), and Eigen's
 GEMM thunks return before their work ends, so the per-op account holds only with the
 default flags.
