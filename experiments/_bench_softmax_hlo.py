@@ -63,9 +63,10 @@ vmapped over cells is (M, 1, K), cell axis in front, while the GEMM's logits (B,
 it second; JAX's batching rule for an elementwise op whose operands' batch axes differ moves
 them all to the front, so the logits are transposed, and from there on the softmax, the loss
 and the error stay in (M, B, K) until the error is transposed back for the weight gradient
-(``jax.make_jaxpr`` of a vmapped ``z + b.reshape(1, -1)`` shows the ``transpose``). Removing
-them would take a Dense whose grid form adds the bias in the GEMM's order, written for the
-whole grid instead of vmapped. With YNNPACK off (``XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type=``) the
+(``jax.make_jaxpr`` of a vmapped ``z + b.reshape(1, -1)`` shows the ``transpose``). The same
+rule moves them for any operand left unbatched, such as the one-hot labels the loss
+multiplies by, so removing the transposes would take the model's forward and its loss
+written for the whole grid in the GEMM's order, instead of vmapped. With YNNPACK off (``XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type=``) the
 walls were the same within noise (ceiling 4.09 and 16.10 ms at M = 64 and 256), and Eigen's
 GEMM thunks return before their work ends, so the per-op account holds only with the
 default flags.
