@@ -45,31 +45,36 @@ initjax, M = 256           13.40   1.01    1.38    4.21       0.65   21.69   77%
 (a) fused into the transposes (the front layout moves the kernels to the GEMM's order and
 back each step). The thunks add up to 91–95% of the wall time at M = 16 and 256; at 64 to
 more than it (tracing's own cost, or ops overlapping on the two cores), so read M = 64's
-parts loosely. What it shows: at M = 16 and 256 initjax's GEMMs run as fast as the
-ceiling's (1.02 against 0.99 ms, 13.4 against 14.0; 5.4 against 4.5 at 64). The gap is
-the rest: the ops that move the (B, M·K) logits into the cells' (M, B, K) order and the error
-back, with the softmax's exp fused into them (4.2 ms at M = 256, 1.3 at 64, 0.3 at 16), and the
-softmax's reductions, the loss and the bias gradient (1.4, 0.6, 0.1 ms): each a separate
-pass, since XLA:CPU runs the GEMMs as library calls (YNNPACK for the forward product, Eigen
-for the weight gradient) and fuses no elementwise work into them. The hand-written step
-(softmax in the GEMM's (B, M, K) order, no transposes) was at 80 / 77 / 75% of the ceiling
-at M = 16 / 64 / 256 in ``_bench_softmax_gap.py``; this run's "+gather" rows, 88 / 57 / 78%,
-were disturbed at 64 (its thunks sum to 5.2 ms of a 7.2 ms wall). So 90% of the ceiling
-needs both: the vmapped loss computed in the GEMM's order (no transposing passes), and the
-softmax, loss and error fused into the forward GEMM's output (a kernel XLA:CPU does not
-generate). Where the transposes come from: the first is the bias add (its fusion takes the
-(M, K) biases and the GEMM's output). Flax's Dense adds the bias reshaped to (1, K), which
-vmapped over cells is (M, 1, K), cell axis in front, while the GEMM's logits (B, M, K) have
-it second; JAX's batching rule for an elementwise op whose operands' batch axes differ moves
+parts loosely.
+
+What it shows: at M = 16 and 256 initjax's GEMMs run as fast as the ceiling's (1.02 against
+0.99 ms, 13.4 against 14.0; 5.4 against 4.5 at 64), and none of its elementwise work is fused
+into them. The gap is the rest: the ops that move the (B, M·K) logits into the cells'
+(M, B, K) order and the error back, with the bias add and the softmax's exp fused into them
+(4.2 ms at M = 256, 1.3 at 64, 0.3 at 16), and the softmax's reductions, the loss and the
+bias gradient (1.4, 0.6, 0.1 ms), each a pass of its own.
+
+Where the transposes come from: the first is the bias add (its fusion takes the (M, K)
+biases and the GEMM's output). Flax's Dense adds the bias reshaped to (1, K), which vmapped
+over cells is (M, 1, K), cell axis in front, while the GEMM's logits (B, M, K) have it
+second; JAX's batching rule for an elementwise op whose operands' batch axes differ moves
 them all to the front, so the logits are transposed, and from there on the softmax, the loss
 and the error stay in (M, B, K) until the error is transposed back for the weight gradient
 (``jax.make_jaxpr`` of a vmapped ``z + b.reshape(1, -1)`` shows the ``transpose``). The same
 rule moves them for any operand left unbatched, such as the one-hot labels the loss
-multiplies by, so removing the transposes would take the model's forward and its loss
-written for the whole grid in the GEMM's order, instead of vmapped. With YNNPACK off (``XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type=``) the
-walls were the same within noise (ceiling 4.09 and 16.10 ms at M = 64 and 256), and Eigen's
-GEMM thunks return before their work ends, so the per-op account holds only with the
-default flags.
+multiplies by: removing the transposes would take the model's forward and its loss written
+for the whole grid in the GEMM's order, instead of vmapped.
+
+Whether that would reach 90% is not shown. The hand-written step is that program: no
+transposes, and YNNPACK fuses its bias add and the softmax's max and subtract into the
+forward GEMM (a 10.2 ms thunk at M = 256, against 7.5 for initjax's bare forward GEMM). It
+ran at 80 / 77 / 75% of the ceiling at M = 16 / 64 / 256 in ``_bench_softmax_gap.py``, and
+88 / 57 / 78% here (disturbed at 64). At M = 256 its thunks add up to only 85% of its
+wall time (18.1 of 21.4 ms), a part this account does not place.
+
+With YNNPACK off (``XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type=``) the walls were the
+same within noise (ceiling 4.09 and 16.10 ms at M = 64 and 256). Eigen's GEMM thunks return
+before their work ends, so the per-op account holds only with the default flags.
 """
 
 from __future__ import annotations
