@@ -50,6 +50,7 @@ import statistics
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -109,25 +110,39 @@ def _epoch(rung: str, m: int, k: int) -> Callable:
     return epoch
 
 
-def ladder(m: int, steps: int, repeats: int) -> list[dict]:
-    """Median seconds per step of every rung at M models (interleaved repeats)."""
+def setup(
+    m: int, steps: int
+) -> tuple[B.Workload, dict[str, tuple[Callable, tuple]], Any, Callable]:
+    """At M models on ``steps`` batches: the workload; per hand-written rung, its jitted epoch
+    and arguments; initjax's placed grid state; and a thunk that runs the grid's epoch
+    (blocking, from a fresh copy of the state, which ``advance_grid`` donates)."""
     w_ = B.workload("softmax", datasets.load("fashion_mnist"), steps, jax.devices()[0], 1)
     k, d = w_.cfg.num_classes, w_.arrays.x_train.shape[1]
     order = jnp.asarray(w_.order_NxB)
     state = (jnp.zeros((d, m * k)), jnp.zeros(m * k), jnp.full(m, B.LR, jnp.float32))
     batched = (w_.arrays.x_train[order], w_.arrays.y_train[order], order)  # gathered once
     examples = (w_.arrays.x_train, w_.arrays.y_train, order)
-    runs: dict[str, Callable[[], None]] = {}
-    for rung in RUNGS[:-1]:
-        fn, args = _epoch(rung, m, k), (*state, *(examples if rung == "+gather" else batched))
-        runs[rung] = lambda fn=fn, args=args: jax.block_until_ready(fn(*args))
-    mesh = shard.grid_mesh([jax.devices()[0]])
-    bench = B.initjax(w_, B.place(B.initial_states(w_, m), m, mesh), m)
+    rungs = {
+        r: (_epoch(r, m, k), (*state, *(examples if r == "+gather" else batched)))
+        for r in RUNGS[:-1]
+    }
+    grid_state = B.place(B.initial_states(w_, m), m, shard.grid_mesh([jax.devices()[0]]))
+    bench = B.initjax(w_, grid_state, m)
 
     def grid() -> None:
         bench.reset()  # untimed in the throughput benchmark; a copy of the state, small here
         bench.run()
 
+    return w_, rungs, grid_state, grid
+
+
+def ladder(m: int, steps: int, repeats: int) -> list[dict]:
+    """Median seconds per step of every rung at M models (interleaved repeats)."""
+    w_, rungs, _, grid = setup(m, steps)
+    runs: dict[str, Callable[[], None]] = {
+        r: lambda fn=fn, args=args: jax.block_until_ready(fn(*args))
+        for r, (fn, args) in rungs.items()
+    }
     runs["initjax"] = grid
     times: dict[str, list[float]] = {r: [] for r in runs}
     for fn in runs.values():

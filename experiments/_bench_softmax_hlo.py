@@ -90,15 +90,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _bench as B
 import _bench_softmax_gap as G
 
-from initjax import cell_layout, shard, sweep
-from initjax import data as datasets
+from initjax import cell_layout, sweep
 
 PROGRAMS = ("gemm", "+gather", "initjax")
 PARTS = ("gemm", "update", "reduce", "transpose", "other")
@@ -175,26 +173,13 @@ def profile(run: Callable[[], None], names: set[str], calls: int) -> dict[str, f
 def programs(m: int, steps: int) -> dict[str, tuple[Callable[[], None], str]]:
     """Each program of PROGRAMS at M cells on ``steps`` batches: (run one epoch, blocking;
     its optimized HLO text)."""
-    w_ = B.workload("softmax", datasets.load("fashion_mnist"), steps, jax.devices()[0], 1)
-    k, d = w_.cfg.num_classes, w_.arrays.x_train.shape[1]
-    order = jnp.asarray(w_.order_NxB)
-    state = (jnp.zeros((d, m * k)), jnp.zeros(m * k), jnp.full(m, B.LR, jnp.float32))
-    batched = (w_.arrays.x_train[order], w_.arrays.y_train[order], order)
-    examples = (w_.arrays.x_train, w_.arrays.y_train, order)
+    w_, rungs, grid_state, grid = G.setup(m, steps)
     out: dict[str, tuple[Callable[[], None], str]] = {}
     for rung in PROGRAMS[:-1]:
-        fn, args = G._epoch(rung, m, k), (*state, *(examples if rung == "+gather" else batched))
+        fn, args = rungs[rung]
         text = fn.lower(*args).compile().as_text()
         out[rung] = (lambda fn=fn, args=args: jax.block_until_ready(fn(*args)), text)
-    mesh = shard.grid_mesh([jax.devices()[0]])
-    grid_state = B.place(B.initial_states(w_, m), m, mesh)
     compiled = sweep.advance_grid.lower(w_.cfg, w_.arrays, grid_state, 1, None).compile()
-    bench = B.initjax(w_, grid_state, m)
-
-    def grid() -> None:
-        bench.reset()  # a copy of the donated state: untimed by the thunks' own clocks
-        bench.run()
-
     out["initjax"] = (grid, compiled.as_text())
     return out
 
@@ -212,11 +197,11 @@ def account(m: int, steps: int, repeats: int) -> list[dict]:
         parts = {p: 0.0 for p in PARTS}
         for op, s in per_op.items():
             parts[kinds[op]] += s / steps
+        shapes = {i[0]: i[1] for i in body}
         ops = sorted(
-            ((op, kinds[op], next(i[1] for i in body if i[0] == op), s / steps)
-             for op, s in per_op.items()),
+            ((op, kinds[op], shapes[op], s / steps) for op, s in per_op.items()),
             key=lambda o: -o[3],
-        )  # fmt: skip
+        )
         rows.append({"M": m, "program": name, "wall_ms": 1e3 * wall,
                      "parts_ms": {p: 1e3 * v for p, v in parts.items()}, "ops": ops})  # fmt: skip
     return rows

@@ -206,8 +206,8 @@ best_lr_final = study.best_lr_final  # tests and figures use it by this name
 
 def measure(res: xr.Dataset) -> dict[str, Any]:
     """Per (init, depth): best-lr final train loss and test accuracy per seed, the initial
-    loss, the lrs where a seed diverged, the best lr itself (NaN: all diverged); per init: the Jacobian spread per seed at the deepest
-    kept depth, its theory, and E[s²] there."""
+    loss, the lrs where a seed diverged, the best lr itself (NaN: all diverged); per init:
+    the Jacobian spread per seed at the deepest kept depth, its theory, and E[s²] there."""
     loss, acc = best_lr_final(res), best_lr_final(res, "test_acc")
     depths = [int(d) for d in res.depth.values]
     init_loss = res.train_loss.isel(epoch=0, lr=0)  # before training: lr does not matter yet
@@ -313,6 +313,7 @@ def verdict(m: dict[str, Any]) -> list[Row]:
         i: equivalence.paired_difference(chance["delta_orthogonal"], chance[i])
         for i in ("gaussian", "orthogonal")
     }
+    deep_edge = _edge(m, INITS, [deep])
     rows.append(
         Row(
             f"Pennington/Xiao: at {deep} layers delta-orthogonal learns faster than Gaussian and "
@@ -323,9 +324,9 @@ def verdict(m: dict[str, Any]) -> list[Row]:
             "; ".join(f"{LABELS[i]} {mean_spread(final[i])}" for i in INITS)
             + "; "
             + "; ".join(f"{LABELS[i]} − delta-orthogonal: {t}" for i, (_, t) in ahead.items()),
-            None if _edge(m, INITS, [deep]) else all_of(*(ok for ok, _ in ahead.values())),
+            None if deep_edge else all_of(*(ok for ok, _ in ahead.values())),
             EDGE.format(m["lrs"])
-            if _edge(m, INITS, [deep])
+            if deep_edge
             else "learning speed follows the Jacobian's conditioning",
         )
     )
